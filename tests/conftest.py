@@ -1,0 +1,12 @@
+"""Test-wide JAX settings: strict rank promotion, and a float64 switch.
+
+Set BAYESCORTEX_X64=1 to run the whole suite in double precision (the float64 pass).
+"""
+
+import os
+
+import jax
+
+jax.config.update("jax_numpy_rank_promotion", "raise")
+if os.environ.get("BAYESCORTEX_X64") == "1":
+    jax.config.update("jax_enable_x64", True)
