@@ -1,1 +1,31 @@
-"""placeholder"""
+"""Generative models: stimuli, projective fields, the hierarchical task model, its feedback."""
+
+from .feedback import AbstractFeedback, FreeFormFeedback, ParametricFeedback
+from .hierarchical import HierarchicalModel, Latents, reference_model
+from .stimuli import (
+    CATEGORY_ORIENTATIONS,
+    TASKS,
+    Stimulus,
+    grating,
+    preferred_orientations,
+    projective_field,
+    projective_fields,
+    task_index,
+)
+
+__all__ = [
+    "AbstractFeedback",
+    "CATEGORY_ORIENTATIONS",
+    "FreeFormFeedback",
+    "HierarchicalModel",
+    "Latents",
+    "ParametricFeedback",
+    "Stimulus",
+    "TASKS",
+    "grating",
+    "preferred_orientations",
+    "projective_field",
+    "projective_fields",
+    "reference_model",
+    "task_index",
+]

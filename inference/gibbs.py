@@ -1,0 +1,263 @@
+"""The Gibbs sampler of the hierarchical model, as pure ``init`` / ``step`` kernels.
+
+One sweep updates, in order,
+
+1. every sensory neuron ``x_i`` from its exact conditional, a Gaussian truncated at 0 with
+   mean ``[s b_i - s^2 sum_{j != i} G_ij x_j - sigma^2 / tau_i] / (s^2 G_ii)`` and sd
+   ``sigma / (s sqrt(G_ii))`` (``b = PF y``, ``G = PF PF^T``), sequentially, keeping ``G x``
+   up to date incrementally (computed in blocks); or the whole block by MALA (``SamplerSettings.x_sampler``);
+2. every middle-layer unit ``g_k`` from its Bernoulli conditional, sequentially, keeping
+   ``tau = 1 + C g`` up to date incrementally;
+3. the task belief: the tempered evidence accumulator
+   ``log p_t(T, O) = log p_{t-1}(T, O) + odds * log p(g | T, O)`` (normalised), then ``(T, O)``
+   sampled from it; the sampled ``(T, O)`` set the middle layer's prior for the next sweep;
+4. the contrast ``s`` (unless clamped).
+
+The kernels act on one trial; batch with ``jax.vmap``. Everything the sweep needs from the model
+is precomputed once in :class:`Conditionals`, so training can change the model without
+recompiling.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from bayescortex.models.hierarchical import HierarchicalModel
+
+from .mala import reflected_mala_step
+from .modes import InferenceMode, SamplerSettings
+from .truncnorm import positive_normal_from_uniform
+
+_PROB_CLIP = 1e-6  # keeps log p(g | T, O) finite when the reference's min(1, .) saturates
+
+
+class Conditionals(NamedTuple):
+    """The model's quantities one sweep needs, computed once per model."""
+
+    gram: Float[Array, "neurons neurons"]
+    coupling: Float[Array, "neurons units"]
+    log_p_on: Float[Array, "tasks categories units"]  # log p(g_k = 1 | T, O)
+    log_p_off: Float[Array, "tasks categories units"]  # log p(g_k = 0 | T, O)
+    log_prior: Float[Array, "tasks categories"]  # log p(T) + log p(O)
+    noise_var: Float[Array, ""]
+
+
+def conditionals(model: HierarchicalModel) -> Conditionals:
+    """Precompute what the Gibbs sweep needs from ``model``."""
+    fb = model.feedback
+    p = jnp.clip(fb.unit_probabilities(), _PROB_CLIP, 1 - _PROB_CLIP)
+    log_prior = fb.task_log_prior()[:, None] + jnp.log(0.5) * jnp.ones((1, 2))
+    return Conditionals(
+        gram=model.gram(),
+        coupling=fb.coupling(),
+        log_p_on=jnp.log(p),
+        log_p_off=jnp.log1p(-p),
+        log_prior=log_prior,
+        noise_var=model.sigma_y**2,
+    )
+
+
+class GibbsState(NamedTuple):
+    """State of one trial's chain. ``means`` caches ``tau = 1 + C g``."""
+
+    neurons: Float[Array, " neurons"]
+    units: Float[Array, " units"]
+    contrast: Float[Array, ""]
+    task: Int[Array, ""]
+    category: Int[Array, ""]
+    log_belief: Float[Array, "tasks categories"]
+    means: Float[Array, " neurons"]
+
+
+class GibbsInfo(NamedTuple):
+    """Per-sweep diagnostics."""
+
+    belief: Float[Array, ""]  # posterior probability of the first category, p_t(O = 0)
+    acceptance: Float[Array, ""]  # MALA acceptance rate of the x block (1 for exact Gibbs)
+
+
+def _effective_coupling(cond: Conditionals, mode: InferenceMode):
+    return mode.coupling_feedback * cond.coupling
+
+
+def _unit_prior_logits(cond: Conditionals, mode: InferenceMode, task, category):
+    """Logits of the middle layer's prior under the sampled belief and the feedback mode."""
+    p_cond = jnp.exp(cond.log_p_on[task, category])
+    weights = jnp.exp(cond.log_prior)
+    p_mix = jnp.einsum("tc,tck->k", weights, jnp.exp(cond.log_p_on))
+    p = mode.category_feedback * p_cond + (1 - mode.category_feedback) * p_mix
+    p = jnp.clip(p, _PROB_CLIP, 1 - _PROB_CLIP)
+    return jnp.log(p) - jnp.log1p(-p)
+
+
+def init(
+    key: PRNGKeyArray, cond: Conditionals, settings: SamplerSettings, mode: InferenceMode
+) -> GibbsState:
+    """Ancestral initial state: ``(T, O)`` from the prior, ``g | T, O``, ``x | g``."""
+    k_to, k_g, k_x = jax.random.split(key, 3)
+    flat = jax.random.categorical(k_to, cond.log_prior.reshape(-1))
+    task, category = flat // 2, flat % 2
+    logits = _unit_prior_logits(cond, mode, task, category)
+    units = jax.random.bernoulli(k_g, jax.nn.sigmoid(logits)).astype(cond.gram.dtype)
+    means = 1.0 + _effective_coupling(cond, mode) @ units
+    neurons = means * jax.random.exponential(k_x, means.shape, dtype=means.dtype)
+    return GibbsState(
+        neurons=neurons,
+        units=units,
+        contrast=jnp.asarray(settings.contrast_init, dtype=means.dtype),
+        task=task,
+        category=category,
+        log_belief=cond.log_prior,
+        means=means,
+    )
+
+
+def _block_size(n: int, largest: int = 32) -> int:
+    return max(d for d in range(1, min(n, largest) + 1) if n % d == 0)
+
+
+def update_neurons_gibbs(key, neurons, means, contrast, projection, cond: Conditionals):
+    """Sequential exact updates of every ``x_i`` in index order; returns the new ``x``.
+
+    Exactly the sequential Gibbs scan, computed in blocks of neurons for speed: at the start
+    of a block, ``G x`` for the block's rows is one matrix product; within the block the
+    changes of the already-updated members are added as they happen (an unrolled loop over a
+    few neurons), so no full-length vector is touched per neuron.
+    """
+    n = neurons.shape[0]
+    m = _block_size(n)
+    s = jnp.maximum(contrast, 1e-6)
+    u = jax.random.uniform(
+        key, neurons.shape, dtype=neurons.dtype, minval=jnp.finfo(neurons.dtype).tiny
+    )
+    gram_diag = jnp.diagonal(cond.gram)
+
+    def block(b, x):
+        start = b * m
+        rows = jax.lax.dynamic_slice_in_dim(cond.gram, start, m, axis=0)
+        inner = jax.lax.dynamic_slice_in_dim(rows, start, m, axis=1)
+        drive = rows @ x
+        old = jax.lax.dynamic_slice_in_dim(x, start, m)
+        take = lambda a: jax.lax.dynamic_slice_in_dim(a, start, m)  # noqa: E731
+        proj, tau, gii, ub = take(projection), take(means), take(gram_diag), take(u)
+        new = old
+        for j in range(m):
+            others = drive[j] - gii[j] * old[j]
+            mean = (s * proj[j] - s**2 * others - cond.noise_var / tau[j]) / (s**2 * gii[j])
+            sd = jnp.sqrt(cond.noise_var / gii[j]) / s
+            xj = positive_normal_from_uniform(mean, sd, ub[j])
+            drive = drive + inner[:, j] * (xj - old[j])
+            new = new.at[j].set(xj)
+        return jax.lax.dynamic_update_slice_in_dim(x, new, start, axis=0)
+
+    return jax.lax.fori_loop(0, n // m, block, neurons)
+
+
+def neurons_log_density(neurons, means, contrast, projection, cond: Conditionals):
+    """``log p(x | g, s, y)`` up to a constant, as a function of ``x`` (extended to all reals)."""
+    quad = contrast**2 * neurons @ (cond.gram @ neurons) - 2 * contrast * projection @ neurons
+    return -jnp.sum(neurons / means) - 0.5 * quad / cond.noise_var
+
+
+def update_units(key, units, means, neurons, logits, coupling):
+    """Sequential Bernoulli updates of every ``g_k``; returns the new ``g`` and ``tau``.
+
+    ``tau`` is kept up to date incrementally as units flip; the loop is unrolled in blocks of
+    units to keep per-iteration overhead small.
+    """
+    n = units.shape[0]
+    m = _block_size(n, 16)
+    u = jax.random.uniform(key, units.shape, dtype=units.dtype)
+
+    def block(b, carry):
+        g, tau = carry
+        start = b * m
+        cols = jax.lax.dynamic_slice_in_dim(coupling, start, m, axis=1)
+        gb = jax.lax.dynamic_slice_in_dim(g, start, m)
+        lb = jax.lax.dynamic_slice_in_dim(logits, start, m)
+        ub = jax.lax.dynamic_slice_in_dim(u, start, m)
+        for j in range(m):
+            c = cols[:, j]
+            tau_off = tau - c * gb[j]
+            tau_on = tau_off + c
+            # log p(x | g_j = 1) - log p(x | g_j = 0) for exponentials with means tau
+            llr = jnp.sum(neurons * c / (tau_off * tau_on) - jnp.log1p(c / tau_off))
+            on = (ub[j] < jax.nn.sigmoid(lb[j] + llr)).astype(g.dtype)
+            gb = gb.at[j].set(on)
+            tau = tau_off + c * on
+        return jax.lax.dynamic_update_slice_in_dim(g, gb, start, axis=0), tau
+
+    return jax.lax.fori_loop(0, n // m, block, (units, means))
+
+
+def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, odds, evidence):
+    """One step of the tempered evidence accumulator (no change where ``evidence`` is 0)."""
+    log_lik = units @ jnp.moveaxis(cond.log_p_on, -1, 0).reshape(units.shape[0], -1) + (
+        (1 - units) @ jnp.moveaxis(cond.log_p_off, -1, 0).reshape(units.shape[0], -1)
+    )
+    log_lik = log_lik.reshape(cond.log_prior.shape)
+    carried = mode.memory * log_belief + (1 - mode.memory) * cond.log_prior
+    updated = jax.nn.log_softmax((carried + odds * log_lik).reshape(-1)).reshape(log_lik.shape)
+    return jnp.where(evidence, updated, log_belief)
+
+
+def update_contrast(key, contrast, neurons, projection, cond: Conditionals, step_sd):
+    """Exact draw of ``s`` under the slow random-walk prior truncated at 0."""
+    precision = 1.0 / step_sd**2 + neurons @ (cond.gram @ neurons) / cond.noise_var
+    var = 1.0 / precision
+    mean = var * (projection @ neurons / cond.noise_var + contrast / step_sd**2)
+    u = jax.random.uniform(key, dtype=neurons.dtype, minval=jnp.finfo(neurons.dtype).tiny)
+    return positive_normal_from_uniform(mean, jnp.sqrt(var), u)
+
+
+def step(
+    key: PRNGKeyArray,
+    state: GibbsState,
+    cond: Conditionals,
+    projection: Float[Array, " neurons"],
+    evidence: Array,
+    settings: SamplerSettings,
+    mode: InferenceMode,
+) -> tuple[GibbsState, GibbsInfo]:
+    """One Gibbs sweep on an image whose projection on the fields is ``projection``.
+
+    ``evidence`` (bool) says whether the task belief accumulates evidence in this sweep
+    (False in the pre-signal period).
+    """
+    k_x, k_g, k_to, k_s = jax.random.split(key, 4)
+    coupling = _effective_coupling(cond, mode)
+
+    if settings.x_sampler == "gibbs":
+        neurons = update_neurons_gibbs(
+            k_x, state.neurons, state.means, state.contrast, projection, cond
+        )
+        acceptance = jnp.ones((), dtype=neurons.dtype)
+    else:
+
+        def logdensity(x):
+            return neurons_log_density(x, state.means, state.contrast, projection, cond)
+
+        neurons, acceptance = reflected_mala_step(
+            k_x, state.neurons, logdensity, settings.mala_step_size, settings.mala_steps
+        )
+
+    logits = _unit_prior_logits(cond, mode, state.task, state.category)
+    units, means = update_units(k_g, state.units, state.means, neurons, logits, coupling)
+
+    log_belief = update_belief(
+        state.log_belief, units, cond, mode, settings.odds_increment, evidence
+    )
+    flat = jax.random.categorical(k_to, log_belief.reshape(-1))
+    task, category = flat // 2, flat % 2
+
+    contrast = state.contrast
+    if settings.contrast_prior == "slow":
+        contrast = update_contrast(k_s, contrast, neurons, projection, cond, settings.contrast_step)
+
+    new = GibbsState(neurons, units, contrast, task, category, log_belief, means)
+    belief = jnp.sum(jnp.exp(log_belief[:, 0]))
+    return new, GibbsInfo(belief=belief, acceptance=acceptance)

@@ -1,0 +1,122 @@
+"""Inference modes (engagement) and sampler settings.
+
+Engagement is explicit: an :class:`InferenceMode` says how much of the task belief is fed back.
+Its three knobs are arrays, so sweeps can vmap over them:
+
+- ``category_feedback`` (alpha_g): the middle layer's prior is
+  ``alpha_g p(g | T, O) + (1 - alpha_g) sum_{T,O} p(T, O) p(g | T, O)``, with ``(T, O)`` the
+  sampled task belief. 1 feeds the belief back; 0 leaves the prior mixture over categories.
+- ``coupling_feedback`` (alpha_x): scales the x-g coupling, ``tau = 1 + alpha_x C g``.
+- ``memory``: 1 accumulates evidence over samples (``log p_t = log p_{t-1} + odds * log p(g|T,O)``);
+  0 forgets it (``log p_t = log p(T, O) + odds * log p(g|T,O)``).
+
+Named modes:
+
+========================  =======  =======  ======
+mode                      alpha_g  alpha_x  memory
+========================  =======  =======  ======
+``engaged``               1        1        1
+``passive``               0        1        1
+``no_accumulation``       1        1        0
+``no_feedback``           0        0        1
+========================  =======  =======  ======
+
+``passive`` is passive viewing: the sensory layer and the middle layer still explain the
+image, and a belief about the category is still formed (a readout), but it is not fed back.
+The reference scripts' top-down strength mixes toward the *sum* over categories; we mix toward
+the prior *mixture* so that passive and engaged models expect the same overall activity.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+
+class InferenceMode(eqx.Module):
+    """How much task belief is fed back during inference (see the module docstring)."""
+
+    category_feedback: Float[Array, ""]
+    coupling_feedback: Float[Array, ""]
+    memory: Float[Array, ""]
+
+    def __init__(self, category_feedback=1.0, coupling_feedback=1.0, memory=1.0):
+        for name, value in (
+            ("category_feedback", category_feedback),
+            ("coupling_feedback", coupling_feedback),
+            ("memory", memory),
+        ):
+            v = jnp.asarray(value, dtype=float)
+            if v.ndim == 0 and not bool((v >= 0) & (v <= 1)):
+                raise ValueError(f"{name}: must lie in [0, 1], got {value}")
+            setattr(self, name, v)
+
+
+MODES: dict[str, tuple[float, float, float]] = {
+    "engaged": (1.0, 1.0, 1.0),
+    "passive": (0.0, 1.0, 1.0),
+    "no_accumulation": (1.0, 1.0, 0.0),
+    "no_feedback": (0.0, 0.0, 1.0),
+}
+
+
+def inference_mode(name: str) -> InferenceMode:
+    """The named inference mode: 'engaged', 'passive', 'no_accumulation' or 'no_feedback'."""
+    if name not in MODES:
+        raise ValueError(f"mode: unknown inference mode {name!r}; expected one of {tuple(MODES)}")
+    return InferenceMode(*MODES[name])
+
+
+class SamplerSettings(eqx.Module):
+    """Static layout of a trial and the sampler's constants.
+
+    A trial is ``n_presignal`` sweeps on a signal-free image (the belief is not updated; the
+    task prior acts as prior when the signal starts) followed by ``n_samples`` sweeps on the
+    stimulus. Spike counts sum the neurons' samples ``burn_in + 1 .. n_samples`` of the signal
+    period, split into ``n_bins`` consecutive time bins.
+
+    ``contrast_prior``: 'clamped' keeps ``s = contrast_init``; 'slow' samples ``s`` under a
+    random-walk prior truncated at 0 with step sd ``contrast_step``, starting at
+    ``contrast_init``.
+
+    ``x_sampler``: 'gibbs' (exact sequential truncated-normal updates) or 'mala' (``mala_steps``
+    Metropolis-adjusted Langevin steps on the whole x block per sweep, reflected at 0).
+    """
+
+    n_samples: int = eqx.field(static=True, default=100)
+    n_presignal: int = eqx.field(static=True, default=20)
+    burn_in: int = eqx.field(static=True, default=3)
+    n_bins: int = eqx.field(static=True, default=4)
+    contrast_prior: Literal["clamped", "slow"] = eqx.field(static=True, default="slow")
+    x_sampler: Literal["gibbs", "mala"] = eqx.field(static=True, default="gibbs")
+    mala_steps: int = eqx.field(static=True, default=5)
+    odds_increment: float = eqx.field(static=True, default=1.0 / 20)
+    contrast_init: float = eqx.field(static=True, default=0.1)
+    contrast_step: float = eqx.field(static=True, default=0.1)
+    mala_step_size: float = eqx.field(static=True, default=0.01)
+
+    def __check_init__(self):
+        positive = ("n_samples", "n_bins", "mala_steps", "odds_increment", "contrast_step",
+                    "mala_step_size")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+        if self.n_presignal < 0:
+            raise ValueError(f"n_presignal: must be >= 0, got {self.n_presignal}")
+        if not 0 <= self.burn_in < self.n_samples:
+            raise ValueError(f"burn_in: must lie in [0, n_samples), got {self.burn_in}")
+        if self.n_bins > self.n_samples - self.burn_in:
+            raise ValueError(f"n_bins: at most n_samples - burn_in, got {self.n_bins}")
+        if self.contrast_prior not in ("clamped", "slow"):
+            raise ValueError(f"contrast_prior: 'clamped' or 'slow', got {self.contrast_prior!r}")
+        if self.x_sampler not in ("gibbs", "mala"):
+            raise ValueError(f"x_sampler: 'gibbs' or 'mala', got {self.x_sampler!r}")
+        if not self.contrast_init > 0:
+            raise ValueError(f"contrast_init: must be positive, got {self.contrast_init}")
+
+    @property
+    def n_sweeps(self) -> int:
+        return self.n_presignal + self.n_samples

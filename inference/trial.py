@@ -1,0 +1,155 @@
+"""Simulate trials of the orientation-discrimination task with the Gibbs sampler.
+
+A trial: ``n_presignal`` sweeps on signal-free noise, then ``n_samples`` sweeps on the stimulus
+(a new noise frame every ``stimulus.frame_every`` sweeps, or one static frame). The readout is
+per trial: spike counts (neurons' samples summed in ``n_bins`` time bins after ``burn_in``),
+the belief in the first category after every signal sweep, the choice (the category with
+posterior > 0.5 after the last sweep) and each signal frame's energy along the task axis.
+
+Each trial's key is ``fold_in(key, trial_id)``, so a block split into chunks gives the same
+trials as one batch.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from bayescortex.models.hierarchical import HierarchicalModel
+from bayescortex.models.stimuli import TASKS, Stimulus
+
+from . import gibbs
+from .modes import InferenceMode, SamplerSettings
+
+
+class TrialRecord(NamedTuple):
+    """What one trial leaves behind (leading trial axis when batched)."""
+
+    counts: Float[Array, "bins neurons"]
+    belief: Float[Array, " samples"]
+    choice: Int[Array, ""]
+    energy: Float[Array, " frames"]
+    acceptance: Float[Array, ""]
+
+
+def _layout(settings: SamplerSettings, stimulus: Stimulus):
+    """Static per-sweep schedule: frame index, evidence flag, time bin (-1 outside readout)."""
+    pre = stimulus.n_frames(settings.n_presignal) if settings.n_presignal else 0
+    k = stimulus.frame_every
+    t_pre = np.arange(settings.n_presignal)
+    t_sig = np.arange(settings.n_samples)
+    frame = np.concatenate(
+        [t_pre // k if k else np.zeros_like(t_pre), pre + (t_sig // k if k else 0 * t_sig)]
+    )
+    evidence = np.concatenate([np.zeros_like(t_pre, bool), np.ones_like(t_sig, bool)])
+    n_read = settings.n_samples - settings.burn_in
+    bins = np.where(
+        t_sig >= settings.burn_in, (t_sig - settings.burn_in) * settings.n_bins // n_read, -1
+    )
+    bins = np.concatenate([np.full_like(t_pre, -1), bins])
+    return pre, frame, evidence, bins
+
+
+def simulate_trial(
+    key: PRNGKeyArray,
+    model: HierarchicalModel,
+    stimulus: Stimulus,
+    task: Int[Array, ""],
+    contrast: Float[Array, ""],
+    settings: SamplerSettings,
+    mode: InferenceMode,
+    cond: gibbs.Conditionals | None = None,
+) -> TrialRecord:
+    """Simulate one trial (see the module docstring). ``cond`` may be precomputed."""
+    if cond is None:
+        cond = gibbs.conditionals(model)
+    n_pre_frames, frame, evidence, bins = _layout(settings, stimulus)
+    n_sig_frames = stimulus.n_frames(settings.n_samples)
+    k_pre, k_sig, k_init, k_run = jax.random.split(key, 4)
+    images_sig = stimulus.frames(k_sig, task, contrast, n_sig_frames)
+    images = images_sig
+    if n_pre_frames:
+        images_pre = stimulus.frames(k_pre, task, jnp.zeros_like(contrast), n_pre_frames)
+        images = jnp.concatenate([images_pre, images_sig])
+    projections = model.project(images)
+
+    state = gibbs.init(k_init, cond, settings, mode)
+    counts0 = jnp.zeros((settings.n_bins, model.n_neurons), dtype=projections.dtype)
+
+    def sweep(carry, inputs):
+        state, counts = carry
+        t, f, ev, b = inputs
+        state, info = gibbs.step(
+            jax.random.fold_in(k_run, t), state, cond, projections[f], ev, settings, mode
+        )
+        onehot = (jnp.arange(settings.n_bins) == b).astype(counts.dtype)
+        counts = counts + onehot[:, None] * state.neurons[None, :]
+        return (state, counts), (info.belief, info.acceptance)
+
+    xs = (jnp.arange(settings.n_sweeps), jnp.asarray(frame), jnp.asarray(evidence), jnp.asarray(bins))
+    (state, counts), (belief, acceptance) = jax.lax.scan(sweep, (state, counts0), xs)
+    belief = belief[settings.n_presignal :]
+    return TrialRecord(
+        counts=counts,
+        belief=belief,
+        choice=(belief[-1] <= 0.5).astype(jnp.int32),
+        energy=stimulus.energy(task, images_sig),
+        acceptance=jnp.mean(acceptance),
+    )
+
+
+def simulate_trials(
+    key: PRNGKeyArray,
+    model: HierarchicalModel,
+    stimulus: Stimulus,
+    tasks: Int[Array, " trials"],
+    contrasts: Float[Array, " trials"],
+    settings: SamplerSettings,
+    mode: InferenceMode,
+    trial_ids: Int[Array, " trials"] | None = None,
+) -> TrialRecord:
+    """Simulate a batch of trials (vmapped); trial ``n`` uses ``fold_in(key, trial_ids[n])``.
+
+    >>> from bayescortex.models import reference_model, Stimulus
+    >>> from bayescortex.inference import SamplerSettings, inference_mode
+    >>> rec = simulate_trials(jax.random.key(0), reference_model(32, 8), Stimulus(),
+    ...     jnp.zeros(4, int), jnp.array([-6.0, 0.0, 3.0, 6.0]),
+    ...     SamplerSettings(n_samples=20, n_presignal=5), inference_mode("engaged"))
+    >>> rec.counts.shape, rec.choice.shape
+    ((4, 4, 32), (4,))
+    """
+    contrasts = jnp.asarray(contrasts, dtype=model.fields.dtype)
+    tasks = jnp.asarray(tasks)
+    if contrasts.ndim != 1:
+        raise ValueError(f"contrasts: expected one signed contrast per trial, got {contrasts.shape}")
+    if tasks.shape != contrasts.shape:
+        raise ValueError(f"tasks: expected shape {contrasts.shape} (one per trial), got {tasks.shape}")
+    if not bool(jnp.all(jnp.isfinite(contrasts))):
+        raise ValueError("contrasts: contain NaN or infinite values")
+    if not bool(jnp.all((tasks >= 0) & (tasks < len(TASKS)))):
+        raise ValueError(f"tasks: task indices must lie in 0..{len(TASKS) - 1}")
+    if stimulus.size**2 != model.n_pixels:
+        raise ValueError(
+            f"stimulus: {stimulus.size}x{stimulus.size} images do not match the model's "
+            f"{model.n_pixels} pixels"
+        )
+    if trial_ids is None:
+        trial_ids = jnp.arange(contrasts.shape[0])
+    return _simulate_batch(key, model, stimulus, tasks, contrasts, settings, mode, trial_ids)
+
+
+@eqx.filter_jit
+def _simulate_batch(key, model, stimulus, tasks, contrasts, settings, mode, trial_ids):
+    cond = gibbs.conditionals(model)
+
+    def one(trial_id, task, contrast):
+        return simulate_trial(
+            jax.random.fold_in(key, trial_id), model, stimulus, task, contrast, settings, mode, cond
+        )
+
+    return jax.vmap(one)(trial_ids, tasks, contrasts)

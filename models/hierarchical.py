@@ -1,0 +1,159 @@
+"""The hierarchical generative model of visual cortex (Haefner, Berkes & Fiser 2016).
+
+Latents, top to bottom (one image location):
+
+- task ``T`` in {cardinal, oblique} with prior ``p(T)``; category ``O`` in {0, 1}, prior 1/2;
+- middle layer ``g_k`` in {0, 1}, ``p(g_k = 1 | T, O)`` from the feedback module;
+- sensory neurons ``x_i >= 0``, ``x_i | g ~ Exponential(mean tau_i)``, ``tau = 1 + C g``;
+- contrast ``s > 0`` (its prior belongs to the sampler settings);
+- image ``y = s PF^T x + N(0, sigma_y^2 I)``, ``PF`` the projective fields (neurons x pixels).
+
+The feedback parameters live in :mod:`bayescortex.models.feedback`; this module adds the
+projective fields, the pixel noise, the log densities and ancestral sampling. Methods act on
+one example; batch with ``jax.vmap``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from .feedback import AbstractFeedback, ParametricFeedback
+from .stimuli import projective_fields
+
+
+class Latents(NamedTuple):
+    """One joint draw of the model's latents."""
+
+    task: Int[Array, ""]
+    category: Int[Array, ""]
+    units: Float[Array, " units"]  # g, as 0.0 / 1.0
+    neurons: Float[Array, " neurons"]  # x
+    contrast: Float[Array, ""]  # s
+
+
+class HierarchicalModel(eqx.Module):
+    """Projective fields, pixel noise and top-down feedback of the sampling model.
+
+    >>> model = HierarchicalModel(ParametricFeedback(64, 16, delta=0.08))
+    >>> model.n_neurons, model.n_units, model.n_pixels
+    (64, 16, 1024)
+    """
+
+    feedback: AbstractFeedback
+    fields: Float[Array, "neurons pixels"]
+    sigma_y: Float[Array, ""]
+
+    def __init__(self, feedback: AbstractFeedback, *, size: int = 32, sigma_y: float = 1.0):
+        if not sigma_y > 0:
+            raise ValueError(f"sigma_y: pixel noise must be positive, got {sigma_y}")
+        self.feedback = feedback
+        self.fields = projective_fields(feedback.n_neurons, size)
+        self.sigma_y = jnp.asarray(sigma_y, dtype=float)
+
+    @property
+    def n_neurons(self) -> int:
+        return self.fields.shape[0]
+
+    @property
+    def n_units(self) -> int:
+        return self.feedback.n_units
+
+    @property
+    def n_pixels(self) -> int:
+        return self.fields.shape[1]
+
+    def _check_image(self, image) -> None:
+        if jnp.shape(image)[-1:] != (self.n_pixels,):
+            raise ValueError(
+                f"image: expected flattened images with {self.n_pixels} pixels on the last axis, "
+                f"got shape {jnp.shape(image)}"
+            )
+
+    def gram(self) -> Float[Array, "neurons neurons"]:
+        """``PF PF^T``: overlaps of the projective fields (ones on the diagonal)."""
+        return self.fields @ self.fields.T
+
+    def project(self, images: Float[Array, "... pixels"]) -> Float[Array, "... neurons"]:
+        """``PF y``: each image's projection on every projective field."""
+        self._check_image(images)
+        return images @ self.fields.T
+
+    def means(self, units: Float[Array, " units"]) -> Float[Array, " neurons"]:
+        """``tau = 1 + C g``: the prior mean of each neuron given the middle layer."""
+        return 1.0 + self.feedback.coupling() @ units
+
+    # -- log densities -------------------------------------------------------------------------
+
+    def log_prob_task_category(self, task, category) -> Float[Array, ""]:
+        """``log p(T) + log p(O)``."""
+        return self.feedback.task_log_prior()[task] + jnp.log(0.5)
+
+    def log_prob_units(self, units, task, category) -> Float[Array, ""]:
+        """``log p(g | T, O)`` (product of Bernoullis)."""
+        p = self.feedback.unit_probabilities()[task, category]
+        return jnp.sum(jnp.where(units > 0.5, jnp.log(p), jnp.log1p(-p)))
+
+    def log_prob_neurons(self, neurons, units) -> Float[Array, ""]:
+        """``log p(x | g)``: independent exponentials with means ``tau``; -inf for x < 0."""
+        tau = self.means(units)
+        logp = jnp.sum(-jnp.log(tau) - neurons / tau)
+        return jnp.where(jnp.all(neurons >= 0), logp, -jnp.inf)
+
+    def log_likelihood(self, image, neurons, contrast) -> Float[Array, ""]:
+        """``log p(y | x, s)``: isotropic Gaussian pixel noise around ``s PF^T x``."""
+        self._check_image(image)
+        resid = image - contrast * (neurons @ self.fields)
+        n = self.n_pixels
+        return -0.5 * jnp.sum(resid**2) / self.sigma_y**2 - n * (
+            jnp.log(self.sigma_y) + 0.5 * jnp.log(2 * jnp.pi)
+        )
+
+    def log_joint(self, latents: Latents, image) -> Float[Array, ""]:
+        """Complete-data ``log p(T, O, g, x, y | s)`` (the contrast prior is not included)."""
+        t, o, g, x, s = latents
+        return (
+            self.log_prob_task_category(t, o)
+            + self.log_prob_units(g, t, o)
+            + self.log_prob_neurons(x, g)
+            + self.log_likelihood(image, x, s)
+        )
+
+    # -- ancestral sampling --------------------------------------------------------------------
+
+    def sample_latents(self, key: PRNGKeyArray, contrast=1.0, task=None) -> Latents:
+        """Draw ``T, O, g, x`` from their priors (``T`` fixed if given), ``s = contrast``."""
+        k_t, k_o, k_g, k_x = jax.random.split(key, 4)
+        if task is None:
+            task = jax.random.categorical(k_t, self.feedback.task_log_prior())
+        task = jnp.asarray(task)
+        category = jax.random.bernoulli(k_o).astype(int)
+        p = self.feedback.unit_probabilities()[task, category]
+        units = jax.random.bernoulli(k_g, p).astype(self.fields.dtype)
+        neurons = self.means(units) * jax.random.exponential(k_x, (self.n_neurons,))
+        return Latents(task, category, units, neurons, jnp.asarray(contrast, self.fields.dtype))
+
+    def sample(self, key: PRNGKeyArray, contrast=1.0, task=None) -> tuple[Latents, Array]:
+        """Ancestral draw of latents and an image ``y`` (flattened pixels) from the model."""
+        k_lat, k_y = jax.random.split(key)
+        latents = self.sample_latents(k_lat, contrast, task)
+        mean = latents.contrast * (latents.neurons @ self.fields)
+        return latents, mean + self.sigma_y * jax.random.normal(k_y, mean.shape)
+
+
+def reference_model(
+    n_neurons: int = 256, n_units: int = 64, *, delta: float = 0.08, kappa_o: float = 1.0,
+    kappa_g: float = 3.0, task_logits=(0.0, 0.0), size: int = 32, sigma_y: float = 1.0,
+) -> HierarchicalModel:
+    """The reference model with parametric feedback (SCIENCE.md's typical values).
+
+    >>> model = reference_model(64, 16, delta=0.0)   # naive: no coupling
+    """
+    feedback = ParametricFeedback(
+        n_neurons, n_units, delta=delta, kappa_o=kappa_o, kappa_g=kappa_g, task_logits=task_logits
+    )
+    return HierarchicalModel(feedback, size=size, sigma_y=sigma_y)
