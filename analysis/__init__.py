@@ -1,1 +1,106 @@
-"""placeholder"""
+"""Estimators on spike counts: linear Fisher information, redundancy, noise correlations,
+choice probability and psychophysical kernels.
+
+Pure functions on arrays, used by the experiments and on your own recordings. Inputs may be
+numpy or jax arrays, or xarray DataArrays with named dims (``trial``, ``neuron``, ``time``);
+plain arrays are ``(trial, neuron)`` or ``(trial, time, neuron)``. Bad input raises a
+``ValueError`` that names the argument. Definitions follow SCIENCE.md ("Measures").
+
+Start with :func:`redundancy_summary`::
+
+    from bayescortex.analysis import redundancy_summary
+    ds = redundancy_summary(counts, signal, subset_size=32, n_subsets=1000,
+                            key=jax.random.key(0))
+
+Modules: :mod:`.fisher` (f', linear Fisher information, shuffled information, variance),
+:mod:`.redundancy` (redundancy, combination over coherences, subsets, the summary),
+:mod:`.bootstrap` (confidence intervals over trials and seeds), :mod:`.correlations` (noise
+correlations, variance along f'), :mod:`.choice` (choice probability, psychophysical
+kernels), :mod:`.recording` (input handling, grouping trials by signal, time bins).
+"""
+
+from .bootstrap import (
+    ConfidenceInterval,
+    block_resample_indices,
+    bootstrap,
+    bootstrap_ci,
+    percentile_interval,
+)
+from .choice import choice_probability, psychophysical_kernel, roc_auc
+from .correlations import (
+    OrderedCorrelations,
+    correlation_from_covariance,
+    fraction_variance_along_fprime,
+    noise_correlations,
+    noise_correlations_by_orientation,
+    noise_covariance,
+    relative_orientation,
+)
+from .fisher import (
+    fisher_variance,
+    fprime,
+    linear_fisher,
+    linear_fisher_from_moments,
+    pooled_covariance,
+    pooled_linear_fisher,
+    sample_covariance,
+    shuffled_fisher,
+    shuffled_fisher_from_moments,
+)
+from .recording import SignalLayout, bin_time, group_by_signal
+from .redundancy import (
+    RedundancyEstimate,
+    RedundancyResult,
+    absolute_redundancy,
+    combine_coherences,
+    estimate_redundancy,
+    inverse_variance_mean,
+    median_over_subsets,
+    percent_redundancy,
+    random_subsets,
+    redundancy_from_moments,
+    redundancy_summary,
+    subset_redundancy,
+)
+
+__all__ = [
+    "absolute_redundancy",
+    "ConfidenceInterval",
+    "OrderedCorrelations",
+    "RedundancyEstimate",
+    "RedundancyResult",
+    "SignalLayout",
+    "bin_time",
+    "block_resample_indices",
+    "bootstrap",
+    "bootstrap_ci",
+    "choice_probability",
+    "combine_coherences",
+    "correlation_from_covariance",
+    "estimate_redundancy",
+    "fisher_variance",
+    "fprime",
+    "fraction_variance_along_fprime",
+    "group_by_signal",
+    "inverse_variance_mean",
+    "linear_fisher",
+    "linear_fisher_from_moments",
+    "median_over_subsets",
+    "noise_correlations",
+    "noise_correlations_by_orientation",
+    "noise_covariance",
+    "percent_redundancy",
+    "percentile_interval",
+    "pooled_covariance",
+    "pooled_linear_fisher",
+    "psychophysical_kernel",
+    "random_subsets",
+    "redundancy_from_moments",
+    "redundancy_summary",
+    "relative_orientation",
+    "roc_auc",
+    "sample_covariance",
+    "shuffled_fisher",
+    "shuffled_fisher_from_moments",
+    "subset_redundancy",
+]

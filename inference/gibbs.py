@@ -196,10 +196,9 @@ def update_units(key, units, means, neurons, logits, coupling):
 
 def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, odds, evidence):
     """One step of the tempered evidence accumulator (no change where ``evidence`` is 0)."""
-    log_lik = units @ jnp.moveaxis(cond.log_p_on, -1, 0).reshape(units.shape[0], -1) + (
-        (1 - units) @ jnp.moveaxis(cond.log_p_off, -1, 0).reshape(units.shape[0], -1)
+    log_lik = jnp.einsum("k,tck->tc", units, cond.log_p_on) + jnp.einsum(
+        "k,tck->tc", 1 - units, cond.log_p_off
     )
-    log_lik = log_lik.reshape(cond.log_prior.shape)
     carried = mode.memory * log_belief + (1 - mode.memory) * cond.log_prior
     updated = jax.nn.log_softmax((carried + odds * log_lik).reshape(-1)).reshape(log_lik.shape)
     return jnp.where(evidence, updated, log_belief)

@@ -104,7 +104,7 @@ class ParametricFeedback(AbstractFeedback):
 
     def unit_probabilities(self):
         phi_g = preferred_orientations(self.n_units)
-        bump = _von_mises_bump(self.kappa_o, CATEGORY_ORIENTATIONS[:, :, None] - phi_g)
+        bump = _von_mises_bump(self.kappa_o, CATEGORY_ORIENTATIONS[:, :, None] - phi_g[None, None, :])
         return jnp.minimum(1.0, bump / self.n_units)
 
     def task_log_prior(self):

@@ -1,0 +1,189 @@
+"""Noise correlations and the share of noise variance along the signal direction ``f'``.
+
+- Noise covariance/correlations: the covariance of counts after removing the mean of each
+  signal level (so the stimulus does not count as "noise"), with divisor
+  ``trials - levels``.
+- Correlation matrices ordered by each neuron's preferred orientation relative to the task
+  axis, ``(preferred - task_axis) mod pi`` in radians: for the cardinal task (axis 0) the
+  category orientations sit at 0 and pi/2 of that coordinate; learning-induced structure
+  (neurons preferring the same category correlating more) shows up as blocks.
+- Fraction of noise variance along ``f'``: ``f'^T S f' / (|f'|^2 tr S)``, the variance of the
+  projection on the unit vector along ``f'`` over the total variance; ``1/N`` on average for
+  isotropic noise, towards 1 for differential (information-limiting) correlations.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jaxtyping import Array, ArrayLike, Float, Int
+
+from .recording import as_counts, as_float_array, as_trial_vector, check_same_neurons
+
+
+def _residual_covariance(x: Float[Array, "trials neurons"], level, n_levels: int):
+    sums = jax.ops.segment_sum(x, level, num_segments=n_levels)
+    sizes = np.bincount(level, minlength=n_levels).astype(float)[:, None]
+    resid = x - (sums / sizes)[level]
+    return resid.T @ resid / (x.shape[0] - n_levels)
+
+
+def noise_covariance(
+    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
+    signal: ArrayLike | xr.DataArray | None = None,
+) -> Float[Array, "*time neurons neurons"]:
+    """Noise covariance: covariance of counts around the mean of their signal level.
+
+    Args:
+        counts: (trial, neuron) or (trial, time, neuron) counts, or a DataArray with dims
+            ``trial``, ``neuron`` (optionally ``time``).
+        signal: optional signal level per trial; without it all trials are one condition.
+
+    Returns:
+        (neurons, neurons), or (time, neurons, neurons), in counts^2.
+
+    >>> cov = noise_covariance(jnp.array([[0.0, 1.0], [2.0, 3.0], [5.0, 5.0], [7.0, 9.0]]),
+    ...                        jnp.array([0, 0, 1, 1]))
+    >>> cov.tolist()
+    [[2.0, 3.0], [3.0, 5.0]]
+    """
+    c = as_counts(counts)
+    n_trials = c.values.shape[0]
+    if signal is None:
+        level = np.zeros(n_trials, dtype=np.int64)
+    else:
+        _, level = np.unique(as_trial_vector(signal, "signal", n_trials), return_inverse=True)
+    n_levels = int(level.max()) + 1
+    if n_trials - n_levels < 1:
+        raise ValueError(
+            f"counts: {n_trials} trials in {n_levels} signal levels leave no degrees of freedom"
+        )
+    if c.has_time:
+        return jax.vmap(_residual_covariance, in_axes=(1, None, None))(
+            c.values, level, n_levels
+        )
+    return _residual_covariance(c.values, level, n_levels)
+
+
+def correlation_from_covariance(
+    cov: Float[Array, "*batch neurons neurons"],
+) -> Float[Array, "*batch neurons neurons"]:
+    """Correlation matrix from a covariance; NaN rows/columns for zero-variance neurons."""
+    sd = jnp.sqrt(jnp.diagonal(cov, axis1=-2, axis2=-1))
+    return cov / (sd[..., :, None] * sd[..., None, :])
+
+
+def noise_correlations(
+    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
+    signal: ArrayLike | xr.DataArray | None = None,
+) -> Float[Array, "*time neurons neurons"]:
+    """Noise correlation matrix (Pearson, around each signal level's mean).
+
+    Arguments as :func:`noise_covariance`.
+
+    >>> r = noise_correlations(jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [3.0, 3.0]]))
+    >>> round(float(r[0, 1]), 3)
+    0.8
+    """
+    return correlation_from_covariance(noise_covariance(counts, signal))
+
+
+def relative_orientation(
+    preferred: Float[ArrayLike, " neurons"], task_axis: float = 0.0
+) -> Float[Array, " neurons"]:
+    """Preferred orientation relative to the task axis, in ``[0, pi)`` radians.
+
+    Orientation is axial (period pi). ``task_axis`` is the first category's orientation:
+    0 for the cardinal task, pi/4 for the oblique task.
+
+    >>> [round(v, 3) for v in relative_orientation(jnp.array([0.1, 3.0]), 0.2).tolist()]
+    [3.042, 2.8]
+    """
+    pref = as_float_array(preferred, "preferred")
+    if pref.ndim != 1:
+        raise ValueError(f"preferred: expected one orientation per neuron, got {pref.shape}")
+    return jnp.mod(pref - task_axis, jnp.pi)
+
+
+class OrderedCorrelations(NamedTuple):
+    """Noise correlations with neurons sorted by preferred orientation relative to the task.
+
+    Attributes:
+        correlations: (neurons, neurons) or (time, neurons, neurons), rows and columns in
+            ``order``.
+        relative_orientation: sorted relative orientations, radians in ``[0, pi)``.
+        order: the permutation applied (indices into the original neurons).
+    """
+
+    correlations: Float[Array, "*time neurons neurons"]
+    relative_orientation: Float[Array, " neurons"]
+    order: Int[Array, " neurons"]
+
+
+def noise_correlations_by_orientation(
+    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
+    preferred: Float[ArrayLike, " neurons"],
+    *,
+    signal: ArrayLike | xr.DataArray | None = None,
+    task_axis: float = 0.0,
+) -> OrderedCorrelations:
+    """Noise correlations ordered by preferred orientation relative to the task axis.
+
+    Args:
+        counts: as :func:`noise_covariance`.
+        preferred: each neuron's preferred orientation, radians.
+        signal: optional signal level per trial (its means are removed).
+        task_axis: the first category's orientation, radians (0 cardinal, pi/4 oblique).
+
+    >>> x = jax.random.normal(jax.random.key(0), (50, 3))
+    >>> out = noise_correlations_by_orientation(x, jnp.array([2.0, 0.5, 1.0]))
+    >>> out.order.tolist()
+    [1, 2, 0]
+    """
+    corr = noise_correlations(counts, signal)
+    rel = relative_orientation(preferred, task_axis)
+    check_same_neurons(counts=corr, preferred=rel)
+    order = jnp.argsort(rel)
+    ordered = jnp.take(jnp.take(corr, order, axis=-1), order, axis=-2)
+    return OrderedCorrelations(ordered, rel[order], order)
+
+
+def fraction_variance_along_fprime(
+    fprime: Float[ArrayLike, "*batch neurons"],
+    cov: Float[ArrayLike, "neurons neurons"],
+) -> Float[Array, "*batch"]:
+    """Share of the total noise variance along ``f'``: ``f'^T S f' / (|f'|^2 tr S)``.
+
+    Args:
+        fprime: ``f'`` (see :func:`bayescortex.analysis.fisher.fprime`), one or a batch.
+        cov: noise covariance ``S`` (e.g. of the zero-signal trials).
+
+    Returns:
+        A number in ``[0, 1]``: ``1/N`` for isotropic noise, 1 when all noise lies along f'.
+
+    >>> fp, cov = jnp.array([1.0, 0.0]), jnp.diag(jnp.array([3.0, 1.0]))
+    >>> float(fraction_variance_along_fprime(fp, cov))
+    0.75
+    """
+    fp = as_float_array(fprime, "fprime")
+    s = as_float_array(cov, "cov")
+    if s.ndim != 2 or s.shape[0] != s.shape[1]:
+        raise ValueError(f"cov: expected a square (neurons, neurons) matrix, got {s.shape}")
+    check_same_neurons(fprime=fp, cov=s)
+    along = jnp.sum(fp * (fp @ s), axis=-1)
+    return along / (jnp.sum(fp**2, axis=-1) * jnp.trace(s))
+
+
+__all__ = [
+    "OrderedCorrelations",
+    "correlation_from_covariance",
+    "fraction_variance_along_fprime",
+    "noise_correlations",
+    "noise_correlations_by_orientation",
+    "noise_covariance",
+    "relative_orientation",
+]

@@ -1,0 +1,546 @@
+"""Redundancy of a population code, combined over coherences, on random neuron subsets.
+
+- Redundancy ``I_red = I_shuffle - I`` and percent redundancy
+  ``100 (I_shuffle - I) / I_shuffle`` (SCIENCE.md, "Measures"): how much of the information
+  that the neurons carry one by one is shared rather than adding up.
+- Combination over coherences: inverse-variance weighting with the weights
+  ``w_c = 1 / var(I_c)`` from :func:`bayescortex.analysis.fisher.fisher_variance`. ``I`` and
+  ``I_shuffle`` are averaged with the SAME weights, so ``I_red = I_shuffle - I`` also holds
+  for the combined values; the combined variance is ``1 / sum_c w_c``. Coherences whose
+  variance is not finite and positive get weight 0.
+- Population-size control: every measure on many random equal-size neuron subsets (e.g.
+  1000 of 32), vmapped, then the median over subsets. ``f'`` and ``S0`` are computed once for
+  the whole population; each subset only gathers its rows and columns and factorises a
+  ``k x k`` matrix.
+- :func:`redundancy_summary`: the user-facing entry point on a recording (counts, signal per
+  trial, optional choices), returning an ``xarray.Dataset``.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+
+from .bootstrap import bootstrap, percentile_interval
+from .choice import roc_auc
+from .correlations import fraction_variance_along_fprime
+from .fisher import (
+    VarianceForm,
+    fisher_variance,
+    linear_fisher_from_moments,
+    sample_covariance,
+    shuffled_fisher_from_moments,
+)
+from .recording import (
+    SignalLayout,
+    as_choices,
+    as_counts,
+    as_trial_vector,
+    check_enough_zero_trials,
+    check_variance,
+    group_by_signal,
+)
+
+
+def absolute_redundancy(
+    information: Float[ArrayLike, "*batch"], information_shuffled: Float[ArrayLike, "*batch"]
+) -> Float[Array, "*batch"]:
+    """``I_red = I_shuffle - I`` (same units as the informations).
+
+    >>> round(float(absolute_redundancy(0.5, 0.8)), 6)
+    0.3
+    """
+    return jnp.asarray(information_shuffled) - jnp.asarray(information)
+
+
+def percent_redundancy(
+    information: Float[ArrayLike, "*batch"], information_shuffled: Float[ArrayLike, "*batch"]
+) -> Float[Array, "*batch"]:
+    """``100 (I_shuffle - I) / I_shuffle``; meaningful only where ``I_shuffle > 0``.
+
+    >>> float(percent_redundancy(0.5, 1.0))
+    50.0
+    """
+    shuffled = jnp.asarray(information_shuffled)
+    return 100.0 * (shuffled - jnp.asarray(information)) / shuffled
+
+
+class RedundancyEstimate(NamedTuple):
+    """Information, shuffled information, redundancy and the variance of ``I``.
+
+    Every field has the same shape (e.g. one value per coherence, or a scalar when
+    combined). Units: ``1/signal^2`` for informations, ``1/signal^4`` for ``variance``,
+    percent for ``percent_redundancy``.
+    """
+
+    information: Float[Array, "*batch"]
+    information_shuffled: Float[Array, "*batch"]
+    redundancy: Float[Array, "*batch"]
+    percent_redundancy: Float[Array, "*batch"]
+    variance: Float[Array, "*batch"]
+
+    @classmethod
+    def from_information(cls, information, information_shuffled, variance):
+        """Fill in the redundancy fields from ``I``, ``I_shuffle`` and ``var(I)``."""
+        return cls(
+            information,
+            information_shuffled,
+            absolute_redundancy(information, information_shuffled),
+            percent_redundancy(information, information_shuffled),
+            variance,
+        )
+
+
+def redundancy_from_moments(
+    fprime: Float[Array, "coherences neurons"],
+    cov: Float[Array, "neurons neurons"],
+    t0: int,
+    t_plus: Float[ArrayLike, " coherences"],
+    t_minus: Float[ArrayLike, " coherences"],
+    ds: Float[ArrayLike, " coherences"],
+    *,
+    variance_form: VarianceForm = "authors",
+) -> RedundancyEstimate:
+    """Per-coherence ``I``, ``I_shuffle``, redundancy and ``var(I)`` from ``f'`` and ``S0``.
+
+    Pure ``jax.numpy``; NaN where ``T0 < N + 4`` or ``S0`` is singular.
+
+    Args:
+        fprime: ``f'`` per coherence; ``cov``: ``S0`` from ``t0`` zero-signal trials.
+        t_plus, t_minus: trials at ``+c`` and ``-c`` per coherence; ``ds``: ``2c``.
+        variance_form: see :func:`bayescortex.analysis.fisher.fisher_variance`.
+
+    >>> est = redundancy_from_moments(jnp.array([[1.0, 1.0]]), jnp.eye(2), 1001,
+    ...                               jnp.array([500.0]), jnp.array([500.0]), jnp.array([1.0]))
+    >>> round(float(est.percent_redundancy[0]), 2)  # independent neurons: I_shuffle ~ I
+    0.1
+    """
+    n = fprime.shape[-1]
+    t_plus, t_minus, ds = (jnp.asarray(v, dtype=fprime.dtype) for v in (t_plus, t_minus, ds))
+    info = linear_fisher_from_moments(fprime, cov, t0, t_plus, t_minus, ds)
+    shuffled = shuffled_fisher_from_moments(fprime, cov, t0, t_plus, t_minus, ds)
+    var = fisher_variance(info, n, t0, t_plus, t_minus, ds, form=variance_form)
+    return RedundancyEstimate.from_information(info, shuffled, var)
+
+
+def inverse_variance_mean(
+    values: Float[Array, "*batch coherences"],
+    variances: Float[Array, "*batch coherences"],
+) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
+    """Inverse-variance weighted mean over the last axis and its variance ``1 / sum w``.
+
+    Entries whose variance is not finite and positive get weight 0.
+
+    >>> m, v = inverse_variance_mean(jnp.array([1.0, 3.0]), jnp.array([1.0, 3.0]))
+    >>> float(m), float(v)
+    (1.5, 0.75)
+    """
+    ok = jnp.isfinite(variances) & (variances > 0)
+    w = jnp.where(ok, 1.0 / jnp.where(ok, variances, 1.0), 0.0)
+    total = jnp.sum(w, axis=-1)
+    return jnp.sum(w * values, axis=-1) / total, 1.0 / total
+
+
+def combine_coherences(estimate: RedundancyEstimate) -> RedundancyEstimate:
+    """Combine per-coherence estimates (last axis) with inverse-variance weights on ``I``.
+
+    ``I`` and ``I_shuffle`` share the weights ``1/var(I_c)``, so the combined redundancy is
+    the combined ``I_shuffle - I``; percent redundancy is recomputed from the combined values.
+
+    >>> est = RedundancyEstimate.from_information(
+    ...     jnp.array([1.0, 2.0]), jnp.array([2.0, 2.0]), jnp.array([1.0, 1.0]))
+    >>> c = combine_coherences(est)
+    >>> float(c.information), float(c.redundancy), float(c.variance)
+    (1.5, 0.5, 0.5)
+    """
+    info, var = inverse_variance_mean(estimate.information, estimate.variance)
+    ok = jnp.isfinite(estimate.variance) & (estimate.variance > 0)
+    w = jnp.where(ok, 1.0 / jnp.where(ok, estimate.variance, 1.0), 0.0)
+    shuffled = jnp.sum(w * estimate.information_shuffled, axis=-1) / jnp.sum(w, axis=-1)
+    return RedundancyEstimate.from_information(info, shuffled, var)
+
+
+def random_subsets(
+    key: PRNGKeyArray, n_neurons: int, subset_size: int, n_subsets: int
+) -> Int[Array, "subsets size"]:
+    """``n_subsets`` random subsets of ``subset_size`` distinct neurons (rows of indices).
+
+    >>> s = random_subsets(jax.random.key(0), 10, 4, 3)
+    >>> s.shape, all(len(set(row.tolist())) == 4 for row in s)
+    ((3, 4), True)
+    """
+    if not 1 <= subset_size <= n_neurons:
+        raise ValueError(
+            f"subset_size: expected between 1 and the {n_neurons} neurons, got {subset_size}"
+        )
+    if n_subsets < 1:
+        raise ValueError(f"n_subsets: expected a positive number, got {n_subsets}")
+    # argsort of iid uniforms is a uniform random permutation per row.
+    u = jax.random.uniform(key, (n_subsets, n_neurons))
+    return jnp.argsort(u, axis=1)[:, :subset_size]
+
+
+def subset_redundancy(
+    fprime: Float[Array, "coherences neurons"],
+    cov: Float[Array, "neurons neurons"],
+    subsets: Int[Array, "subsets size"],
+    t0: int,
+    t_plus: Float[ArrayLike, " coherences"],
+    t_minus: Float[ArrayLike, " coherences"],
+    ds: Float[ArrayLike, " coherences"],
+    *,
+    variance_form: VarianceForm = "authors",
+) -> tuple[RedundancyEstimate, RedundancyEstimate]:
+    """Per-subset estimates, per coherence and combined over coherences (vmapped).
+
+    Returns:
+        ``(per_coherence, combined)``: fields of shape (subsets, coherences) and (subsets,).
+    """
+
+    def one(idx):
+        est = redundancy_from_moments(
+            fprime[:, idx],
+            cov[idx[:, None], idx[None, :]],
+            t0,
+            t_plus,
+            t_minus,
+            ds,
+            variance_form=variance_form,
+        )
+        return est, combine_coherences(est)
+
+    return jax.vmap(one)(subsets)
+
+
+def median_over_subsets(estimate: RedundancyEstimate) -> RedundancyEstimate:
+    """The median over the leading (subset) axis of every field.
+
+    The median of ``variance`` is the typical single-subset sampling variance, not the
+    variance of the median; use the bootstrap for intervals on the median.
+    """
+    return jax.tree.map(lambda v: jnp.median(v, axis=0), estimate)
+
+
+class RedundancyResult(NamedTuple):
+    """What :func:`estimate_redundancy` returns (leading time axis with time bins).
+
+    Attributes:
+        per_coherence: fields of shape (coherences,) (median over subsets if any).
+        combined: scalar fields, combined over coherences per subset, then the median.
+        fraction_along_fprime: share of noise variance along ``f'`` per coherence (whole
+            population).
+        fprime: ``f'`` per coherence, (coherences, neurons), whole population.
+    """
+
+    per_coherence: RedundancyEstimate
+    combined: RedundancyEstimate
+    fraction_along_fprime: Float[Array, "*time coherences"]
+    fprime: Float[Array, "*time coherences neurons"]
+
+
+def _estimate_2d(counts, key, layout, subset_size, n_subsets, variance_form):
+    n = counts.shape[-1]
+    sizes = layout.sizes
+    means = jax.ops.segment_sum(counts, layout.block_ids, num_segments=len(sizes))
+    means = means / np.asarray(sizes, dtype=float)[:, None]
+    ds = layout.ds
+    fp = (means[1::2] - means[2::2]) / ds[:, None]
+    cov = sample_covariance(counts[: layout.t0])
+    t_plus = np.asarray(layout.t_plus, dtype=float)
+    t_minus = np.asarray(layout.t_minus, dtype=float)
+    if subset_size is None or subset_size >= n:
+        subsets = jnp.arange(n)[None, :]
+    else:
+        subsets = random_subsets(key, n, subset_size, n_subsets)
+    per_coh, combined = subset_redundancy(
+        fp, cov, subsets, layout.t0, t_plus, t_minus, ds, variance_form=variance_form
+    )
+    return RedundancyResult(
+        median_over_subsets(per_coh),
+        median_over_subsets(combined),
+        fraction_variance_along_fprime(fp, cov),
+        fp,
+    )
+
+
+@functools.partial(
+    jax.jit, static_argnames=("layout", "subset_size", "n_subsets", "variance_form")
+)
+def estimate_redundancy(
+    counts: Float[Array, "trials *time neurons"],
+    key: PRNGKeyArray | None,
+    *,
+    layout: SignalLayout,
+    subset_size: int | None = None,
+    n_subsets: int = 1,
+    variance_form: VarianceForm = "authors",
+) -> RedundancyResult:
+    """Jitted redundancy estimate on counts already sorted into the blocks of ``layout``.
+
+    The traceable core of :func:`redundancy_summary`, for use inside your own jitted code,
+    vmaps over seeds, or :func:`bayescortex.analysis.bootstrap.bootstrap` (``keyed=True``).
+    No input checks: NaN where the estimator is undefined.
+
+    Args:
+        counts: (trial, neuron) or (trial, time, neuron), trials ordered as
+            ``group_by_signal(signal).order`` (zero-signal block, then ``+c``/``-c`` blocks).
+        key: draws the neuron subsets (the same subsets for every time bin); None without
+            subsets.
+        layout: the static :class:`~bayescortex.analysis.recording.SignalLayout`.
+        subset_size: neurons per subset; None for the whole population.
+        n_subsets: number of random subsets (ignored without ``subset_size``).
+        variance_form: see :func:`bayescortex.analysis.fisher.fisher_variance`.
+    """
+    run = functools.partial(
+        _estimate_2d,
+        layout=layout,
+        subset_size=subset_size,
+        n_subsets=n_subsets,
+        variance_form=variance_form,
+    )
+    if counts.ndim == 3:
+        return jax.vmap(run, in_axes=(1, None))(counts, key)
+    return run(counts, key)
+
+
+_FIELDS = {
+    "information": "bias-corrected linear Fisher information I (1/signal^2)",
+    "information_shuffled": "bias-corrected shuffled information I_shuffle (1/signal^2)",
+    "redundancy": "I_red = I_shuffle - I (1/signal^2)",
+    "percent_redundancy": "100 (I_shuffle - I) / I_shuffle (percent)",
+    "information_variance": "estimator variance of I (1/signal^4)",
+}
+
+
+def _estimate_vars(est: RedundancyEstimate, dims: tuple[str, ...], suffix: str, lead=()):
+    values = dict(
+        zip(_FIELDS, (est.information, est.information_shuffled, est.redundancy,
+                      est.percent_redundancy, est.variance), strict=True)
+    )
+    return {
+        name + suffix: ((*lead, *dims), np.asarray(v), {"description": _FIELDS[name]})
+        for name, v in values.items()
+    }
+
+
+def redundancy_summary(
+    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
+    signal: Float[ArrayLike, " trials"] | xr.DataArray,
+    choices: ArrayLike | xr.DataArray | None = None,
+    *,
+    subset_size: int | None = None,
+    n_subsets: int = 1000,
+    key: PRNGKeyArray | None = None,
+    n_bootstrap: int = 0,
+    level: float = 0.95,
+    variance_form: VarianceForm = "authors",
+    positive_choice: int | None = None,
+    batch_size: int = 8,
+) -> xr.Dataset:
+    """Redundancy summary of a recording: I, I_shuffle, I_red, percent redundancy, variances.
+
+    Trials are grouped by ``signal``: ``signal == 0`` trials give the noise covariance
+    ``S0``; each coherence ``c > 0`` with both ``+c`` and ``-c`` trials gives
+    ``f' = (mean(X+) - mean(X-)) / 2c``. The measures (SCIENCE.md, "Measures") are computed
+    per coherence and combined over coherences by inverse-variance weighting; with
+    ``subset_size`` they are the median over ``n_subsets`` random neuron subsets; with a
+    time axis, per time bin (within-trial analysis, the same subsets in every bin).
+
+    Args:
+        counts: spike counts, (trial, neuron) or (trial, time, neuron), or a DataArray with
+            dims ``trial``, ``neuron`` and optionally ``time`` (any order).
+        signal: signed signal level per trial (coherence, contrast, ...); information is in
+            ``1/signal^2``.
+        choices: optional 0/1 choice per trial; adds choice probabilities on the zero-signal
+            trials.
+        subset_size: neurons per random subset (e.g. 32); None uses all neurons at once.
+        n_subsets: number of subsets (e.g. 1000).
+        key: ``jax.random.key``; required for subsets or the bootstrap.
+        n_bootstrap: bootstrap resamples of trials (within each signal level, with fresh
+            subsets in every resample) for centred percentile intervals (see
+            :mod:`bayescortex.analysis.bootstrap`); 0 for none.
+        level: confidence level of the intervals.
+        variance_form: ``"authors"`` (SCIENCE.md) or ``"gaussian"``, see
+            :func:`bayescortex.analysis.fisher.fisher_variance`.
+        positive_choice: the choice that positive signals call for; None infers it as the
+            majority choice on positive-signal trials. Orients ``choice_probability_preferred``.
+        batch_size: bootstrap resamples evaluated at once (memory bound).
+
+    Returns:
+        An ``xarray.Dataset`` with coordinates ``coherence`` (the ``c > 0`` levels, with
+        ``trials_plus``/``trials_minus``), ``time`` if the counts had it, and ``neuron`` and
+        ``bound`` (``low``, ``high``) where used. Variables, each per ``coherence`` and, with
+        the suffix ``_combined``, combined over coherences: ``information``,
+        ``information_shuffled``, ``redundancy``, ``percent_redundancy``,
+        ``information_variance``; ``fraction_variance_along_fprime`` per coherence; with
+        ``n_bootstrap``, the same five (and their ``_combined``) with the suffix ``_ci``
+        (dim ``bound``); with ``choices``, ``choice_probability`` (``AUC`` of choice 1 vs 0)
+        and ``choice_probability_preferred`` (oriented to each neuron's preferred choice,
+        from the sign of its ``f'``) per ``neuron``. Attributes record ``t0`` and the
+        settings.
+
+    Raises:
+        ValueError: naming ``counts``, ``signal``, ``choices``, ``key``, ``subset_size`` or
+            ``n_subsets``: NaN counts, wrong shapes, no zero-signal trials or no ``+c/-c``
+            pair, zero-variance neurons on zero-signal trials, ``T0 < N + 4`` for the
+            neurons used (use subsets), a missing key.
+
+    Example:
+        >>> import jax, numpy as np
+        >>> rng = np.random.default_rng(0)
+        >>> signal = np.repeat([-0.2, -0.1, 0.0, 0.1, 0.2], 200)
+        >>> counts = rng.poisson(5.0 + 10.0 * signal[:, None] * np.linspace(-1, 1, 40))
+        >>> ds = redundancy_summary(counts, signal, subset_size=16, n_subsets=200,
+        ...                         key=jax.random.key(0))
+        >>> ds["information"].dims, ds["information_combined"].shape
+        (('coherence',), ())
+    """
+    c = as_counts(counts)
+    n_trials, n_neurons = c.values.shape[0], c.values.shape[-1]
+    sig = as_trial_vector(signal, "signal", n_trials).astype(float)
+    grouped = group_by_signal(sig)
+    layout = grouped.layout
+    if subset_size is not None:
+        if not (isinstance(subset_size, int | np.integer) and 1 <= subset_size <= n_neurons):
+            raise ValueError(
+                f"subset_size: expected an integer between 1 and {n_neurons}, got {subset_size}"
+            )
+        if not (isinstance(n_subsets, int | np.integer) and n_subsets >= 1):
+            raise ValueError(f"n_subsets: expected a positive integer, got {n_subsets}")
+        subset_size = int(subset_size)
+    if (subset_size is not None or n_bootstrap) and key is None:
+        raise ValueError("key: a jax.random.key is required for neuron subsets or bootstrap")
+    if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 0):
+        raise ValueError(f"n_bootstrap: expected a non-negative integer, got {n_bootstrap}")
+    n_used = n_neurons if subset_size is None else subset_size
+    check_enough_zero_trials(layout.t0, n_used, "counts (zero-signal trials)")
+    x = c.values[jnp.asarray(grouped.order)]
+    check_variance(x[: layout.t0], "counts (zero-signal trials)")
+
+    k_est = k_boot = None
+    if key is not None:
+        k_est, k_boot = jax.random.split(key)
+    static = dict(
+        layout=layout,
+        subset_size=subset_size,
+        n_subsets=int(n_subsets) if subset_size is not None else 1,
+        variance_form=variance_form,
+    )
+    result = estimate_redundancy(x, k_est, **static)
+
+    time_dims = ("time",) if c.has_time else ()
+    coh_dims = (*time_dims, "coherence")
+    data_vars = {}
+    data_vars.update(_estimate_vars(result.per_coherence, coh_dims, ""))
+    data_vars.update(_estimate_vars(result.combined, time_dims, "_combined"))
+    data_vars["fraction_variance_along_fprime"] = (
+        coh_dims,
+        np.asarray(result.fraction_along_fprime),
+        {"description": "f'^T S0 f' / (|f'|^2 tr S0), all neurons"},
+    )
+    coords = {
+        "coherence": ("coherence", np.asarray(layout.coherences)),
+        "trials_plus": ("coherence", np.asarray(layout.t_plus)),
+        "trials_minus": ("coherence", np.asarray(layout.t_minus)),
+    }
+    if c.has_time:
+        coords["time"] = ("time", c.time)
+
+    if n_bootstrap:
+        samples = bootstrap(
+            k_boot,
+            functools.partial(_bootstrap_statistic, static=static),
+            x,
+            n_resamples=int(n_bootstrap),
+            strata=layout.block_ids,
+            keyed=True,
+            batch_size=batch_size,
+        )
+        center = (result.per_coherence, result.combined)
+        low, high = percentile_interval(samples, level, center=center)
+        for part, dims, suffix in ((0, coh_dims, "_ci"), (1, time_dims, "_combined_ci")):
+            bounds = jax.tree.map(lambda a, b: jnp.stack([a, b]), low[part], high[part])
+            data_vars.update(_estimate_vars(bounds, dims, suffix, lead=("bound",)))
+        coords["bound"] = ("bound", ["low", "high"])
+
+    if choices is not None:
+        ch = as_choices(choices, n_trials)[grouped.order]
+        data_vars.update(
+            _choice_vars(x, ch, sig[grouped.order], result.fprime, layout, positive_choice,
+                         time_dims)
+        )
+        coords["neuron"] = ("neuron", c.neuron)
+
+    attrs = {
+        "t0": layout.t0,
+        "n_neurons": n_neurons,
+        "subset_size": n_used,
+        "n_subsets": static["n_subsets"],
+        "variance_form": variance_form,
+        "n_bootstrap": int(n_bootstrap),
+        "level": level,
+        "description": "Redundancy summary (bayescortex.analysis.redundancy_summary); "
+        "medians over neuron subsets when subset_size < n_neurons",
+    }
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _bootstrap_statistic(counts, key, *, static):
+    result = estimate_redundancy(counts, key, **static)
+    return result.per_coherence, result.combined
+
+
+def _choice_vars(x, choices, signal, fprime, layout, positive_choice, time_dims):
+    t0 = layout.t0
+    zero_choices = choices[:t0]
+    n1 = int(zero_choices.sum())
+    if n1 == 0 or n1 == t0:
+        raise ValueError(
+            f"choices: both choices must occur on zero-signal trials; {n1} of {t0} chose 1"
+        )
+    if positive_choice is None:
+        positive_choice = int(np.mean(choices[signal > 0]) > 0.5)
+    elif positive_choice not in (0, 1):
+        raise ValueError(f"positive_choice: expected 0, 1 or None, got {positive_choice}")
+    cp = roc_auc(x[:t0], jnp.asarray(zero_choices == 1))
+    # A neuron prefers the choice its f' points to: more spikes for positive signal means
+    # it prefers positive_choice.
+    favours_positive = jnp.sum(fprime, axis=-2) > 0
+    prefers_one = favours_positive == (positive_choice == 1)
+    oriented = jnp.where(prefers_one, cp, 1.0 - cp)
+    dims = (*time_dims, "neuron")
+    return {
+        "choice_probability": (
+            dims, np.asarray(cp), {"description": "ROC AUC of choice 1 vs 0, zero-signal trials"}
+        ),
+        "choice_probability_preferred": (
+            dims,
+            np.asarray(oriented),
+            {
+                "description": "choice probability for each neuron's preferred choice (sign "
+                f"of f'; positive signals call for choice {positive_choice})"
+            },
+        ),
+    }
+
+
+__all__ = [
+    "RedundancyEstimate",
+    "RedundancyResult",
+    "combine_coherences",
+    "estimate_redundancy",
+    "inverse_variance_mean",
+    "median_over_subsets",
+    "percent_redundancy",
+    "random_subsets",
+    "absolute_redundancy",
+    "redundancy_from_moments",
+    "redundancy_summary",
+    "subset_redundancy",
+]

@@ -1,0 +1,152 @@
+"""The Gibbs kernels against exact answers.
+
+A 2-neuron, 2-unit model is small enough to integrate exactly: the posterior over
+``(T, O, g)`` is a sum over 16 discrete states of a 2-d integral over ``x``, done on a grid. With
+``memory = 0`` and ``odds_increment = 1`` the evidence accumulator is the exact conditional
+``p(T, O | g)``, so the whole sweep is a plain Gibbs sampler of that posterior and its
+marginals must match within Monte-Carlo standard error.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayescortex.inference import InferenceMode, SamplerSettings, gibbs
+
+TASK_PRIOR = np.log(np.array([0.7, 0.3]))
+P_ON = np.array([[[0.8, 0.1], [0.2, 0.6]], [[0.3, 0.5], [0.5, 0.3]]])  # [T, O, k]
+COUPLING = np.array([[1.5, 0.2], [0.1, 2.0]])
+GRAM = np.array([[1.0, 0.6], [0.6, 1.0]])
+PROJECTION = np.array([1.2, 0.4])
+CONTRAST = 0.8
+NOISE_VAR = 0.5
+
+
+def small_conditionals():
+    log_prior = TASK_PRIOR[:, None] + np.full((2, 2), np.log(0.5))
+    return gibbs.Conditionals(
+        gram=jnp.asarray(GRAM),
+        coupling=jnp.asarray(COUPLING),
+        log_p_on=jnp.log(jnp.asarray(P_ON)),
+        log_p_off=jnp.log1p(-jnp.asarray(P_ON)),
+        log_prior=jnp.asarray(log_prior),
+        noise_var=jnp.asarray(NOISE_VAR),
+    )
+
+
+def exact_marginals():
+    """P(O = 0), P(g_k = 1), E[x_i] by enumeration over (T, O, g) and a grid over x."""
+    h = 0.01
+    grid = np.arange(h / 2, 12, h)
+    x1, x2 = np.meshgrid(grid, grid, indexing="ij")
+    quad = CONTRAST**2 * (GRAM[0, 0] * x1**2 + 2 * GRAM[0, 1] * x1 * x2 + GRAM[1, 1] * x2**2)
+    lin = 2 * CONTRAST * (PROJECTION[0] * x1 + PROJECTION[1] * x2)
+    log_lik = -(quad - lin) / (2 * NOISE_VAR)
+    total, p_o0, p_g, e_x = 0.0, 0.0, np.zeros(2), np.zeros(2)
+    for t in range(2):
+        for o in range(2):
+            for g in [(0, 0), (0, 1), (1, 0), (1, 1)]:
+                g = np.array(g)
+                w = np.exp(TASK_PRIOR[t]) * 0.5 * np.prod(np.where(g, P_ON[t, o], 1 - P_ON[t, o]))
+                tau = 1 + COUPLING @ g
+                dens = np.exp(log_lik - x1 / tau[0] - x2 / tau[1]) / np.prod(tau)
+                mass = w * dens.sum() * h * h
+                total += mass
+                p_o0 += mass * (o == 0)
+                p_g += mass * g
+                e_x += w * h * h * np.array([(x1 * dens).sum(), (x2 * dens).sum()])
+    return p_o0 / total, p_g / total, e_x / total
+
+
+def test_full_sweep_matches_exact_posterior():
+    cond = small_conditionals()
+    settings = SamplerSettings(
+        odds_increment=1.0, contrast_prior="clamped", contrast_init=CONTRAST
+    )
+    mode = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=0.0)
+    projection = jnp.asarray(PROJECTION)
+
+    def chain(key):
+        state = gibbs.init(jax.random.fold_in(key, 10_000), cond, settings, mode)
+
+        def body(state, k):
+            state, _ = gibbs.step(k, state, cond, projection, True, settings, mode)
+            return state, None
+
+        state, _ = jax.lax.scan(body, state, jax.random.split(key, 40))
+        return state
+
+    n_chains = 20_000
+    final = jax.jit(jax.vmap(chain))(jax.random.split(jax.random.key(0), n_chains))
+    p_o0, p_g, e_x = exact_marginals()
+
+    o0 = np.asarray(final.category == 0, dtype=float)
+    g = np.asarray(final.units)
+    x = np.asarray(final.neurons)
+    # Independent chains: the standard error is the sample sd / sqrt(n). Tolerance 4 SE.
+    assert abs(o0.mean() - p_o0) < 4 * o0.std() / np.sqrt(n_chains)
+    np.testing.assert_array_less(np.abs(g.mean(0) - p_g), 4 * g.std(0) / np.sqrt(n_chains))
+    np.testing.assert_array_less(np.abs(x.mean(0) - e_x), 4 * x.std(0) / np.sqrt(n_chains))
+    # The cached tau stays equal to 1 + C g.
+    np.testing.assert_allclose(final.means, 1 + g @ COUPLING.T, rtol=1e-5)
+
+
+def test_contrast_update_matches_its_truncated_normal_conditional():
+    cond = small_conditionals()
+    neurons = jnp.array([1.0, 0.5])
+    keys = jax.random.split(jax.random.key(3), 20_000)
+    draws = jax.vmap(
+        lambda k: gibbs.update_contrast(k, jnp.asarray(0.3), neurons, jnp.asarray(PROJECTION),
+                                        cond, 0.1)
+    )(keys)
+    precision = 1 / 0.1**2 + float(neurons @ (jnp.asarray(GRAM) @ neurons)) / NOISE_VAR
+    mean = (float(jnp.asarray(PROJECTION) @ neurons) / NOISE_VAR + 0.3 / 0.1**2) / precision
+    import scipy.stats as st
+
+    sd = 1 / np.sqrt(precision)
+    ref = st.truncnorm(-mean / sd, np.inf, loc=mean, scale=sd)
+    assert st.kstest(np.asarray(draws), ref.cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("name", ["update_neurons_gibbs", "update_units"])
+def test_block_boundaries_do_not_matter(name):
+    """The blocked, unrolled loops equal a plain one-at-a-time loop (same uniforms)."""
+    n = 40  # blocks of 20 (neurons) or 10 (units)
+    key = jax.random.key(4)
+    k1, k2, k3 = jax.random.split(key, 3)
+    gram = jax.random.normal(k1, (n, n)) * 0.1
+    gram = gram @ gram.T + jnp.eye(n)
+    coupling = jax.random.uniform(k2, (n, n))
+    cond = gibbs.Conditionals(gram, coupling, None, None, None, jnp.asarray(1.0))
+    x = jax.random.exponential(k3, (n,))
+    g = (jax.random.uniform(k1, (n,)) < 0.3).astype(float)
+    tau = 1 + coupling @ g
+    proj = jax.random.normal(k2, (n,))
+    if name == "update_neurons_gibbs":
+        got = gibbs.update_neurons_gibbs(key, x, tau, jnp.asarray(0.7), proj, cond)
+        u = jax.random.uniform(key, (n,), minval=jnp.finfo(x.dtype).tiny)
+        want = np.array(x)
+        from bayescortex.inference.truncnorm import positive_normal_from_uniform
+
+        for i in range(n):
+            others = float(np.asarray(gram)[i] @ want - gram[i, i] * want[i])
+            mean = (0.7 * proj[i] - 0.49 * others - 1 / tau[i]) / (0.49 * gram[i, i])
+            want[i] = positive_normal_from_uniform(mean, 1 / (0.7 * jnp.sqrt(gram[i, i])), u[i])
+        np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-5)
+    else:
+        logits = jax.random.normal(k3, (n,))
+        got_g, got_tau = gibbs.update_units(key, g, tau, x, logits, coupling)
+        u = np.asarray(jax.random.uniform(key, (n,)))
+        want = np.array(g)
+        for k in range(n):
+            def loglik(gk):
+                gg = want.copy()
+                gg[k] = gk
+                t = 1 + np.asarray(coupling) @ gg
+                return np.sum(-np.log(t) - np.asarray(x) / t)
+
+            p = 1 / (1 + np.exp(-(float(logits[k]) + loglik(1) - loglik(0))))
+            want[k] = float(u[k] < p)
+        np.testing.assert_array_equal(got_g, want)
+        np.testing.assert_allclose(got_tau, 1 + np.asarray(coupling) @ want, rtol=1e-5)

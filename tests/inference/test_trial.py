@@ -1,0 +1,139 @@
+"""Trial simulation: jit = no jit, vmap = loop, one trace per shape, clear errors, behaviour."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from bayescortex.inference import (
+    SamplerSettings,
+    gibbs,
+    inference_mode,
+    sample_chain,
+    simulate_trial,
+    simulate_trials,
+)
+from bayescortex.inference import trial as trial_module
+from bayescortex.models import Stimulus, reference_model
+
+SMALL = SamplerSettings(n_samples=12, n_presignal=3, burn_in=2, n_bins=2)
+
+
+def test_jit_and_no_jit_agree():
+    model, stim = reference_model(6, 4), Stimulus(frame_every=4)
+    args = (model, stim, jnp.asarray(0), jnp.asarray(6.0), SMALL, inference_mode("engaged"))
+    jitted = jax.jit(simulate_trial, static_argnums=(5,))(jax.random.key(0), *args)
+    with jax.disable_jit():
+        eager = simulate_trial(jax.random.key(0), *args)
+    for a, b in zip(jitted, eager, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_vmap_equals_loop_and_chunking_is_invisible():
+    model, stim, mode = reference_model(8, 4), Stimulus(), inference_mode("passive")
+    contrasts = jnp.array([-6.0, 0.0, 3.0, 12.0])
+    tasks = jnp.array([0, 1, 0, 1])
+    key = jax.random.key(1)
+    batch = simulate_trials(key, model, stim, tasks, contrasts, SMALL, mode)
+    single = eqx.filter_jit(simulate_trial)
+    for n in range(4):
+        one = single(jax.random.fold_in(key, n), model, stim, tasks[n], contrasts[n], SMALL, mode)
+        for a, b in zip(batch, one, strict=True):
+            np.testing.assert_allclose(a[n], b, rtol=1e-4, atol=1e-5)
+    second_half = simulate_trials(key, model, stim, tasks[2:], contrasts[2:], SMALL, mode,
+                                  trial_ids=jnp.arange(2, 4))
+    np.testing.assert_allclose(second_half.counts, batch.counts[2:], rtol=1e-5)
+
+
+def test_step_traces_once_per_shape(monkeypatch):
+    traces = []
+    original = gibbs.step
+
+    def counting(*args, **kwargs):
+        traces.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trial_module.gibbs, "step", counting)
+    stim, mode = Stimulus(), inference_mode("engaged")
+    for delta, seed in [(0.0, 0), (0.08, 1), (0.2, 2)]:  # new parameters, same shapes
+        simulate_trials(jax.random.key(seed), reference_model(6, 4, delta=delta), stim,
+                        jnp.zeros(3, int), jnp.array([1.0, -2.0, 0.0]), SMALL, mode)
+    assert len(traces) == 1
+
+
+def test_record_layout_and_counts():
+    model, stim = reference_model(6, 4), Stimulus(frame_every=5)
+    rec = simulate_trials(jax.random.key(2), model, stim, jnp.zeros(2, int), jnp.array([3.0, -3.0]),
+                          SMALL, inference_mode("engaged"))
+    assert rec.counts.shape == (2, SMALL.n_bins, 6)
+    assert rec.belief.shape == (2, SMALL.n_samples)
+    assert rec.energy.shape == (2, stim.n_frames(SMALL.n_samples))
+    assert bool(jnp.all(rec.counts >= 0)) and bool(jnp.all((rec.belief >= 0) & (rec.belief <= 1)))
+    np.testing.assert_array_equal(rec.choice, (rec.belief[:, -1] <= 0.5).astype(int))
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        (dict(contrasts=jnp.array([1.0, jnp.nan])), "contrasts"),
+        (dict(tasks=jnp.array([0, 2])), "tasks"),
+        (dict(tasks=jnp.array([0])), "tasks"),
+        (dict(stimulus=Stimulus(size=16)), "stimulus"),
+    ],
+)
+def test_bad_trial_inputs_name_the_field(kwargs, field):
+    args = dict(key=jax.random.key(0), model=reference_model(6, 4), stimulus=Stimulus(),
+                tasks=jnp.array([0, 1]), contrasts=jnp.array([1.0, -1.0]), settings=SMALL,
+                mode=inference_mode("engaged"))
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=field):
+        simulate_trials(**args)
+
+
+@pytest.mark.parametrize(
+    "make, field",
+    [
+        (lambda: inference_mode("attentive"), "mode"),
+        (lambda: SamplerSettings(n_samples=0), "n_samples"),
+        (lambda: SamplerSettings(burn_in=100), "burn_in"),
+        (lambda: SamplerSettings(contrast_prior="fast"), "contrast_prior"),
+        (lambda: SamplerSettings(contrast_init=-1.0), "contrast_init"),
+        (lambda: reference_model(0, 4), "n_neurons"),
+        (lambda: reference_model(4, -1), "n_units"),
+        (lambda: reference_model(4, 4, sigma_y=0.0), "sigma_y"),
+        (lambda: Stimulus(noise_sd=-1.0), "noise_sd"),
+        (lambda: reference_model(4, 4).project(jnp.zeros(100)), "image"),
+    ],
+)
+def test_bad_settings_name_the_field(make, field):
+    with pytest.raises(ValueError, match=field):
+        make()
+
+
+def test_sample_chain_thins_and_continues():
+    def step(key, x):
+        return 0.5 * x + jax.random.normal(key), None
+
+    _, whole = sample_chain(jax.random.key(0), step, 0.0, 20, thin=5)
+    state, first = sample_chain(jax.random.key(0), step, 0.0, 10, thin=5)
+    _, second = sample_chain(jax.random.key(0), step, state, 10, thin=5, start=10)
+    np.testing.assert_allclose(whole, jnp.concatenate([first, second]), rtol=1e-6)
+    with pytest.raises(ValueError, match="thin"):
+        sample_chain(jax.random.key(0), step, 0.0, 10, thin=3)
+
+
+def test_learned_feedback_makes_the_task_solvable():
+    """delta = 0.08, kappa_O = 1, engaged: accuracy at contrast 6 well above chance (~0.85 at
+    N_x = 64); delta = 0: near chance. 512 trials: the standard error of an accuracy is <= 0.022,
+    so the bounds below sit > 4 SE from the expected values."""
+    stim, mode = Stimulus(), inference_mode("engaged")
+    contrasts = jnp.tile(jnp.array([6.0, -6.0]), 256)
+    tasks = jnp.zeros(512, int)
+    accuracy = {}
+    for delta in (0.0, 0.08):
+        rec = simulate_trials(jax.random.key(3), reference_model(64, 64, delta=delta), stim, tasks,
+                              contrasts, SamplerSettings(), mode)
+        accuracy[delta] = float(jnp.mean(rec.choice == (contrasts < 0)))
+    assert accuracy[0.08] > 0.75
+    assert abs(accuracy[0.0] - 0.5) < 0.1
