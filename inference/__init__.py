@@ -4,7 +4,7 @@ from . import gibbs, mala
 from .gibbs import Conditionals, GibbsInfo, GibbsState, conditionals
 from .loop import sample_chain
 from .modes import MODES, InferenceMode, SamplerSettings, inference_mode
-from .trial import TrialRecord, simulate_trial, simulate_trials
+from .trial import TrialRecord, simulate_chunked, simulate_trial, simulate_trials
 from .truncnorm import positive_normal
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "mala",
     "positive_normal",
     "sample_chain",
+    "simulate_chunked",
     "simulate_trial",
     "simulate_trials",
 ]

@@ -153,3 +153,41 @@ def _simulate_batch(key, model, stimulus, tasks, contrasts, settings, mode, tria
         )
 
     return jax.vmap(one)(trial_ids, tasks, contrasts)
+
+
+def simulate_chunked(
+    key: PRNGKeyArray,
+    model: HierarchicalModel,
+    stimulus: Stimulus,
+    tasks,
+    contrasts,
+    settings: SamplerSettings,
+    mode: InferenceMode,
+    *,
+    chunk_size: int = 512,
+    on_chunk=None,
+) -> TrialRecord:
+    """:func:`simulate_trials` in fixed-size chunks (one compilation, bounded memory).
+
+    Results equal one big batch: trial ``n`` always uses ``fold_in(key, n)``. The last chunk is
+    padded to ``chunk_size`` and trimmed. ``on_chunk(n_done)`` is called after each chunk (for
+    progress displays). Returns numpy arrays.
+    """
+    contrasts = np.asarray(contrasts, dtype=float).reshape(-1)
+    tasks = np.broadcast_to(np.asarray(tasks), contrasts.shape)
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size: must be positive, got {chunk_size}")
+    n = contrasts.shape[0]
+    chunk_size = min(chunk_size, n)
+    pieces = []
+    for start in range(0, n, chunk_size):
+        ids = np.arange(start, start + chunk_size)
+        valid = ids < n
+        safe = np.where(valid, ids, n - 1)
+        rec = simulate_trials(key, model, stimulus, jnp.asarray(tasks[safe]),
+                              jnp.asarray(contrasts[safe]), settings, mode,
+                              trial_ids=jnp.asarray(ids))
+        pieces.append(jax.tree.map(lambda a: np.asarray(a)[valid], rec))
+        if on_chunk is not None:
+            on_chunk(int(valid.sum()))
+    return jax.tree.map(lambda *a: np.concatenate(a), *pieces)

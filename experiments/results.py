@@ -1,0 +1,129 @@
+"""Run folders: every result is written with its config and the versions that made it.
+
+``results/<experiment>/<run-id>/`` holds ``config.json``, ``versions.json``, ``results.nc`` (the
+xarray Dataset, config also in its attributes), any figures (PNG and PDF) and ``summary.txt``.
+The folder is assembled under a temporary name and renamed into place, so a crashed run never
+leaves a half-written result where a finished one is expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import platform
+import shutil
+import sys
+import types
+import typing
+from importlib import metadata
+from pathlib import Path
+
+import jax
+import xarray as xr
+
+
+def config_dict(config) -> dict:
+    """A dataclass config as a JSON-ready dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def load_config(cls, source: str | os.PathLike | dict):
+    """Build config ``cls`` from a JSON file or a dict, naming any unknown or mistyped field.
+
+    >>> from bayescortex.experiments.simulate import SimulateConfig
+    >>> load_config(SimulateConfig, {"trials": 8}).trials
+    8
+    """
+    if isinstance(source, dict):
+        data = source
+    else:
+        try:
+            data = json.loads(Path(source).read_text())
+        except json.JSONDecodeError as err:
+            raise ValueError(f"config file {source}: not valid JSON ({err})") from err
+        if not isinstance(data, dict):
+            raise ValueError(f"config file {source}: expected a JSON object of fields")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ValueError(f"config: unknown field(s) {unknown} for {cls.__name__}")
+    values = {}
+    for name, value in data.items():
+        values[name] = _coerce(name, hints[name], value)
+    return cls(**values)
+
+
+def _coerce(name, hint, value):
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        if value not in typing.get_args(hint):
+            raise ValueError(f"config field {name!r}: {value!r} not one of {typing.get_args(hint)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"config field {name!r}: expected a list, got {value!r}")
+        (inner, *_) = typing.get_args(hint)
+        return tuple(_coerce(name, inner, v) for v in value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        inner = next(a for a in typing.get_args(hint) if a is not type(None))
+        return _coerce(name, inner, value)
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint in (int, str, bool) and type(value) is not hint:
+        raise ValueError(f"config field {name!r}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def versions() -> dict:
+    """Versions and platform that produced a result."""
+    out = {"python": sys.version.split()[0], "platform": platform.platform()}
+    for package in ("bayescortex", "jax", "jaxlib", "equinox", "numpyro", "optax", "flax",
+                    "xarray", "numpy"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    out["devices"] = [str(d) for d in jax.devices()]
+    return out
+
+
+def save_run(
+    experiment: str,
+    config,
+    dataset: xr.Dataset,
+    *,
+    root: str | os.PathLike = "results",
+    run_id: str | None = None,
+    figures: dict | None = None,
+    summary: str | None = None,
+) -> Path:
+    """Write a finished run atomically to ``root/experiment/run_id`` and return that folder.
+
+    ``figures`` maps file stems to matplotlib figures (saved as PNG and PDF).
+    """
+    if run_id is None:
+        run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    final = Path(root) / experiment / run_id
+    if final.exists():
+        raise FileExistsError(f"run_id: {final} exists already")
+    tmp = final.with_name(f".{run_id}.partial")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    cfg = config_dict(config)
+    (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
+    (tmp / "versions.json").write_text(json.dumps(versions(), indent=2))
+    dataset = dataset.assign_attrs(experiment=experiment, config=json.dumps(cfg))
+    dataset.to_netcdf(tmp / "results.nc", engine="h5netcdf")
+    for stem, fig in (figures or {}).items():
+        fig.savefig(tmp / f"{stem}.png", dpi=120, bbox_inches="tight")
+        fig.savefig(tmp / f"{stem}.pdf", bbox_inches="tight")
+    if summary is not None:
+        (tmp / "summary.txt").write_text(summary)
+    os.replace(tmp, final)
+    return final
