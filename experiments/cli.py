@@ -24,9 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     spec = {name: cls for name, (cls, _) in COMMANDS.items()}
     runners = {cls: fn for cls, fn in COMMANDS.values()}
     if EXPERIMENTS:
-        options = [Annotated[cls, tyro.conf.subcommand(name)] for name, (cls, _) in
-                   EXPERIMENTS.items()]
-        spec["run"] = Union[tuple(options)] if len(options) > 1 else options[0]
+        options = [
+            Annotated[cls, tyro.conf.subcommand(name)] for name, (cls, _) in EXPERIMENTS.items()
+        ]
+        spec["run"] = Union[tuple(options)] if len(options) > 1 else options[0]  # noqa: UP007
         runners.update({cls: fn for cls, fn in EXPERIMENTS.values()})
     config = tyro.extras.subcommand_cli_from_dict(spec, args=argv, prog="bayescortex")
     try:

@@ -82,8 +82,17 @@ def _coerce(name, hint, value):
 def versions() -> dict:
     """Versions and platform that produced a result."""
     out = {"python": sys.version.split()[0], "platform": platform.platform()}
-    for package in ("bayescortex", "jax", "jaxlib", "equinox", "numpyro", "optax", "flax",
-                    "xarray", "numpy"):
+    for package in (
+        "bayescortex",
+        "jax",
+        "jaxlib",
+        "equinox",
+        "numpyro",
+        "optax",
+        "flax",
+        "xarray",
+        "numpy",
+    ):
         try:
             out[package] = metadata.version(package)
         except metadata.PackageNotFoundError:

@@ -64,9 +64,13 @@ class SimulateConfig:
             raise ValueError(f"contrasts: need finite values, got {self.contrasts}")
 
     def settings(self) -> SamplerSettings:
-        return SamplerSettings(n_samples=self.samples, n_presignal=self.presignal,
-                               n_bins=self.bins, contrast_prior=self.contrast_prior,
-                               x_sampler=self.x_sampler)
+        return SamplerSettings(
+            n_samples=self.samples,
+            n_presignal=self.presignal,
+            n_bins=self.bins,
+            contrast_prior=self.contrast_prior,
+            x_sampler=self.x_sampler,
+        )
 
 
 def record_dataset(rec: TrialRecord, tasks, contrasts, n_neurons: int) -> xr.Dataset:
@@ -99,14 +103,21 @@ def accuracy_by_contrast(ds: xr.Dataset) -> xr.DataArray:
 def run(config: SimulateConfig, *, progress: bool = True) -> xr.Dataset:
     """Simulate ``config.trials`` trials per contrast; returns the trial Dataset."""
     task = task_index(config.task)
-    model = reference_model(config.neurons, config.units, delta=config.delta,
-                            kappa_o=config.kappa_o)
+    model = reference_model(
+        config.neurons, config.units, delta=config.delta, kappa_o=config.kappa_o
+    )
     contrasts = np.repeat(np.asarray(config.contrasts, dtype=float), config.trials)
     with tqdm(total=contrasts.size, desc="trials", unit="trial", disable=not progress) as bar:
         rec = simulate_chunked(
-            jax.random.key(config.seed), model, Stimulus(frame_every=config.frame_every),
-            jnp.full(contrasts.shape, task), contrasts, config.settings(),
-            inference_mode(config.mode), chunk_size=config.chunk, on_chunk=bar.update,
+            jax.random.key(config.seed),
+            model,
+            Stimulus(frame_every=config.frame_every),
+            jnp.full(contrasts.shape, task),
+            contrasts,
+            config.settings(),
+            inference_mode(config.mode),
+            chunk_size=config.chunk,
+            on_chunk=bar.update,
         )
     return record_dataset(rec, task, contrasts, config.neurons)
 
@@ -116,8 +127,7 @@ def main(config: SimulateConfig) -> None:
 
     ds = run(config)
     acc = accuracy_by_contrast(ds)
-    lines = [f"{config.task} task, delta={config.delta}, mode={config.mode}",
-             "contrast  accuracy"]
+    lines = [f"{config.task} task, delta={config.delta}, mode={config.mode}", "contrast  accuracy"]
     lines += [f"{c:8.1f}  {a:.3f}" for c, a in zip(acc.contrast.values, acc.values, strict=True)]
     summary = "\n".join(lines)
     folder = save_run("simulate", config, ds, root=config.output, summary=summary + "\n")

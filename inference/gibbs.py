@@ -5,7 +5,8 @@ One sweep updates, in order,
 1. every sensory neuron ``x_i`` from its exact conditional, a Gaussian truncated at 0 with
    mean ``[s b_i - s^2 sum_{j != i} G_ij x_j - sigma^2 / tau_i] / (s^2 G_ii)`` and sd
    ``sigma / (s sqrt(G_ii))`` (``b = PF y``, ``G = PF PF^T``), sequentially, keeping ``G x``
-   up to date incrementally (computed in blocks); or the whole block by MALA (``SamplerSettings.x_sampler``);
+   up to date incrementally (computed in blocks); or the whole block by MALA
+   (``SamplerSettings.x_sampler``);
 2. every middle-layer unit ``g_k`` from its Bernoulli conditional, sequentially, keeping
    ``tau = 1 + C g`` up to date incrementally;
 3. the task belief: the tempered evidence accumulator

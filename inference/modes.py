@@ -99,8 +99,14 @@ class SamplerSettings(eqx.Module):
     mala_step_size: float = eqx.field(static=True, default=0.01)
 
     def __check_init__(self):
-        positive = ("n_samples", "n_bins", "mala_steps", "odds_increment", "contrast_step",
-                    "mala_step_size")
+        positive = (
+            "n_samples",
+            "n_bins",
+            "mala_steps",
+            "odds_increment",
+            "contrast_step",
+            "mala_step_size",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")

@@ -32,8 +32,17 @@ def numpyro_model(model: HierarchicalModel, contrast=1.0, image=None):
 
 
 def nuts_neurons(
-    key, model: HierarchicalModel, units, image, contrast=1.0, *, task=0, category=0,
-    num_warmup: int = 500, num_samples: int = 1000, num_chains: int = 1,
+    key,
+    model: HierarchicalModel,
+    units,
+    image,
+    contrast=1.0,
+    *,
+    task=0,
+    category=0,
+    num_warmup: int = 500,
+    num_samples: int = 1000,
+    num_chains: int = 1,
 ):
     """NUTS draws of ``x`` from ``p(x | g, s, y)`` (shape: chains x samples x neurons).
 
@@ -41,7 +50,8 @@ def nuts_neurons(
     ``log x`` through numpyro's positive-support transform.
     """
     conditioned = numpyro.handlers.condition(
-        numpyro_model, {"task": jnp.asarray(task), "category": jnp.asarray(category), "units": units}
+        numpyro_model,
+        {"task": jnp.asarray(task), "category": jnp.asarray(category), "units": units},
     )
     mcmc = MCMC(
         NUTS(conditioned),

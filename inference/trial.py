@@ -91,7 +91,12 @@ def simulate_trial(
         counts = counts + onehot[:, None] * state.neurons[None, :]
         return (state, counts), (info.belief, info.acceptance)
 
-    xs = (jnp.arange(settings.n_sweeps), jnp.asarray(frame), jnp.asarray(evidence), jnp.asarray(bins))
+    xs = (
+        jnp.arange(settings.n_sweeps),
+        jnp.asarray(frame),
+        jnp.asarray(evidence),
+        jnp.asarray(bins),
+    )
     (state, counts), (belief, acceptance) = jax.lax.scan(sweep, (state, counts0), xs)
     belief = belief[settings.n_presignal :]
     return TrialRecord(
@@ -126,9 +131,13 @@ def simulate_trials(
     contrasts = jnp.asarray(contrasts, dtype=model.fields.dtype)
     tasks = jnp.asarray(tasks)
     if contrasts.ndim != 1:
-        raise ValueError(f"contrasts: expected one signed contrast per trial, got {contrasts.shape}")
+        raise ValueError(
+            f"contrasts: expected one signed contrast per trial, got {contrasts.shape}"
+        )
     if tasks.shape != contrasts.shape:
-        raise ValueError(f"tasks: expected shape {contrasts.shape} (one per trial), got {tasks.shape}")
+        raise ValueError(
+            f"tasks: expected shape {contrasts.shape} (one per trial), got {tasks.shape}"
+        )
     if not bool(jnp.all(jnp.isfinite(contrasts))):
         raise ValueError("contrasts: contain NaN or infinite values")
     if not bool(jnp.all((tasks >= 0) & (tasks < len(TASKS)))):
@@ -184,10 +193,17 @@ def simulate_chunked(
         ids = np.arange(start, start + chunk_size)
         valid = ids < n
         safe = np.where(valid, ids, n - 1)
-        rec = simulate_trials(key, model, stimulus, jnp.asarray(tasks[safe]),
-                              jnp.asarray(contrasts[safe]), settings, mode,
-                              trial_ids=jnp.asarray(ids))
-        pieces.append(jax.tree.map(lambda a: np.asarray(a)[valid], rec))
+        rec = simulate_trials(
+            key,
+            model,
+            stimulus,
+            jnp.asarray(tasks[safe]),
+            jnp.asarray(contrasts[safe]),
+            settings,
+            mode,
+            trial_ids=jnp.asarray(ids),
+        )
+        pieces.append(jax.tree.map(lambda a, keep=valid: np.asarray(a)[keep], rec))
         if on_chunk is not None:
             on_chunk(int(valid.sum()))
     return jax.tree.map(lambda *a: np.concatenate(a), *pieces)

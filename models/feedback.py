@@ -95,7 +95,9 @@ class ParametricFeedback(AbstractFeedback):
         self.kappa_g = jnp.asarray(kappa_g, dtype=float)
         self.task_logits = jnp.asarray(task_logits, dtype=float)
         if self.task_logits.shape != (len(TASKS),):
-            raise ValueError(f"task_logits: expected shape ({len(TASKS)},), got {self.task_logits.shape}")
+            raise ValueError(
+                f"task_logits: expected shape ({len(TASKS)},), got {self.task_logits.shape}"
+            )
 
     def coupling(self):
         phi_x = preferred_orientations(self.n_neurons)
@@ -104,7 +106,9 @@ class ParametricFeedback(AbstractFeedback):
 
     def unit_probabilities(self):
         phi_g = preferred_orientations(self.n_units)
-        bump = _von_mises_bump(self.kappa_o, CATEGORY_ORIENTATIONS[:, :, None] - phi_g[None, None, :])
+        bump = _von_mises_bump(
+            self.kappa_o, CATEGORY_ORIENTATIONS[:, :, None] - phi_g[None, None, :]
+        )
         return jnp.minimum(1.0, bump / self.n_units)
 
     def task_log_prior(self):
@@ -134,9 +138,13 @@ class FreeFormFeedback(AbstractFeedback):
         _check_sizes(self.n_neurons, self.n_units)
         expected = (len(TASKS), 2, self.n_units)
         if self.unit_logits.shape != expected:
-            raise ValueError(f"unit_logits: expected shape {expected}, got {self.unit_logits.shape}")
+            raise ValueError(
+                f"unit_logits: expected shape {expected}, got {self.unit_logits.shape}"
+            )
         if self.task_logits.shape != (len(TASKS),):
-            raise ValueError(f"task_logits: expected shape ({len(TASKS)},), got {self.task_logits.shape}")
+            raise ValueError(
+                f"task_logits: expected shape ({len(TASKS)},), got {self.task_logits.shape}"
+            )
 
     def coupling(self):
         return self.coupling_matrix

@@ -146,8 +146,15 @@ class HierarchicalModel(eqx.Module):
 
 
 def reference_model(
-    n_neurons: int = 256, n_units: int = 64, *, delta: float = 0.08, kappa_o: float = 1.0,
-    kappa_g: float = 3.0, task_logits=(0.0, 0.0), size: int = 32, sigma_y: float = 1.0,
+    n_neurons: int = 256,
+    n_units: int = 64,
+    *,
+    delta: float = 0.08,
+    kappa_o: float = 1.0,
+    kappa_g: float = 3.0,
+    task_logits=(0.0, 0.0),
+    size: int = 32,
+    sigma_y: float = 1.0,
 ) -> HierarchicalModel:
     """The reference model with parametric feedback (SCIENCE.md's typical values).
 

@@ -61,9 +61,7 @@ def exact_marginals():
 
 def test_full_sweep_matches_exact_posterior():
     cond = small_conditionals()
-    settings = SamplerSettings(
-        odds_increment=1.0, contrast_prior="clamped", contrast_init=CONTRAST
-    )
+    settings = SamplerSettings(odds_increment=1.0, contrast_prior="clamped", contrast_init=CONTRAST)
     mode = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=0.0)
     projection = jnp.asarray(PROJECTION)
 
@@ -97,8 +95,9 @@ def test_contrast_update_matches_its_truncated_normal_conditional():
     neurons = jnp.array([1.0, 0.5])
     keys = jax.random.split(jax.random.key(3), 20_000)
     draws = jax.vmap(
-        lambda k: gibbs.update_contrast(k, jnp.asarray(0.3), neurons, jnp.asarray(PROJECTION),
-                                        cond, 0.1)
+        lambda k: gibbs.update_contrast(
+            k, jnp.asarray(0.3), neurons, jnp.asarray(PROJECTION), cond, 0.1
+        )
     )(keys)
     precision = 1 / 0.1**2 + float(neurons @ (jnp.asarray(GRAM) @ neurons)) / NOISE_VAR
     mean = (float(jnp.asarray(PROJECTION) @ neurons) / NOISE_VAR + 0.3 / 0.1**2) / precision
@@ -140,7 +139,8 @@ def test_block_boundaries_do_not_matter(name):
         u = np.asarray(jax.random.uniform(key, (n,)))
         want = np.array(g)
         for k in range(n):
-            def loglik(gk):
+
+            def loglik(gk, k=k):
                 gg = want.copy()
                 gg[k] = gk
                 t = 1 + np.asarray(coupling) @ gg

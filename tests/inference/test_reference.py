@@ -18,8 +18,16 @@ CONTRAST = 1.0
 def posterior():
     model = reference_model(4, 2, delta=0.5)
     latents, image = model.sample(jax.random.key(7), contrast=CONTRAST, task=0)
-    draws = nuts_neurons(jax.random.key(8), model, latents.units, image, CONTRAST,
-                         num_warmup=500, num_samples=4000, num_chains=2)
+    draws = nuts_neurons(
+        jax.random.key(8),
+        model,
+        latents.units,
+        image,
+        CONTRAST,
+        num_warmup=500,
+        num_samples=4000,
+        num_chains=2,
+    )
     draws = np.asarray(draws)
     ess = np.asarray(effective_sample_size(draws))
     flat = draws.reshape(-1, draws.shape[-1])
@@ -29,8 +37,12 @@ def posterior():
 def test_numpyro_model_log_density_equals_ours():
     model = reference_model(8, 4, delta=0.3, task_logits=(0.4, -0.2))
     latents, image = model.sample(jax.random.key(0), contrast=0.7)
-    values = {"task": latents.task, "category": latents.category, "units": latents.units,
-              "neurons": latents.neurons}
+    values = {
+        "task": latents.task,
+        "category": latents.category,
+        "units": latents.units,
+        "neurons": latents.neurons,
+    }
     theirs, _ = log_density(numpyro_model, (model, 0.7, image), {}, values)
     np.testing.assert_allclose(theirs, model.log_joint(latents, image), rtol=1e-5)
 
@@ -44,8 +56,11 @@ def _iid_draws(posterior, x_update, n_chains=4000):
     def chain(key):
         x0 = tau * jax.random.exponential(jax.random.fold_in(key, 0), tau.shape)
         return jax.lax.fori_loop(
-            0, 60, lambda t, x: x_update(jax.random.fold_in(key, t + 1), x, tau, projection, cond),
-            x0)
+            0,
+            60,
+            lambda t, x: x_update(jax.random.fold_in(key, t + 1), x, tau, projection, cond),
+            x0,
+        )
 
     return np.asarray(jax.jit(jax.vmap(chain))(jax.random.split(jax.random.key(9), n_chains)))
 

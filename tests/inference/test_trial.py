@@ -41,8 +41,9 @@ def test_vmap_equals_loop_and_chunking_is_invisible():
         one = single(jax.random.fold_in(key, n), model, stim, tasks[n], contrasts[n], SMALL, mode)
         for a, b in zip(batch, one, strict=True):
             np.testing.assert_allclose(a[n], b, rtol=1e-4, atol=1e-5)
-    second_half = simulate_trials(key, model, stim, tasks[2:], contrasts[2:], SMALL, mode,
-                                  trial_ids=jnp.arange(2, 4))
+    second_half = simulate_trials(
+        key, model, stim, tasks[2:], contrasts[2:], SMALL, mode, trial_ids=jnp.arange(2, 4)
+    )
     np.testing.assert_allclose(second_half.counts, batch.counts[2:], rtol=1e-5)
 
 
@@ -57,15 +58,29 @@ def test_step_traces_once_per_shape(monkeypatch):
     monkeypatch.setattr(trial_module.gibbs, "step", counting)
     stim, mode = Stimulus(), inference_mode("engaged")
     for delta, seed in [(0.0, 0), (0.08, 1), (0.2, 2)]:  # new parameters, same shapes
-        simulate_trials(jax.random.key(seed), reference_model(6, 4, delta=delta), stim,
-                        jnp.zeros(3, int), jnp.array([1.0, -2.0, 0.0]), SMALL, mode)
+        simulate_trials(
+            jax.random.key(seed),
+            reference_model(6, 4, delta=delta),
+            stim,
+            jnp.zeros(3, int),
+            jnp.array([1.0, -2.0, 0.0]),
+            SMALL,
+            mode,
+        )
     assert len(traces) == 1
 
 
 def test_record_layout_and_counts():
     model, stim = reference_model(6, 4), Stimulus(frame_every=5)
-    rec = simulate_trials(jax.random.key(2), model, stim, jnp.zeros(2, int), jnp.array([3.0, -3.0]),
-                          SMALL, inference_mode("engaged"))
+    rec = simulate_trials(
+        jax.random.key(2),
+        model,
+        stim,
+        jnp.zeros(2, int),
+        jnp.array([3.0, -3.0]),
+        SMALL,
+        inference_mode("engaged"),
+    )
     assert rec.counts.shape == (2, SMALL.n_bins, 6)
     assert rec.belief.shape == (2, SMALL.n_samples)
     assert rec.energy.shape == (2, stim.n_frames(SMALL.n_samples))
@@ -83,9 +98,15 @@ def test_record_layout_and_counts():
     ],
 )
 def test_bad_trial_inputs_name_the_field(kwargs, field):
-    args = dict(key=jax.random.key(0), model=reference_model(6, 4), stimulus=Stimulus(),
-                tasks=jnp.array([0, 1]), contrasts=jnp.array([1.0, -1.0]), settings=SMALL,
-                mode=inference_mode("engaged"))
+    args = dict(
+        key=jax.random.key(0),
+        model=reference_model(6, 4),
+        stimulus=Stimulus(),
+        tasks=jnp.array([0, 1]),
+        contrasts=jnp.array([1.0, -1.0]),
+        settings=SMALL,
+        mode=inference_mode("engaged"),
+    )
     args.update(kwargs)
     with pytest.raises(ValueError, match=field):
         simulate_trials(**args)
@@ -132,8 +153,15 @@ def test_learned_feedback_makes_the_task_solvable():
     tasks = jnp.zeros(512, int)
     accuracy = {}
     for delta in (0.0, 0.08):
-        rec = simulate_trials(jax.random.key(3), reference_model(64, 64, delta=delta), stim, tasks,
-                              contrasts, SamplerSettings(), mode)
+        rec = simulate_trials(
+            jax.random.key(3),
+            reference_model(64, 64, delta=delta),
+            stim,
+            tasks,
+            contrasts,
+            SamplerSettings(),
+            mode,
+        )
         accuracy[delta] = float(jnp.mean(rec.choice == (contrasts < 0)))
     assert accuracy[0.08] > 0.75
     assert abs(accuracy[0.0] - 0.5) < 0.1

@@ -11,9 +11,20 @@ from bayescortex.inference.truncnorm import positive_normal
 N = 20_000
 
 
-@pytest.mark.parametrize("mean, sd", [(-40.0, 1.0), (-10.0, 2.0), (-3.0, 1.0), (-1.0, 0.5),
-                                      (0.0, 1.0), (1.9, 1.0), (2.1, 1.0), (10.0, 3.0),
-                                      (-400.0, 10.0)])
+@pytest.mark.parametrize(
+    "mean, sd",
+    [
+        (-40.0, 1.0),
+        (-10.0, 2.0),
+        (-3.0, 1.0),
+        (-1.0, 0.5),
+        (0.0, 1.0),
+        (1.9, 1.0),
+        (2.1, 1.0),
+        (10.0, 3.0),
+        (-400.0, 10.0),
+    ],
+)
 def test_matches_scipy_truncnorm(mean, sd):
     key = jax.random.fold_in(jax.random.key(0), int(abs(mean) * 10 + sd))
     x = np.asarray(positive_normal(key, jnp.full((N,), mean), sd), dtype=float)

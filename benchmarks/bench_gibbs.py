@@ -1,0 +1,135 @@
+"""Gibbs sampler throughput, as ratios measured in this run (never asserted).
+
+1. Trials per second of the full trial simulation (N_x = 256, N_g = 64, 20 pre-signal + 100
+   sweeps, 512 trials in one batch), compile time separately.
+2. The same work as a fraction of this machine's dense float32 matmul throughput, measured here.
+3. Cost against the reference MATLAB implementation's reported 5-7 s per trial (SCIENCE.md).
+4. Scaling in neurons (N_x = 64, 128, 256).
+5. Effective samples per second of the x-block: exact Gibbs vs numpyro NUTS on the same
+   posterior p(x | g, s, y).
+
+    python benchmarks/bench_gibbs.py           # full
+    python benchmarks/bench_gibbs.py --quick   # smoke run with small sizes
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.diagnostics import effective_sample_size
+
+from bayescortex.inference import SamplerSettings, gibbs, inference_mode, simulate_trials
+from bayescortex.inference.reference import nuts_neurons
+from bayescortex.models import Stimulus, reference_model
+
+REFERENCE_SECONDS_PER_TRIAL = 5.0  # the lower end of the 5-7 s reported for the MATLAB code
+
+
+def timed(fn, *args):
+    t0 = time.perf_counter()
+    out = fn(*args)
+    jax.block_until_ready(out)
+    return out, time.perf_counter() - t0
+
+
+def matmul_gflops(n: int = 1024, repeats: int = 10) -> float:
+    a = jax.random.normal(jax.random.key(0), (n, n))
+    f = jax.jit(lambda a: a @ a)
+    timed(f, a)
+    _, t = timed(lambda a: [f(a) for _ in range(repeats)], a)
+    return 2 * n**3 * repeats / t / 1e9
+
+
+def trial_throughput(n_x: int, n_g: int, n_trials: int, settings: SamplerSettings):
+    model = reference_model(n_x, n_g, delta=0.08)
+    contrasts = jnp.tile(jnp.array([6.0, -6.0]), n_trials // 2)
+    args = (
+        model,
+        Stimulus(),
+        jnp.zeros(n_trials, int),
+        contrasts,
+        settings,
+        inference_mode("engaged"),
+    )
+    _, first = timed(lambda k: simulate_trials(k, *args).counts, jax.random.key(0))
+    _, second = timed(lambda k: simulate_trials(k, *args).counts, jax.random.key(1))
+    # Linear algebra per sweep and trial: x conditionals (G rows times x) and g conditionals.
+    flops = n_trials * settings.n_sweeps * (2 * n_x * n_x + 6 * n_x * n_g)
+    return first - second, second, flops / second / 1e9
+
+
+def ess_per_second(n_x: int, quick: bool):
+    model = reference_model(n_x, 8, delta=0.08)
+    latents, image = model.sample(jax.random.key(3), contrast=1.0, task=0)
+    cond = gibbs.conditionals(model)
+    proj, tau = model.project(image), model.means(latents.units)
+    n_chains, n_draws = (16, 200) if quick else (64, 1000)
+
+    @jax.jit
+    def gibbs_chains(key):
+        def chain(key):
+            def body(x, k):
+                x = gibbs.update_neurons_gibbs(k, x, tau, jnp.asarray(1.0), proj, cond)
+                return x, x
+
+            return jax.lax.scan(body, tau, jax.random.split(key, n_draws))[1]
+
+        return jax.vmap(chain)(jax.random.split(key, n_chains))
+
+    timed(gibbs_chains, jax.random.key(0))
+    draws, t_gibbs = timed(gibbs_chains, jax.random.key(1))
+    ess_gibbs = float(np.min(effective_sample_size(np.asarray(draws[:, n_draws // 5 :]))))
+
+    warm, samples = (200, 200) if quick else (500, 1000)
+    t0 = time.perf_counter()
+    nuts = nuts_neurons(
+        jax.random.key(2),
+        model,
+        latents.units,
+        image,
+        1.0,
+        num_warmup=warm,
+        num_samples=samples,
+        num_chains=4,
+    )
+    t_nuts = time.perf_counter() - t0  # includes compilation and warm-up: NUTS's real cost
+    ess_nuts = float(np.min(effective_sample_size(np.asarray(nuts))))
+    return ess_gibbs / t_gibbs, ess_nuts / t_nuts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    args = parser.parse_args()
+    n_trials = 64 if args.quick else 512
+    settings = SamplerSettings(n_samples=20, n_presignal=4) if args.quick else SamplerSettings()
+    sizes = [(32, 16)] if args.quick else [(64, 64), (128, 64), (256, 64)]
+
+    peak = matmul_gflops(256 if args.quick else 1024)
+    print(f"devices: {jax.devices()}")
+    print(f"dense float32 matmul on this machine: {peak:.1f} GFLOP/s")
+    print(f"trials per batch: {n_trials}, sweeps per trial: {settings.n_sweeps}")
+    print(
+        f"{'N_x':>5} {'N_g':>5} {'compile s':>10} {'run s':>8} {'trials/s':>9} "
+        f"{'GFLOP/s':>8} {'of matmul':>9} {'vs MATLAB':>10}"
+    )
+    for n_x, n_g in sizes:
+        compile_s, run_s, gflops = trial_throughput(n_x, n_g, n_trials, settings)
+        rate = n_trials / run_s
+        print(
+            f"{n_x:5d} {n_g:5d} {compile_s:10.1f} {run_s:8.2f} {rate:9.1f} {gflops:8.2f} "
+            f"{gflops / peak:9.3f} {rate * REFERENCE_SECONDS_PER_TRIAL:9.0f}x"
+        )
+    gibbs_rate, nuts_rate = ess_per_second(8 if args.quick else 32, args.quick)
+    print(
+        f"x-block posterior (N_x = {8 if args.quick else 32}): min-ESS per second "
+        f"Gibbs {gibbs_rate:.0f}, NUTS {nuts_rate:.0f}, ratio {gibbs_rate / nuts_rate:.1f}x"
+    )
+
+
+if __name__ == "__main__":
+    main()
