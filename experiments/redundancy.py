@@ -29,10 +29,10 @@ from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
-import matplotlib
 import numpy as np
 import xarray as xr
 from flax import nnx
+from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from bayescortex.analysis import bootstrap, group_by_signal, percentile_interval
@@ -42,8 +42,6 @@ from bayescortex.models.discriminative import NoisyPerceptron
 
 from .discriminative import record_network, train_network
 from .training import SessionRecord, TrainConfig, record_session, train
-
-matplotlib.use("Agg")
 
 MODES = ("engaged", "passive")
 ABLATIONS = ("no_accumulation", "no_feedback")
@@ -453,3 +451,207 @@ def run(config: RedundancyConfig, *, progress: bool = True) -> xr.Dataset:
     ds.attrs["simulation_seconds"] = t_sim
     ds.attrs["analysis_seconds"] = time.perf_counter() - t_start - t_sim
     return ds
+
+
+# -- report ------------------------------------------------------------------------------------
+
+CRITERIA = (
+    (
+        "engaged redundancy rises with learning (CI > 0)",
+        lambda e: e("change_redundancy_engaged")[1] > 0,
+    ),
+    (
+        "engaged single-neuron (shuffled) information rises (CI > 0)",
+        lambda e: e("change_information_shuffled_engaged")[1] > 0,
+    ),
+    (
+        "passive redundancy change: CI includes 0",
+        lambda e: e("change_redundancy_passive")[1] <= 0 <= e("change_redundancy_passive")[2],
+    ),
+    (
+        "engaged-minus-passive interaction positive (CI > 0)",
+        lambda e: e("interaction_redundancy")[1] > 0,
+    ),
+    (
+        "late in learning, engaged redundancy rises within the trial (slope CI > 0)",
+        lambda e: e("within_trial_slope_late_engaged")[1] > 0,
+    ),
+    (
+        "before learning, no within-trial rise (slope CI not above 0)",
+        lambda e: not e("within_trial_slope_early_engaged")[1] > 0,
+    ),
+    (
+        "population information not significantly lower after learning",
+        lambda e: not e("change_information_engaged")[2] < 0,
+    ),
+    (
+        "discriminative network's redundancy does not rise with training",
+        lambda e: not e("control_network_redundancy")[1] > 0,
+    ),
+)
+
+
+def criteria(ds: xr.Dataset) -> list[tuple[str, bool | None]]:
+    """Each acceptance criterion and whether it holds (None where its data were not run)."""
+
+    def e(name):
+        row = ds.sel(effect=name)
+        return float(row.effect_value), float(row.effect_low), float(row.effect_high)
+
+    out = []
+    for text, check in CRITERIA:
+        try:
+            out.append((text, bool(check(e))))
+        except KeyError:
+            out.append((text, None))
+    return out
+
+
+def summary_text(config: RedundancyConfig, ds: xr.Dataset) -> str:
+    """The statistics as text: effects with 95% CIs, the criteria, timings."""
+    lines = [
+        "Redundancy with learning, engaged vs passive (Liu, Pletenev, Haefner & Snyder 2026)",
+        f"task {config.task}, {config.seeds} seeds, {config.sessions} sessions, "
+        f"{config.neurons} neurons, {config.record_trials} trials per contrast, "
+        f"{config.subset_size}-neuron subsets",
+        "",
+        "Changes from session 0 (naive) to the last session; bootstrap 95% CIs over seeds and "
+        "trials:",
+    ]
+    for name in ds.effect.values:
+        row = ds.sel(effect=name)
+        lines.append(
+            f"  {name:46s} {float(row.effect_value):9.4f} "
+            f"[{float(row.effect_low):9.4f}, {float(row.effect_high):9.4f}]"
+        )
+    lines += [
+        "",
+        "Per session (seed mean):",
+        "  session  mode     accuracy  I        I_shuffle  I_red    %red",
+    ]
+    for s in ds.session.values:
+        for m in ds.mode.values:
+            p = ds.sel(session=s, mode=m)
+            lines.append(
+                f"  {s:7d}  {m:8s} {float(p.accuracy):8.3f} {float(p.information):8.4f} "
+                f"{float(p.information_shuffled):9.4f} {float(p.redundancy):8.4f} "
+                f"{float(p.percent_redundancy):6.1f}"
+            )
+    if "parameters" in ds:
+        last = ds.parameters.isel(session=-1).mean("seed")
+        first = ds.parameters.isel(session=0).mean("seed")
+        lines += ["", "Learned parameters (seed mean), session 0 -> last:"]
+        lines += [
+            f"  {p:20s} {float(first.sel(parameter=p)):8.4f} -> {float(last.sel(parameter=p)):8.4f}"
+            for p in ds.parameter.values
+        ]
+    lines += ["", "Acceptance criteria:"]
+    for text, ok in criteria(ds):
+        lines.append(f"  [{'PASS' if ok else 'FAIL' if ok is not None else 'n/a '}] {text}")
+    lines += [
+        "",
+        f"simulation {ds.attrs['simulation_seconds']:.0f} s, analysis "
+        f"{ds.attrs['analysis_seconds']:.0f} s (compilation included)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _band(ax, ds, name, mode, label, color):
+    x = ds.session.values
+    p = ds[name].sel(mode=mode)
+    ax.plot(x, p, "o-", color=color, label=label)
+    ax.fill_between(
+        x,
+        ds[f"{name}_low"].sel(mode=mode),
+        ds[f"{name}_high"].sel(mode=mode),
+        color=color,
+        alpha=0.2,
+    )
+
+
+def figures(ds: xr.Dataset) -> dict:
+    """The paper's panels: redundancy, single-neuron and population information over
+    sessions (engaged vs passive), within-trial redundancy early vs late, task-relevant vs
+    irrelevant neurons, fraction of variance along f', accuracy, and the controls."""
+    colors = {"engaged": "C3", "passive": "C0"}
+    fig = Figure(figsize=(17, 8), layout="constrained")
+    axes = fig.subplots(2, 4)
+    panels = [
+        ("redundancy", "redundancy I_shuffle - I"),
+        ("information_shuffled", "single-neuron information (I_shuffle)"),
+        ("information", "population information I"),
+        ("percent_redundancy", "% redundancy"),
+        ("fraction_along_fprime", "fraction of noise variance along f'"),
+        ("accuracy", "accuracy (signal trials)"),
+    ]
+    for ax, (name, title) in zip(axes.flat, panels, strict=False):
+        for mode in ds.mode.values:
+            _band(ax, ds, name, mode, mode, colors.get(str(mode), "k"))
+        ax.set(title=title, xlabel="session")
+        ax.legend()
+    ax = axes.flat[6]
+    t = np.arange(1, ds.sizes["time"] + 1)
+    for s, style in ((ds.session.values[0], "--"), (ds.session.values[-1], "-")):
+        for mode in ds.mode.values:
+            ax.plot(
+                t,
+                ds.redundancy_by_time.sel(session=s, mode=mode),
+                style,
+                color=colors.get(str(mode), "k"),
+                label=f"{mode}, session {s}",
+            )
+    ax.set(title="within-trial redundancy", xlabel="time bin")
+    ax.legend(fontsize=7)
+    ax = axes.flat[7]
+    for name, color in (("redundancy_relevant", "C3"), ("redundancy_irrelevant", "C7")):
+        ax.plot(
+            ds.session.values,
+            ds[name].sel(mode="engaged"),
+            "o-",
+            color=color,
+            label=name.split("_")[1],
+        )
+        ax.fill_between(
+            ds.session.values,
+            ds[f"{name}_low"].sel(mode="engaged"),
+            ds[f"{name}_high"].sel(mode="engaged"),
+            color=color,
+            alpha=0.2,
+        )
+    ax.set(title="engaged: task-relevant vs irrelevant neurons", xlabel="session")
+    ax.legend()
+    out = {"redundancy": fig}
+
+    controls = [
+        str(n)
+        for n in ds.effect.values
+        if str(n).endswith("_redundancy") and str(n).startswith(("change_", "control_"))
+    ]
+    if controls:
+        fig2 = Figure(figsize=(9, 4), layout="constrained")
+        ax = fig2.subplots()
+        rows = ds.sel(effect=controls)
+        y = np.arange(len(controls))
+        ax.errorbar(
+            rows.effect_value,
+            y,
+            xerr=[rows.effect_value - rows.effect_low, rows.effect_high - rows.effect_value],
+            fmt="o",
+            color="k",
+        )
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.set_yticks(y, [c.removesuffix("_redundancy") for c in controls])
+        ax.set(title="change in redundancy with learning (95% CI)", xlabel="delta I_red")
+        out["controls"] = fig2
+    return out
+
+
+def main(config: RedundancyConfig) -> None:
+    from .results import save_run
+
+    ds = run(config)
+    text = summary_text(config.resolved(), ds)
+    figs = figures(ds)
+    folder = save_run("redundancy", config, ds, root=config.output, figures=figs, summary=text)
+    print(text)
+    print(f"written to {folder}")
