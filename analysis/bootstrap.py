@@ -2,9 +2,9 @@
 
 Resamples are index arrays drawn from explicit keys (one ``fold_in`` per resample, so a
 resample's draw does not depend on how many resamples are made) and the statistic is
-vmapped over them (``jax.lax.map`` with ``batch_size`` to bound memory). Resampling is
-stratified: each trial is replaced by a random trial of the same stratum (signal level), so
-every resample keeps the design's trial counts (``T0``, ``T1``, ``T2``).
+vmapped over them (in batches of ``batch_size`` through ``jax.lax.map`` to bound memory).
+Resampling is stratified: each trial is replaced by a random trial of the same stratum
+(signal level), so every resample keeps the design's trial counts (``T0``, ``T1``, ``T2``).
 
 With ``seeds=True`` the data carry a leading seed (or animal) axis: each resample draws
 seeds with replacement, then trials within every drawn seed, applies the statistic per seed
@@ -16,11 +16,15 @@ information estimators. A resample's own "true" value is the uncorrected plug-in
 data, and trials drawn twice inflate the inverse covariance, so the resampled estimates sit
 above the (unbiased) estimate; in Gaussian checks (16 neurons, 200 trials per level) plain
 percentile intervals of ``I`` covered the truth 87% of the time at a nominal 95%, centred ones
-97% (their width is slightly conservative for ``I``, about right for ``I_shuffle``).
+97% (their width is slightly conservative for ``I``, about right for ``I_shuffle``). For the
+combined values of :func:`~bayescortex.analysis.redundancy.redundancy_summary` (8 neurons,
+120 trials per level, 400 synthetic recordings) centred 95% intervals covered the true
+``I``, ``I_shuffle``, ``I_red`` and percent redundancy 96%, 95%, 98% and 95% of the time.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -130,7 +134,25 @@ def bootstrap(
     if not (isinstance(n_resamples, int) and n_resamples >= 1):
         raise ValueError(f"n_resamples: expected a positive integer, got {n_resamples}")
     data, sizes = _sorted_by_stratum(data, strata, seeds)
+    return _resampled(
+        key,
+        data,
+        statistic=statistic,
+        sizes=sizes,
+        n_resamples=n_resamples,
+        seeds=seeds,
+        keyed=keyed,
+        batch_size=batch_size or n_resamples,
+    )
 
+
+@functools.partial(
+    jax.jit,
+    static_argnames=("statistic", "sizes", "n_resamples", "seeds", "keyed", "batch_size"),
+)
+def _resampled(key, data, *, statistic, sizes, n_resamples, seeds, keyed, batch_size):
+    # Module-level and jitted with the statistic as a static argument, so repeated calls
+    # with the same statistic object and shapes reuse one compilation.
     def call(d, k):
         return statistic(d, k) if keyed else statistic(d)
 
@@ -145,12 +167,14 @@ def bootstrap(
             return one_seed(data, k)
         n_seeds = jax.tree.leaves(data)[0].shape[0]
         k_seed, k_trials = jax.random.split(k)
-        pick = jax.random.randint(k_seed, (n_seeds,), 0, n_seeds)
+        pick = block_resample_indices(k_seed, (n_seeds,))
         picked = jax.tree.map(lambda a: a[pick], data)
         per_seed = jax.vmap(one_seed)(picked, jax.random.split(k_trials, n_seeds))
         return jax.tree.map(lambda v: jnp.mean(v, axis=0), per_seed)
 
-    return jax.lax.map(resample, jnp.arange(n_resamples), batch_size=batch_size or n_resamples)
+    if batch_size >= n_resamples:
+        return jax.vmap(resample)(jnp.arange(n_resamples))
+    return jax.lax.map(resample, jnp.arange(n_resamples), batch_size=batch_size)
 
 
 def percentile_interval(

@@ -16,6 +16,7 @@ orient it.
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 import jax
@@ -39,6 +40,7 @@ def _auc(x: Float[Array, " trials"], chose_one: Bool[Array, " trials"]) -> Float
     return wins / (n1 * n0)
 
 
+@jax.jit
 def roc_auc(
     x: Float[Array, " trials *rest"], chose_one: Bool[Array, " trials"]
 ) -> Float[Array, "*rest"]:
@@ -106,6 +108,7 @@ def choice_probability(
 KernelMethod = Literal["average", "logistic", "linear"]
 
 
+@functools.partial(jax.jit, static_argnames=("n_iter",))
 def _logistic_weights(x, y, l2, n_iter):
     # Newton's method on the penalised log-likelihood; the intercept (column 0) is not
     # penalised. Energies are of modest dimension (frames x channels), so the exact Hessian
@@ -187,7 +190,7 @@ def psychophysical_kernel(
             raise ValueError(f"l2: expected a non-negative penalty, got {l2}")
         design = jnp.concatenate([jnp.ones((n_trials, 1), x.dtype), x], axis=1)
         if method == "logistic":
-            kernel = _logistic_weights(design, y, l2, n_iter)[1:]
+            kernel = _logistic_weights(design, y, l2, n_iter=n_iter)[1:]
         else:
             xc = x - jnp.mean(x, axis=0, keepdims=True)
             gram = xc.T @ xc + l2 * jnp.eye(x.shape[1])

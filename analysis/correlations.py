@@ -25,10 +25,11 @@ from jaxtyping import Array, ArrayLike, Float, Int
 from .recording import as_counts, as_float_array, as_trial_vector, check_same_neurons
 
 
-def _residual_covariance(x: Float[Array, "trials neurons"], level, n_levels: int):
+@jax.jit
+def _residual_covariance(x: Float[Array, "trials neurons"], level, sizes):
+    n_levels = sizes.shape[0]
     sums = jax.ops.segment_sum(x, level, num_segments=n_levels)
-    sizes = np.bincount(level, minlength=n_levels).astype(float)[:, None]
-    resid = x - (sums / sizes)[level]
+    resid = x - (sums / sizes[:, None])[level]
     return resid.T @ resid / (x.shape[0] - n_levels)
 
 
@@ -62,17 +63,20 @@ def noise_covariance(
         raise ValueError(
             f"counts: {n_trials} trials in {n_levels} signal levels leave no degrees of freedom"
         )
+    sizes = jnp.asarray(np.bincount(level, minlength=n_levels), dtype=c.values.dtype)
     if c.has_time:
-        return jax.vmap(_residual_covariance, in_axes=(1, None, None))(
-            c.values, level, n_levels
-        )
-    return _residual_covariance(c.values, level, n_levels)
+        return jax.vmap(_residual_covariance, in_axes=(1, None, None))(c.values, level, sizes)
+    return _residual_covariance(c.values, level, sizes)
 
 
 def correlation_from_covariance(
     cov: Float[Array, "*batch neurons neurons"],
 ) -> Float[Array, "*batch neurons neurons"]:
-    """Correlation matrix from a covariance; NaN rows/columns for zero-variance neurons."""
+    """Correlation matrix from a covariance; NaN rows/columns for zero-variance neurons.
+
+    >>> correlation_from_covariance(jnp.array([[4.0, 2.0], [2.0, 4.0]])).tolist()
+    [[1.0, 0.5], [0.5, 1.0]]
+    """
     sd = jnp.sqrt(jnp.diagonal(cov, axis1=-2, axis2=-1))
     return cov / (sd[..., :, None] * sd[..., None, :])
 

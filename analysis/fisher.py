@@ -25,8 +25,10 @@ Functions named ``*_from_moments`` take ``f'`` and a covariance and are pure ``j
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, ArrayLike, Float
@@ -45,8 +47,13 @@ from .recording import (
 VarianceForm = Literal["authors", "gaussian"]
 
 
+@jax.jit
 def sample_covariance(x: Float[Array, "trials neurons"]) -> Float[Array, "neurons neurons"]:
-    """Unbiased sample covariance (divisor ``trials - 1``) of the rows of ``x``."""
+    """Unbiased sample covariance (divisor ``trials - 1``) of the rows of ``x``.
+
+    >>> sample_covariance(jnp.array([[0.0, 0.0], [2.0, 4.0]])).tolist()
+    [[2.0, 4.0], [4.0, 8.0]]
+    """
     centred = x - jnp.mean(x, axis=0, keepdims=True)
     return centred.T @ centred / (x.shape[0] - 1)
 
@@ -65,6 +72,7 @@ def _quadratic_form(fprime, cov):
     return jnp.sum(z**2, axis=0).reshape(fprime.shape[:-1])
 
 
+@functools.partial(jax.jit, static_argnames=("bias_corrected",))
 def linear_fisher_from_moments(
     fprime: Float[Array, "*batch neurons"],
     cov: Float[Array, "neurons neurons"],
@@ -101,6 +109,7 @@ def linear_fisher_from_moments(
     return jnp.where(jnp.asarray(t0) < n + 4, jnp.nan, info)
 
 
+@functools.partial(jax.jit, static_argnames=("bias_corrected",))
 def shuffled_fisher_from_moments(
     fprime: Float[Array, "*batch neurons"],
     cov: Float[Array, "neurons neurons"],
@@ -220,8 +229,13 @@ def _moments(x_plus, x_minus, x_zero, ds):
     check_same_neurons(x_plus=xp, x_minus=xm, x_zero=x0)
     check_ds(ds)
     check_variance(x0, "x_zero")
-    fp = (jnp.mean(xp, axis=0) - jnp.mean(xm, axis=0)) / ds
-    return fp, sample_covariance(x0), x0.shape[0], xp.shape[0], xm.shape[0]
+    fp, cov = _fprime_and_covariance(xp, xm, x0, ds)
+    return fp, cov, x0.shape[0], xp.shape[0], xm.shape[0]
+
+
+@jax.jit
+def _fprime_and_covariance(xp, xm, x0, ds):
+    return (jnp.mean(xp, axis=0) - jnp.mean(xm, axis=0)) / ds, sample_covariance(x0)
 
 
 def _raise_if_not_positive_definite(info, name):
@@ -282,22 +296,27 @@ def shuffled_fisher(
 ) -> Float[Array, ""]:
     """Bias-corrected shuffled information (sum of single-neuron informations).
 
-    Same arguments and errors as :func:`linear_fisher`, except that ``T0 >= 4`` suffices
-    (only variances are estimated).
+    Same arguments and errors as :func:`linear_fisher`, except that ``T0 >= 5`` suffices
+    (only single-neuron variances are estimated: the ``N = 1`` requirement).
 
     >>> x0 = jnp.array([[0.0, 1.0], [1.0, 0.0], [2.0, 2.0], [1.0, 1.0], [0.0, 2.0]])
     >>> round(float(shuffled_fisher(x0 + 1.0, x0, x0, 1.0)), 3)
     0.629
     """
     fp, cov, t0, t1, t2 = _moments(x_plus, x_minus, x_zero, ds)
-    check_enough_zero_trials(t0, 0, "x_zero")
+    check_enough_zero_trials(t0, 1, "x_zero")
     return shuffled_fisher_from_moments(fp, cov, t0, t1, t2, ds, bias_corrected=bias_corrected)
 
 
 def pooled_covariance(
     x_plus: Float[Array, "t1 neurons"], x_minus: Float[Array, "t2 neurons"]
 ) -> Float[Array, "neurons neurons"]:
-    """Within-condition covariance pooled over ``X+`` and ``X-`` (``T1 + T2 - 2`` dof)."""
+    """Within-condition covariance pooled over ``X+`` and ``X-`` (``T1 + T2 - 2`` dof).
+
+    >>> s = pooled_covariance(jnp.array([[0.0], [2.0]]), jnp.array([[5.0], [5.0], [8.0]]))
+    >>> round(float(s[0, 0]), 4)  # (2 + 6) / (2 + 3 - 2)
+    2.6667
+    """
     t1, t2 = x_plus.shape[0], x_minus.shape[0]
     return ((t1 - 1) * sample_covariance(x_plus) + (t2 - 1) * sample_covariance(x_minus)) / (
         t1 + t2 - 2
@@ -336,8 +355,11 @@ def pooled_linear_fisher(
     residuals = [x - jnp.mean(x, axis=0, keepdims=True) for x in (xp, xm)]
     check_variance(jnp.concatenate(residuals), "x_plus, x_minus")
     t1, t2, n = xp.shape[0], xm.shape[0], xp.shape[1]
-    if bias_corrected:
-        check_enough_zero_trials(t1 + t2 - 1, n, "x_plus, x_minus")
+    if bias_corrected and t1 + t2 < n + 5:
+        raise ValueError(
+            f"x_plus, x_minus: {t1} + {t2} trials are too few for {n} neurons; the pooled "
+            f"bias-corrected form needs T1 + T2 >= N + 5 = {n + 5}"
+        )
     fp = (jnp.mean(xp, axis=0) - jnp.mean(xm, axis=0)) / ds
     info = linear_fisher_from_moments(
         fp, pooled_covariance(xp, xm), t1 + t2 - 1, t1, t2, ds, bias_corrected=bias_corrected

@@ -147,7 +147,7 @@ def check_finite(x: Array, name: str) -> None:
         first = tuple(int(i) for i in np.argwhere(bad)[0])
         raise ValueError(
             f"{name}: {int(bad.sum())} NaN/inf values (first at index {first}); drop or "
-            "impute them before estimating, NaN counts are never averaged silently"
+            "impute them before estimating (NaN is never averaged away silently)"
         )
 
 
@@ -170,10 +170,14 @@ def check_trials(x: Array, name: str, minimum: int = 1) -> None:
 def check_enough_zero_trials(t0: int, n_neurons: int, name: str) -> None:
     """ValueError if the covariance set is too small for the bias-corrected estimator."""
     if t0 < n_neurons + 4:
+        advice = (
+            f"estimate on neuron subsets of at most {t0 - 4} neurons instead"
+            if t0 > 4
+            else "more trials are needed"
+        )
         raise ValueError(
             f"{name}: {t0} trials are too few for {n_neurons} neurons; the bias-corrected "
-            f"Fisher information needs T0 >= N + 4 = {n_neurons + 4} (estimate on neuron "
-            f"subsets of at most {max(t0 - 4, 0)} neurons instead)"
+            f"Fisher information needs T0 >= N + 4 = {n_neurons + 4} ({advice})"
         )
 
 

@@ -264,7 +264,7 @@ def estimate_blocks(
         lambda d, k: statistic(d, k, boot_subsets),
         data,
         n_resamples=n_boot,
-        strata=analysis.signal,
+        strata=analysis.layout.block_ids,  # ascending in analysis order: kept as is
         seeds=True,
         keyed=True,
         batch_size=4,

@@ -26,9 +26,28 @@ from jaxtyping import Array, Float
 from .stimuli import CATEGORY_ORIENTATIONS, TASKS, preferred_orientations
 
 
+@jax.custom_jvp
+def _i0e_concentration(kappa):
+    """``i0e(kappa)`` for a concentration ``kappa >= 0``, differentiable at 0 from the right.
+
+    jax's ``i0e`` (``exp(-|k|) I0(k)``) has a kink at 0 and returns the derivative 0 there;
+    a concentration lives on ``k >= 0``, where the derivative is ``i1e(k) - i0e(k)`` (-1 at 0).
+    Learning projects ``kappa_o`` onto ``>= 0``, so it can sit at 0, where the right
+    derivative is the one that matters.
+    """
+    return jax.scipy.special.i0e(kappa)
+
+
+@_i0e_concentration.defjvp
+def _i0e_concentration_jvp(primals, tangents):
+    (kappa,), (dkappa,) = primals, tangents
+    i0e = jax.scipy.special.i0e(kappa)
+    return i0e, (jax.scipy.special.i1e(kappa) - i0e) * dkappa
+
+
 def _von_mises_bump(kappa, angle):
-    """exp(kappa cos 2 angle) / I0(kappa), computed stably for large kappa."""
-    return jnp.exp(kappa * (jnp.cos(2 * angle) - 1.0)) / jax.scipy.special.i0e(kappa)
+    """exp(kappa cos 2 angle) / I0(kappa), computed stably for large kappa (kappa >= 0)."""
+    return jnp.exp(kappa * (jnp.cos(2 * angle) - 1.0)) / _i0e_concentration(kappa)
 
 
 class AbstractFeedback(eqx.Module):

@@ -19,33 +19,10 @@ from bayescortex.analysis import (
     linear_fisher_from_moments,
     pooled_covariance,
     pooled_linear_fisher,
-    sample_covariance,
     shuffled_fisher,
-    shuffled_fisher_from_moments,
 )
 
 Z = 4.0
-
-
-def repeats(pop, key, n_repeats, t0, t1, t2, ds, *, bias_corrected=True, pooled=False):
-    """I, I_shuffle (and the naive I) over independent synthetic experiments."""
-    c = ds / 2
-    signal = np.concatenate([np.zeros(t0), np.full(t1, c), np.full(t2, -c)])
-
-    def one(k):
-        x = pop.sample(k, signal)
-        x0, xp, xm = x[:t0], x[t0 : t0 + t1], x[t0 + t1 :]
-        fp = (jnp.mean(xp, axis=0) - jnp.mean(xm, axis=0)) / ds
-        if pooled:
-            cov, tc = pooled_covariance(xp, xm), t1 + t2 - 1
-        else:
-            cov, tc = sample_covariance(x0), t0
-        info = linear_fisher_from_moments(fp, cov, tc, t1, t2, ds, bias_corrected=bias_corrected)
-        shuffled = shuffled_fisher_from_moments(fp, cov, tc, t1, t2, ds)
-        return info, shuffled
-
-    info, shuffled = jax.jit(jax.vmap(one))(jax.random.split(key, n_repeats))
-    return np.asarray(info, dtype=float), np.asarray(shuffled, dtype=float)
 
 
 def test_identity_of_information_limiting_correlations(population):
@@ -60,22 +37,21 @@ T0, T1, T2, DS = 60, 40, 40, 1.0
 
 
 @pytest.fixture(scope="module")
-def limited(population):
+def limited(population, repeats):
     pop = population(12, eps=0.25, i0=2.0, seed=3)
-    info, shuffled = repeats(pop, jax.random.key(11), 4000, T0, T1, T2, DS)
-    naive, _ = repeats(pop, jax.random.key(11), 4000, T0, T1, T2, DS, bias_corrected=False)
-    return pop, info, shuffled, naive
+    r = repeats(pop, jax.random.key(11), 4000, T0, T1, T2, DS, pooled=True)
+    return pop, r.info, r.info_shuffled, r.info_naive, r.info_pooled
 
 
 def test_bias_corrected_information_is_unbiased(limited):
-    pop, info, _, _ = limited
+    pop, info = limited[:2]
     predicted_sd = np.sqrt(float(fisher_variance(pop.info, 12, T0, T1, T2, DS, form="gaussian")))
     z = (info.mean() - pop.info) / (predicted_sd / np.sqrt(info.size))
     assert abs(z) < Z, (info.mean(), pop.info)
 
 
 def test_naive_information_is_biased_upward_as_predicted(limited):
-    pop, info, _, naive = limited
+    pop, naive = limited[0], limited[3]
     se = naive.std() / np.sqrt(naive.size)
     assert naive.mean() > pop.info + 10 * se
     # Kanitscheider et al. 2015: E[f'^T S^-1 f'] = (T0 - 1)/(T0 - N - 2) (I + N g).
@@ -85,32 +61,25 @@ def test_naive_information_is_biased_upward_as_predicted(limited):
 
 
 def test_shuffled_information_is_unbiased(limited):
-    pop, _, shuffled, _ = limited
+    pop, shuffled = limited[0], limited[2]
     se = shuffled.std() / np.sqrt(shuffled.size)
     assert abs(shuffled.mean() - pop.info_shuffled) < Z * se
 
 
 def test_variance_formulas_match_empirical_variance(limited):
-    """Gaussian form within 10%, the authors' form within 25% (it is smaller here)."""
-    pop, info, _, _ = limited
+    """Gaussian form within 10%; the authors' form within 25% but significantly smaller.
+
+    With 4000 repeats the empirical variance has a relative standard error of about 3%.
+    The authors' form drops p-dependent terms that mix the noise of f' with that of S0, so
+    it falls short when ``g I`` is not small against ``I^2 / p`` (here by about 16%).
+    """
+    pop, info = limited[:2]
     empirical = info.var(ddof=1)
     gaussian = float(fisher_variance(pop.info, 12, T0, T1, T2, DS, form="gaussian"))
     authors = float(fisher_variance(pop.info, 12, T0, T1, T2, DS, form="authors"))
     assert gaussian == pytest.approx(empirical, rel=0.10)
     assert authors == pytest.approx(empirical, rel=0.25)
-    assert authors < gaussian
-
-
-def test_authors_variance_underestimates_when_signal_noise_dominates(population):
-    """Few signal trials and many neurons: the authors' form is clearly too small (documented)."""
-    pop = population(24, eps=0.0, i0=1.0, seed=5)
-    t0, t1, t2, ds = 80, 20, 20, 1.0
-    info, _ = repeats(pop, jax.random.key(4), 3000, t0, t1, t2, ds)
-    empirical = info.var(ddof=1)
-    gaussian = float(fisher_variance(pop.info, 24, t0, t1, t2, ds, form="gaussian"))
-    authors = float(fisher_variance(pop.info, 24, t0, t1, t2, ds, form="authors"))
-    assert gaussian == pytest.approx(empirical, rel=0.10)
-    assert authors < 0.75 * empirical
+    assert authors < 0.92 * empirical
 
 
 def test_variance_forms_agree_in_the_papers_regime():
@@ -119,30 +88,28 @@ def test_variance_forms_agree_in_the_papers_regime():
     assert float(a) == pytest.approx(float(g), rel=0.03)
 
 
-def test_pooled_kanitscheider_form_is_unbiased_with_its_variance(population):
-    pop = population(10, eps=0.5, i0=1.5, seed=7)
-    t1 = t2 = 50
-    info, _ = repeats(pop, jax.random.key(8), 3000, 4, t1, t2, DS, pooled=True)
-    var = float(fisher_variance(pop.info, 10, t1 + t2 - 1, t1, t2, DS, form="gaussian"))
+def test_pooled_kanitscheider_form_is_unbiased_with_its_variance(limited):
+    pop, info = limited[0], limited[4]
+    var = float(fisher_variance(pop.info, 12, T1 + T2 - 1, T1, T2, DS, form="gaussian"))
     assert abs(info.mean() - pop.info) < Z * np.sqrt(var / info.size)
     assert info.var(ddof=1) == pytest.approx(var, rel=0.10)
 
 
 def test_shuffled_information_is_the_sum_of_single_neuron_information():
-    k = jax.random.split(jax.random.key(0), 3)
-    x0 = jax.random.normal(k[0], (40, 6)) * jnp.arange(1.0, 7.0)[None, :]
-    xp = jax.random.normal(k[1], (30, 6)) + 1.0
-    xm = jax.random.normal(k[2], (25, 6))
+    rng = np.random.default_rng(0)
+    x0 = rng.normal(size=(40, 6)) * np.arange(1.0, 7.0)[None, :]
+    xp = rng.normal(size=(30, 6)) + 1.0
+    xm = rng.normal(size=(25, 6))
     total = shuffled_fisher(xp, xm, x0, 0.5)
     singles = [float(linear_fisher(xp[:, [i]], xm[:, [i]], x0[:, [i]], 0.5)) for i in range(6)]
     np.testing.assert_allclose(float(total), sum(singles), rtol=1e-4)
 
 
 def test_public_functions_match_the_moment_forms():
-    k = jax.random.split(jax.random.key(1), 3)
-    x0 = jax.random.normal(k[0], (50, 5))
-    xp = jax.random.normal(k[1], (30, 5)) + 0.3
-    xm = jax.random.normal(k[2], (20, 5))
+    rng = np.random.default_rng(1)
+    x0 = rng.normal(size=(50, 5))
+    xp = rng.normal(size=(30, 5)) + 0.3
+    xm = rng.normal(size=(20, 5))
     fp = fprime(xp, xm, 0.4)
     np.testing.assert_allclose(fp, (xp.mean(0) - xm.mean(0)) / 0.4, rtol=1e-5)
     moment = linear_fisher_from_moments(fp, jnp.cov(x0, rowvar=False), 50, 30, 20, 0.4)
@@ -160,7 +127,7 @@ def test_moment_forms_return_nan_when_too_few_trials():
 
 
 def test_works_under_jit_and_vmap():
-    fp = jax.random.normal(jax.random.key(2), (7, 4))
+    fp = jnp.asarray(np.random.default_rng(2).normal(size=(7, 4)), dtype=float)
     out = jax.jit(jax.vmap(linear_fisher_from_moments, in_axes=(0, None, None, None, None, None)))(
         fp, jnp.eye(4), 100, 50, 50, 1.0
     )
