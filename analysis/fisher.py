@@ -30,7 +30,6 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, ArrayLike, Float
 
 from .recording import (
@@ -64,11 +63,34 @@ def _bias(n, t1, t2, ds):
     return (t1 + t2) * n / (t1 * t2 * ds**2)
 
 
+def _whiten(cov, vectors):
+    """``L^-1 v`` for the Cholesky factor ``L`` of ``cov`` and each column ``v`` of ``vectors``.
+
+    Written as a loop over columns (a left-looking Cholesky with forward substitution in the
+    same pass) in plain XLA operations instead of LAPACK calls: XLA:CPU in jaxlib 0.10 can
+    stall when many batched LAPACK factorisations run at once on few cores, which is exactly
+    the subsets x bootstrap workload. Not positive definite: NaN.
+    """
+    n = cov.shape[-1]
+    idx = jnp.arange(n)
+
+    def column(j, carry):
+        chol, z = carry
+        row = chol[j]  # entries < j are filled, the rest are 0
+        d = jnp.sqrt(cov[j, j] - row @ row)
+        col = (cov[:, j] - chol @ row) / d
+        chol = chol.at[:, j].set(jnp.where(idx > j, col, jnp.where(idx == j, d, 0.0)))
+        z = z.at[j].set((vectors[j] - row @ z) / d)
+        return chol, z
+
+    init = (jnp.zeros_like(cov), jnp.zeros_like(vectors))
+    return jax.lax.fori_loop(0, n, column, init)[1]
+
+
 def _quadratic_form(fprime, cov):
-    # f'^T S^-1 f' through the Cholesky factor, batched over leading axes of f'.
+    # f'^T S^-1 f' = |L^-1 f'|^2, batched over leading axes of f'.
     n = fprime.shape[-1]
-    chol = jnp.linalg.cholesky(cov)
-    z = solve_triangular(chol, fprime.reshape(-1, n).T, lower=True)
+    z = _whiten(cov, fprime.reshape(-1, n).T)
     return jnp.sum(z**2, axis=0).reshape(fprime.shape[:-1])
 
 

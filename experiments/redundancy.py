@@ -63,7 +63,8 @@ class RedundancyConfig:
     units: int = 64
     trials_per_session: int = 256
     """Training trials per session."""
-    learning_rate: float = 0.01
+    learning_rate: float | None = None
+    """Optimiser step size (None: the training default for the parametrisation)."""
     coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
     """Unsigned contrasts; each is shown at +c and -c."""
     record_trials: int = 96
@@ -90,6 +91,8 @@ class RedundancyConfig:
     output: str = "results"
 
     def __post_init__(self):
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
         for name in (
             "seeds",
             "sessions",
