@@ -1,0 +1,96 @@
+"""The redundancy experiment end to end on a tiny configuration, and its pieces."""
+
+import jax
+import numpy as np
+import pytest
+
+from bayescortex.experiments import redundancy
+from bayescortex.experiments.cli import main as cli_main
+
+
+def test_task_relevant_neurons_split_by_orientation():
+    relevant = redundancy.task_relevant(8, 0)  # orientations 0, 22.5, ..., 157.5 deg
+    np.testing.assert_array_equal(relevant, [1, 0, 0, 0, 1, 0, 0, 0])
+    relevant = redundancy.task_relevant(8, 1)
+    np.testing.assert_array_equal(relevant, [0, 0, 1, 0, 0, 0, 1, 0])
+
+
+def test_analysis_finds_information_limiting_redundancy():
+    """Gaussian counts with S = I + e f'f'^T: the analysis recovers I = I0 / (1 + e I0)."""
+    rng = np.random.default_rng(0)
+    n, e = 16, 0.5
+    fp = rng.normal(size=n) * 0.3
+    contrasts = np.repeat([0.0, 0.0, 1.0, -1.0, 2.0, -2.0], 400)
+    cov = np.eye(n) + e * np.outer(fp, fp)
+    counts = contrasts[:, None] * fp + rng.multivariate_normal(np.zeros(n), cov, contrasts.size)
+    an = redundancy.Analysis(contrasts, n, 0, n)
+    block = an.sort(counts[:, None, :], (contrasts < 0).astype(int))
+    m = jax.jit(lambda b, k: an.measures(b, k, 1))(block, jax.random.key(0))
+    i0 = fp @ fp
+    assert abs(float(m["information"]) - i0 / (1 + e * i0)) < 0.15 * i0 / (1 + e * i0)
+    assert abs(float(m["information_shuffled"]) - i0) < 0.15 * i0
+    assert float(m["accuracy"]) == 1.0
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ValueError, match="bins"):
+        redundancy.RedundancyConfig(bins=2)
+    with pytest.raises(ValueError, match="subset_size"):
+        redundancy.RedundancyConfig(neurons=16, subset_size=32)
+    with pytest.raises(ValueError, match="record_trials"):
+        redundancy.RedundancyConfig(record_trials=4, zero_blocks=1)
+
+
+def test_tiny_run_writes_a_complete_run_folder(tmp_path):
+    cli_main(
+        [
+            "run",
+            "redundancy",
+            "--seeds",
+            "2",
+            "--sessions",
+            "1",
+            "--neurons",
+            "16",
+            "--units",
+            "8",
+            "--trials-per-session",
+            "32",
+            "--record-trials",
+            "24",
+            "--subset-size",
+            "8",
+            "--subsets",
+            "8",
+            "--bootstrap",
+            "8",
+            "--bootstrap-subsets",
+            "4",
+            "--network-steps",
+            "20",
+            "--network-hidden",
+            "16",
+            "--output",
+            str(tmp_path),
+        ]
+    )
+    (folder,) = (tmp_path / "redundancy").iterdir()
+    for name in (
+        "config.json",
+        "versions.json",
+        "results.nc",
+        "summary.txt",
+        "redundancy.png",
+        "redundancy.pdf",
+        "controls.png",
+    ):
+        assert (folder / name).exists(), name
+    import xarray as xr
+
+    ds = xr.open_dataset(folder / "results.nc")
+    assert ds.redundancy.dims == ("session", "mode")
+    assert ds.redundancy_by_time.sizes["time"] == 4
+    assert np.all(np.isfinite(ds.effect_value.values))
+    assert np.all(ds.effect_low.values <= ds.effect_high.values)
+    text = (folder / "summary.txt").read_text()
+    assert "Acceptance criteria" in text and text.count("[PASS]") + text.count("[FAIL]") == 8
