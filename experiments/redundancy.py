@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 
 from bayescortex.analysis import bootstrap, group_by_signal, percentile_interval
 from bayescortex.analysis.redundancy import estimate_redundancy
-from bayescortex.models import CATEGORY_ORIENTATIONS, Stimulus, preferred_orientations, task_index
+from bayescortex.models import CATEGORY_ORIENTATIONS, Stimulus, task_index
 from bayescortex.models.discriminative import NoisyPerceptron
 
 from .discriminative import record_network, train_network
@@ -167,11 +167,10 @@ class RedundancyConfig:
 
 def task_relevant(n_neurons: int, task: int) -> np.ndarray:
     """Neurons whose preferred orientation is within 22.5 deg of a category orientation."""
-    phi = np.asarray(preferred_orientations(n_neurons))[:, None]
-    diff = np.abs(
-        (phi - np.asarray(CATEGORY_ORIENTATIONS[task])[None, :] + np.pi / 2) % np.pi - np.pi / 2
-    )
-    return diff.min(axis=1) < np.pi / 8
+    phi = np.arange(n_neurons)[:, None] * 180.0 / n_neurons  # degrees, exact
+    axes = np.degrees(np.asarray(CATEGORY_ORIENTATIONS[task], dtype=float)).round(3)[None, :]
+    diff = np.abs((phi - axes + 90.0) % 180.0 - 90.0)
+    return diff.min(axis=1) < 22.5
 
 
 class Analysis:
