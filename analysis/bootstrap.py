@@ -34,9 +34,7 @@ import numpy as np
 from jaxtyping import Array, ArrayLike, Int, PRNGKeyArray, PyTree
 
 
-def block_resample_indices(
-    key: PRNGKeyArray, sizes: tuple[int, ...]
-) -> Int[Array, " trials"]:
+def block_resample_indices(key: PRNGKeyArray, sizes: tuple[int, ...]) -> Int[Array, " trials"]:
     """Resample trials with replacement within contiguous blocks of static ``sizes``.
 
     Trial ``i`` of block ``b`` (rows ``start_b .. start_b + sizes[b] - 1``) is replaced by a

@@ -293,8 +293,9 @@ def group_by_signal(signal: np.ndarray, *, rtol: float = 1e-6) -> GroupedTrials:
     for c in levels:
         match = np.flatnonzero(np.isclose(negatives, -c, rtol=rtol, atol=0.0))
         if match.size == 0:
-            warnings.warn(f"signal: level {c} has no matching {-c}; its trials are not used",
-                          stacklevel=3)
+            warnings.warn(
+                f"signal: level {c} has no matching {-c}; its trials are not used", stacklevel=3
+            )
             continue
         neg = negatives[match[0]]
         used_neg.add(float(neg))
@@ -305,8 +306,9 @@ def group_by_signal(signal: np.ndarray, *, rtol: float = 1e-6) -> GroupedTrials:
         t_minus.append(minus.size)
     for neg in negatives:
         if float(neg) not in used_neg:
-            warnings.warn(f"signal: level {neg} has no matching {-neg}; its trials are not used",
-                          stacklevel=3)
+            warnings.warn(
+                f"signal: level {neg} has no matching {-neg}; its trials are not used", stacklevel=3
+            )
     if not coherences:
         raise ValueError("signal: needs at least one pair of levels +c and -c besides zero")
     layout = SignalLayout(tuple(coherences), int(zero.size), tuple(t_plus), tuple(t_minus))

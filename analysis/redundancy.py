@@ -285,9 +285,7 @@ def _estimate_2d(counts, key, layout, subset_size, n_subsets, variance_form):
     )
 
 
-@functools.partial(
-    jax.jit, static_argnames=("layout", "subset_size", "n_subsets", "variance_form")
-)
+@functools.partial(jax.jit, static_argnames=("layout", "subset_size", "n_subsets", "variance_form"))
 def estimate_redundancy(
     counts: Float[Array, "trials *time neurons"],
     key: PRNGKeyArray | None,
@@ -345,8 +343,17 @@ _FIELDS = {
 
 def _estimate_vars(est: RedundancyEstimate, dims: tuple[str, ...], suffix: str, lead=()):
     values = dict(
-        zip(_FIELDS, (est.information, est.information_shuffled, est.redundancy,
-                      est.percent_redundancy, est.variance), strict=True)
+        zip(
+            _FIELDS,
+            (
+                est.information,
+                est.information_shuffled,
+                est.redundancy,
+                est.percent_redundancy,
+                est.variance,
+            ),
+            strict=True,
+        )
     )
     return {
         name + suffix: ((*lead, *dims), np.asarray(v), {"description": _FIELDS[name]})
@@ -444,9 +451,7 @@ def redundancy_summary(
     if key is not None and not isinstance(key, jax.Array):
         raise ValueError(f"key: expected a jax.random.key(seed), got {type(key).__name__}")
     if variance_form not in ("authors", "gaussian"):
-        raise ValueError(
-            f"variance_form: expected 'authors' or 'gaussian', got {variance_form!r}"
-        )
+        raise ValueError(f"variance_form: expected 'authors' or 'gaussian', got {variance_form!r}")
     if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 0):
         raise ValueError(f"n_bootstrap: expected a non-negative integer, got {n_bootstrap}")
     n_used = n_neurons if subset_size is None else subset_size
@@ -503,8 +508,9 @@ def redundancy_summary(
     if choices is not None:
         ch = as_choices(choices, n_trials)[grouped.order]
         data_vars.update(
-            _choice_vars(x, ch, sig[grouped.order], result.fprime, layout, positive_choice,
-                         time_dims)
+            _choice_vars(
+                x, ch, sig[grouped.order], result.fprime, layout, positive_choice, time_dims
+            )
         )
         coords["neuron"] = ("neuron", c.neuron)
 
@@ -553,7 +559,9 @@ def _choice_vars(x, choices, signal, fprime, layout, positive_choice, time_dims)
     dims = (*time_dims, "neuron")
     return {
         "choice_probability": (
-            dims, np.asarray(cp), {"description": "ROC AUC of choice 1 vs 0, zero-signal trials"}
+            dims,
+            np.asarray(cp),
+            {"description": "ROC AUC of choice 1 vs 0, zero-signal trials"},
         ),
         "choice_probability_preferred": (
             dims,

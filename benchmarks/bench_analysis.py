@@ -134,17 +134,28 @@ def main():
 
     combined = result.combined
     ours = np.array(
-        [combined.information, combined.information_shuffled, combined.redundancy,
-         combined.percent_redundancy], dtype=float,
+        [
+            combined.information,
+            combined.information_shuffled,
+            combined.redundancy,
+            combined.percent_redundancy,
+        ],
+        dtype=float,
     )
     rel = np.max(np.abs(ours - reference) / np.maximum(np.abs(reference), 1e-12))
     print(f"compile (jit, once)         : {compile_s * 1e3:9.1f} ms")
-    print(f"jax estimate (jitted)       : {jax_best * 1e3:9.1f} ms best, "
-          f"{jax_median * 1e3:.1f} ms median of {args.repeats}")
-    print(f"redundancy_summary (warm)   : {summary_best * 1e3:9.1f} ms best "
-          "(checks, sorting, Dataset included)")
-    print(f"numpy loop over subsets     : {numpy_best * 1e3:9.1f} ms best, "
-          f"{numpy_median * 1e3:.1f} ms median of 2")
+    print(
+        f"jax estimate (jitted)       : {jax_best * 1e3:9.1f} ms best, "
+        f"{jax_median * 1e3:.1f} ms median of {args.repeats}"
+    )
+    print(
+        f"redundancy_summary (warm)   : {summary_best * 1e3:9.1f} ms best "
+        "(checks, sorting, Dataset included)"
+    )
+    print(
+        f"numpy loop over subsets     : {numpy_best * 1e3:9.1f} ms best, "
+        f"{numpy_median * 1e3:.1f} ms median of 2"
+    )
     print(f"ratio numpy / jax estimate  : {numpy_best / jax_best:9.1f} x")
     print(f"ratio numpy / summary       : {numpy_best / summary_best:9.1f} x")
     print(f"max relative difference of combined I, I_shuffle, I_red, % (jax vs numpy): {rel:.1e}")

@@ -22,11 +22,10 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.diagnostics import effective_sample_size
 
+from bayescortex.experiments.redundancy import REFERENCE_SECONDS_PER_TRIAL
 from bayescortex.inference import SamplerSettings, gibbs, inference_mode, simulate_trials
 from bayescortex.inference.reference import nuts_neurons
 from bayescortex.models import Stimulus, reference_model
-
-REFERENCE_SECONDS_PER_TRIAL = 5.0  # the lower end of the 5-7 s reported for the MATLAB code
 
 
 def timed(fn, *args):

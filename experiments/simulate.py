@@ -20,7 +20,7 @@ from bayescortex.inference import SamplerSettings, inference_mode, simulate_chun
 from bayescortex.inference.trial import TrialRecord
 from bayescortex.models import Stimulus, preferred_orientations, reference_model, task_index
 
-Mode = Literal["engaged", "passive", "no_accumulation", "no_feedback"]
+Mode = Literal["engaged", "passive", "coupling_only", "no_accumulation"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -97,7 +97,7 @@ from bayescortex.models import (
 from . import checkpoint
 from .results import config_dict, versions
 
-Mode = Literal["engaged", "passive", "no_accumulation", "no_feedback"]
+Mode = Literal["engaged", "passive", "coupling_only", "no_accumulation"]
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
 """Config fields that may change when a run resumes from a checkpoint (extend it, schedule

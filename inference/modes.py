@@ -16,15 +16,23 @@ Named modes:
 mode                      alpha_g  alpha_x  memory
 ========================  =======  =======  ======
 ``engaged``               1        1        1
-``passive``               0        1        1
+``passive``               0        0        1
+``coupling_only``         0        1        1
 ``no_accumulation``       1        1        0
-``no_feedback``           0        0        1
 ========================  =======  =======  ======
 
-``passive`` is passive viewing: the sensory layer and the middle layer still explain the
-image, and a belief about the category is still formed (a readout), but it is not fed back.
+``passive`` is passive viewing as the authors' simulations define it (their top-down strength
+alpha = 0) and as SCIENCE.md's check of the equations states it ("with the feedback path cut
+(passive) I_red stays" at its naive value): no top-down signal reaches the sensory layer, so
+``tau = 1`` and the responses do not depend on the learned feedback parameters. It is also the
+"no feedback at all" ablation. A category belief is still computed as a readout, but without
+the x-g coupling it carries no evidence.
+
+``coupling_only`` is the intermediate control: the category belief is not fed back (the middle
+layer's prior is the mixture over categories) but the learned x-g coupling stays. It asks
+whether the learned coupling alone, active during passive viewing, would raise redundancy.
 The reference scripts' top-down strength mixes toward the *sum* over categories; we mix toward
-the prior *mixture* so that passive and engaged models expect the same overall activity.
+the prior *mixture* so that the belief-cut and engaged models expect the same overall activity.
 """
 
 from __future__ import annotations
@@ -57,14 +65,14 @@ class InferenceMode(eqx.Module):
 
 MODES: dict[str, tuple[float, float, float]] = {
     "engaged": (1.0, 1.0, 1.0),
-    "passive": (0.0, 1.0, 1.0),
+    "passive": (0.0, 0.0, 1.0),
+    "coupling_only": (0.0, 1.0, 1.0),
     "no_accumulation": (1.0, 1.0, 0.0),
-    "no_feedback": (0.0, 0.0, 1.0),
 }
 
 
 def inference_mode(name: str) -> InferenceMode:
-    """The named inference mode: 'engaged', 'passive', 'no_accumulation' or 'no_feedback'."""
+    """The named inference mode: 'engaged', 'passive', 'coupling_only' or 'no_accumulation'."""
     if name not in MODES:
         raise ValueError(f"mode: unknown inference mode {name!r}; expected one of {tuple(MODES)}")
     return InferenceMode(*MODES[name])

@@ -27,7 +27,9 @@ class NoisyPerceptron(nnx.Module):
         if n_pixels <= 0 or n_hidden <= 0:
             raise ValueError(f"n_pixels, n_hidden: must be positive, got {n_pixels}, {n_hidden}")
         self.hidden = nnx.Linear(
-            n_pixels, n_hidden, rngs=rngs,
+            n_pixels,
+            n_hidden,
+            rngs=rngs,
             kernel_init=nnx.initializers.normal(gain / jnp.sqrt(n_pixels)),
         )
         self.readout = nnx.Linear(n_hidden, 1, rngs=rngs)

@@ -61,8 +61,10 @@ def test_shifted_gaussian_matches_closed_form(d):
     # Hanley-McNeil standard error of the AUC.
     q1, q2 = expected / (2 - expected), 2 * expected**2 / (1 + expected)
     m = n // 2
-    se = np.sqrt((expected * (1 - expected) + (m - 1) * (q1 - expected**2)
-                  + (m - 1) * (q2 - expected**2)) / (m * m))
+    se = np.sqrt(
+        (expected * (1 - expected) + (m - 1) * (q1 - expected**2) + (m - 1) * (q2 - expected**2))
+        / (m * m)
+    )
     assert abs(cp - expected) < Z * se
 
 

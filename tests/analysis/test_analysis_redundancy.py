@@ -159,7 +159,8 @@ def test_summary_time_bins_equal_per_bin_summaries(population):
         )
         np.testing.assert_allclose(ds.information.sel(time=b), single.information, rtol=1e-5)
         np.testing.assert_allclose(
-            ds.percent_redundancy_combined.sel(time=b), single.percent_redundancy_combined,
+            ds.percent_redundancy_combined.sel(time=b),
+            single.percent_redundancy_combined,
             rtol=1e-5,
         )
 
@@ -173,14 +174,16 @@ def test_summary_bootstrap_intervals_and_choice_probability(population):
     choices = (evidence < 0).astype(int)
     ds = redundancy_summary(counts, signal, choices, n_bootstrap=64, key=jax.random.key(2))
     for name in ("information", "redundancy", "percent_redundancy"):
-        low, high = ds[f"{name}_combined_ci"].sel(bound="low"), ds[f"{name}_combined_ci"].sel(
-            bound="high"
+        low, high = (
+            ds[f"{name}_combined_ci"].sel(bound="low"),
+            ds[f"{name}_combined_ci"].sel(bound="high"),
         )
         assert float(low) < float(ds[f"{name}_combined"]) < float(high)
     assert ds.information_ci.dims == ("bound", "coherence")
     assert float(ds.choice_probability_preferred.mean()) > 0.6
     np.testing.assert_allclose(
-        np.abs(ds.choice_probability - 0.5), np.abs(ds.choice_probability_preferred - 0.5),
+        np.abs(ds.choice_probability - 0.5),
+        np.abs(ds.choice_probability_preferred - 0.5),
         rtol=1e-6,
     )
 
@@ -191,8 +194,9 @@ def test_estimator_is_traced_once_per_layout(population):
     before = estimate_redundancy._cache_size()
     for seed in range(3):
         counts, _ = simulate_recording(pop, seed, LEVELS, 50)
-        estimate_redundancy(jnp.asarray(counts), jax.random.key(0), layout=layout, subset_size=4,
-                            n_subsets=10)
+        estimate_redundancy(
+            jnp.asarray(counts), jax.random.key(0), layout=layout, subset_size=4, n_subsets=10
+        )
     assert estimate_redundancy._cache_size() == before + 1
 
 

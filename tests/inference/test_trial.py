@@ -31,7 +31,7 @@ def test_jit_and_no_jit_agree():
 
 
 def test_vmap_equals_loop_and_chunking_is_invisible():
-    model, stim, mode = reference_model(8, 4), Stimulus(), inference_mode("passive")
+    model, stim, mode = reference_model(8, 4), Stimulus(), inference_mode("coupling_only")
     contrasts = jnp.array([-6.0, 0.0, 3.0, 12.0])
     tasks = jnp.array([0, 1, 0, 1])
     key = jax.random.key(1)
@@ -45,6 +45,27 @@ def test_vmap_equals_loop_and_chunking_is_invisible():
         key, model, stim, tasks[2:], contrasts[2:], SMALL, mode, trial_ids=jnp.arange(2, 4)
     )
     np.testing.assert_allclose(second_half.counts, batch.counts[2:], rtol=1e-5)
+
+
+def test_passive_responses_are_the_naive_models():
+    """Passive cuts the top-down path: learned feedback cannot change the sensory responses.
+
+    SCIENCE.md: "with the feedback path cut (passive) I_red stays" at its naive value. With the
+    same keys, a trained model viewed passively gives exactly the naive (delta = 0) model's
+    responses, while the belief-cut-only control (``coupling_only``) does not.
+    """
+    stim, key = Stimulus(), jax.random.key(3)
+    contrasts = jnp.array([-6.0, 0.0, 6.0, 12.0])
+    tasks = jnp.zeros(4, dtype=int)
+
+    def counts(model, mode):
+        rec = simulate_trials(key, model, stim, tasks, contrasts, SMALL, inference_mode(mode))
+        return np.asarray(rec.counts)
+
+    trained = reference_model(8, 4, delta=0.3, kappa_o=2.0)
+    naive = counts(reference_model(8, 4, delta=0.0), "engaged")
+    np.testing.assert_allclose(counts(trained, "passive"), naive, rtol=1e-6)
+    assert not np.allclose(counts(trained, "coupling_only"), naive, rtol=1e-3)
 
 
 def test_step_traces_once_per_shape(monkeypatch):
