@@ -1,0 +1,79 @@
+"""The issue's acceptance criteria, on the experiment's default configuration (slow).
+
+One run of ``bayescortex run redundancy`` at its defaults (3 seeds, 4 sessions, 64 neurons,
+96 trials per signed contrast, 192 zero-signal trials; seed 0), about 5 min on 2 CPU cores.
+Every criterion is a statement about a bootstrap 95% confidence interval (over seeds and
+trials, with fresh neuron subsets per resample) of a change from the naive session 0 to the
+last session; the tolerance of each test is that interval. The thresholds are the issue's and
+were not tuned: a criterion that fails at the defaults stays a failing (strict ``xfail``) test
+with the reason, so that it is reported, and so that a change that makes it pass is noticed.
+"""
+
+import numpy as np
+import pytest
+
+from bayescortex.experiments import redundancy
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def effects():
+    ds = redundancy.run(redundancy.RedundancyConfig(), progress=False)  # defaults, seed 0
+
+    def e(name):
+        row = ds.sel(effect=name)
+        return float(row.effect_value), float(row.effect_low), float(row.effect_high)
+
+    e.ds = ds
+    return e
+
+
+def test_engaged_redundancy_rises(effects):
+    value, low, high = effects("change_redundancy_engaged")
+    assert low > 0, (value, low, high)
+
+
+def test_engaged_single_neuron_information_rises(effects):
+    value, low, high = effects("change_information_shuffled_engaged")
+    assert low > 0, (value, low, high)
+
+
+def test_passive_redundancy_does_not_change(effects):
+    value, low, high = effects("change_redundancy_passive")
+    assert low <= 0 <= high, (value, low, high)
+
+
+def test_engaged_minus_passive_interaction_is_positive(effects):
+    value, low, high = effects("interaction_redundancy")
+    assert low > 0, (value, low, high)
+
+
+def test_redundancy_rises_within_the_trial_only_after_learning(effects):
+    late = effects("within_trial_slope_late_engaged")
+    early = effects("within_trial_slope_early_engaged")
+    assert late[1] > 0, late
+    assert not early[1] > 0, early
+
+
+def test_population_information_is_not_reduced(effects):
+    value, low, high = effects("change_information_engaged")
+    assert high >= 0, (value, low, high)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: the discriminative network's hidden-unit redundancy rises with training "
+    "(its units align to the category template, so the shared pixel noise they carry grows "
+    "along f'); reported in summary.txt and the README, not tuned away",
+)
+def test_discriminative_network_redundancy_does_not_rise(effects):
+    value, low, high = effects("control_network_redundancy")
+    assert not low > 0, (value, low, high)
+
+
+def test_summary_reports_every_criterion(effects):
+    results = redundancy.criteria(effects.ds)
+    assert len(results) == len(redundancy.CRITERIA)
+    assert all(ok is not None for _, ok in results)
+    assert np.isfinite(effects.ds.effect_value.values).all()
