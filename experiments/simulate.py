@@ -24,7 +24,47 @@ Mode = Literal["engaged", "passive", "coupling_only", "no_accumulation"]
 
 
 @dataclasses.dataclass(frozen=True)
-class SimulateConfig:
+class RecordingOptions:
+    """How recorded trials run: trial layout, sampler choices, seed and batching.
+
+    Shared by the configs of every command that records trials (``simulate``, ``train``).
+    """
+
+    samples: int = 100
+    """Gibbs sweeps with the stimulus on."""
+    presignal: int = 20
+    """Sweeps on signal-free noise before the stimulus."""
+    bins: int = 4
+    """Time bins of the spike counts."""
+    frame_every: int = 0
+    """Sweeps per noise frame (0: one static frame)."""
+    contrast_prior: Literal["slow", "clamped"] = "slow"
+    x_sampler: Literal["gibbs", "mala"] = "gibbs"
+    seed: int = 0
+    chunk: int = 512
+    """Recorded trials per compiled batch (bounds memory)."""
+
+    def __post_init__(self):
+        for name in ("samples", "bins", "chunk"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+        if not self.presignal >= 0:
+            raise ValueError(f"presignal: must be >= 0, got {self.presignal}")
+        self.record_settings()
+
+    def record_settings(self) -> SamplerSettings:
+        """Sampler settings of the recorded trials (the full trial layout)."""
+        return SamplerSettings(
+            n_samples=self.samples,
+            n_presignal=self.presignal,
+            n_bins=self.bins,
+            contrast_prior=self.contrast_prior,
+            x_sampler=self.x_sampler,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SimulateConfig(RecordingOptions):
     """Simulate the task with the reference model at fixed feedback parameters."""
 
     task: Literal["cardinal", "oblique"] = "cardinal"
@@ -40,37 +80,16 @@ class SimulateConfig:
     neurons: int = 256
     units: int = 64
     mode: Mode = "engaged"
-    samples: int = 100
-    """Gibbs sweeps with the stimulus on."""
-    presignal: int = 20
-    """Sweeps on signal-free noise before the stimulus."""
-    bins: int = 4
-    """Time bins of the spike counts."""
-    frame_every: int = 0
-    """Sweeps per noise frame (0: one static frame)."""
-    contrast_prior: Literal["slow", "clamped"] = "slow"
-    x_sampler: Literal["gibbs", "mala"] = "gibbs"
-    seed: int = 0
-    chunk: int = 512
-    """Trials per compiled batch (bounds memory)."""
     output: str = "results"
     """Root folder for run folders."""
 
     def __post_init__(self):
-        for name in ("trials", "neurons", "units", "samples", "bins", "chunk"):
+        super().__post_init__()
+        for name in ("trials", "neurons", "units"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
         if not all(np.isfinite(self.contrasts)) or not self.contrasts:
             raise ValueError(f"contrasts: need finite values, got {self.contrasts}")
-
-    def settings(self) -> SamplerSettings:
-        return SamplerSettings(
-            n_samples=self.samples,
-            n_presignal=self.presignal,
-            n_bins=self.bins,
-            contrast_prior=self.contrast_prior,
-            x_sampler=self.x_sampler,
-        )
 
 
 def record_dataset(rec: TrialRecord, tasks, contrasts, n_neurons: int) -> xr.Dataset:
@@ -114,7 +133,7 @@ def run(config: SimulateConfig, *, progress: bool = True) -> xr.Dataset:
             Stimulus(frame_every=config.frame_every),
             jnp.full(contrasts.shape, task),
             contrasts,
-            config.settings(),
+            config.record_settings(),
             inference_mode(config.mode),
             chunk_size=config.chunk,
             on_chunk=bar.update,

@@ -96,8 +96,7 @@ from bayescortex.models import (
 
 from . import checkpoint
 from .results import config_dict, versions
-
-Mode = Literal["engaged", "passive", "coupling_only", "no_accumulation"]
+from .simulate import Mode, RecordingOptions
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
 """Config fields that may change when a run resumes from a checkpoint (extend it, schedule
@@ -114,8 +113,13 @@ DEFAULT_LEARNING_RATE = {"parametric": 0.005, "free_form": 0.02}
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """Train the feedback on the discrimination task, recording engaged and passive blocks."""
+class TrainConfig(RecordingOptions):
+    """Train the feedback on the discrimination task, recording engaged and passive blocks.
+
+    The recording fields (``samples``, ``presignal``, ``bins``, ``frame_every``, ...) come from
+    :class:`~bayescortex.experiments.simulate.RecordingOptions`; training trials always show one
+    static frame.
+    """
 
     task: Literal["cardinal", "oblique"] = "cardinal"
     """The task trained in every session (unless ``tasks`` gives a schedule)."""
@@ -160,29 +164,21 @@ class TrainConfig:
     """Signed contrasts of the recording blocks."""
     record_modes: tuple[Mode, ...] = ("engaged", "passive")
     """Inference modes of the recording blocks (same stimuli in each)."""
-    samples: int = 100
-    """Recording: Gibbs sweeps with the stimulus on."""
-    presignal: int = 20
-    """Recording: sweeps on signal-free noise before the stimulus."""
-    bins: int = 4
-    """Recording: time bins of the spike counts."""
-    frame_every: int = 0
-    """Recording: sweeps per noise frame (0: one static frame). Training uses one frame."""
-    contrast_prior: Literal["slow", "clamped"] = "slow"
-    x_sampler: Literal["gibbs", "mala"] = "gibbs"
-    seed: int = 0
-    chunk: int = 512
-    """Recorded trials per compiled batch (bounds memory)."""
     output: str = "results"
     """Root folder: the run goes to <output>/train/<run_id>/ with checkpoints/ inside."""
     run_id: str | None = None
     """Run folder name (default: a timestamp). An existing run's checkpoints are resumed."""
 
     def __post_init__(self):
+        super().__post_init__()
         positive = (
-            "neurons", "units", "trials_per_session", "batch", "train_sweeps", "record_trials",
-            "samples", "bins", "chunk",
-        )  # fmt: skip
+            "neurons",
+            "units",
+            "trials_per_session",
+            "batch",
+            "train_sweeps",
+            "record_trials",
+        )
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
@@ -213,7 +209,6 @@ class TrainConfig:
             inference_mode(mode)
         self.schedule()
         self.train_settings()
-        self.record_settings()
 
     @property
     def step_size(self) -> float:
@@ -251,16 +246,6 @@ class TrainConfig:
             n_presignal=0,
             burn_in=self.train_burn_in,
             n_bins=1,
-            contrast_prior=self.contrast_prior,
-            x_sampler=self.x_sampler,
-        )
-
-    def record_settings(self) -> SamplerSettings:
-        """Settings of the recording blocks (the full trial layout)."""
-        return SamplerSettings(
-            n_samples=self.samples,
-            n_presignal=self.presignal,
-            n_bins=self.bins,
             contrast_prior=self.contrast_prior,
             x_sampler=self.x_sampler,
         )
