@@ -660,11 +660,18 @@ def figures(ds: xr.Dataset) -> dict:
     ax.legend()
     out = {"redundancy": fig}
 
-    controls = [
-        str(n)
-        for n in ds.effect.values
-        if str(n).endswith("_redundancy") and str(n).startswith(("change_", "control_"))
-    ]
+    names = [str(n) for n in ds.effect.values]
+    labels = {
+        "change_redundancy_engaged": "engaged",
+        "change_redundancy_passive": "passive",
+        "interaction_redundancy": "engaged - passive",
+    }
+    labels |= {
+        n: n.removeprefix("control_").removesuffix("_redundancy")
+        for n in names
+        if n.startswith("control_") and n.endswith("_redundancy") and "percent" not in n
+    }
+    controls = [n for n in labels if n in names]
     if controls:
         fig2 = Figure(figsize=(9, 4), layout="constrained")
         ax = fig2.subplots()
@@ -678,7 +685,7 @@ def figures(ds: xr.Dataset) -> dict:
             color="k",
         )
         ax.axvline(0, color="grey", lw=0.8)
-        ax.set_yticks(y, [c.removesuffix("_redundancy") for c in controls])
+        ax.set_yticks(y, [labels[c] for c in controls])
         ax.set(title="change in redundancy with learning (95% CI)", xlabel="delta I_red")
         out["controls"] = fig2
     return out
