@@ -25,6 +25,7 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Array, ArrayLike, Bool, Float
 
+from .fisher import spd_solve
 from .recording import as_choices, as_counts, as_float_array, as_trial_vector, check_finite
 
 
@@ -120,7 +121,7 @@ def _logistic_weights(x, y, l2, n_iter):
         p = jax.nn.sigmoid(x @ w)
         grad = x.T @ (y - p) - penalty @ w
         hess = (x * (p * (1 - p))[:, None]).T @ x + penalty
-        return w + jnp.linalg.solve(hess + 1e-9 * jnp.eye(d), grad)
+        return w + spd_solve(hess + 1e-9 * jnp.eye(d), grad)
 
     return jax.lax.fori_loop(0, n_iter, step, jnp.zeros(d, x.dtype))
 
@@ -194,7 +195,7 @@ def psychophysical_kernel(
         else:
             xc = x - jnp.mean(x, axis=0, keepdims=True)
             gram = xc.T @ xc + l2 * jnp.eye(x.shape[1])
-            kernel = jnp.linalg.solve(gram, xc.T @ (y - jnp.mean(y)))
+            kernel = spd_solve(gram, xc.T @ (y - jnp.mean(y)))
     else:
         raise ValueError(f"method: expected 'average', 'logistic' or 'linear', got {method!r}")
     return kernel.reshape(e.shape[1:])

@@ -133,3 +133,16 @@ def test_works_under_jit_and_vmap():
     )
     assert out.shape == (7,)
     assert bool(jnp.all(jnp.isfinite(out)))
+
+
+def test_spd_solve_matches_numpy_and_batches():
+    from bayescortex.analysis.fisher import spd_solve
+
+    rng = np.random.default_rng(7)
+    a = rng.normal(size=(5, 6, 6))
+    spd = a @ a.transpose(0, 2, 1) + 0.5 * np.eye(6)
+    rhs = rng.normal(size=(5, 6, 3))
+    got = jax.vmap(spd_solve)(jnp.asarray(spd), jnp.asarray(rhs))
+    np.testing.assert_allclose(got, np.linalg.solve(spd, rhs), rtol=1e-3, atol=1e-4)
+    vec = spd_solve(jnp.asarray(spd[0]), jnp.asarray(rhs[0, :, 0]))
+    np.testing.assert_allclose(vec, np.linalg.solve(spd[0], rhs[0, :, 0]), rtol=1e-3, atol=1e-4)
