@@ -154,20 +154,22 @@ def _resampled(key, data, *, statistic, sizes, n_resamples, seeds, keyed, batch_
     def call(d, k):
         return statistic(d, k) if keyed else statistic(d)
 
-    def one_seed(d, k):
+    def one_seed(seed, k):
+        # One gather per leaf (seed and trials together): no intermediate copy of the data.
         k_idx, k_stat = jax.random.split(k)
         idx = block_resample_indices(k_idx, sizes)
-        return call(jax.tree.map(lambda a: a[idx], d), k_stat)
+        if seed is None:
+            return call(jax.tree.map(lambda a: a[idx], data), k_stat)
+        return call(jax.tree.map(lambda a: a[seed, idx], data), k_stat)
 
     def resample(b):
         k = jax.random.fold_in(key, b)
         if not seeds:
-            return one_seed(data, k)
+            return one_seed(None, k)
         n_seeds = jax.tree.leaves(data)[0].shape[0]
         k_seed, k_trials = jax.random.split(k)
         pick = block_resample_indices(k_seed, (n_seeds,))
-        picked = jax.tree.map(lambda a: a[pick], data)
-        per_seed = jax.vmap(one_seed)(picked, jax.random.split(k_trials, n_seeds))
+        per_seed = jax.vmap(one_seed)(pick, jax.random.split(k_trials, n_seeds))
         return jax.tree.map(lambda v: jnp.mean(v, axis=0), per_seed)
 
     if batch_size >= n_resamples:
