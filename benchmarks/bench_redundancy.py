@@ -7,7 +7,8 @@ prints:
    analysis (estimators, subsets, bootstrap), each split into compilation and the rest;
 2. the number of model trials and the time per trial after compilation;
 3. the same trials at the authors' MATLAB cost (5 s per trial, the lower end of SCIENCE.md's
-   5-7 s), and the ratio to this run's wall time, compilation included.
+   5-7 s), and the ratio to this run's wall time, compilation included;
+4. the peak resident memory of the process.
 
     python benchmarks/bench_redundancy.py           # the default run (~4 min on 2 cores)
     python benchmarks/bench_redundancy.py --full    # the paper-scale run
@@ -17,6 +18,7 @@ prints:
 from __future__ import annotations
 
 import argparse
+import resource
 
 from bayescortex.experiments.redundancy import (
     REFERENCE_SECONDS_PER_TRIAL,
@@ -73,6 +75,8 @@ def main() -> None:
     config = RedundancyConfig(**QUICK) if args.quick else RedundancyConfig(full=args.full)
     ds = run(config, progress=True)
     print(report(config, ds.attrs))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB (Linux)
+    print(f"  peak resident memory {peak:.1f} GiB")
 
 
 if __name__ == "__main__":
