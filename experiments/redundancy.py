@@ -44,7 +44,7 @@ from bayescortex.models import CATEGORY_ORIENTATIONS, Stimulus, task_index
 from bayescortex.models.discriminative import NoisyPerceptron
 
 from .discriminative import record_network, train_network
-from .results import compile_time
+from .results import check_fields, compile_time
 from .training import SessionRecord, TrainConfig, record_session, train
 
 MODES = ("engaged", "passive")
@@ -101,23 +101,14 @@ class RedundancyConfig:
     def __post_init__(self):
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
-        for name in (
-            "seeds",
-            "sessions",
-            "neurons",
-            "units",
-            "trials_per_session",
-            "record_trials",
-            "zero_blocks",
-            "subset_size",
-            "subsets",
-            "bootstrap",
-            "bootstrap_subsets",
-            "network_hidden",
-            "network_steps",
-        ):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+        check_fields(
+            self,
+            positive=(
+                "seeds", "sessions", "neurons", "units", "trials_per_session", "record_trials",
+                "zero_blocks", "subset_size", "subsets", "bootstrap", "bootstrap_subsets",
+                "network_hidden", "network_steps",
+            ),
+        )  # fmt: skip
         if not 4 <= self.bins <= 8:
             raise ValueError(f"bins: the within-trial analysis uses 4 to 8 bins, got {self.bins}")
         if not self.coherences or any(not c > 0 for c in self.coherences):

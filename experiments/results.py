@@ -60,6 +60,21 @@ def compile_time():
         jax.monitoring.unregister_event_duration_listener(listener)
 
 
+def check_fields(config, *, positive=(), non_negative=()) -> None:
+    """ValueError naming the first field of ``config`` out of range (NaN is out of range).
+
+    >>> check_fields(types.SimpleNamespace(trials=0), positive=("trials",))
+    Traceback (most recent call last):
+    ValueError: trials: must be positive, got 0
+    """
+    for name in positive:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{name}: must be positive, got {getattr(config, name)}")
+    for name in non_negative:
+        if not getattr(config, name) >= 0:
+            raise ValueError(f"{name}: must be >= 0, got {getattr(config, name)}")
+
+
 def config_dict(config) -> dict:
     """A dataclass config as a JSON-ready dict (tuples become lists)."""
     return json.loads(json.dumps(dataclasses.asdict(config)))

@@ -20,6 +20,8 @@ from bayescortex.inference import SamplerSettings, inference_mode, simulate_chun
 from bayescortex.inference.trial import TrialRecord
 from bayescortex.models import Stimulus, preferred_orientations, reference_model, task_index
 
+from .results import check_fields
+
 Mode = Literal["engaged", "passive", "coupling_only", "no_accumulation"]
 
 
@@ -45,11 +47,7 @@ class RecordingOptions:
     """Recorded trials per compiled batch (bounds memory)."""
 
     def __post_init__(self):
-        for name in ("samples", "bins", "chunk"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
-        if not self.presignal >= 0:
-            raise ValueError(f"presignal: must be >= 0, got {self.presignal}")
+        check_fields(self, positive=("samples", "bins", "chunk"), non_negative=("presignal",))
         self.record_settings()
 
     def record_settings(self) -> SamplerSettings:
@@ -85,9 +83,7 @@ class SimulateConfig(RecordingOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        for name in ("trials", "neurons", "units"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+        check_fields(self, positive=("trials", "neurons", "units"))
         if not all(np.isfinite(self.contrasts)) or not self.contrasts:
             raise ValueError(f"contrasts: need finite values, got {self.contrasts}")
 

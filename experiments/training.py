@@ -95,7 +95,7 @@ from bayescortex.models import (
 )
 
 from . import checkpoint
-from .results import config_dict, versions
+from .results import check_fields, config_dict, versions
 from .simulate import Mode, RecordingOptions
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
@@ -171,25 +171,17 @@ class TrainConfig(RecordingOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        positive = (
-            "neurons",
-            "units",
-            "trials_per_session",
-            "batch",
-            "train_sweeps",
-            "record_trials",
-        )
-        for name in positive:
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+        check_fields(
+            self,
+            positive=(
+                "neurons", "units", "trials_per_session", "batch", "train_sweeps", "record_trials",
+            ),
+            non_negative=(
+                "sessions", "init_delta", "init_kappa_o", "init_scale", "init_logit_scale",
+            ),
+        )  # fmt: skip
         if not self.step_size > 0:
             raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
-        non_negative = (
-            "sessions", "init_delta", "init_kappa_o", "init_scale", "init_logit_scale", "presignal",
-        )  # fmt: skip
-        for name in non_negative:
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if self.trials_per_session % self.batch:
             raise ValueError(
                 f"batch: must divide trials_per_session ({self.trials_per_session}), "
