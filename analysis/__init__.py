@@ -14,7 +14,9 @@ Start with :func:`redundancy_summary`::
 
 Modules: :mod:`.fisher` (f', linear Fisher information, shuffled information, variance),
 :mod:`.redundancy` (redundancy, combination over coherences, subsets, the summary),
-:mod:`.bootstrap` (confidence intervals over trials and seeds), :mod:`.correlations` (noise
+:mod:`.moments` (streaming sufficient statistics: level means and the zero-signal
+covariance, with in-stream bootstrap weights), :mod:`.bootstrap` (confidence intervals over
+trials and seeds), :mod:`.correlations` (noise
 correlations, variance along f'), :mod:`.choice` (choice probability, psychophysical
 kernels), :mod:`.recording` (input handling, grouping trials by signal, time bins).
 """
@@ -47,6 +49,7 @@ from .fisher import (
     shuffled_fisher,
     shuffled_fisher_from_moments,
 )
+from .moments import SignalMoments, accumulate, empty_moments, moments_from_trials, poisson_weights
 from .recording import SignalLayout, bin_time, group_by_signal
 from .redundancy import (
     RedundancyEstimate,
@@ -59,6 +62,7 @@ from .redundancy import (
     percent_redundancy,
     random_subsets,
     redundancy_from_moments,
+    redundancy_from_stats,
     redundancy_summary,
     subset_redundancy,
 )
@@ -96,7 +100,13 @@ __all__ = [
     "psychophysical_kernel",
     "random_subsets",
     "redundancy_from_moments",
+    "redundancy_from_stats",
     "redundancy_summary",
+    "SignalMoments",
+    "accumulate",
+    "empty_moments",
+    "moments_from_trials",
+    "poisson_weights",
     "relative_orientation",
     "roc_auc",
     "sample_covariance",

@@ -54,7 +54,8 @@ def sample_covariance(x: Float[Array, "trials neurons"]) -> Float[Array, "neuron
     [[2.0, 4.0], [4.0, 8.0]]
     """
     centred = x - jnp.mean(x, axis=0, keepdims=True)
-    return centred.T @ centred / (x.shape[0] - 1)
+    # Pinned precision: accelerators default to TF32/bf16 products for float32.
+    return jnp.matmul(centred.T, centred, precision=jax.lax.Precision.HIGHEST) / (x.shape[0] - 1)
 
 
 def _bias(n, t1, t2, ds):

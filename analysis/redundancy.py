@@ -34,8 +34,13 @@ from .fisher import (
     VarianceForm,
     fisher_variance,
     linear_fisher_from_moments,
-    sample_covariance,
     shuffled_fisher_from_moments,
+)
+from .moments import (
+    SignalMoments,
+    covariance,
+    fprime_from_moments,
+    moments_from_trials,
 )
 from .recording import (
     SignalLayout,
@@ -260,29 +265,53 @@ class RedundancyResult(NamedTuple):
     fprime: Float[Array, "*time coherences neurons"]
 
 
-def _estimate_2d(counts, key, layout, subset_size, n_subsets, variance_form):
-    n = counts.shape[-1]
-    sizes = layout.sizes
-    means = jax.ops.segment_sum(counts, layout.block_ids, num_segments=len(sizes))
-    means = means / np.asarray(sizes, dtype=float)[:, None]
-    ds = layout.ds
-    fp = (means[1::2] - means[2::2]) / ds[:, None]
-    cov = sample_covariance(counts[: layout.t0])
-    t_plus = np.asarray(layout.t_plus, dtype=float)
-    t_minus = np.asarray(layout.t_minus, dtype=float)
+def _from_moments(m: SignalMoments, key, ds, subset_size, n_subsets, variance_form):
+    # One set of statistics without feature axes: (levels, neurons) totals.
+    n = m.total.shape[-1]
+    fp = fprime_from_moments(m, ds)
+    cov = covariance(m)
     if subset_size is None or subset_size >= n:
         subsets = jnp.arange(n)[None, :]
     else:
         subsets = random_subsets(key, n, subset_size, n_subsets)
     per_coh, combined = subset_redundancy(
-        fp, cov, subsets, layout.t0, t_plus, t_minus, ds, variance_form=variance_form
-    )
+        fp, cov, subsets, m.zero_weight, m.weight[1::2], m.weight[2::2], ds,
+        variance_form=variance_form,
+    )  # fmt: skip
     return RedundancyResult(
         median_over_subsets(per_coh),
         median_over_subsets(combined),
         fraction_variance_along_fprime(fp, cov),
         fp,
     )
+
+
+def redundancy_from_stats(
+    moments: SignalMoments,
+    key: PRNGKeyArray | None,
+    *,
+    ds: Float[ArrayLike, " coherences"],
+    subset_size: int | None = None,
+    n_subsets: int = 1,
+    variance_form: VarianceForm = "authors",
+) -> RedundancyResult:
+    """Redundancy estimate from streamed statistics (:mod:`bayescortex.analysis.moments`).
+
+    The same estimate as :func:`estimate_redundancy` on the trials the statistics summarise
+    (levels in :class:`SignalLayout` block order; trial counts are the weights, so weighted
+    statistics of a Poisson bootstrap resample give that resample's estimate). Feature axes of
+    the statistics (e.g. time bins) are mapped over with the same neuron subsets. Traceable;
+    ``ds`` (``2c`` per coherence) may be concrete or traced.
+    """
+    ds = jnp.asarray(ds, moments.total.dtype)
+
+    def run(m):
+        return _from_moments(m, key, ds, subset_size, n_subsets, variance_form)
+
+    n_features = moments.total.ndim - 2
+    for _ in range(n_features):
+        run = jax.vmap(run, in_axes=(SignalMoments(None, 1, None, 0, 0),))
+    return run(moments)
 
 
 @functools.partial(jax.jit, static_argnames=("layout", "subset_size", "n_subsets", "variance_form"))
@@ -320,16 +349,14 @@ def estimate_redundancy(
     >>> out.per_coherence.information.shape, out.combined.information.shape
     ((1,), ())
     """
-    run = functools.partial(
-        _estimate_2d,
-        layout=layout,
-        subset_size=subset_size,
-        n_subsets=n_subsets,
-        variance_form=variance_form,
+    level = jnp.asarray(layout.block_ids)
+    moments = moments_from_trials(
+        counts, level, jnp.ones(level.shape, counts.dtype), n_levels=len(layout.sizes)
     )
-    if counts.ndim == 3:
-        return jax.vmap(run, in_axes=(1, None))(counts, key)
-    return run(counts, key)
+    return redundancy_from_stats(
+        moments, key, ds=layout.ds, subset_size=subset_size, n_subsets=n_subsets,
+        variance_form=variance_form,
+    )  # fmt: skip
 
 
 _FIELDS = {
@@ -585,6 +612,7 @@ __all__ = [
     "random_subsets",
     "absolute_redundancy",
     "redundancy_from_moments",
+    "redundancy_from_stats",
     "redundancy_summary",
     "subset_redundancy",
 ]

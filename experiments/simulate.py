@@ -18,7 +18,13 @@ from tqdm.auto import tqdm
 
 from bayescortex.inference import SamplerSettings, inference_mode, simulate_chunked
 from bayescortex.inference.trial import TrialRecord
-from bayescortex.models import Stimulus, preferred_orientations, reference_model, task_index
+from bayescortex.models import (
+    Stimulus,
+    category_of,
+    preferred_orientations,
+    reference_model,
+    task_index,
+)
 
 from .results import check_fields
 
@@ -91,7 +97,7 @@ class SimulateConfig(RecordingOptions):
 def record_dataset(rec: TrialRecord, tasks, contrasts, n_neurons: int) -> xr.Dataset:
     """A block of trials as a Dataset with named dims."""
     contrasts = np.asarray(contrasts, dtype=float)
-    category = (contrasts < 0).astype(int)
+    category = np.asarray(category_of(contrasts))
     signal = contrasts != 0
     correct = np.where(signal, rec.choice == category, np.nan)
     return xr.Dataset(

@@ -27,13 +27,11 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from bayescortex.models.hierarchical import HierarchicalModel
+from bayescortex.models.hierarchical import PROB_CLIP, HierarchicalModel
 
 from .mala import reflected_mala_step
 from .modes import InferenceMode, SamplerSettings
 from .truncnorm import positive_normal_from_uniform
-
-_PROB_CLIP = 1e-6  # keeps log p(g | T, O) finite when the reference's min(1, .) saturates
 
 
 class Conditionals(NamedTuple):
@@ -50,7 +48,7 @@ class Conditionals(NamedTuple):
 def conditionals(model: HierarchicalModel) -> Conditionals:
     """Precompute what the Gibbs sweep needs from ``model``."""
     fb = model.feedback
-    p = jnp.clip(fb.unit_probabilities(), _PROB_CLIP, 1 - _PROB_CLIP)
+    p = model.unit_probabilities()
     log_prior = fb.task_log_prior()[:, None] + jnp.log(0.5) * jnp.ones((1, 2))
     return Conditionals(
         gram=model.gram(),
@@ -91,7 +89,7 @@ def _unit_prior_logits(cond: Conditionals, mode: InferenceMode, task, category):
     weights = jnp.exp(cond.log_prior)
     p_mix = jnp.einsum("tc,tck->k", weights, jnp.exp(cond.log_p_on))
     p = mode.category_feedback * p_cond + (1 - mode.category_feedback) * p_mix
-    p = jnp.clip(p, _PROB_CLIP, 1 - _PROB_CLIP)
+    p = jnp.clip(p, PROB_CLIP, 1 - PROB_CLIP)
     return jnp.log(p) - jnp.log1p(-p)
 
 

@@ -8,8 +8,8 @@ its gradient as a posterior expectation of the complete-data gradient,
     grad log p(y, O | theta) = E_{T, g, x, s | y, O} [ grad log p(T, O, g, x, y | theta) ],
 
 and only three factors of the log joint depend on ``theta``:
-``log p(T) + log p(g | T, O) + log p(x | g)`` (:func:`feedback_log_joint`). The image likelihood
-and the contrast prior do not, so they drop out of the gradient.
+``log p(T) + log p(g | T, O) + log p(x | g)`` (:meth:`HierarchicalModel.log_prior`). The image
+likelihood and the contrast prior do not, so they drop out of the gradient.
 
 The expectation is estimated from the sampler's own samples with the category clamped to the
 revealed truth (:func:`posterior_samples`): the ordinary Gibbs sweep (:func:`gibbs.step`) run on
@@ -27,8 +27,10 @@ matrix non-negative (:func:`project`; projected gradient ascent, so the naive st
 ``delta = 0`` it is ``E[sum_i (x_i - 1) (K g)_i]``, informative even though ``g`` and ``x`` are
 then independent).
 
-Which leaves learn is :data:`LEARNABLE` (``kappa_g`` of the parametric feedback, the projective
-fields and the pixel noise stay fixed); :func:`learnable` turns it into an equinox filter.
+Which leaves learn is declared by each feedback Module (``learnable_fields``; ``kappa_g`` of the
+parametric feedback, the projective fields and the pixel noise stay fixed), and which stay
+non-negative (``non_negative_fields``, :meth:`AbstractFeedback.project`); :func:`learnable`
+turns the first into an equinox filter.
 """
 
 from __future__ import annotations
@@ -42,40 +44,17 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
-from bayescortex.models.feedback import AbstractFeedback, FreeFormFeedback, ParametricFeedback
 from bayescortex.models.hierarchical import HierarchicalModel, Latents
-from bayescortex.models.stimuli import Stimulus
+from bayescortex.models.stimuli import Stimulus, category_of
 
 from . import gibbs
 from .modes import InferenceMode, SamplerSettings
-
-LEARNABLE: dict[type, tuple[str, ...]] = {
-    ParametricFeedback: ("delta", "kappa_o", "task_logits"),
-    FreeFormFeedback: ("coupling_matrix", "unit_logits", "task_logits"),
-}
-"""Learnable leaves of each feedback parametrisation (everything else is held fixed)."""
-
-NON_NEGATIVE: dict[type, tuple[str, ...]] = {
-    ParametricFeedback: ("delta", "kappa_o"),
-    FreeFormFeedback: ("coupling_matrix",),
-}
-"""Leaves projected onto ``>= 0`` after every optimiser step."""
 
 EXACT_MODE = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=0.0)
 """Full feedback and no memory: with ``odds_increment = 1`` the belief update of
 :func:`gibbs.step` is the exact conditional ``p(T, O | g)``."""
 
 _EXCLUDED = -1e9  # log prior of the category that the outcome ruled out (finite: 0 * it = 0)
-
-
-def _names(table: dict[type, tuple[str, ...]], feedback: AbstractFeedback) -> tuple[str, ...]:
-    try:
-        return table[type(feedback)]
-    except KeyError:
-        raise ValueError(
-            f"feedback: no learning rule for {type(feedback).__name__}; "
-            f"expected one of {[t.__name__ for t in table]}"
-        ) from None
 
 
 def learnable(model: HierarchicalModel) -> PyTree[bool]:
@@ -86,7 +65,7 @@ def learnable(model: HierarchicalModel) -> PyTree[bool]:
     >>> params.feedback.kappa_g is None, params.feedback.delta is not None
     (True, True)
     """
-    names = _names(LEARNABLE, model.feedback)
+    names = model.feedback.learnable_fields
     spec = jax.tree.map(lambda _: False, model)
     return eqx.tree_at(
         lambda m: [getattr(m.feedback, n) for n in names], spec, replace=[True] * len(names)
@@ -94,48 +73,18 @@ def learnable(model: HierarchicalModel) -> PyTree[bool]:
 
 
 def project(model: HierarchicalModel) -> HierarchicalModel:
-    """Clip the leaves that must stay non-negative (:data:`NON_NEGATIVE`) at 0."""
-    names = _names(NON_NEGATIVE, model.feedback)
-    return eqx.tree_at(
-        lambda m: [getattr(m.feedback, n) for n in names],
-        model,
-        replace_fn=lambda a: jnp.maximum(a, 0.0),
-    )
-
-
-def feedback_log_joint(
-    feedback: AbstractFeedback,
-    task: Int[Array, ""],
-    category: Int[Array, ""],
-    units: Float[Array, " units"],
-    neurons: Float[Array, " neurons"],
-) -> Float[Array, ""]:
-    """The ``theta``-dependent part of the complete-data log joint of one sample:
-    ``log p(T) + log p(O) + log p(g | T, O) + log p(x | g)``.
-
-    Unit probabilities are clipped to ``[1e-6, 1 - 1e-6]`` exactly as the sampler clips them,
-    so this is the log joint of the model the sampler draws from (and its gradient stays finite
-    where the reference's ``min(1, .)`` saturates). ``neurons`` must be ``>= 0``.
-    """
-    p = jnp.clip(feedback.unit_probabilities(), gibbs._PROB_CLIP, 1 - gibbs._PROB_CLIP)
-    p = p[task, category]
-    log_units = jnp.sum(units * jnp.log(p) + (1 - units) * jnp.log1p(-p))
-    tau = 1.0 + feedback.coupling() @ units
-    log_neurons = jnp.sum(-jnp.log(tau) - neurons / tau)
-    return feedback.task_log_prior()[task] + jnp.log(0.5) + log_units + log_neurons
+    """Clip the feedback's non-negative leaves at 0 (:meth:`AbstractFeedback.project`)."""
+    return eqx.tree_at(lambda m: m.feedback, model, model.feedback.project())
 
 
 def expected_log_joint(model: HierarchicalModel, samples: Latents) -> Float[Array, ""]:
-    """Mean of :func:`feedback_log_joint` over samples with any number of leading axes.
+    """Mean of :meth:`HierarchicalModel.log_prior` over samples with any number of leading axes.
 
     With samples from ``p(T, g, x | y, O, theta_0)`` this is EM's ``Q(theta | theta_0)`` up to
     the ``theta``-free image terms; its gradient at ``theta_0`` is Fisher's identity.
     """
     flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[samples.task.ndim :]), samples)
-    values = jax.vmap(lambda t, o, g, x: feedback_log_joint(model.feedback, t, o, g, x))(
-        flat.task, flat.category, flat.units, flat.neurons
-    )
-    return jnp.mean(values)
+    return jnp.mean(jax.vmap(model.log_prior)(flat))
 
 
 def fisher_gradient(
@@ -249,11 +198,10 @@ def revealed_category(key: PRNGKeyArray, contrast: Float[Array, ""]) -> Int[Arra
     """The category the outcome reveals: 0 for ``c > 0``, 1 for ``c < 0``, a coin flip at 0
     (zero-signal trials are rewarded at random)."""
     coin = jax.random.bernoulli(key).astype(jnp.int32)
-    return jnp.where(contrast > 0, 0, jnp.where(contrast < 0, 1, coin))
+    return jnp.where(contrast == 0, coin, category_of(contrast))
 
 
-@eqx.filter_jit
-def train_step(
+def fisher_step(
     key: PRNGKeyArray,
     model: HierarchicalModel,
     opt_state: optax.OptState,
@@ -305,3 +253,6 @@ def train_step(
         gradient=grads,
     )
     return model, opt_state, info
+
+
+train_step = eqx.filter_jit(fisher_step)

@@ -40,8 +40,13 @@ from __future__ import annotations
 from typing import Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
+
+
+def _concrete(x) -> bool:
+    return not isinstance(x, jax.core.Tracer)
 
 
 class InferenceMode(eqx.Module):
@@ -58,7 +63,7 @@ class InferenceMode(eqx.Module):
             ("memory", memory),
         ):
             v = jnp.asarray(value, dtype=float)
-            if v.ndim == 0 and not bool((v >= 0) & (v <= 1)):
+            if _concrete(v) and not bool(jnp.all((v >= 0) & (v <= 1))):
                 raise ValueError(f"{name}: must lie in [0, 1], got {value}")
             setattr(self, name, v)
 
@@ -79,7 +84,7 @@ def inference_mode(name: str) -> InferenceMode:
 
 
 class SamplerSettings(eqx.Module):
-    """Static layout of a trial and the sampler's constants.
+    """Layout of a trial (static) and the sampler's continuous constants (traced).
 
     A trial is ``n_presignal`` sweeps on a signal-free image (the belief is not updated; the
     task prior acts as prior when the signal starts) followed by ``n_samples`` sweeps on the
@@ -92,6 +97,11 @@ class SamplerSettings(eqx.Module):
 
     ``x_sampler``: 'gibbs' (exact sequential truncated-normal updates) or 'mala' (``mala_steps``
     Metropolis-adjusted Langevin steps on the whole x block per sweep, reflected at 0).
+
+    Sizes and algorithm choices are static fields (changing one recompiles); the continuous
+    constants ``odds_increment``, ``contrast_init``, ``contrast_step`` and ``mala_step_size``
+    are array leaves, so a sweep can vmap over them and changing one never recompiles. Their
+    range checks run where the values are concrete (not under ``jit``/``vmap``).
     """
 
     n_samples: int = eqx.field(static=True, default=100)
@@ -101,23 +111,19 @@ class SamplerSettings(eqx.Module):
     contrast_prior: Literal["clamped", "slow"] = eqx.field(static=True, default="slow")
     x_sampler: Literal["gibbs", "mala"] = eqx.field(static=True, default="gibbs")
     mala_steps: int = eqx.field(static=True, default=5)
-    odds_increment: float = eqx.field(static=True, default=1.0 / 20)
-    contrast_init: float = eqx.field(static=True, default=0.1)
-    contrast_step: float = eqx.field(static=True, default=0.1)
-    mala_step_size: float = eqx.field(static=True, default=0.01)
+    odds_increment: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0 / 20)
+    contrast_init: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
+    contrast_step: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
+    mala_step_size: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
 
     def __check_init__(self):
-        positive = (
-            "n_samples",
-            "n_bins",
-            "mala_steps",
-            "odds_increment",
-            "contrast_step",
-            "mala_step_size",
-        )
-        for name in positive:
+        for name in ("n_samples", "n_bins", "mala_steps"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
+        for name in ("odds_increment", "contrast_init", "contrast_step", "mala_step_size"):
+            value = getattr(self, name)
+            if _concrete(value) and not bool(jnp.all(jnp.isfinite(value) & (value > 0))):
+                raise ValueError(f"{name}: must be positive and finite, got {value}")
         if self.n_presignal < 0:
             raise ValueError(f"n_presignal: must be >= 0, got {self.n_presignal}")
         if not 0 <= self.burn_in < self.n_samples:
@@ -128,8 +134,6 @@ class SamplerSettings(eqx.Module):
             raise ValueError(f"contrast_prior: 'clamped' or 'slow', got {self.contrast_prior!r}")
         if self.x_sampler not in ("gibbs", "mala"):
             raise ValueError(f"x_sampler: 'gibbs' or 'mala', got {self.x_sampler!r}")
-        if not self.contrast_init > 0:
-            raise ValueError(f"contrast_init: must be positive, got {self.contrast_init}")
 
     @property
     def n_sweeps(self) -> int:

@@ -23,7 +23,7 @@ def numpyro_model(model: HierarchicalModel, contrast=1.0, image=None):
     fb = model.feedback
     task = numpyro.sample("task", dist.Categorical(logits=fb.task_log_prior()))
     category = numpyro.sample("category", dist.Categorical(probs=jnp.full(2, 0.5)))
-    p = fb.unit_probabilities()[task, category]
+    p = model.unit_probabilities()[task, category]
     units = numpyro.sample("units", dist.Bernoulli(probs=p).to_event(1))
     tau = model.means(units)
     neurons = numpyro.sample("neurons", dist.Exponential(rate=1.0 / tau).to_event(1))

@@ -17,6 +17,7 @@ sweeps and trained with optax); sizes are static.
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -56,6 +57,22 @@ class AbstractFeedback(eqx.Module):
     n_neurons: eqx.AbstractVar[int]
     n_units: eqx.AbstractVar[int]
 
+    learnable_fields: ClassVar[tuple[str, ...]] = ()
+    """The leaves that task learning fits (everything else is held fixed)."""
+    non_negative_fields: ClassVar[tuple[str, ...]] = ()
+    """Learnable leaves constrained to ``>= 0`` (see :meth:`project`)."""
+
+    def project(self):
+        """This feedback with :attr:`non_negative_fields` clipped at 0 (the projection step of
+        projected gradient ascent, so a naive start at 0 can be left as soon as the gradient
+        points inward)."""
+        names = self.non_negative_fields
+        if not names:
+            return self
+        return eqx.tree_at(
+            lambda f: [getattr(f, n) for n in names], self, replace_fn=lambda a: jnp.maximum(a, 0)
+        )
+
     @abc.abstractmethod
     def coupling(self) -> Float[Array, "neurons units"]:
         """Non-negative matrix ``C`` with ``tau = 1 + C g``."""
@@ -89,6 +106,9 @@ class ParametricFeedback(AbstractFeedback):
     >>> fb.coupling().shape, fb.unit_probabilities().shape
     ((64, 16), (2, 2, 16))
     """
+
+    learnable_fields: ClassVar[tuple[str, ...]] = ("delta", "kappa_o", "task_logits")
+    non_negative_fields: ClassVar[tuple[str, ...]] = ("delta", "kappa_o")
 
     delta: Float[Array, ""]
     kappa_o: Float[Array, ""]
@@ -140,6 +160,9 @@ class FreeFormFeedback(AbstractFeedback):
     ``coupling_matrix`` is used as ``C`` directly (keep it non-negative, e.g. by projecting
     after each optimiser step); ``unit_logits`` give ``p(g_k = 1 | T, O) = sigmoid(logit)``.
     """
+
+    learnable_fields: ClassVar[tuple[str, ...]] = ("coupling_matrix", "unit_logits", "task_logits")
+    non_negative_fields: ClassVar[tuple[str, ...]] = ("coupling_matrix",)
 
     coupling_matrix: Float[Array, "neurons units"]
     unit_logits: Float[Array, "tasks categories units"]

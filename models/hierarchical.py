@@ -25,6 +25,11 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from .feedback import AbstractFeedback, ParametricFeedback
 from .stimuli import projective_fields
 
+PROB_CLIP = 1e-6
+"""``p(g_k = 1 | T, O)`` is clipped to ``[PROB_CLIP, 1 - PROB_CLIP]`` everywhere (density, sampler,
+learning): the reference's ``min(1, .)`` can saturate at 1, and the clip keeps ``log p(g | T, O)``
+and its gradient finite."""
+
 
 class Latents(NamedTuple):
     """One joint draw of the model's latents."""
@@ -49,7 +54,7 @@ class HierarchicalModel(eqx.Module):
     sigma_y: Float[Array, ""]
 
     def __init__(self, feedback: AbstractFeedback, *, size: int = 32, sigma_y: float = 1.0):
-        if not sigma_y > 0:
+        if not isinstance(sigma_y, jax.core.Tracer) and not sigma_y > 0:
             raise ValueError(f"sigma_y: pixel noise must be positive, got {sigma_y}")
         self.feedback = feedback
         self.fields = projective_fields(feedback.n_neurons, size)
@@ -89,14 +94,18 @@ class HierarchicalModel(eqx.Module):
 
     # -- log densities -------------------------------------------------------------------------
 
+    def unit_probabilities(self) -> Float[Array, "tasks categories units"]:
+        """``p(g_k = 1 | T, O)`` of the feedback, clipped as :data:`PROB_CLIP` says."""
+        return jnp.clip(self.feedback.unit_probabilities(), PROB_CLIP, 1 - PROB_CLIP)
+
     def log_prob_task_category(self, task, category) -> Float[Array, ""]:
-        """``log p(T) + log p(O)``."""
+        """``log p(T) + log p(O)`` (``p(O) = 1/2``)."""
         return self.feedback.task_log_prior()[task] + jnp.log(0.5)
 
     def log_prob_units(self, units, task, category) -> Float[Array, ""]:
-        """``log p(g | T, O)`` (product of Bernoullis)."""
-        p = self.feedback.unit_probabilities()[task, category]
-        return jnp.sum(jnp.where(units > 0.5, jnp.log(p), jnp.log1p(-p)))
+        """``log p(g | T, O)`` (product of Bernoullis; ``units`` 0.0/1.0)."""
+        p = self.unit_probabilities()[task, category]
+        return jnp.sum(units * jnp.log(p) + (1 - units) * jnp.log1p(-p))
 
     def log_prob_neurons(self, neurons, units) -> Float[Array, ""]:
         """``log p(x | g)``: independent exponentials with means ``tau``; -inf for x < 0."""
@@ -113,14 +122,23 @@ class HierarchicalModel(eqx.Module):
             jnp.log(self.sigma_y) + 0.5 * jnp.log(2 * jnp.pi)
         )
 
-    def log_joint(self, latents: Latents, image) -> Float[Array, ""]:
-        """Complete-data ``log p(T, O, g, x, y | s)`` (the contrast prior is not included)."""
-        t, o, g, x, s = latents
+    def log_prior(self, latents: Latents) -> Float[Array, ""]:
+        """``log p(T, O, g, x)``: every factor that the feedback parameters enter.
+
+        The image likelihood and the contrast prior do not depend on the feedback, so this
+        is the part of the log joint whose gradient learning needs (Fisher's identity).
+        """
+        t, o, g, x, _ = latents
         return (
             self.log_prob_task_category(t, o)
             + self.log_prob_units(g, t, o)
-            + self.log_prob_neurons(x, g)
-            + self.log_likelihood(image, x, s)
+            + (self.log_prob_neurons(x, g))
+        )
+
+    def log_joint(self, latents: Latents, image) -> Float[Array, ""]:
+        """Complete-data ``log p(T, O, g, x, y | s)`` (the contrast prior is not included)."""
+        return self.log_prior(latents) + self.log_likelihood(
+            image, latents.neurons, latents.contrast
         )
 
     # -- ancestral sampling --------------------------------------------------------------------
@@ -132,7 +150,7 @@ class HierarchicalModel(eqx.Module):
             task = jax.random.categorical(k_t, self.feedback.task_log_prior())
         task = jnp.asarray(task)
         category = jax.random.bernoulli(k_o).astype(int)
-        p = self.feedback.unit_probabilities()[task, category]
+        p = self.unit_probabilities()[task, category]
         units = jax.random.bernoulli(k_g, p).astype(self.fields.dtype)
         neurons = self.means(units) * jax.random.exponential(k_x, (self.n_neurons,))
         return Latents(task, category, units, neurons, jnp.asarray(contrast, self.fields.dtype))

@@ -42,6 +42,23 @@ def task_index(task: str | int) -> int:
     return int(task)
 
 
+def category_of(contrast: Float[Array, "*trials"]) -> Int[Array, "*trials"]:
+    """The category a signed contrast shows: 0 for ``c > 0``, 1 for ``c < 0``.
+
+    The one rule of the task; zero-signal trials (``c = 0``) count as category 0, so the
+    "accuracy" of a zero-signal block is the fraction of first-category choices.
+
+    >>> category_of(jnp.array([3.0, -3.0, 0.0])).tolist()
+    [0, 1, 0]
+    """
+    return jnp.where(jnp.asarray(contrast) < 0, 1, 0)
+
+
+def is_correct(choice: Int[Array, "*trials"], contrast: Float[Array, "*trials"]):
+    """Whether each choice names the category of its contrast (:func:`category_of`)."""
+    return jnp.asarray(choice) == category_of(contrast)
+
+
 def _grid(size: int) -> tuple[Float[Array, "size size"], Float[Array, "size size"]]:
     coords = jnp.linspace(-0.5, 0.5, size)
     y, x = jnp.meshgrid(coords, coords, indexing="ij")
@@ -110,7 +127,7 @@ class Stimulus(eqx.Module):
     def __init__(self, size: int = 32, noise_sd: float = 1.0, frame_every: int = 0):
         if size <= 0:
             raise ValueError(f"size: image size must be positive, got {size}")
-        if not noise_sd > 0:
+        if not isinstance(noise_sd, jax.core.Tracer) and not noise_sd > 0:
             raise ValueError(f"noise_sd: pixel noise must be positive, got {noise_sd}")
         if frame_every < 0:
             raise ValueError(f"frame_every: must be >= 0 (0 = static), got {frame_every}")
@@ -125,8 +142,7 @@ class Stimulus(eqx.Module):
 
     def signal(self, task: Int[Array, ""], contrast: Float[Array, ""]) -> Float[Array, " pixels"]:
         """The noiseless image of a signed contrast in a task."""
-        category = jnp.where(contrast >= 0, 0, 1)
-        return jnp.abs(contrast) * self.gratings[task, category]
+        return jnp.abs(contrast) * self.gratings[task, category_of(contrast)]
 
     def frames(
         self, key: PRNGKeyArray, task: Int[Array, ""], contrast: Float[Array, ""], n_frames: int

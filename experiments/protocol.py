@@ -1,0 +1,384 @@
+"""The experiment protocol as pure, compiled functions: train one session, record blocks.
+
+Every experiment that trains the feedback over sessions and records responses is built from
+the functions here, each a pure function of
+
+- ``protocol``: a :class:`Protocol`, the hashable static part of a configuration (sizes, trial
+  layout, which sampler and optimiser, the recorded signal levels). Changing it recompiles;
+- ``hyper``: a :class:`Hyper`, an equinox Module whose leaves are arrays (learning rate,
+  odds increment, contrast prior, initial feedback values, ...). Changing a value never
+  recompiles, and a sweep can ``vmap`` over it;
+- an explicit key.
+
+One seed (an "animal") is a :class:`SeedState` (model, optimiser state, the parameters before
+the last step); seeds are a leading array axis (``vmap``), as are the recorded conditions
+(inference mode and task; :class:`Conditions`). Recorded trials are never kept: every block
+streams into :class:`~bayescortex.analysis.moments.SignalMoments` (level means, zero-signal
+covariance, per time bin and for the whole trial) together with the number correct per level,
+for the data and ``resamples`` Poisson-bootstrap resamples at once. Memory is bounded by
+``chunk`` trials in flight, whatever the number of trials.
+
+Keys: session ``s`` of a seed uses ``fold_in(seed key, s)``; its training minibatch ``b``
+``fold_in(fold_in(session key, 0), b)``, its recording ``fold_in(session key, 1)`` (the same
+images in every condition), its training contrasts ``fold_in(session key, 2)``; bootstrap
+weights ``fold_in(seed key, -1)`` per trial id (the same resamples in every block of a seed).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, Int, PRNGKeyArray
+
+from bayescortex.analysis.moments import (
+    SignalMoments,
+    accumulate,
+    add_means,
+    empty_moments,
+    poisson_weights,
+)
+from bayescortex.analysis.recording import SignalLayout
+from bayescortex.inference import InferenceMode, SamplerSettings, gibbs, learning
+from bayescortex.inference.trial import simulate_trial
+from bayescortex.models import (
+    TASKS,
+    FreeFormFeedback,
+    HierarchicalModel,
+    ParametricFeedback,
+    Stimulus,
+    is_correct,
+)
+
+BOOTSTRAP_KEY = 2**31 - 1
+"""``fold_in(seed key, BOOTSTRAP_KEY)`` draws the Poisson bootstrap weights (never a session)."""
+
+
+class Protocol(NamedTuple):
+    """The static part of a configuration: shapes, layout and algorithm choices (hashable)."""
+
+    neurons: int = 64
+    units: int = 64
+    feedback: Literal["parametric", "free_form"] = "parametric"
+    optimizer: Literal["adam", "sgd"] = "adam"
+    trials_per_session: int = 256
+    batch: int = 32
+    train_sweeps: int = 40
+    train_burn_in: int = 10
+    train_contrasts: tuple[float, ...] = (3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
+    samples: int = 100
+    presignal: int = 20
+    burn_in: int = 3
+    bins: int = 4
+    frame_every: int = 0
+    contrast_prior: Literal["slow", "clamped"] = "slow"
+    x_sampler: Literal["gibbs", "mala"] = "gibbs"
+    mala_steps: int = 5
+    coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
+    zero_trials: int = 192
+    trials_per_level: int = 96
+    chunk: int = 512
+    resamples: int = 100
+
+    @property
+    def layout(self) -> SignalLayout:
+        """Recorded levels in block order: zero signal, then ``+c``, ``-c`` per coherence."""
+        n = len(self.coherences)
+        return SignalLayout(
+            tuple(self.coherences), self.zero_trials, (self.trials_per_level,) * n,
+            (self.trials_per_level,) * n,
+        )  # fmt: skip
+
+    @property
+    def levels(self) -> np.ndarray:
+        """Signed contrast of every level, in block order."""
+        signed = [s * c for c in self.coherences for s in (1.0, -1.0)]
+        return np.asarray([0.0, *signed])
+
+    @property
+    def record_trials(self) -> int:
+        """Trials of one recorded block."""
+        return self.layout.n_trials
+
+
+class Hyper(eqx.Module):
+    """Continuous hyperparameters: every leaf an array (vmappable, never recompiles)."""
+
+    learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.005)
+    odds_increment: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0 / 20)
+    contrast_init: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
+    contrast_step: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
+    mala_step_size: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
+    init_delta: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
+    init_kappa_o: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
+    kappa_g: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3.0)
+    init_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
+    init_logit_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.3)
+    noise_sd: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
+
+
+class Conditions(NamedTuple):
+    """Recorded conditions, a leading axis: inference mode knobs and the task shown."""
+
+    mode: InferenceMode
+    task: Int[Array, " conditions"]
+
+
+def conditions(modes: list[InferenceMode], tasks: list[int]) -> Conditions:
+    """Stack modes and tasks into a :class:`Conditions` axis."""
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *modes)
+    return Conditions(stacked, jnp.asarray(tasks, dtype=jnp.int32))
+
+
+class SeedState(NamedTuple):
+    """Everything one seed carries from session to session."""
+
+    model: HierarchicalModel
+    opt_state: optax.OptState
+    previous: HierarchicalModel  # parameters before the last optimiser step
+
+
+class TrainInfo(NamedTuple):
+    """Diagnostics of one training session (means over its trials)."""
+
+    log_joint: Float[Array, ""]  # EM Q-function: mean log p(T, O, g, x) of clamped samples
+    task_match: Float[Array, ""]  # fraction of samples whose task latent is the trained one
+    log_likelihood_change: Float[Array, ""]  # path integral of the Fisher gradient
+
+
+class BlockStats(NamedTuple):
+    """Streamed statistics of recorded blocks; leading axes ``(..., replicate)``.
+
+    Replicate 0 is the data, ``1..resamples`` Poisson-bootstrap resamples. Responses have
+    features ``(bins + 1, neurons)``: each time bin, then the whole trial.
+    """
+
+    moments: SignalMoments
+    correct: Float[Array, "*replicates levels"]  # weighted number of correct choices
+
+
+# -- configuration -> sampler settings, model, optimiser ----------------------------------------
+
+
+def record_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
+    """Sampler settings of recorded trials."""
+    return SamplerSettings(
+        n_samples=protocol.samples,
+        n_presignal=protocol.presignal,
+        burn_in=protocol.burn_in,
+        n_bins=protocol.bins,
+        contrast_prior=protocol.contrast_prior,
+        x_sampler=protocol.x_sampler,
+        mala_steps=protocol.mala_steps,
+        odds_increment=hyper.odds_increment,
+        contrast_init=hyper.contrast_init,
+        contrast_step=hyper.contrast_step,
+        mala_step_size=hyper.mala_step_size,
+    )
+
+
+def train_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
+    """Sampler settings of the clamped training chains."""
+    return SamplerSettings(
+        n_samples=protocol.train_sweeps,
+        n_presignal=0,
+        burn_in=protocol.train_burn_in,
+        n_bins=1,
+        contrast_prior=protocol.contrast_prior,
+        x_sampler=protocol.x_sampler,
+        mala_steps=protocol.mala_steps,
+        odds_increment=hyper.odds_increment,
+        contrast_init=hyper.contrast_init,
+        contrast_step=hyper.contrast_step,
+        mala_step_size=hyper.mala_step_size,
+    )
+
+
+def optimizer(protocol: Protocol, hyper: Hyper) -> optax.GradientTransformation:
+    """The optax optimiser; its step size is the traced ``hyper.learning_rate``."""
+    make = {"adam": optax.adam, "sgd": optax.sgd}[protocol.optimizer]
+    return make(hyper.learning_rate)
+
+
+def initial_model(protocol: Protocol, hyper: Hyper, key: PRNGKeyArray) -> HierarchicalModel:
+    """The naive model: no effective coupling, uniform task prior.
+
+    Parametric: ``delta = init_delta`` (0), ``kappa_o = init_kappa_o`` (1: while ``delta = 0``
+    the likelihood does not depend on ``kappa_o``, and at ``kappa_o = 0`` the ``delta``
+    gradient is negative, so learning would never start), ``kappa_g``. Free-form: coupling
+    ``init_scale |N(0, 1)|`` and unit logits ``logit(1 / units) + init_logit_scale N(0, 1)``
+    (noise that breaks the symmetry between units). ``key`` is used by the free-form start.
+    """
+    n_x, n_g = protocol.neurons, protocol.units
+    if protocol.feedback == "parametric":
+        feedback = ParametricFeedback(
+            n_x, n_g, delta=hyper.init_delta, kappa_o=hyper.init_kappa_o, kappa_g=hyper.kappa_g
+        )
+    else:
+        k_c, k_u = jax.random.split(key)
+        coupling = hyper.init_scale * jnp.abs(jax.random.normal(k_c, (n_x, n_g)))
+        base = math.log(1.0 / n_g) - math.log1p(-1.0 / n_g) if n_g > 1 else 0.0
+        noise = jax.random.normal(k_u, (len(TASKS), 2, n_g))
+        feedback = FreeFormFeedback(coupling, base + hyper.init_logit_scale * noise)
+    return HierarchicalModel(feedback)
+
+
+def init_state(protocol: Protocol, hyper: Hyper, key: PRNGKeyArray) -> SeedState:
+    """A naive seed: initial model and a fresh optimiser state."""
+    model = initial_model(protocol, hyper, jax.random.fold_in(jax.random.fold_in(key, 0), 3))
+    opt_state = optimizer(protocol, hyper).init(eqx.filter(model, learning.learnable(model)))
+    return SeedState(model, opt_state, model)
+
+
+# -- training -----------------------------------------------------------------------------------
+
+
+def train_session(
+    protocol: Protocol, hyper: Hyper, state: SeedState, key: PRNGKeyArray, task
+) -> tuple[SeedState, TrainInfo]:
+    """One session of training trials (``lax.scan`` over minibatches of stochastic EM).
+
+    Each trial shows one static image of a training contrast in ``task``; the outcome reveals
+    the category and the feedback takes one optax step per minibatch
+    (:func:`bayescortex.inference.learning.fisher_step`). ``key`` is the session key.
+    """
+    steps = protocol.trials_per_session // protocol.batch
+    contrasts = jnp.asarray(protocol.train_contrasts)
+    picks = jax.random.randint(
+        jax.random.fold_in(key, 2), (steps, protocol.batch), 0, contrasts.shape[0]
+    )
+    keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(key, 0), b))(jnp.arange(steps))
+    tasks = jnp.full((protocol.batch,), task, dtype=jnp.int32)
+    opt = optimizer(protocol, hyper)
+    stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=0)
+    settings = train_settings(protocol, hyper)
+    params, static = eqx.partition(state, eqx.is_array)
+
+    def step(carry, inputs):
+        model, opt_state, previous = eqx.combine(carry, static)
+        k, picked = inputs
+        before = model
+        model, opt_state, info = learning.fisher_step(
+            k, model, opt_state, opt, stimulus, tasks, contrasts[picked], settings
+        )
+        # The gradient at `before` from this minibatch times the step that led to `before`.
+        gain = learning.path_increment(info.gradient, before, previous)
+        new = SeedState(model, opt_state, before)
+        out = (jnp.mean(info.log_joint), jnp.mean(info.task_match), gain)
+        return eqx.filter(new, eqx.is_array), out
+
+    carry, (log_joint, task_match, gain) = jax.lax.scan(step, params, (keys, picks))
+    info = TrainInfo(jnp.mean(log_joint), jnp.mean(task_match), jnp.sum(gain))
+    return eqx.combine(carry, static), info
+
+
+# -- recording ----------------------------------------------------------------------------------
+
+
+def _trial_table(protocol: Protocol):
+    """Static level index and signed contrast of every trial of a block, in block order."""
+    level = np.repeat(np.arange(len(protocol.levels)), protocol.layout.sizes)
+    return level, protocol.levels[level]
+
+
+def _chunk_plan(protocol: Protocol):
+    """Static chunk plan of a block: trial ids ``(chunks, size)``, which are real, and which
+    chunks hold zero-signal trials (zero-signal and signal trials never share a chunk, so only
+    the former pay for the covariance)."""
+    level, _ = _trial_table(protocol)
+    zero, signal = np.flatnonzero(level == 0), np.flatnonzero(level != 0)
+    n_zero_chunks = -(-zero.size // protocol.chunk)
+    size = -(-zero.size // n_zero_chunks)  # equal chunks: little padding
+    ids, valid, is_zero = [], [], []
+    for group, flag in ((zero, True), (signal, False)):
+        n = -(-group.size // size)
+        padded = np.full(n * size, group[-1])
+        padded[: group.size] = group
+        ids.append(padded.reshape(n, size))
+        valid.append((np.arange(n * size) < group.size).reshape(n, size))
+        is_zero.append(np.full(n, flag))
+    return np.concatenate(ids), np.concatenate(valid), np.concatenate(is_zero)
+
+
+def record(
+    protocol: Protocol,
+    hyper: Hyper,
+    model: HierarchicalModel,
+    key: PRNGKeyArray,
+    boot_key: PRNGKeyArray,
+    conds: Conditions,
+) -> BlockStats:
+    """Record one block per condition and stream it into statistics.
+
+    Every condition sees the same trials (trial ``n`` uses ``fold_in(key, n)``: the same image
+    sequence in every mode); conditions are a ``vmap`` axis. Trials run ``chunk`` at a time
+    in one ``lax.scan`` (the sampler is compiled once): chunks of zero-signal trials
+    accumulate means and covariance, chunks of signal trials means only. Returns
+    :class:`BlockStats` with leading axes ``(conditions, resamples + 1)``.
+    """
+    level, contrast = _trial_table(protocol)
+    settings = record_settings(protocol, hyper)
+    stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
+    cond = gibbs.conditionals(model)
+    n_levels = len(protocol.levels)
+    n_rep = protocol.resamples + 1
+    shape = (protocol.bins + 1, protocol.neurons)
+
+    def one_condition(c: Conditions) -> BlockStats:
+        def simulate(ids, valid):
+            lv, ct = jnp.asarray(level)[ids], jnp.asarray(contrast, jnp.float32)[ids]
+
+            def trial(n, cc):
+                k = jax.random.fold_in(key, n)
+                return simulate_trial(k, model, stimulus, c.task, cc, settings, c.mode, cond)
+
+            rec = jax.vmap(trial)(ids, ct)
+            features = jnp.concatenate([rec.counts, rec.counts.sum(1, keepdims=True)], axis=1)
+            weights = poisson_weights(boot_key, ids, protocol.resamples) * valid[None, :]
+            correct = is_correct(rec.choice, ct).astype(jnp.float32)
+            onehot = (lv[:, None] == jnp.arange(n_levels)[None, :]).astype(jnp.float32)
+            hits = jnp.einsum("rt,t,tl->rl", weights, correct, onehot)
+            return features, lv, weights, hits
+
+        def chunk(stats: BlockStats, inputs):
+            ids, valid, is_zero = inputs
+            features, lv, weights, hits = simulate(ids, valid)
+
+            def with_covariance(m):
+                return jax.vmap(lambda m, w: accumulate(m, features, lv, w))(m, weights)
+
+            def means_only(m):
+                return jax.vmap(lambda m, w: add_means(m, features, lv, w))(m, weights)
+
+            moments = jax.lax.cond(is_zero, with_covariance, means_only, stats.moments)
+            return BlockStats(moments, stats.correct + hits), None
+
+        empty = jax.tree.map(
+            lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), empty_moments(n_levels, shape)
+        )
+        stats = BlockStats(empty, jnp.zeros((n_rep, n_levels)))
+        plan = tuple(jnp.asarray(a) for a in _chunk_plan(protocol))
+        stats, _ = jax.lax.scan(chunk, stats, plan)
+        return stats
+
+    return jax.vmap(one_condition)(conds)
+
+
+def session_key(seed_key: PRNGKeyArray, session) -> PRNGKeyArray:
+    """``fold_in(seed key, session)``: every random choice of a session derives from it."""
+    return jax.random.fold_in(seed_key, session)
+
+
+def bootstrap_key(seed_key: PRNGKeyArray) -> PRNGKeyArray:
+    """The key of a seed's Poisson bootstrap weights (shared by all its blocks)."""
+    return jax.random.fold_in(seed_key, BOOTSTRAP_KEY)
+
+
+def accuracy(stats: BlockStats, replicate: int = 0) -> Float[Array, "... levels"]:
+    """Fraction correct per level (zero signal: fraction choosing the first category)."""
+    return stats.correct[..., replicate, :] / stats.moments.weight[..., replicate, :]

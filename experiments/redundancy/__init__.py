@@ -1,0 +1,65 @@
+"""``bayescortex run redundancy``: task learning raises redundancy only under engagement.
+
+Reproduces Liu, Pletenev, Haefner & Snyder (Science 2026) with a model that learns its own
+feedback. For every seed (an "animal", a vmapped array axis):
+
+1. train the feedback over sessions on the task; before training and after every session
+   record an engaged and a passive block with the same stimuli (zero-signal trials plus +-c at
+   every coherence). Passive is the authors' passive condition: the top-down path cut;
+2. before training and after the last session also record the ablations (feedback without
+   evidence accumulation; the belief cut but the learned coupling kept, ``coupling_only``) and
+   a task switch (the other task's stimuli);
+3. train the discriminative comparison network (the "classic" hypothesis) on the same images
+   and labels and measure its noisy hidden units before and after.
+
+Modules: :mod:`.config` (the configuration, split into static and hyperparameters),
+:mod:`.pipeline` (the compiled session step), :mod:`.measures` (measures of a block from its
+streamed statistics), :mod:`.run` (the session loop and the results Dataset), :mod:`.report`
+(effects, criteria, summary) and :mod:`.figures`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from ..results import save_run
+from .config import FULL, RedundancyConfig, Static
+from .figures import figures
+from .report import criteria, effects, summary_text, with_effects
+from .run import run, run_folder
+
+
+def main(config: RedundancyConfig) -> None:
+    """Run (resuming an interrupted run of the same ``run_id``), write the run folder
+    ``<output>/redundancy/<run_id>/`` (config.json, versions.json, results.nc, figures,
+    summary.txt, checkpoints/) and print the summary. Exits non-zero if a criterion could not
+    be evaluated on finite numbers."""
+    folder = run_folder(config)
+    checkpoints = folder.with_name(f"{folder.name}.checkpoints")
+    if folder.exists():
+        raise ValueError(f"run_id: {folder} exists already; choose another run_id")
+    checkpoints.mkdir(parents=True, exist_ok=True)  # fails now, not after the run, if unwritable
+    ds = with_effects(run(config, checkpoint_dir=checkpoints))
+    text = summary_text(config, ds)
+    final = save_run(
+        "redundancy", config, ds, root=config.output, run_id=folder.name,
+        figures=figures(ds), summary=text,
+    )  # fmt: skip
+    shutil.move(os.fspath(checkpoints), os.fspath(final / "checkpoints"))
+    print(text)
+    print(f"written to {final}")
+
+
+__all__ = [
+    "FULL",
+    "RedundancyConfig",
+    "Static",
+    "criteria",
+    "effects",
+    "figures",
+    "main",
+    "run",
+    "summary_text",
+    "with_effects",
+]

@@ -1,0 +1,184 @@
+"""Configuration of the redundancy experiment: the user-facing dataclass and its split into a
+static part (:class:`Static`, hashable: shapes, counts, choices) and hyperparameters
+(:class:`~bayescortex.experiments.protocol.Hyper`, arrays: every continuous value)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal, NamedTuple
+
+from bayescortex.models import task_index
+
+from ..protocol import Hyper, Protocol
+from ..results import check_fields
+
+DEFAULT_LEARNING_RATE = {"parametric": 0.005, "free_form": 0.02}
+
+
+class Static(NamedTuple):
+    """Static part of a redundancy run (hashable; a change recompiles)."""
+
+    protocol: Protocol
+    task: int
+    seeds: int
+    sessions: int
+    subset_size: int
+    subsets: int
+    bootstrap_subsets: int
+    controls: bool
+    network_hidden: int
+    network_steps: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RedundancyConfig:
+    """Train over sessions, record engaged and passive blocks, measure redundancy."""
+
+    task: Literal["cardinal", "oblique"] = "cardinal"
+    """The trained task."""
+    seeds: int = 3
+    """Independent models ("animals"), run together as one array axis."""
+    sessions: int = 4
+    """Training sessions after the naive session 0."""
+    feedback: Literal["parametric", "free_form"] = "parametric"
+    """'parametric': learn delta, kappa_o and the task logits; 'free_form': the whole coupling
+    matrix and unit table."""
+    neurons: int = 64
+    """Sensory neurons N_x."""
+    units: int = 64
+    """Middle-layer units N_g."""
+    trials_per_session: int = 256
+    """Training trials per session."""
+    batch: int = 32
+    """Training trials per optimiser step (divides trials_per_session)."""
+    learning_rate: float | None = None
+    """Optimiser step size (None: 0.005 for parametric, 0.02 for free-form feedback)."""
+    odds_increment: float = 1.0 / 20
+    """Tempering of the evidence accumulator (the reference's 1/20)."""
+    coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
+    """Unsigned contrasts (image units, pixel noise sd 1); each is shown at +c and -c."""
+    record_trials: int = 96
+    """Recorded trials per signed contrast and mode."""
+    zero_blocks: int = 2
+    """Zero-signal trials are zero_blocks * record_trials (the noise covariance)."""
+    samples: int = 100
+    """Gibbs sweeps with the stimulus on."""
+    presignal: int = 20
+    """Sweeps on signal-free noise before the stimulus."""
+    bins: int = 4
+    """Within-trial time bins (4 to 8)."""
+    frame_every: int = 0
+    """Sweeps per noise frame (0: one static frame per trial)."""
+    subset_size: int = 32
+    """Neurons per random subset (population-size control)."""
+    subsets: int = 200
+    """Random subsets for the point estimates (median over subsets)."""
+    bootstrap: int = 100
+    """Bootstrap resamples (Poisson weights on trials in the stream, then seeds)."""
+    bootstrap_subsets: int = 24
+    """Random subsets inside every bootstrap resample."""
+    controls: bool = True
+    """Record the ablations and the task switch, and train the discriminative network."""
+    network_hidden: int = 64
+    """Hidden units of the discriminative comparison network."""
+    network_steps: int = 300
+    """Training steps of the discriminative network."""
+    chunk: int = 512
+    """Trials simulated at once per seed and condition (bounds memory)."""
+    seed: int = 0
+    """Root seed; seed s of the run uses fold_in(key(seed), s)."""
+    output: str = "results"
+    """Root folder: the run goes to <output>/redundancy/<run_id>/."""
+    run_id: str | None = None
+    """Run folder name (default: a timestamp); an unfinished run of that name is resumed."""
+
+    def __post_init__(self):
+        check_fields(
+            self,
+            positive=(
+                "seeds", "sessions", "neurons", "units", "trials_per_session", "batch",
+                "odds_increment", "record_trials", "zero_blocks", "samples", "subset_size",
+                "subsets", "bootstrap", "bootstrap_subsets", "network_hidden", "network_steps",
+                "chunk",
+            ),
+            non_negative=("presignal", "frame_every"),
+        )  # fmt: skip
+        if self.learning_rate is not None and not (
+            math.isfinite(self.learning_rate) and self.learning_rate > 0
+        ):
+            raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
+        if not math.isfinite(self.odds_increment):
+            raise ValueError(f"odds_increment: must be finite, got {self.odds_increment}")
+        if self.trials_per_session % self.batch:
+            raise ValueError(
+                f"batch: must divide trials_per_session ({self.trials_per_session}), "
+                f"got {self.batch}"
+            )
+        if not 4 <= self.bins <= 8:
+            raise ValueError(f"bins: the within-trial analysis uses 4 to 8 bins, got {self.bins}")
+        if not self.coherences or any(not (math.isfinite(c) and c > 0) for c in self.coherences):
+            raise ValueError(f"coherences: need positive unsigned contrasts, got {self.coherences}")
+        if len(set(self.coherences)) != len(self.coherences):
+            raise ValueError(f"coherences: must be distinct, got {self.coherences}")
+        if self.subset_size > self.neurons:
+            raise ValueError(
+                f"subset_size: at most neurons ({self.neurons}), got {self.subset_size}"
+            )
+        if self.zero_blocks * self.record_trials < self.subset_size + 4:
+            raise ValueError(
+                f"record_trials: zero-signal trials ({self.zero_blocks * self.record_trials}) "
+                f"must be at least subset_size + 4 = {self.subset_size + 4}"
+            )
+        if self.run_id is not None and (
+            not self.run_id or "/" in self.run_id or ".." in self.run_id
+        ):
+            raise ValueError(f"run_id: a plain folder name is needed, got {self.run_id!r}")
+        self.split()
+
+    @property
+    def step_size(self) -> float:
+        """The learning rate, with the per-feedback default filled in."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return DEFAULT_LEARNING_RATE[self.feedback]
+
+    def split(self) -> tuple[Static, Hyper]:
+        """The static part and the hyperparameters of this configuration."""
+        protocol = Protocol(
+            neurons=self.neurons,
+            units=self.units,
+            feedback=self.feedback,
+            trials_per_session=self.trials_per_session,
+            batch=self.batch,
+            samples=self.samples,
+            presignal=self.presignal,
+            bins=self.bins,
+            frame_every=self.frame_every,
+            coherences=tuple(sorted(float(c) for c in self.coherences)),
+            zero_trials=self.zero_blocks * self.record_trials,
+            trials_per_level=self.record_trials,
+            chunk=self.chunk,
+            resamples=self.bootstrap,
+        )
+        static = Static(
+            protocol=protocol,
+            task=task_index(self.task),
+            seeds=self.seeds,
+            sessions=self.sessions,
+            subset_size=self.subset_size,
+            subsets=self.subsets,
+            bootstrap_subsets=self.bootstrap_subsets,
+            controls=self.controls,
+            network_hidden=self.network_hidden,
+            network_steps=self.network_steps,
+        )
+        hyper = Hyper(learning_rate=self.step_size, odds_increment=self.odds_increment)
+        return static, hyper
+
+
+FULL = RedundancyConfig(
+    seeds=5, sessions=10, neurons=256, record_trials=256, zero_blocks=4, subsets=1000,
+    bootstrap=200,
+)  # fmt: skip
+"""The paper-scale preset (``--full``): explicit flags still override its values."""

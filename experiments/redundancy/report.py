@@ -1,0 +1,227 @@
+"""The redundancy experiment's report: effects with bootstrap intervals, criteria, summary.
+
+Every effect is an xarray expression evaluated on the seed-averaged measures and, identically,
+on each of their bootstrap resamples (dimension ``resample``: trials resampled in the stream by
+Poisson weights, then seeds drawn with replacement); its 95% interval is the centred percentile
+interval of the resampled values (:func:`bayescortex.analysis.percentile_interval`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from bayescortex.analysis import percentile_interval
+
+from .measures import MEASURES
+from .pipeline import CONTROLS, MODES
+from .run import REFERENCE_SECONDS_PER_TRIAL
+
+
+def _split(ds: xr.Dataset, prefix: str, names) -> tuple[xr.Dataset, xr.Dataset]:
+    point = xr.Dataset({n: ds[f"{prefix}{n}"] for n in names if f"{prefix}{n}" in ds})
+    rep = xr.Dataset({n: ds[f"{prefix}{n}_resampled"] for n in names if f"{prefix}{n}" in ds})
+    return point, rep
+
+
+def effect(point: xr.Dataset, resampled: xr.Dataset, fn) -> tuple[float, float, float]:
+    """Value of ``fn`` on the point estimates, and its centred 95% interval over resamples."""
+    value = float(fn(point))
+    samples = np.asarray(fn(resampled).transpose("resample", ...)).reshape(-1)
+    low, high = percentile_interval(samples, 0.95, center=value)
+    return value, float(low), float(high)
+
+
+def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
+    """Every effect of the experiment: learning changes, interaction, within-trial slopes,
+    relevant vs irrelevant neurons, and (when recorded) the controls and the network."""
+    names = [
+        v
+        for v in ds.data_vars
+        if f"{v}_resampled" in ds and not v.startswith(("control_", "network_"))
+    ]
+    point, rep = _split(ds, "", names)
+    last = int(ds.session[-1])
+
+    def change(mode, measure):
+        return lambda d: (
+            d[measure].sel(mode=mode, session=last) - d[measure].sel(mode=mode, session=0)
+        )
+
+    out = {}
+    for mode in MODES:
+        for measure in MEASURES + ("fraction_along_fprime", "accuracy"):
+            out[f"change_{measure}_{mode}"] = effect(point, rep, change(mode, measure))
+    out["interaction_redundancy"] = effect(
+        point,
+        rep,
+        lambda d: change("engaged", "redundancy")(d) - change("passive", "redundancy")(d),
+    )
+    out["change_relevant_minus_irrelevant_engaged"] = effect(
+        point, rep,
+        lambda d: change("engaged", "redundancy_relevant")(d)
+        - change("engaged", "redundancy_irrelevant")(d),
+    )  # fmt: skip
+    for mode in MODES:
+        for phase, session in (("early", 0), ("late", last)):
+            out[f"within_trial_slope_{phase}_{mode}"] = effect(
+                point, rep,
+                lambda d, m=mode, s=session: d["within_trial_slope"].sel(mode=m, session=s),
+            )  # fmt: skip
+    compared = ("redundancy", "percent_redundancy", "information_shuffled", "information")
+    if "control_redundancy" in ds:
+        cpoint, crep = _split(ds, "control_", compared)
+        for cond in CONTROLS:
+            for m in compared:
+                out[f"control_{cond}_{m}"] = effect(
+                    cpoint, crep,
+                    lambda d, c=cond, m=m: d[m].sel(condition=c, phase="after")
+                    - d[m].sel(condition=c, phase="before"),
+                )  # fmt: skip
+    if "network_redundancy" in ds:
+        npoint, nrep = _split(ds, "network_", compared)
+        for m in compared:
+            out[f"network_{m}"] = effect(
+                npoint, nrep, lambda d, m=m: d[m].sel(phase="after") - d[m].sel(phase="before")
+            )
+    return out
+
+
+def with_effects(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the effects (``effect_value``, ``effect_low``, ``effect_high`` over dim
+    ``effect``) and 95% bands of every per-session measure (``<name>_low``, ``<name>_high``)."""
+    found = effects(ds)
+    values = np.array(list(found.values()))
+    ds = ds.assign(
+        effect_value=("effect", values[:, 0]),
+        effect_low=("effect", values[:, 1]),
+        effect_high=("effect", values[:, 2]),
+    ).assign_coords(effect=list(found))
+    for name in list(ds.data_vars):
+        if f"{name}_resampled" in ds and "session" in ds[name].dims:
+            rep = ds[f"{name}_resampled"]
+            low, high = percentile_interval(
+                np.asarray(rep.transpose("resample", ...)), 0.95, center=np.asarray(ds[name])
+            )
+            ds[f"{name}_low"] = (ds[name].dims, np.asarray(low))
+            ds[f"{name}_high"] = (ds[name].dims, np.asarray(high))
+    return ds
+
+
+CRITERIA = (
+    (
+        "engaged redundancy rises with learning (CI > 0)",
+        lambda e: e("change_redundancy_engaged")[1] > 0,
+    ),
+    (
+        "engaged single-neuron (shuffled) information rises (CI > 0)",
+        lambda e: e("change_information_shuffled_engaged")[1] > 0,
+    ),
+    (
+        "passive redundancy change: CI includes 0",
+        lambda e: e("change_redundancy_passive")[1] <= 0 <= e("change_redundancy_passive")[2],
+    ),
+    (
+        "engaged-minus-passive interaction positive (CI > 0)",
+        lambda e: e("interaction_redundancy")[1] > 0,
+    ),
+    (
+        "late in learning, engaged redundancy rises within the trial (slope CI > 0)",
+        lambda e: e("within_trial_slope_late_engaged")[1] > 0,
+    ),
+    (
+        "before learning, no within-trial rise (slope CI not above 0)",
+        lambda e: not e("within_trial_slope_early_engaged")[1] > 0,
+    ),
+    (
+        "population information not significantly lower after learning",
+        lambda e: not e("change_information_engaged")[2] < 0,
+    ),
+    (
+        "discriminative network's redundancy does not rise with training",
+        lambda e: not e("network_redundancy")[1] > 0,
+    ),
+)
+
+
+def criteria(ds: xr.Dataset) -> list[tuple[str, bool | None]]:
+    """Each acceptance criterion and whether it holds: None where its data were not run, and
+    False (never a pass) where an effect or its interval is not finite."""
+
+    def e(name):
+        row = ds.sel(effect=name)
+        return float(row.effect_value), float(row.effect_low), float(row.effect_high)
+
+    out = []
+    for text, check in CRITERIA:
+        try:
+            used = _names_used(check)
+            if any(not np.all(np.isfinite(e(n))) for n in used):
+                out.append((text, False))
+                continue
+            out.append((text, bool(check(e))))
+        except KeyError:
+            out.append((text, None))
+    return out
+
+
+def _names_used(check) -> list[str]:
+    seen = []
+    check(lambda name: seen.append(name) or (0.0, 0.0, 0.0))
+    return seen
+
+
+def summary_text(config, ds: xr.Dataset) -> str:
+    """The statistics as text: effects with 95% CIs, the criteria, timings."""
+    lines = [
+        "Redundancy with learning, engaged vs passive (Liu, Pletenev, Haefner & Snyder 2026)",
+        f"task {config.task}, {config.seeds} seeds, {config.sessions} sessions, "
+        f"{config.neurons} neurons, {config.record_trials} trials per contrast, "
+        f"{config.subset_size}-neuron subsets",
+        "",
+        "Changes from session 0 (naive) to the last session; bootstrap 95% CIs over seeds and "
+        "trials:",
+    ]
+    for name in ds.effect.values:
+        row = ds.sel(effect=name)
+        lines.append(
+            f"  {name:46s} {float(row.effect_value):9.4f} "
+            f"[{float(row.effect_low):9.4f}, {float(row.effect_high):9.4f}]"
+        )
+    lines += [
+        "",
+        "Per session (seed mean):",
+        "  session  mode     accuracy  I        I_shuffle  I_red    %red",
+    ]
+    for s in ds.session.values:
+        for m in ds.mode.values:
+            p = ds.sel(session=s, mode=m)
+            lines.append(
+                f"  {s:7d}  {m:8s} {float(p.accuracy):8.3f} {float(p.information):8.4f} "
+                f"{float(p.information_shuffled):9.4f} {float(p.redundancy):8.4f} "
+                f"{float(p.percent_redundancy):6.1f}"
+            )
+    if "parameters" in ds:
+        last = ds.parameters.isel(session=-1).mean("seed")
+        first = ds.parameters.isel(session=0).mean("seed")
+        lines += ["", "Learned parameters (seed mean), session 0 -> last:"]
+        lines += [
+            f"  {p:20s} {float(first.sel(parameter=p)):8.4f} -> {float(last.sel(parameter=p)):8.4f}"
+            for p in ds.parameter.values
+        ]
+    lines += ["", "Acceptance criteria:"]
+    for text, ok in criteria(ds):
+        lines.append(f"  [{'PASS' if ok else 'FAIL' if ok is not None else 'n/a '}] {text}")
+    a = ds.attrs
+    per_trial = (a["simulation_seconds"] - a["simulation_compile_seconds"]) / a["trials_simulated"]
+    lines += [
+        "",
+        f"wall time: {a['simulation_seconds']:.0f} s for training, recording and measures "
+        f"(of which compiling {a['simulation_compile_seconds']:.0f} s), "
+        f"report {a['analysis_seconds']:.1f} s",
+        f"{a['trials_simulated']} model trials (training and recording): "
+        f"{1e3 * per_trial:.2f} ms per trial excluding compilation, "
+        f"{REFERENCE_SECONDS_PER_TRIAL / per_trial:.0f}x the reference MATLAB "
+        f"({REFERENCE_SECONDS_PER_TRIAL:g} s per trial)",
+    ]
+    return "\n".join(lines) + "\n"

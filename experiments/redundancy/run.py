@@ -1,0 +1,167 @@
+"""Run the redundancy experiment: the session loop, seed resampling, the results Dataset."""
+
+from __future__ import annotations
+
+import datetime
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import xarray as xr
+
+from ..results import compile_time, config_dict
+from ..session import run_sessions
+from .config import RedundancyConfig, Static
+from .pipeline import (
+    CONTROLS,
+    MODES,
+    controls_step,
+    init_states,
+    network_measures,
+    parameter_names,
+    seed_keys,
+    session_step,
+)
+
+REFERENCE_SECONDS_PER_TRIAL = 5.0
+"""The authors' MATLAB sampler: 5-7 s per trial at N_x = 64..256 on one core.
+
+The lower end, so ratios against it are conservative."""
+
+RESUMABLE = ("output", "run_id", "chunk")
+"""Config fields that may differ when a run resumes (where it is written; how it is batched)."""
+
+
+def seed_resample(per_seed_rep: np.ndarray, pick: np.ndarray) -> np.ndarray:
+    """Combine trial resamples with a resampling of seeds.
+
+    ``per_seed_rep``: ``(resample, seed, ...)``, each seed's value under trial resample ``b``;
+    ``pick``: ``(resample, seed)`` seeds drawn with replacement. Resample ``b`` is the mean over
+    its drawn seeds of their values under trial resample ``b``.
+    """
+    b = np.arange(per_seed_rep.shape[0])[:, None]
+    return per_seed_rep[b, pick].mean(axis=1)
+
+
+def _pick(seed: int, n_resamples: int, n_seeds: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 0xB007])
+    return rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+
+
+def _dims(value: np.ndarray, lead: tuple[str, ...]) -> tuple[str, ...]:
+    return lead + (("time",) if value.ndim > len(lead) else ())
+
+
+def _block_vars(prefix, point, resampled, lead, pick):
+    """Variables of measures with leading axes ``(seed, *lead)`` (point) and
+    ``(seed, *lead, resample)`` (resampled): per seed, seed mean, and resamples."""
+    data = {}
+    for name, value in point.items():
+        value = np.asarray(value)
+        rep = np.moveaxis(np.asarray(resampled[name]), 1 + len(lead), 0)
+        dims = _dims(value[0], lead)
+        data[f"{prefix}{name}_per_seed"] = (("seed", *dims), value)
+        data[f"{prefix}{name}"] = (dims, value.mean(axis=0))
+        data[f"{prefix}{name}_resampled"] = (("resample", *dims), seed_resample(rep, pick))
+    return data
+
+
+def _stack(outputs, get):
+    return jax.tree.map(lambda *a: np.stack([np.asarray(x) for x in a], axis=1),
+                        *[get(o) for o in outputs])  # fmt: skip
+
+
+def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None) -> xr.Dataset:
+    """Run the experiment; returns the results Dataset (see the README for its variables).
+
+    With ``checkpoint_dir``, every session is checkpointed there and an interrupted run resumes
+    after its last finished session.
+    """
+    static, hyper = config.split()
+    keys = seed_keys(config.seed, config.seeds)
+    last = static.sessions
+    t_start = time.perf_counter()
+
+    def step(states, session):
+        states, out = session_step(static, hyper, states, keys, session)
+        ctl = None
+        if static.controls and session in (0, last):
+            ctl = controls_step(static, hyper, states, keys, session)
+        return states, (out, ctl)
+
+    def describe(session, out):
+        acc = np.asarray(out[0].point["accuracy"])[:, 0].mean()
+        return f"session {session}: engaged accuracy {acc:.3f}"
+
+    with compile_time() as sim_compile:
+        states = init_states(static, hyper, keys)
+        _, outputs = run_sessions(
+            step, states, last, checkpoint_dir=checkpoint_dir, config=config_dict(config),
+            may_differ=RESUMABLE, progress=progress, describe=describe,
+            extra={"keys": "seed s: fold_in(key(seed), s); session: fold_in(seed key, session)"},
+        )  # fmt: skip
+        networks = []
+        if static.controls:
+            for s in range(config.seeds):
+                networks.append(network_measures(static, hyper, keys[s]))
+    t_sim = time.perf_counter() - t_start
+    t1 = time.perf_counter()
+    ds = _dataset(config, static, outputs, networks)
+    ds.attrs.update(
+        simulation_seconds=t_sim,
+        simulation_compile_seconds=sim_compile.seconds,
+        analysis_seconds=time.perf_counter() - t1,
+        trials_simulated=trials_simulated(static),
+    )
+    return ds
+
+
+def trials_simulated(static: Static) -> int:
+    """Model trials run (training and every recorded block), all seeds."""
+    p = static.protocol
+    blocks = (static.sessions + 1) * len(MODES) + (2 * len(CONTROLS) if static.controls else 0)
+    return static.seeds * (static.sessions * p.trials_per_session + blocks * p.record_trials)
+
+
+def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
+    pick = _pick(config.seed, config.bootstrap, config.seeds)
+    main = [o[0] for o in outputs]
+    point = _stack(main, lambda o: o.point)
+    resampled = _stack(main, lambda o: o.resampled)
+    data = _block_vars("", point, resampled, ("session", "mode"), pick)
+    acc = np.stack([np.asarray(o.accuracy) for o in main], axis=1)
+    data["accuracy_by_contrast"] = (("seed", "session", "mode", "contrast"), acc)
+    for name in ("log_joint", "task_match", "log_likelihood_change"):
+        values = np.stack([np.asarray(getattr(o.train, name)) for o in main], axis=1)
+        data[name] = (("seed", "session"), values)
+    coords = {
+        "session": np.arange(static.sessions + 1),
+        "mode": list(MODES),
+        "contrast": static.protocol.levels,
+        "seed": np.arange(config.seeds),
+    }
+    names = parameter_names(static)
+    if names:
+        data["parameters"] = (
+            ("seed", "session", "parameter"),
+            np.stack([np.asarray(o.parameters) for o in main], axis=1),
+        )
+        coords["parameter"] = names
+    if static.controls:
+        ctl = [o[1] for o in outputs if o[1] is not None]
+        ctl_point = _stack(ctl, lambda c: c[0])
+        ctl_rep = _stack(ctl, lambda c: c[1])
+        data |= _block_vars("control_", ctl_point, ctl_rep, ("phase", "condition"), pick)
+        net_point = jax.tree.map(lambda *a: np.stack(a), *[n[0] for n in networks])
+        net_rep = jax.tree.map(lambda *a: np.stack(a), *[n[1] for n in networks])
+        data |= _block_vars("network_", net_point, net_rep, ("phase",), pick)
+        data["network_loss"] = (("seed", "step"), np.stack([n[2] for n in networks]))
+        coords |= {"phase": ["before", "after"], "condition": list(CONTROLS)}
+    return xr.Dataset(data, coords=coords)
+
+
+def run_folder(config: RedundancyConfig) -> Path:
+    """``<output>/redundancy/<run_id>`` (run id: the config's, or a timestamp)."""
+    run_id = config.run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return Path(config.output) / "redundancy" / run_id

@@ -1,0 +1,87 @@
+"""The session runner: one Python loop over sessions, for checkpoints and progress only.
+
+Every experiment supplies a compiled ``step(state, session) -> (state, outputs)`` (seeds,
+modes and configurations are array axes inside it); :func:`run_sessions` calls it for sessions
+``0..n``, writes a checkpoint after each (the state and that session's outputs, with the
+config; see :mod:`bayescortex.experiments.checkpoint`), shows progress, and resumes after the
+last checkpoint of an interrupted run. Because every key derives from the seed and the session
+index, a resumed run gives the same numbers as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+from tqdm.auto import tqdm
+
+from . import checkpoint
+from .results import versions
+
+
+def _zeros_like(tree):
+    shapes = jax.eval_shape(lambda t: t, tree)
+    return jax.tree.map(lambda s: jax.numpy.zeros(s.shape, s.dtype), shapes)
+
+
+def run_sessions(
+    step: Callable[[Any, int], tuple[Any, Any]],
+    state: Any,
+    n_sessions: int,
+    *,
+    checkpoint_dir: str | os.PathLike | None = None,
+    config: dict | None = None,
+    may_differ: tuple[str, ...] = (),
+    extra: dict | None = None,
+    progress: bool = True,
+    describe: Callable[[int, Any], str] | None = None,
+) -> tuple[Any, list[Any]]:
+    """Run sessions ``0..n_sessions``; return the final state and every session's outputs.
+
+    ``step(state, session)`` must be deterministic given its inputs (keys derived from the
+    session index). With ``checkpoint_dir``, each finished session is checkpointed there, and a
+    folder that already holds checkpoints of the same ``config`` (fields in ``may_differ``
+    excepted) is resumed after its last session ``<= n_sessions``. ``describe(session,
+    outputs)`` gives a progress-bar postfix (e.g. accuracy).
+    """
+    outputs: list[Any] = []
+    start = 0
+    config = config or {}
+    if checkpoint_dir is not None:
+        done = checkpoint.latest_session(checkpoint_dir, at_most=n_sessions)
+        if done is not None:
+            for s in range(done + 1):
+                out_like = _zeros_like(eqx.filter_eval_shape(step, state, s)[1])
+                (loaded, out), _, _ = checkpoint.load_checkpoint(
+                    checkpoint_dir, s, (state, out_like), config=config, may_differ=may_differ
+                )
+                outputs.append(out)
+            state, start = loaded, done + 1
+    bar = tqdm(
+        total=n_sessions + 1, initial=start, desc="sessions", unit="session", disable=not progress
+    )
+    with bar:
+        for session in range(start, n_sessions + 1):
+            if session == start and progress:
+                bar.set_postfix_str("compiling and running the first session")
+            t0 = time.perf_counter()
+            state, out = step(state, session)
+            out = jax.block_until_ready(out)
+            outputs.append(out)
+            if checkpoint_dir is not None:
+                checkpoint.save_checkpoint(
+                    checkpoint_dir,
+                    session,
+                    (state, out),
+                    config=config,
+                    extra={**(extra or {}), "seconds": time.perf_counter() - t0,
+                           "versions": versions()},
+                )  # fmt: skip
+            bar.update(1)
+            if describe is not None:
+                bar.set_postfix_str(describe(session, out))
+    return state, outputs
