@@ -64,13 +64,31 @@ def _bias(n, t1, t2, ds):
     return (t1 + t2) * n / (t1 * t2 * ds**2)
 
 
-def _whiten(cov, vectors):
+def singular_tolerance(n_neurons: int, dtype) -> float:
+    """Relative pivot below which a covariance counts as singular: ``max(4 N, 32) eps``.
+
+    The pivot ``d_j^2 / S_jj`` of the Cholesky factorisation is the share of neuron ``j``'s
+    variance not explained linearly by the neurons before it. For an exactly duplicated or
+    collinear neuron it is 0 in exact arithmetic, but rounding leaves ``O(eps)`` of either
+    sign (measured: up to ``2.5 eps`` in float32 for N = 8 to 256), and a tiny positive
+    pivot would give a huge, finite, meaningless information instead of NaN. The dot product
+    behind the pivot has ``j < N`` terms, so its rounding error is bounded by about ``N eps``;
+    ``4 N`` (at least 32) leaves a margin. A genuine neuron is flagged only if more than
+    ``1 - max(4 N, 32) eps`` of its variance is explained by the others (in float32 with
+    N = 32: a variance inflation factor above 65,000), where the estimate would carry
+    ``~VIF eps`` relative rounding error anyway.
+    """
+    return max(4 * n_neurons, 32) * float(jnp.finfo(dtype).eps)
+
+
+def _whiten(cov, vectors, rtol=0.0):
     """``L^-1 v`` for the Cholesky factor ``L`` of ``cov`` and each column ``v`` of ``vectors``.
 
     Written as a loop over columns (a left-looking Cholesky with forward substitution in the
     same pass) in plain XLA operations instead of LAPACK calls: XLA:CPU in jaxlib 0.10 can
     stall when many batched LAPACK factorisations run at once on few cores, which is exactly
-    the subsets x bootstrap workload. Not positive definite: NaN.
+    the subsets x bootstrap workload. Not positive definite, or a relative pivot
+    ``d_j^2 / cov_jj <= rtol`` (see :func:`singular_tolerance`): NaN.
     """
     n = cov.shape[-1]
     idx = jnp.arange(n)
@@ -78,7 +96,8 @@ def _whiten(cov, vectors):
     def column(j, carry):
         chol, z = carry
         row = chol[j]  # entries < j are filled, the rest are 0
-        d = jnp.sqrt(cov[j, j] - row @ row)
+        d2 = cov[j, j] - row @ row
+        d = jnp.where(d2 > rtol * cov[j, j], jnp.sqrt(jnp.maximum(d2, 0.0)), jnp.nan)
         col = (cov[:, j] - chol @ row) / d
         chol = chol.at[:, j].set(jnp.where(idx > j, col, jnp.where(idx == j, d, 0.0)))
         z = z.at[j].set((vectors[j] - row @ z) / d)
@@ -106,9 +125,10 @@ def spd_solve(matrix, rhs):
 
 
 def _quadratic_form(fprime, cov):
-    # f'^T S^-1 f' = |L^-1 f'|^2, batched over leading axes of f'.
+    # f'^T S^-1 f' = |L^-1 f'|^2, batched over leading axes of f'. NaN if S is singular to
+    # working precision (duplicated or collinear neurons), see singular_tolerance.
     n = fprime.shape[-1]
-    z = _whiten(cov, fprime.reshape(-1, n).T)
+    z = _whiten(cov, fprime.reshape(-1, n).T, singular_tolerance(n, cov.dtype))
     return jnp.sum(z**2, axis=0).reshape(fprime.shape[:-1])
 
 
@@ -135,7 +155,9 @@ def linear_fisher_from_moments(
 
     Returns:
         ``I`` in units of ``1/signal^2``; NaN when ``t0 < N + 4`` (bias-corrected) or when
-        ``cov`` is not positive definite.
+        ``cov`` is not positive definite to working precision (a neuron with at most
+        :func:`singular_tolerance` of its variance unexplained by the others, e.g. a
+        duplicated neuron).
 
     >>> fp = jnp.array([1.0, 0.0]); cov = jnp.eye(2)
     >>> round(float(linear_fisher_from_moments(fp, cov, 1001, 500, 500, 1.0)), 3)
@@ -216,7 +238,8 @@ def fisher_variance(
         form: ``"authors"`` or ``"gaussian"``.
 
     Returns:
-        The variance in ``1/signal^4``; NaN when ``T0 < N + 4`` (infinite at equality).
+        The variance in ``1/signal^4``; finite for ``T0 >= N + 5``. At ``T0 = N + 4``,
+        ``nu - p - 3 = 0`` and the variance is infinite (NaN where ``I <= 0``); NaN below.
 
     >>> round(float(fisher_variance(1.0, 32, 512, 512, 512, 6.0)), 5)
     0.00464
@@ -419,4 +442,5 @@ __all__ = [
     "sample_covariance",
     "shuffled_fisher",
     "shuffled_fisher_from_moments",
+    "singular_tolerance",
 ]

@@ -8,7 +8,7 @@ Everything the estimators accept from a user passes through here once, at the bo
   ``trial``, ``neuron`` and optionally ``time`` in any order and are transposed to that layout;
 - the checks that give a ``ValueError`` naming the offending argument: NaN counts, mismatched
   neuron counts, zero-variance neurons, non-positive ``ds``, too few zero-signal trials for the
-  number of neurons (``T0 < N + 4``);
+  number of neurons (``T0 < N + 4``, or ``T0 < N + 5`` where the estimator variance is used);
 - :func:`group_by_signal`, which sorts trials by signal level so that every group (zero
   signal, ``+c``, ``-c`` for each coherence ``c``) is a contiguous block of static size. That
   makes the estimators jit-compilable with fixed shapes and lets the bootstrap resample
@@ -167,17 +167,31 @@ def check_trials(x: Array, name: str, minimum: int = 1) -> None:
         )
 
 
-def check_enough_zero_trials(t0: int, n_neurons: int, name: str) -> None:
-    """ValueError if the covariance set is too small for the bias-corrected estimator."""
-    if t0 < n_neurons + 4:
+def check_enough_zero_trials(t0: int, n_neurons: int, name: str, *, variance: bool = False) -> None:
+    """ValueError if the covariance set is too small for the bias-corrected estimator.
+
+    The bias-corrected information needs ``T0 >= N + 4``. With ``variance=True`` its sampling
+    variance must also be finite, which needs ``T0 >= N + 5``: the variance
+    (:func:`bayescortex.analysis.fisher.fisher_variance`, ``nu = T0 - 1``, ``p = N``) has the
+    factor ``1 / (nu - p - 3) = 1 / (T0 - N - 4)``, infinite at ``T0 = N + 4``, which gives
+    every coherence inverse-variance weight 0 and makes every combined value NaN.
+    """
+    extra = 5 if variance else 4
+    if t0 < n_neurons + extra:
         advice = (
-            f"estimate on neuron subsets of at most {t0 - 4} neurons instead"
-            if t0 > 4
+            f"estimate on neuron subsets of at most {t0 - extra} neurons instead"
+            if t0 > extra
             else "more trials are needed"
         )
+        need = (
+            "the inverse-variance combination over coherences needs a finite variance of I "
+            "(infinite at T0 = N + 4):"
+            if variance
+            else "the bias-corrected Fisher information needs"
+        )
         raise ValueError(
-            f"{name}: {t0} trials are too few for {n_neurons} neurons; the bias-corrected "
-            f"Fisher information needs T0 >= N + 4 = {n_neurons + 4} ({advice})"
+            f"{name}: {t0} trials are too few for {n_neurons} neurons; {need} "
+            f"T0 >= N + {extra} = {n_neurons + extra} ({advice})"
         )
 
 

@@ -11,7 +11,8 @@
 - Population-size control: every measure on many random equal-size neuron subsets (e.g.
   1000 of 32), vmapped, then the median over subsets. ``f'`` and ``S0`` are computed once for
   the whole population; each subset only gathers its rows and columns and factorises a
-  ``k x k`` matrix.
+  ``k x k`` matrix. A subset whose ``S0`` is singular (it holds a duplicated or collinear set
+  of neurons; ``I`` is NaN) is excluded from the medians, and counted.
 - :func:`redundancy_summary`: the user-facing entry point on a recording (counts, signal per
   trial, optional choices), returning an ``xarray.Dataset``.
 """
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import NamedTuple
 
 import jax
@@ -35,6 +37,7 @@ from .fisher import (
     fisher_variance,
     linear_fisher_from_moments,
     shuffled_fisher_from_moments,
+    singular_tolerance,
 )
 from .moments import (
     SignalMoments,
@@ -115,7 +118,8 @@ def redundancy_from_moments(
 ) -> RedundancyEstimate:
     """Per-coherence ``I``, ``I_shuffle``, redundancy and ``var(I)`` from ``f'`` and ``S0``.
 
-    Pure ``jax.numpy``; NaN where ``T0 < N + 4`` or ``S0`` is singular.
+    Pure ``jax.numpy``; NaN where ``T0 < N + 4`` or ``S0`` is singular; ``variance`` infinite
+    (or NaN) at ``T0 = N + 4``, so combined values need ``T0 >= N + 5``.
 
     Args:
         fprime: ``f'`` per coherence; ``cov``: ``S0`` from ``t0`` zero-signal trials.
@@ -235,17 +239,19 @@ def subset_redundancy(
 
 
 def median_over_subsets(estimate: RedundancyEstimate) -> RedundancyEstimate:
-    """The median over the leading (subset) axis of every field.
+    """The median over the leading (subset) axis of every field, ignoring NaN entries.
 
-    The median of ``variance`` is the typical single-subset sampling variance, not the
-    variance of the median; use the bootstrap for intervals on the median.
+    NaN marks excluded subsets (:func:`estimate_redundancy` sets every field of a subset
+    with a singular ``S0`` to NaN, so all fields use the same subsets); all NaN: NaN. The
+    median of ``variance`` is the typical single-subset sampling variance, not the variance
+    of the median; use the bootstrap for intervals on the median.
 
     >>> est = RedundancyEstimate.from_information(
     ...     jnp.array([1.0, 2.0, 9.0]), jnp.array([2.0, 3.0, 9.0]), jnp.ones(3))
     >>> float(median_over_subsets(est).information)
     2.0
     """
-    return jax.tree.map(lambda v: jnp.median(v, axis=0), estimate)
+    return jax.tree.map(lambda v: jnp.nanmedian(v, axis=0), estimate)
 
 
 class RedundancyResult(NamedTuple):
@@ -257,12 +263,16 @@ class RedundancyResult(NamedTuple):
         fraction_along_fprime: share of noise variance along ``f'`` per coherence (whole
             population).
         fprime: ``f'`` per coherence, (coherences, neurons), whole population.
+        n_excluded: subsets left out of the medians because their ``I`` is NaN at some
+            coherence (singular ``S0`` on the subset: duplicated or collinear neurons; or
+            ``T0 < N + 4``); with the whole population, 1 if its ``I`` is NaN.
     """
 
     per_coherence: RedundancyEstimate
     combined: RedundancyEstimate
     fraction_along_fprime: Float[Array, "*time coherences"]
     fprime: Float[Array, "*time coherences neurons"]
+    n_excluded: Int[Array, "*time"]
 
 
 def _from_moments(m: SignalMoments, key, ds, subset_size, n_subsets, variance_form):
@@ -278,11 +288,16 @@ def _from_moments(m: SignalMoments, key, ds, subset_size, n_subsets, variance_fo
         fp, cov, subsets, m.zero_weight, m.weight[1::2], m.weight[2::2], ds,
         variance_form=variance_form,
     )  # fmt: skip
+    # Exclude a subset from every field's median at once where its I is undefined.
+    excluded = jnp.any(jnp.isnan(per_coh.information), axis=-1)
+    per_coh = jax.tree.map(lambda v: jnp.where(excluded[:, None], jnp.nan, v), per_coh)
+    combined = jax.tree.map(lambda v: jnp.where(excluded, jnp.nan, v), combined)
     return RedundancyResult(
         median_over_subsets(per_coh),
         median_over_subsets(combined),
         fraction_variance_along_fprime(fp, cov),
         fp,
+        jnp.sum(excluded),
     )
 
 
@@ -328,7 +343,9 @@ def estimate_redundancy(
 
     The traceable core of :func:`redundancy_summary`, for use inside your own jitted code,
     vmaps over seeds, or :func:`bayescortex.analysis.bootstrap.bootstrap` (``keyed=True``).
-    No input checks: NaN where the estimator is undefined.
+    No input checks: NaN where the estimator is undefined (``T0 < N + 4``; combined values
+    also at ``T0 = N + 4``, where the variance is infinite). Subsets with a singular ``S0``
+    are left out of the medians and counted in ``n_excluded`` (all excluded: NaN).
 
     Args:
         counts: (trial, neuron) or (trial, time, neuron), trials ordered as
@@ -441,14 +458,24 @@ def redundancy_summary(
         ``n_bootstrap``, the same five (and their ``_combined``) with the suffix ``_ci``
         (dim ``bound``); with ``choices``, ``choice_probability`` (``AUC`` of choice 1 vs 0)
         and ``choice_probability_preferred`` (oriented to each neuron's preferred choice,
-        from the sign of its ``f'``) per ``neuron``. Attributes record ``t0`` and the
-        settings.
+        from the sign of its ``f'``) per ``neuron``. Attributes record ``t0``, the
+        settings and ``n_subsets_excluded``: the subsets left out of the medians because
+        their zero-signal covariance is singular (an int; with a time axis, one per bin).
+
+    Subsets containing a duplicated or collinear set of neurons have a singular ``S0`` and
+    no defined ``I``; they are excluded from the medians with a warning that names the
+    neurons (a median over the remaining subsets is still a median over random subsets of
+    the other neurons, while a NaN would poison it). The bootstrap drops such subsets from
+    each resample the same way, silently.
 
     Raises:
         ValueError: naming ``counts``, ``signal``, ``choices``, ``key``, ``subset_size`` or
             ``n_subsets``: NaN counts, wrong shapes, no zero-signal trials or no ``+c/-c``
-            pair, zero-variance neurons on zero-signal trials, ``T0 < N + 4`` for the
-            neurons used (use subsets), a missing key.
+            pair, zero-variance neurons on zero-signal trials, ``T0 < N + 5`` for the
+            ``N`` neurons used (use subsets; ``T0 >= N + 4`` gives ``I`` but its variance,
+            and so every ``_combined`` value, needs ``T0 >= N + 5``), a singular zero-signal
+            covariance of the whole population (no subsets; the message lists the
+            duplicated or collinear neurons), every subset singular, a missing key.
 
     Example:
         >>> import jax, numpy as np
@@ -482,7 +509,7 @@ def redundancy_summary(
     if not (isinstance(n_bootstrap, int | np.integer) and n_bootstrap >= 0):
         raise ValueError(f"n_bootstrap: expected a non-negative integer, got {n_bootstrap}")
     n_used = n_neurons if subset_size is None else subset_size
-    check_enough_zero_trials(layout.t0, n_used, "counts (zero-signal trials)")
+    check_enough_zero_trials(layout.t0, n_used, "counts (zero-signal trials)", variance=True)
     x = c.values[jnp.asarray(grouped.order)]
     check_variance(x[: layout.t0], "counts (zero-signal trials)")
 
@@ -496,6 +523,9 @@ def redundancy_summary(
         variance_form=variance_form,
     )
     result = estimate_redundancy(x, k_est, **static)
+    n_excluded = np.asarray(result.n_excluded)
+    whole = subset_size is None or subset_size >= n_neurons
+    _report_singular(n_excluded, static["n_subsets"], whole, x[: layout.t0])
 
     time_dims = ("time",) if c.has_time else ()
     coh_dims = (*time_dims, "coherence")
@@ -546,6 +576,9 @@ def redundancy_summary(
         "n_neurons": n_neurons,
         "subset_size": n_used,
         "n_subsets": static["n_subsets"],
+        "n_subsets_excluded": (
+            np.asarray(n_excluded, dtype=np.int64) if c.has_time else int(n_excluded)
+        ),
         "variance_form": variance_form,
         "n_bootstrap": int(n_bootstrap),
         "level": level,
@@ -553,6 +586,68 @@ def redundancy_summary(
         "medians over neuron subsets when subset_size < n_neurons",
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def collinear_neurons(x_zero: Float[ArrayLike, "trials *time neurons"]) -> np.ndarray:
+    """Neurons in a (near-)exact linear dependence on the zero-signal trials, sorted.
+
+    The near-null directions of the correlation matrix of ``x_zero`` (in float64, per time
+    bin, union over bins): eigenvalues at most ``10 singular_tolerance(N, float32)``. The
+    estimators flag a covariance as singular when a relative Cholesky pivot is at most
+    ``singular_tolerance`` (:mod:`bayescortex.analysis.fisher`), which implies an eigenvalue
+    of the correlation matrix at most that large; the factor 10 and the float32 tolerance
+    absorb the estimators' rounding. A neuron is listed if its component in such a direction
+    is at least 1e-3 of the largest one (a duplicated pair: both, with equal weight).
+
+    >>> x = np.random.default_rng(0).normal(size=(50, 5))
+    >>> x[:, 3] = x[:, 1]
+    >>> collinear_neurons(x).tolist()
+    [1, 3]
+    """
+    arr = np.asarray(x_zero, dtype=np.float64)
+    n = arr.shape[-1]
+    arr = arr.reshape(arr.shape[0], -1, n)
+    threshold = 10 * singular_tolerance(n, jnp.float32)
+    found: set[int] = set()
+    for b in range(arr.shape[1]):
+        centred = arr[:, b] - arr[:, b].mean(axis=0)
+        cov = centred.T @ centred
+        sd = np.sqrt(np.diag(cov))
+        eigenvalues, vectors = np.linalg.eigh(cov / np.outer(sd, sd))
+        for k in np.flatnonzero(eigenvalues <= threshold):
+            v = np.abs(vectors[:, k])
+            found.update(np.flatnonzero(v >= 1e-3 * v.max()).tolist())
+    return np.array(sorted(found), dtype=np.int64)
+
+
+def _report_singular(n_excluded, n_subsets, whole, x_zero):
+    # Raise for a singular whole population or all subsets singular; warn for some subsets.
+    worst = int(np.max(n_excluded))
+    if worst == 0:
+        return
+    name = "counts (zero-signal trials)"
+    idx = collinear_neurons(x_zero)
+    which = (
+        f"duplicated or collinear neurons, indices {idx.tolist()}"
+        if idx.size
+        else "duplicated or collinear neurons; no single set isolated"
+    )
+    advice = "drop all but one neuron of each such set"
+    if whole:
+        raise ValueError(
+            f"{name}: the noise covariance of the {x_zero.shape[-1]} neurons is singular "
+            f"({which}); their information is undefined, {advice}"
+        )
+    if worst == n_subsets:
+        raise ValueError(
+            f"{name}: all {n_subsets} neuron subsets have a singular noise covariance "
+            f"({which}); {advice}"
+        )
+    warnings.warn(
+        f"{name}: {worst} of {n_subsets} neuron subsets have a singular noise covariance "
+        f"({which}); they are excluded from the medians (attrs['n_subsets_excluded'])",
+        stacklevel=3,
+    )
 
 
 @functools.cache
@@ -611,6 +706,7 @@ __all__ = [
     "percent_redundancy",
     "random_subsets",
     "absolute_redundancy",
+    "collinear_neurons",
     "redundancy_from_moments",
     "redundancy_from_stats",
     "redundancy_summary",

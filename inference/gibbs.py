@@ -194,11 +194,17 @@ def update_units(key, units, means, neurons, logits, coupling):
 
 
 def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, odds, evidence):
-    """One step of the tempered evidence accumulator (no change where ``evidence`` is 0)."""
+    """One step of the tempered evidence accumulator (no change where ``evidence`` is 0).
+
+    ``memory`` 1 and 0 select the carried belief or the prior outright, so an impossible
+    ``(T, O)`` (log prior -inf, e.g. a one-hot task prior) stays -inf instead of 0 * -inf = NaN.
+    """
     log_lik = jnp.einsum("k,tck->tc", units, cond.log_p_on) + jnp.einsum(
         "k,tck->tc", 1 - units, cond.log_p_off
     )
-    carried = mode.memory * log_belief + (1 - mode.memory) * cond.log_prior
+    m = mode.memory
+    mixed = m * log_belief + (1 - m) * cond.log_prior  # -inf where either is, for 0 < m < 1
+    carried = jnp.where(m == 1, log_belief, jnp.where(m == 0, cond.log_prior, mixed))
     updated = jax.nn.log_softmax((carried + odds * log_lik).reshape(-1)).reshape(log_lik.shape)
     return jnp.where(evidence, updated, log_belief)
 

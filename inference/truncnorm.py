@@ -25,14 +25,23 @@ def standard_tail_offset(a: Float[Array, "..."], u: Float[Array, "..."]) -> Floa
     """``z - a`` for ``z`` the inverse CDF of ``N(0, 1)`` truncated to ``[a, inf)`` at ``u``.
 
     Returning the offset from the bound, not ``z``, keeps full relative precision deep in the
-    tail, where ``z`` and ``a`` agree in all but their last digits.
+    tail, where ``z`` and ``a`` agree in all but their last digits. Finite and ``>= 0`` for
+    every finite ``a < sqrt(finfo.max)`` (beyond, ``a^2`` overflows) and every ``u`` in
+    ``[finfo.tiny, 1)``, the range :func:`positive_normal` and the Gibbs updates draw from.
     """
     log_u = jnp.log(u)
     target = log_u + log_ndtr(-a)
 
-    # Direct inverse, used where the bound is not deep in the tail.
+    # Direct inverse, used where the bound is not deep in the tail. The probability
+    # u Phi(-a) is clamped to the smallest normal number: for u near its minimum (u = tiny,
+    # the lower end of the draws below) it underflows (to 0 where denormals are flushed, as
+    # on XLA:CPU and GPU), and ndtri(0) = -inf would make the draw +inf. The clamp moves
+    # only draws of probability below tiny / Phi(-2) ~ 44 tiny (1e-36 in float32), to the
+    # finite -ndtri(tiny) (13.0 in float32, 37.5 in float64).
     a_direct = jnp.minimum(a, _DIRECT_BELOW)
-    direct = -ndtri(jnp.exp(log_u + log_ndtr(-a_direct))) - a_direct
+    p = jnp.exp(log_u + log_ndtr(-a_direct))
+    p = jnp.maximum(p, jnp.finfo(p.dtype).tiny)
+    direct = -ndtri(p) - a_direct
 
     # Newton on h(w) = log Phi(-(a + w)) - target, started from the tail approximation
     # z = sqrt(a^2 - 2 log u), written for w without cancellation.

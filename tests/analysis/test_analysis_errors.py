@@ -118,5 +118,5 @@ def test_bad_input_names_the_field(case):
 
 
 def test_too_few_trials_message_suggests_subsets():
-    with pytest.raises(ValueError, match=r"T0 >= N \+ 4 = 22.*subsets of at most 16"):
+    with pytest.raises(ValueError, match=r"T0 >= N \+ 5 = 23.*subsets of at most 15"):
         redundancy_summary(RNG.normal(size=(60, 18)), SIGNAL)

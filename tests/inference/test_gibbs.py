@@ -150,3 +150,34 @@ def test_block_boundaries_do_not_matter(name):
             want[k] = float(u[k] < p)
         np.testing.assert_array_equal(got_g, want)
         np.testing.assert_allclose(got_tau, 1 + np.asarray(coupling) @ want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("end", ["lowest", "highest"])
+def test_x_and_contrast_updates_are_finite_at_the_uniform_range_ends(monkeypatch, end):
+    """Regression: u = finfo.tiny (the lowest uniform they draw) made x or s +inf.
+
+    ``jax.random.uniform`` is replaced by one that returns the lowest (``minval = tiny``) or
+    the highest (``1 - eps``) value of the range ``[tiny, 1)`` the updates draw from.
+    """
+    real_uniform = jax.random.uniform
+
+    def extreme(key, shape=(), dtype=float, minval=0.0, maxval=1.0):
+        u = real_uniform(key, shape, dtype, minval, maxval)
+        value = minval if end == "lowest" else 1 - jnp.finfo(u.dtype).eps
+        return jnp.full_like(u, value)
+
+    monkeypatch.setattr(jax.random, "uniform", extreme)
+    cond = small_conditionals()
+    key, projection = jax.random.key(5), jnp.asarray(PROJECTION)
+    # x: at contrast 0.8 neuron 0's conditional has a = -mean / sd < 0 (the direct branch);
+    # at contrast 30 it has a ~ 11 (the tail branch: strongly explained away).
+    for contrast in (0.8, 30.0):
+        x = gibbs.update_neurons_gibbs(
+            key, jnp.array([1.0, 0.5]), jnp.array([1.5, 1.0]), jnp.asarray(contrast),
+            projection, cond,
+        )  # fmt: skip
+        assert bool(jnp.all(jnp.isfinite(x))) and bool(jnp.all(x >= 0)), (contrast, x)
+    # s: with x = 0 its conditional is N(s_prev, step^2) truncated at 0: a = -1.
+    for neurons in (jnp.zeros(2), jnp.array([1.0, 0.5])):
+        s = gibbs.update_contrast(key, jnp.asarray(0.1), neurons, projection, cond, 0.1)
+        assert bool(jnp.isfinite(s)) and float(s) >= 0, (neurons, s)

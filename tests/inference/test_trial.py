@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from bayescortex.inference import (
+    InferenceMode,
     SamplerSettings,
     gibbs,
     inference_mode,
@@ -186,3 +187,32 @@ def test_learned_feedback_makes_the_task_solvable():
         accuracy[delta] = float(jnp.mean(rec.choice == (contrasts < 0)))
     assert accuracy[0.08] > 0.75
     assert abs(accuracy[0.0] - 0.5) < 0.1
+
+
+@pytest.mark.parametrize("mode", ["engaged", "no_accumulation"])
+@pytest.mark.parametrize("task_logits", [(0.0, -np.inf), (-np.inf, 0.0)])
+def test_one_hot_task_prior_gives_finite_trials(mode, task_logits):
+    """Regression: a log task prior of -inf made the accumulator 0 * -inf = NaN every trial."""
+    model = reference_model(6, 4, task_logits=task_logits)
+    known = int(np.argmax(task_logits))
+    rec = simulate_trials(
+        jax.random.key(7), model, Stimulus(), jnp.full(4, known), jnp.array([-6.0, 0.0, 3.0, 6.0]),
+        SMALL, inference_mode(mode),
+    )  # fmt: skip
+    assert np.all(np.isfinite(rec.counts)) and np.all(np.isfinite(rec.belief))
+    assert np.all((rec.belief >= 0) & (rec.belief <= 1))
+    assert set(np.unique(rec.choice)) <= {0, 1}
+
+
+@pytest.mark.parametrize("memory", [0.0, 0.5, 1.0])
+def test_accumulator_keeps_an_impossible_task_at_minus_inf(memory):
+    """update_belief with log p(T = 1) = -inf: task 1 stays -inf, task 0 is normalised."""
+    cond = gibbs.conditionals(reference_model(6, 4, task_logits=(0.0, -np.inf)))
+    log_belief = cond.log_prior
+    units = jnp.array([1.0, 0.0, 1.0, 0.0])
+    mode = InferenceMode(memory=memory)
+    for _ in range(3):
+        log_belief = gibbs.update_belief(log_belief, units, cond, mode, 0.05, True)
+    belief = np.asarray(log_belief)
+    assert np.all(np.isneginf(belief[1])) and np.all(np.isfinite(belief[0]))
+    np.testing.assert_allclose(np.exp(belief[0]).sum(), 1.0, rtol=1e-6)
