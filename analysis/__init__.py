@@ -18,7 +18,8 @@ Modules: :mod:`.fisher` (f', linear Fisher information, shuffled information, va
 covariance, with in-stream bootstrap weights), :mod:`.bootstrap` (confidence intervals over
 trials and seeds), :mod:`.correlations` (noise
 correlations, variance along f'), :mod:`.choice` (choice probability, psychophysical
-kernels), :mod:`.recording` (input handling, grouping trials by signal, time bins).
+kernels), :mod:`.recording` (input handling, grouping trials by signal, time bins),
+:mod:`.io` (spike counts from spike times, NWB files and pynapple objects).
 """
 
 from .bootstrap import (
@@ -49,6 +50,13 @@ from .fisher import (
     shuffled_fisher,
     shuffled_fisher_from_moments,
 )
+from .io import (
+    bin_centres,
+    bin_edges,
+    counts_from_nwb,
+    counts_from_pynapple,
+    counts_from_spike_times,
+)
 from .moments import SignalMoments, accumulate, empty_moments, moments_from_trials, poisson_weights
 from .recording import SignalLayout, bin_time, group_by_signal
 from .redundancy import (
@@ -74,6 +82,8 @@ __all__ = [
     "RedundancyEstimate",
     "RedundancyResult",
     "SignalLayout",
+    "bin_centres",
+    "bin_edges",
     "bin_time",
     "block_resample_indices",
     "bootstrap",
@@ -81,6 +91,9 @@ __all__ = [
     "choice_probability",
     "combine_coherences",
     "correlation_from_covariance",
+    "counts_from_nwb",
+    "counts_from_pynapple",
+    "counts_from_spike_times",
     "estimate_redundancy",
     "fisher_variance",
     "fprime",
