@@ -328,10 +328,11 @@ def record(
     n_levels = len(protocol.levels)
     n_rep = protocol.resamples + 1
     shape = (protocol.bins + 1, protocol.neurons)
+    dtype = model.fields.dtype
 
     def one_condition(c: Conditions) -> BlockStats:
         def simulate(ids, valid):
-            lv, ct = jnp.asarray(level)[ids], jnp.asarray(contrast, jnp.float32)[ids]
+            lv, ct = jnp.asarray(level)[ids], jnp.asarray(contrast, dtype)[ids]
 
             def trial(n, cc):
                 k = jax.random.fold_in(key, n)
@@ -339,9 +340,10 @@ def record(
 
             rec = jax.vmap(trial)(ids, ct)
             features = jnp.concatenate([rec.counts, rec.counts.sum(1, keepdims=True)], axis=1)
-            weights = poisson_weights(boot_key, ids, protocol.resamples) * valid[None, :]
-            correct = is_correct(rec.choice, ct).astype(jnp.float32)
-            onehot = (lv[:, None] == jnp.arange(n_levels)[None, :]).astype(jnp.float32)
+            weights = poisson_weights(boot_key, ids, protocol.resamples).astype(dtype)
+            weights = weights * valid[None, :]
+            correct = is_correct(rec.choice, ct).astype(dtype)
+            onehot = (lv[:, None] == jnp.arange(n_levels)[None, :]).astype(dtype)
             hits = jnp.einsum("rt,t,tl->rl", weights, correct, onehot)
             return features, lv, weights, hits
 
@@ -359,9 +361,9 @@ def record(
             return BlockStats(moments, stats.correct + hits), None
 
         empty = jax.tree.map(
-            lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), empty_moments(n_levels, shape)
+            lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), empty_moments(n_levels, shape, dtype)
         )
-        stats = BlockStats(empty, jnp.zeros((n_rep, n_levels)))
+        stats = BlockStats(empty, jnp.zeros((n_rep, n_levels), dtype))
         plan = tuple(jnp.asarray(a) for a in _chunk_plan(protocol))
         stats, _ = jax.lax.scan(chunk, stats, plan)
         return stats

@@ -125,10 +125,10 @@ class RedundancyConfig:
             raise ValueError(
                 f"subset_size: at most neurons ({self.neurons}), got {self.subset_size}"
             )
-        if self.zero_blocks * self.record_trials < self.subset_size + 4:
+        if self.zero_blocks * self.record_trials < self.subset_size + 5:
             raise ValueError(
                 f"record_trials: zero-signal trials ({self.zero_blocks * self.record_trials}) "
-                f"must be at least subset_size + 4 = {self.subset_size + 4}"
+                f"must be at least subset_size + 5 = {self.subset_size + 5}"
             )
         if self.run_id is not None and (
             not self.run_id or "/" in self.run_id or ".." in self.run_id

@@ -1,17 +1,20 @@
 """The redundancy experiment end to end on a tiny configuration, and its pieces."""
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from bayescortex.analysis import group_by_signal, moments_from_trials
 from bayescortex.experiments import redundancy
 from bayescortex.experiments.cli import main as cli_main
+from bayescortex.experiments.redundancy.measures import Analysis, block_measures, task_relevant
 
 
 def test_task_relevant_neurons_split_by_orientation():
-    relevant = redundancy.task_relevant(8, 0)  # orientations 0, 22.5, ..., 157.5 deg
+    relevant = task_relevant(8, 0)  # orientations 0, 22.5, ..., 157.5 deg
     np.testing.assert_array_equal(relevant, [1, 0, 0, 0, 1, 0, 0, 0])
-    relevant = redundancy.task_relevant(8, 1)
+    relevant = task_relevant(8, 1)
     np.testing.assert_array_equal(relevant, [0, 0, 1, 0, 0, 0, 1, 0])
 
 
@@ -23,9 +26,12 @@ def test_analysis_finds_information_limiting_redundancy():
     contrasts = np.repeat([0.0, 0.0, 1.0, -1.0, 2.0, -2.0], 400)
     cov = np.eye(n) + e * np.outer(fp, fp)
     counts = contrasts[:, None] * fp + rng.multivariate_normal(np.zeros(n), cov, contrasts.size)
-    an = redundancy.Analysis(contrasts, n, 0, n)
-    block = an.sort(counts[:, None, :], (contrasts < 0).astype(int))
-    m = jax.jit(lambda b, k: an.measures(b, k, 1))(block, jax.random.key(0))
+    g = group_by_signal(contrasts)
+    x = jnp.asarray(counts[g.order], jnp.float32)[:, None, :]
+    level = jnp.asarray(g.layout.block_ids)
+    moments = moments_from_trials(x, level, jnp.ones(level.shape), n_levels=5)
+    an = Analysis(tuple(g.layout.ds.tolist()), subset_size=n, bins=0)
+    m = block_measures(an, moments, moments.weight, jax.random.key(0), 1)  # all correct
     i0 = fp @ fp
     assert abs(float(m["information"]) - i0 / (1 + e * i0)) < 0.15 * i0 / (1 + e * i0)
     assert abs(float(m["information_shuffled"]) - i0) < 0.15 * i0
@@ -94,3 +100,4 @@ def test_tiny_run_writes_a_complete_run_folder(tmp_path):
     assert np.all(ds.effect_low.values <= ds.effect_high.values)
     text = (folder / "summary.txt").read_text()
     assert "Acceptance criteria" in text and text.count("[PASS]") + text.count("[FAIL]") == 8
+    assert (folder / "checkpoints" / "session_0001.json").exists()
