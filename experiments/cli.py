@@ -44,7 +44,8 @@ def _parse(argv: list[str]):
                 f"bayescortex run: unknown experiment {rest[0]!r}; "
                 f"expected one of {tuple(EXPERIMENTS)}"
             )
-        (cls, fn, presets), prog, rest = EXPERIMENTS[rest[0]], f"bayescortex run {rest[0]}", rest[1:]
+        (cls, fn, presets), prog = EXPERIMENTS[rest[0]], f"bayescortex run {rest[0]}"
+        rest = rest[1:]
         chosen = [p for p in presets if f"--{p}" in rest]
         if len(chosen) > 1:
             raise SystemExit(f"{prog}: choose one preset of {['--' + p for p in chosen]}")

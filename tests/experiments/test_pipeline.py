@@ -7,7 +7,6 @@ equalities with the uncompiled or differently batched computation of the same nu
 import dataclasses
 
 import equinox as eqx
-
 import jax
 import jax.numpy as jnp
 import numpy as np
