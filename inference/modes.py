@@ -42,6 +42,7 @@ from typing import Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 
@@ -63,7 +64,7 @@ class InferenceMode(eqx.Module):
             ("memory", memory),
         ):
             v = jnp.asarray(value, dtype=float)
-            if _concrete(v) and not bool(jnp.all((v >= 0) & (v <= 1))):
+            if _concrete(v) and not np.all((np.asarray(v) >= 0) & (np.asarray(v) <= 1)):
                 raise ValueError(f"{name}: must lie in [0, 1], got {value}")
             setattr(self, name, v)
 
@@ -122,7 +123,7 @@ class SamplerSettings(eqx.Module):
                 raise ValueError(f"{name}: must be positive, got {getattr(self, name)}")
         for name in ("odds_increment", "contrast_init", "contrast_step", "mala_step_size"):
             value = getattr(self, name)
-            if _concrete(value) and not bool(jnp.all(jnp.isfinite(value) & (value > 0))):
+            if _concrete(value) and not np.all(np.isfinite(value) & (np.asarray(value) > 0)):
                 raise ValueError(f"{name}: must be positive and finite, got {value}")
         if self.n_presignal < 0:
             raise ValueError(f"n_presignal: must be >= 0, got {self.n_presignal}")

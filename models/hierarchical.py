@@ -20,6 +20,7 @@ from typing import NamedTuple
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .feedback import AbstractFeedback, ParametricFeedback
@@ -54,7 +55,7 @@ class HierarchicalModel(eqx.Module):
     sigma_y: Float[Array, ""]
 
     def __init__(self, feedback: AbstractFeedback, *, size: int = 32, sigma_y: float = 1.0):
-        if not isinstance(sigma_y, jax.core.Tracer) and not sigma_y > 0:
+        if not isinstance(sigma_y, jax.core.Tracer) and not np.all(np.asarray(sigma_y) > 0):
             raise ValueError(f"sigma_y: pixel noise must be positive, got {sigma_y}")
         self.feedback = feedback
         self.fields = projective_fields(feedback.n_neurons, size)

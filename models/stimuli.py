@@ -18,6 +18,7 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 TASKS: tuple[str, ...] = ("cardinal", "oblique")
@@ -127,7 +128,7 @@ class Stimulus(eqx.Module):
     def __init__(self, size: int = 32, noise_sd: float = 1.0, frame_every: int = 0):
         if size <= 0:
             raise ValueError(f"size: image size must be positive, got {size}")
-        if not isinstance(noise_sd, jax.core.Tracer) and not noise_sd > 0:
+        if not isinstance(noise_sd, jax.core.Tracer) and not np.all(np.asarray(noise_sd) > 0):
             raise ValueError(f"noise_sd: pixel noise must be positive, got {noise_sd}")
         if frame_every < 0:
             raise ValueError(f"frame_every: must be >= 0 (0 = static), got {frame_every}")
