@@ -292,10 +292,13 @@ def _chunk_plan(protocol: Protocol):
     the former pay for the covariance)."""
     level, _ = _trial_table(protocol)
     zero, signal = np.flatnonzero(level == 0), np.flatnonzero(level != 0)
-    n_zero_chunks = -(-zero.size // protocol.chunk)
-    size = -(-zero.size // n_zero_chunks)  # equal chunks: little padding
+    first = zero if zero.size else signal
+    n_first_chunks = -(-first.size // protocol.chunk)
+    size = -(-first.size // n_first_chunks)  # equal chunks: little padding
     ids, valid, is_zero = [], [], []
     for group, flag in ((zero, True), (signal, False)):
+        if not group.size:
+            continue
         n = -(-group.size // size)
         padded = np.full(n * size, group[-1])
         padded[: group.size] = group

@@ -39,6 +39,7 @@ def run_sessions(
     extra: dict | None = None,
     progress: bool = True,
     describe: Callable[[int, Any], str] | None = None,
+    session_meta: Callable[[int], dict] | None = None,
 ) -> tuple[Any, list[Any]]:
     """Run sessions ``0..n_sessions``; return the final state and every session's outputs.
 
@@ -56,9 +57,16 @@ def run_sessions(
         if done is not None:
             for s in range(done + 1):
                 out_like = _zeros_like(eqx.filter_eval_shape(step, state, s)[1])
-                (loaded, out), _, _ = checkpoint.load_checkpoint(
+                (loaded, out), meta, _ = checkpoint.load_checkpoint(
                     checkpoint_dir, s, (state, out_like), config=config, may_differ=may_differ
                 )
+                for field, now in session_meta(s).items():
+                    if meta.get("session_meta", {}).get(field) != now:
+                        raise ValueError(
+                            f"{field}: the checkpoint in {checkpoint_dir} ran session {s} with "
+                            f"{meta.get('session_meta', {}).get(field)!r}, the current config "
+                            f"gives {now!r}; resume with the same schedule or use a new folder"
+                        )
                 outputs.append(out)
             state, start = loaded, done + 1
     bar = tqdm(
@@ -79,7 +87,7 @@ def run_sessions(
                     (state, out),
                     config=config,
                     extra={**(extra or {}), "seconds": time.perf_counter() - t0,
-                           "versions": versions()},
+                           "versions": versions(), "session_meta": session_meta(session)},
                 )  # fmt: skip
             bar.update(1)
             if describe is not None:

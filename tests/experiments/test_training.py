@@ -38,28 +38,24 @@ def signal_accuracy(ds, session, mode="engaged"):
 
 @pytest.fixture(scope="module")
 def uninterrupted():
-    """The reference run, counting sweep traces after every session."""
-    traces, after_session, records = [], [], []
+    """The reference run, counting traces of the Gibbs sweep."""
+    traces = []
     original = gibbs.step
 
     def counting(*args, **kwargs):
         traces.append(1)
         return original(*args, **kwargs)
 
-    def on_session(record):
-        after_session.append(len(traces))
-        records.append(record)
-
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(gibbs, "step", counting)
-        model, ds = training.train(TINY, progress=False, on_session=on_session)
-    return model, ds, after_session, records
+        model, ds = training.train(TINY, progress=False)
+    return model, ds, traces
 
 
 def test_training_raises_accuracy_and_aligns_the_feedback(uninterrupted):
     """Naive (delta = 0): chance; after 3 cardinal sessions clearly above it. 128 signal trials
     per mode: the standard error of an accuracy is <= 0.045, bounds sit > 4 SE away."""
-    _, ds, _, _ = uninterrupted
+    _, ds, _ = uninterrupted
     assert abs(signal_accuracy(ds, 0) - 0.5) < 0.15
     assert signal_accuracy(ds, 3) > 0.75
     params = ds.parameters.sel(session=3)
@@ -75,7 +71,7 @@ def test_training_raises_accuracy_and_aligns_the_feedback(uninterrupted):
 def test_switching_task_moves_the_task_prior(uninterrupted):
     """After the switch the sampler's task latent favours the new task and the prior turns
     (slowly: Adam's momentum first has to reverse)."""
-    _, ds, _, _ = uninterrupted
+    _, ds, _ = uninterrupted
     assert list(ds.trained_task.values) == ["cardinal"] * 4 + ["oblique"] * 3
     prior = ds.task_prior.sel(task="oblique")
     assert float(prior.sel(session=3)) < 0.4
@@ -84,40 +80,20 @@ def test_switching_task_moves_the_task_prior(uninterrupted):
     assert signal_accuracy(ds, 6) > 0.75  # the shared category kernel transfers
 
 
-def test_sessions_do_not_recompile(uninterrupted):
-    """Every sweep trace happens by the end of session 1 (the training step and the recording
-    are compiled once); sessions 2-6, including the task switch, reuse the compilations."""
-    _, _, after_session, _ = uninterrupted
-    assert len(after_session) == TINY.sessions + 1
-    # Recording: one trace; training step: two (burn-in and sampling scans), once each.
-    assert after_session[0] <= 1 and after_session[1] <= 3
-    assert after_session[-1] == after_session[1]
-
-
-def test_on_session_hands_over_the_recording_blocks(uninterrupted):
-    model, ds, _, records = uninterrupted
-    assert [r.session for r in records] == list(range(7))
-    last = records[-1]
-    assert last.task == "oblique" and set(last.blocks) == {"engaged", "passive"}
-    engaged, passive = last.blocks["engaged"], last.blocks["passive"]
-    assert engaged.counts.shape == (128, TINY.bins, TINY.neurons)
-    np.testing.assert_array_equal(engaged.energy, passive.energy)  # same stimuli
-    np.testing.assert_array_equal(last.contrasts, np.repeat([9.0, -9.0], 64))
-    assert last.model.feedback.delta == model.feedback.delta
+def test_sessions_seeds_and_hyperparameters_do_not_recompile(uninterrupted):
+    """The training and recording programs are compiled once for the first run; sessions,
+    the task switch, another seed and another learning rate reuse them."""
+    _, _, traces = uninterrupted
+    assert 0 < len(traces) <= 4  # recording once; training's burn-in and sampling scans
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(gibbs, "step", lambda *a, **k: (_ for _ in ()).throw(AssertionError("traced")))
+        other = dataclasses.replace(TINY, seed=11, learning_rate=0.02, sessions=2)
+        training.train(other, progress=False)
 
 
 def test_resume_after_interrupt_equals_uninterrupted(uninterrupted, tmp_path):
-    model, ds, _, _ = uninterrupted
-
-    class Interrupt(Exception):
-        pass
-
-    def stop_after_two(record):
-        if record.session == 2:
-            raise Interrupt
-
-    with pytest.raises(Interrupt):
-        training.train(TINY, progress=False, checkpoint_dir=tmp_path, on_session=stop_after_two)
+    model, ds, _ = uninterrupted
+    training.train(dataclasses.replace(TINY, sessions=1), progress=False, checkpoint_dir=tmp_path)
     # Extending a shorter run is resuming too: 3 sessions first, then the rest.
     training.train(dataclasses.replace(TINY, sessions=3), progress=False, checkpoint_dir=tmp_path)
     resumed, ds2 = training.train(TINY, progress=False, checkpoint_dir=tmp_path)
@@ -154,6 +130,7 @@ def test_resume_after_interrupt_equals_uninterrupted(uninterrupted, tmp_path):
         (dict(neurons=0), "neurons"),
         (dict(record_modes=("engaged", "engaged")), "record_modes"),
         (dict(contrasts=()), "contrasts"),
+        (dict(contrasts=(3.0, 6.0, -6.0)), "contrasts"),
         (dict(learning_rate=-1.0), "learning_rate"),
     ],
 )

@@ -1,0 +1,16 @@
+"""``bayescortex train``: learn the top-down feedback over sessions (see :mod:`.run`)."""
+
+from .config import DEFAULT_LEARNING_RATE, RESUMABLE, TrainConfig
+from .run import feedback_alignment, learning_curves, load_model, main, summary_text, train
+
+__all__ = [
+    "DEFAULT_LEARNING_RATE",
+    "RESUMABLE",
+    "TrainConfig",
+    "feedback_alignment",
+    "learning_curves",
+    "load_model",
+    "main",
+    "summary_text",
+    "train",
+]

@@ -1,0 +1,195 @@
+"""Configuration of ``bayescortex train``: the user-facing dataclass and its split into the
+static :class:`~bayescortex.experiments.protocol.Protocol` and the hyperparameters."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Literal
+
+from bayescortex.inference import inference_mode
+from bayescortex.models import task_index
+
+from ..protocol import Hyper, Protocol
+from ..results import check_fields
+from ..simulate import Mode, RecordingOptions
+
+RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
+"""Config fields that may change when a run resumes from a checkpoint (extend it, schedule
+further tasks, write elsewhere). The task of every session already run must still agree."""
+
+DEFAULT_LEARNING_RATE = {"parametric": 0.005, "free_form": 0.02}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig(RecordingOptions):
+    """Train the feedback on the discrimination task, recording engaged and passive blocks.
+
+    The recording fields (``samples``, ``presignal``, ``bins``, ``frame_every``, ...) come from
+    :class:`~bayescortex.experiments.simulate.RecordingOptions`; training trials always show one
+    static frame.
+    """
+
+    task: Literal["cardinal", "oblique"] = "cardinal"
+    """The task trained in every session (unless ``tasks`` gives a schedule)."""
+    tasks: tuple[str, ...] = ()
+    """Per-session schedule, entries 'name' or 'name:count', e.g. cardinal:5 oblique:5; the
+    last task continues if the schedule is shorter than ``sessions``."""
+    sessions: int = 10
+    """Training sessions (session 0, before training, is recorded as well)."""
+    feedback: Literal["parametric", "free_form"] = "parametric"
+    """'parametric': learn delta, kappa_o, task logits; 'free_form': the whole coupling matrix
+    and unit table."""
+    neurons: int = 256
+    units: int = 64
+    kappa_g: float = 3.0
+    """Fixed width of the parametric coupling kernel."""
+    init_delta: float = 0.0
+    """Initial coupling strength (parametric)."""
+    init_kappa_o: float = 1.0
+    """Initial category-kernel concentration (parametric; see the module docstring for why
+    not 0)."""
+    init_scale: float = 0.01
+    """Free-form: scale of the initial coupling, ``init_scale |N(0, 1)|``."""
+    init_logit_scale: float = 0.3
+    """Free-form: sd of the noise on the initial unit logits (breaks the units' symmetry)."""
+    optimizer: Literal["adam", "sgd"] = "adam"
+    learning_rate: float | None = None
+    """Optimiser step size; default 0.005 for parametric feedback (Adam: accuracy peaks after
+    2-5 sessions at N_x = 256) and 0.02 for free-form feedback (which learns more slowly)."""
+    trials_per_session: int = 256
+    """Training trials per session."""
+    batch: int = 32
+    """Training trials per optimiser step (divides trials_per_session)."""
+    train_sweeps: int = 40
+    """Clamped Gibbs sweeps per training trial."""
+    train_burn_in: int = 10
+    """Sweeps dropped before the gradient is averaged."""
+    train_contrasts: tuple[float, ...] = (3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
+    """Signed contrasts of training trials (drawn uniformly; 0: category revealed at random)."""
+    record_trials: int = 64
+    """Recorded trials per contrast and mode after every session."""
+    contrasts: tuple[float, ...] = (0.0, 3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
+    """Signed contrasts of the recording blocks (each +c with its -c; 0 optional)."""
+    record_modes: tuple[Mode, ...] = ("engaged", "passive")
+    """Inference modes of the recording blocks (same stimuli in each)."""
+    output: str = "results"
+    """Root folder: the run goes to <output>/train/<run_id>/ with checkpoints/ inside."""
+    run_id: str | None = None
+    """Run folder name (default: a timestamp). An existing run's checkpoints are resumed."""
+    odds_increment: float = 1.0 / 20
+    """Tempering of the evidence accumulator in recorded trials (the reference's 1/20)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_fields(
+            self,
+            positive=(
+                "neurons", "units", "trials_per_session", "batch", "train_sweeps", "record_trials",
+            ),
+            non_negative=(
+                "sessions", "init_delta", "init_kappa_o", "init_scale", "init_logit_scale",
+            ),
+        )  # fmt: skip
+        if not (math.isfinite(self.odds_increment) and self.odds_increment > 0):
+            raise ValueError(f"odds_increment: must be positive, got {self.odds_increment}")
+        if not self.step_size > 0:
+            raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
+        if self.trials_per_session % self.batch:
+            raise ValueError(
+                f"batch: must divide trials_per_session ({self.trials_per_session}), "
+                f"got {self.batch}"
+            )
+        if not 0 <= self.train_burn_in < self.train_sweeps:
+            raise ValueError(
+                f"train_burn_in: must lie in [0, train_sweeps), got {self.train_burn_in}"
+            )
+        for name in ("contrasts", "train_contrasts"):
+            values = getattr(self, name)
+            if not values or not all(math.isfinite(c) for c in values):
+                raise ValueError(f"{name}: need at least one finite contrast, got {values}")
+        if not self.record_modes or len(set(self.record_modes)) != len(self.record_modes):
+            raise ValueError(f"record_modes: need distinct modes, got {self.record_modes}")
+        for mode in self.record_modes:
+            inference_mode(mode)
+        if any(self.contrasts.count(c) > 1 for c in self.contrasts):
+            raise ValueError(f"contrasts: must be distinct, got {self.contrasts}")
+        self.schedule()
+        self.split()
+
+    @property
+    def step_size(self) -> float:
+        """The learning rate, with the per-feedback default filled in."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return DEFAULT_LEARNING_RATE[self.feedback]
+
+    def schedule(self) -> tuple[str, ...]:
+        """The task of every training session 1..sessions (index s - 1)."""
+        entries = self.tasks or (self.task,)
+        expanded: list[str] = []
+        for entry in entries:
+            name, _, count = entry.partition(":")
+            try:
+                task_index(name)
+                n = int(count) if count else 1
+            except ValueError as err:
+                raise ValueError(f"tasks: bad entry {entry!r} ({err})") from None
+            if n <= 0:
+                raise ValueError(f"tasks: bad entry {entry!r} (count must be positive)")
+            expanded += [name] * n
+        last = expanded[-1]
+        expanded += [last] * max(0, self.sessions - len(expanded))
+        return tuple(expanded[: self.sessions]) if self.sessions else (expanded[0],)
+
+    def session_task(self, session: int) -> str:
+        """The task of session ``session`` (session 0 records the first scheduled task)."""
+        return self.schedule()[max(session, 1) - 1]
+
+    def coherences(self) -> tuple[float, ...]:
+        """The unsigned coherences of the recorded contrasts (each with +c and -c)."""
+        values = sorted({abs(float(c)) for c in self.contrasts if c != 0})
+        for c in values:
+            if c not in self.contrasts or -c not in self.contrasts:
+                raise ValueError(
+                    f"contrasts: every recorded contrast needs its opposite, {c} and {-c}; "
+                    f"got {self.contrasts}"
+                )
+        if not values:
+            raise ValueError(f"contrasts: need at least one pair +c, -c, got {self.contrasts}")
+        return tuple(values)
+
+    def split(self) -> tuple[Protocol, Hyper]:
+        """The static protocol and the hyperparameters of this configuration."""
+        protocol = Protocol(
+            neurons=self.neurons,
+            units=self.units,
+            feedback=self.feedback,
+            optimizer=self.optimizer,
+            trials_per_session=self.trials_per_session,
+            batch=self.batch,
+            train_sweeps=self.train_sweeps,
+            train_burn_in=self.train_burn_in,
+            train_contrasts=tuple(float(c) for c in self.train_contrasts),
+            samples=self.samples,
+            presignal=self.presignal,
+            bins=self.bins,
+            frame_every=self.frame_every,
+            contrast_prior=self.contrast_prior,
+            x_sampler=self.x_sampler,
+            coherences=self.coherences(),
+            zero_trials=self.record_trials * sum(1 for c in self.contrasts if c == 0),
+            trials_per_level=self.record_trials,
+            chunk=self.chunk,
+            resamples=0,
+        )
+        hyper = Hyper(
+            learning_rate=self.step_size,
+            init_delta=self.init_delta,
+            init_kappa_o=self.init_kappa_o,
+            kappa_g=self.kappa_g,
+            init_scale=self.init_scale,
+            init_logit_scale=self.init_logit_scale,
+            odds_increment=self.odds_increment,
+        )
+        return protocol, hyper
