@@ -1,9 +1,10 @@
 """Feedback-learning throughput, as ratios measured in this run (never asserted).
 
 1. Training trials per second at N_x = 256, N_g = 64 (the default TrainConfig: minibatches of 32,
-   40 clamped sweeps per trial), the optax step and projection included; compile time apart.
-2. The overhead of learning over plain sampling: the same sweeps through simulate_trials
-   (engaged, no gradient) on the same batch.
+   40 clamped sweeps per trial), one whole compiled session (scan over minibatches, optax step
+   and projection included); compile time apart.
+2. The overhead of learning over plain sampling: the same trials and sweeps through
+   simulate_trials (engaged, no gradient).
 3. One session's training against its recording blocks (engaged + passive, 9 contrasts x 64
    trials, 20 + 100 sweeps per trial), and the wall time of one whole session.
 
@@ -17,13 +18,13 @@ import argparse
 import dataclasses
 import time
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from bayescortex.experiments import training
-from bayescortex.inference import inference_mode, learning, simulate_chunked, simulate_trials
+from bayescortex.experiments.protocol import conditions
+from bayescortex.experiments.protocol import train_settings as protocol_settings
+from bayescortex.inference import inference_mode, simulate_trials
 from bayescortex.models import Stimulus
 
 
@@ -34,36 +35,29 @@ def timed(fn, *args):
     return out, time.perf_counter() - t0
 
 
-def train_steps(config: training.TrainConfig, n_steps: int):
-    """Compile time and seconds per training step (mean over ``n_steps`` steps)."""
-    model = training.initial_model(config)
-    optimizer = training.make_optimizer(config.optimizer, config.step_size)
-    state = optimizer.init(eqx.filter(model, learning.learnable(model)))
-    tasks = jnp.zeros(config.batch, jnp.int32)
-    contrasts = jnp.tile(jnp.asarray([6.0, -6.0]), config.batch // 2)
-    args = (Stimulus(), tasks, contrasts, config.train_settings())
-
-    def step(key, model, state):
-        return learning.train_step(key, model, state, optimizer, *args)
-
-    (model, state, _), first = timed(step, jax.random.key(0), model, state)
-    t0 = time.perf_counter()
-    for i in range(n_steps):
-        model, state, info = step(jax.random.key(i + 1), model, state)
-    jax.block_until_ready(info.log_joint)
-    per_step = (time.perf_counter() - t0) / n_steps
-    return first - per_step, per_step
+def train_session(config: training.TrainConfig):
+    """Compile time and seconds of one compiled training session (scan over minibatches)."""
+    protocol, hyper = config.split()
+    state = training.run.initial_state(config)
+    key = jax.random.key(0)
+    _, first = timed(lambda s: training.run._train(protocol, hyper, s, key, 1, 0), state)
+    _, second = timed(lambda s: training.run._train(protocol, hyper, s, key, 2, 0), state)
+    return first - second, second
 
 
 def plain_sampling(config: training.TrainConfig) -> float:
-    """Seconds for the same batch and sweeps, sampled without clamping or gradient."""
-    model = training.initial_model(config)
-    settings = dataclasses.replace(config.train_settings(), n_bins=1, burn_in=config.train_burn_in)
+    """Seconds to sample one session's training trials without clamping or gradient."""
+    protocol, hyper = config.split()
+    model = training.run.initial_state(config).model
+    settings = dataclasses.replace(
+        protocol_settings(protocol, hyper), n_bins=1, burn_in=config.train_burn_in
+    )
+    n = config.trials_per_session
     args = (
         model,
         Stimulus(),
-        jnp.zeros(config.batch, int),
-        jnp.tile(jnp.asarray([6.0, -6.0]), config.batch // 2),
+        jnp.zeros(n, int),
+        jnp.tile(jnp.asarray([6.0, -6.0]), n // 2),
         settings,
         inference_mode("engaged"),
     )
@@ -72,28 +66,13 @@ def plain_sampling(config: training.TrainConfig) -> float:
 
 
 def recording(config: training.TrainConfig):
-    """Compile time and seconds for one session's recording blocks (all modes)."""
-    model = training.initial_model(config)
-    contrasts = np.repeat(np.asarray(config.contrasts), config.record_trials)
-
-    def blocks(seed):
-        out = []
-        for mode in config.record_modes:
-            rec = simulate_chunked(
-                jax.random.key(seed),
-                model,
-                Stimulus(),
-                np.zeros(contrasts.shape, int),
-                contrasts,
-                config.record_settings(),
-                inference_mode(mode),
-                chunk_size=config.chunk,
-            )
-            out.append(rec.counts)
-        return out
-
-    _, first = timed(blocks, 0)
-    _, second = timed(blocks, 1)
+    """Compile time and seconds for one session's recording blocks (all modes at once)."""
+    protocol, hyper = config.split()
+    state = training.run.initial_state(config)
+    conds = conditions([inference_mode(m) for m in config.record_modes], [0, 0])
+    key = jax.random.key(0)
+    _, first = timed(lambda s: training.run._record(protocol, hyper, s, key, 0, conds), state)
+    _, second = timed(lambda s: training.run._record(protocol, hyper, s, key, 1, conds), state)
     return first - second, second
 
 
@@ -106,25 +85,24 @@ def main() -> None:
             neurons=32, units=16, trials_per_session=64, batch=16, train_sweeps=20,
             train_burn_in=5, record_trials=8, samples=30, presignal=5,
         )  # fmt: skip
-        n_steps = 3
     else:
         config = training.TrainConfig()
-        n_steps = 8
     print(f"devices: {jax.devices()}")
     print(
         f"N_x = {config.neurons}, N_g = {config.units}, minibatch {config.batch}, "
         f"{config.train_sweeps} clamped sweeps per training trial ({config.train_burn_in} burn-in)"
     )
-    compile_s, step_s = train_steps(config, n_steps)
-    rate = config.batch / step_s
-    print(f"training step: compile {compile_s:.1f} s, {step_s:.3f} s per step, {rate:.1f} trials/s")
+    compile_s, session_train = train_session(config)
+    rate = config.trials_per_session / session_train
+    print(
+        f"training session: compile {compile_s:.1f} s, {session_train:.2f} s per session, "
+        f"{rate:.1f} trials/s"
+    )
     sample_s = plain_sampling(config)
     print(
-        f"plain sampling of the same sweeps: {sample_s:.3f} s per batch; learning costs "
-        f"{step_s / sample_s:.2f}x plain sampling"
+        f"plain sampling of the same trials and sweeps: {sample_s:.2f} s; learning costs "
+        f"{session_train / sample_s:.2f}x plain sampling"
     )
-    steps = config.trials_per_session // config.batch
-    session_train = steps * step_s
     rec_compile, rec_s = recording(config)
     n_rec = len(config.contrasts) * config.record_trials * len(config.record_modes)
     print(

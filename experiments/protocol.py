@@ -55,6 +55,9 @@ from bayescortex.models import (
     is_correct,
 )
 
+REPLICATE_BATCH = 16
+"""Bootstrap replicates whose zero-signal covariance is updated at once (memory bound)."""
+
 BOOTSTRAP_KEY = 2**31 - 1
 """``fold_in(seed key, BOOTSTRAP_KEY)`` draws the Poisson bootstrap weights (never a session)."""
 
@@ -355,7 +358,12 @@ def record(
             features, lv, weights, hits = simulate(ids, valid)
 
             def with_covariance(m):
-                return jax.vmap(lambda m, w: accumulate(m, features, lv, w))(m, weights)
+                # Replicates a few at a time: each holds a (chunk, bins + 1, neurons) copy of
+                # the centred responses, so memory stays bounded for paper-scale resamples.
+                return jax.lax.map(
+                    lambda mw: accumulate(mw[0], features, lv, mw[1]), (m, weights),
+                    batch_size=REPLICATE_BATCH,
+                )  # fmt: skip
 
             def means_only(m):
                 return jax.vmap(lambda m, w: add_means(m, features, lv, w))(m, weights)
