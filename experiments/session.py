@@ -47,8 +47,12 @@ def run_sessions(
     session index). With ``checkpoint_dir``, each finished session is checkpointed there, and a
     folder that already holds checkpoints of the same ``config`` (fields in ``may_differ``
     excepted) is resumed after its last session ``<= n_sessions``. ``describe(session,
-    outputs)`` gives a progress-bar postfix (e.g. accuracy).
+    outputs)`` gives a progress-bar postfix (e.g. accuracy). ``session_meta(session)`` gives
+    JSON-ready facts of a session that a resumed run must agree with (e.g. the task it trained,
+    under the config field that schedules it): they are saved with the checkpoint, and a
+    mismatch raises a ``ValueError`` naming the field.
     """
+    session_meta = session_meta or (lambda s: {})
     outputs: list[Any] = []
     start = 0
     config = config or {}

@@ -66,6 +66,11 @@ def learnable(model: HierarchicalModel) -> PyTree[bool]:
     (True, True)
     """
     names = model.feedback.learnable_fields
+    if not names:
+        raise ValueError(
+            f"feedback: {type(model.feedback).__name__} declares no learnable_fields, so "
+            "learning has nothing to fit"
+        )
     spec = jax.tree.map(lambda _: False, model)
     return eqx.tree_at(
         lambda m: [getattr(m.feedback, n) for n in names], spec, replace=[True] * len(names)

@@ -159,7 +159,7 @@ def test_learnable_filter_projection_and_fixed_leaves():
 
 def test_unknown_feedback_is_named():
     class Other(ParametricFeedback):
-        pass
+        learnable_fields = ()
 
     with pytest.raises(ValueError, match="feedback"):
         learning.learnable(HierarchicalModel(Other(4, 2)))
