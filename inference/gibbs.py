@@ -162,35 +162,62 @@ def neurons_log_density(neurons, means, contrast, projection, cond: Conditionals
     return -jnp.sum(neurons / means) - 0.5 * quad / cond.noise_var
 
 
+_LOG_GROUP = 4  # entries multiplied before one log in _sum_log
+
+
+def _sum_log(v: Float[Array, " n"]) -> Float[Array, ""]:
+    """``sum(log v)`` for ``v >= 1`` with one log per group of 4 entries (their product).
+
+    The middle layer's sweep needs the sum of ``log tau`` over all neurons for every unit, and
+    the logarithm dominates its cost; the product of 4 means stays far from overflow while every
+    ``tau < 4e9`` (``tau = 1 + C g`` is a few units in every model here).
+    """
+    pad = (-v.shape[-1]) % _LOG_GROUP
+    if pad:
+        v = jnp.concatenate([v, jnp.ones((pad,), v.dtype)])
+    return jnp.sum(jnp.log(jnp.prod(v.reshape(-1, _LOG_GROUP), axis=-1)))
+
+
 def update_units(key, units, means, neurons, logits, coupling):
     """Sequential Bernoulli updates of every ``g_k``; returns the new ``g`` and ``tau``.
 
-    ``tau`` is kept up to date incrementally as units flip; the loop is unrolled in blocks of
-    units to keep per-iteration overhead small.
+    The log-likelihood ratio of unit ``j`` compares ``log p(x | g)`` at the current ``tau`` with
+    ``tau`` after flipping ``g_j`` (``tau +- C_j``). The current side's sums ``sum x / tau`` and
+    ``sum log tau`` are carried along and replaced by the other side's when the unit flips, so
+    each unit costs one pass over the neurons with one division per neuron and one logarithm
+    per four (:func:`_sum_log`). ``tau`` is kept up to date incrementally; the loop is unrolled
+    in blocks of units to keep per-iteration overhead small.
     """
     n = units.shape[0]
     m = _block_size(n, 16)
     u = jax.random.uniform(key, units.shape, dtype=units.dtype)
+    current = (jnp.sum(neurons / means), _sum_log(means))
 
     def block(b, carry):
-        g, tau = carry
+        g, tau, (rate, log_tau) = carry
         start = b * m
         cols = jax.lax.dynamic_slice_in_dim(coupling, start, m, axis=1)
         gb = jax.lax.dynamic_slice_in_dim(g, start, m)
         lb = jax.lax.dynamic_slice_in_dim(logits, start, m)
         ub = jax.lax.dynamic_slice_in_dim(u, start, m)
         for j in range(m):
-            c = cols[:, j]
-            tau_off = tau - c * gb[j]
-            tau_on = tau_off + c
+            was_on = gb[j] > 0.5
+            other = tau + jnp.where(was_on, -1.0, 1.0) * cols[:, j]
+            other_rate, other_log = jnp.sum(neurons / other), _sum_log(other)
             # log p(x | g_j = 1) - log p(x | g_j = 0) for exponentials with means tau
-            llr = jnp.sum(neurons * c / (tau_off * tau_on) - jnp.log1p(c / tau_off))
-            on = (ub[j] < jax.nn.sigmoid(lb[j] + llr)).astype(g.dtype)
-            gb = gb.at[j].set(on)
-            tau = tau_off + c * on
-        return jax.lax.dynamic_update_slice_in_dim(g, gb, start, axis=0), tau
+            diff = (other_log + other_rate) - (log_tau + rate)  # log p(x | now) - log p(x | flip)
+            llr = jnp.where(was_on, diff, -diff)
+            on = ub[j] < jax.nn.sigmoid(lb[j] + llr)
+            flip = on != was_on
+            gb = gb.at[j].set(on.astype(g.dtype))
+            tau = jnp.where(flip, other, tau)
+            rate = jnp.where(flip, other_rate, rate)
+            log_tau = jnp.where(flip, other_log, log_tau)
+        g = jax.lax.dynamic_update_slice_in_dim(g, gb, start, axis=0)
+        return g, tau, (rate, log_tau)
 
-    return jax.lax.fori_loop(0, n // m, block, (units, means))
+    g, tau, _ = jax.lax.fori_loop(0, n // m, block, (units, means, current))
+    return g, tau
 
 
 def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, odds, evidence):

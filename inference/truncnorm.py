@@ -38,8 +38,10 @@ def standard_tail_offset(a: Float[Array, "..."], u: Float[Array, "..."]) -> Floa
     # on XLA:CPU and GPU), and ndtri(0) = -inf would make the draw +inf. The clamp moves
     # only draws of probability below tiny / Phi(-2) ~ 44 tiny (1e-36 in float32), to the
     # finite -ndtri(tiny) (13.0 in float32, 37.5 in float64).
+    # Where the direct inverse is used (a <= 2), log(u Phi(-a)) is the Newton target itself,
+    # so one log_ndtr serves both branches; elsewhere the direct value is discarded.
     a_direct = jnp.minimum(a, _DIRECT_BELOW)
-    p = jnp.exp(log_u + log_ndtr(-a_direct))
+    p = jnp.exp(target)
     p = jnp.maximum(p, jnp.finfo(p.dtype).tiny)
     direct = -ndtri(p) - a_direct
 
