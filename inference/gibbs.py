@@ -33,6 +33,8 @@ from .mala import reflected_mala_step
 from .modes import InferenceMode, SamplerSettings
 from .truncnorm import positive_normal_from_uniform
 
+HIGHEST = jax.lax.Precision.HIGHEST  # accelerators default to TF32/bf16 float32 products
+
 
 class Conditionals(NamedTuple):
     """The model's quantities one sweep needs, computed once per model."""
@@ -128,7 +130,7 @@ def update_neurons_gibbs(key, neurons, means, contrast, projection, cond: Condit
     few neurons), so no full-length vector is touched per neuron.
     """
     n = neurons.shape[0]
-    m = _block_size(n)
+    m = _block_size(n, 8)
     s = jnp.maximum(contrast, 1e-6)
     u = jax.random.uniform(
         key, neurons.shape, dtype=neurons.dtype, minval=jnp.finfo(neurons.dtype).tiny
@@ -139,7 +141,7 @@ def update_neurons_gibbs(key, neurons, means, contrast, projection, cond: Condit
         start = b * m
         rows = jax.lax.dynamic_slice_in_dim(cond.gram, start, m, axis=0)
         inner = jax.lax.dynamic_slice_in_dim(rows, start, m, axis=1)
-        drive = rows @ x
+        drive = jnp.matmul(rows, x, precision=HIGHEST)
         old = jax.lax.dynamic_slice_in_dim(x, start, m)
         take = lambda a: jax.lax.dynamic_slice_in_dim(a, start, m)  # noqa: E731
         proj, tau, gii, ub = take(projection), take(means), take(gram_diag), take(u)
@@ -158,7 +160,10 @@ def update_neurons_gibbs(key, neurons, means, contrast, projection, cond: Condit
 
 def neurons_log_density(neurons, means, contrast, projection, cond: Conditionals):
     """``log p(x | g, s, y)`` up to a constant, as a function of ``x`` (extended to all reals)."""
-    quad = contrast**2 * neurons @ (cond.gram @ neurons) - 2 * contrast * projection @ neurons
+    gx = jnp.matmul(cond.gram, neurons, precision=HIGHEST)
+    quad = contrast**2 * jnp.dot(neurons, gx, precision=HIGHEST) - 2 * contrast * jnp.dot(
+        projection, neurons, precision=HIGHEST
+    )
     return -jnp.sum(neurons / means) - 0.5 * quad / cond.noise_var
 
 
@@ -189,7 +194,7 @@ def update_units(key, units, means, neurons, logits, coupling):
     in blocks of units to keep per-iteration overhead small.
     """
     n = units.shape[0]
-    m = _block_size(n, 16)
+    m = _block_size(n, 8)
     u = jax.random.uniform(key, units.shape, dtype=units.dtype)
     current = (jnp.sum(neurons / means), _sum_log(means))
 
@@ -238,9 +243,11 @@ def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, od
 
 def update_contrast(key, contrast, neurons, projection, cond: Conditionals, step_sd):
     """Exact draw of ``s`` under the slow random-walk prior truncated at 0."""
-    precision = 1.0 / step_sd**2 + neurons @ (cond.gram @ neurons) / cond.noise_var
+    gx = jnp.matmul(cond.gram, neurons, precision=HIGHEST)
+    precision = 1.0 / step_sd**2 + jnp.dot(neurons, gx, precision=HIGHEST) / cond.noise_var
     var = 1.0 / precision
-    mean = var * (projection @ neurons / cond.noise_var + contrast / step_sd**2)
+    drive = jnp.dot(projection, neurons, precision=HIGHEST)
+    mean = var * (drive / cond.noise_var + contrast / step_sd**2)
     u = jax.random.uniform(key, dtype=neurons.dtype, minval=jnp.finfo(neurons.dtype).tiny)
     return positive_normal_from_uniform(mean, jnp.sqrt(var), u)
 

@@ -48,6 +48,7 @@ from bayescortex.models.hierarchical import HierarchicalModel, Latents
 from bayescortex.models.stimuli import Stimulus, category_of
 
 from . import gibbs
+from .loop import sample_chain
 from .modes import InferenceMode, SamplerSettings
 
 EXACT_MODE = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=0.0)
@@ -154,18 +155,18 @@ def posterior_samples(
     state = gibbs.init(k_init, cond, settings, EXACT_MODE)
     evidence = jnp.asarray(True)
 
-    def sweep(state, t):
-        state, _ = gibbs.step(
-            jax.random.fold_in(k_run, t), state, cond, projection, evidence, settings, EXACT_MODE
-        )
-        latents = Latents(state.task, state.category, state.units, state.neurons, state.contrast)
-        return state, latents
+    def sweep(key, state):
+        return gibbs.step(key, state, cond, projection, evidence, settings, EXACT_MODE)
 
-    def burn(state, t):
-        return sweep(state, t)[0], None
+    def latents(state, info):
+        return Latents(state.task, state.category, state.units, state.neurons, state.contrast)
 
-    state, _ = jax.lax.scan(burn, state, jnp.arange(settings.burn_in))
-    _, draws = jax.lax.scan(sweep, state, jnp.arange(settings.burn_in, settings.n_samples))
+    if settings.burn_in:
+        state, _ = sample_chain(k_run, sweep, state, settings.burn_in, transform=lambda s, i: None)
+    _, draws = sample_chain(
+        k_run, sweep, state, settings.n_samples - settings.burn_in, start=settings.burn_in,
+        transform=latents,
+    )  # fmt: skip
     return draws
 
 

@@ -24,12 +24,15 @@ def sample_chain(
     thin: int = 1,
     transform: Callable = lambda state, info: state,
     start: int = 0,
+    inputs: Any = None,
 ):
     """Run ``n_steps`` transitions; return the final state and the stacked kept outputs.
 
-    ``step(key, state) -> (state, info)``. Outputs are ``transform(state, info)`` after steps
+    ``step(key, state) -> (state, info)``; with ``inputs`` (a pytree whose leaves have a
+    leading axis of ``n_steps``), ``step(key, state, x)`` receives step ``t``'s slice ``x``
+    (e.g. the image of that sweep). Outputs are ``transform(state, info)`` after steps
     ``thin - 1, 2 thin - 1, ...`` (``n_steps // thin`` of them). ``start`` offsets the step
-    counter used for the keys, to continue a chain.
+    counter used for the keys, to continue a chain. Step ``t`` uses ``fold_in(key, start + t)``.
 
     >>> def step(key, x):
     ...     x = 0.5 * x + jax.random.normal(key)
@@ -43,13 +46,21 @@ def sample_chain(
     if n_steps % thin:
         raise ValueError(f"thin: must divide n_steps ({n_steps}), got {thin}")
 
-    def one(state, t):
-        return step(jax.random.fold_in(key, t), state)
+    def one(state, t, x):
+        k = jax.random.fold_in(key, t)
+        return step(k, state) if inputs is None else step(k, state, x)
 
-    def block(state, t0):
-        state, info = jax.lax.scan(one, state, t0 + jnp.arange(thin - 1))[0], None
-        state, info = one(state, t0 + thin - 1)
+    counter = start + jnp.arange(n_steps)
+    xs = (counter, inputs)
+    blocks = jax.tree.map(lambda a: a.reshape((n_steps // thin, thin) + a.shape[1:]), xs)
+
+    def block(state, tx):
+        def skip(state, tx):
+            return one(state, *tx)[0], None
+
+        if thin > 1:
+            state, _ = jax.lax.scan(skip, state, jax.tree.map(lambda a: a[:-1], tx))
+        state, info = one(state, *jax.tree.map(lambda a: a[-1], tx))
         return state, transform(state, info)
 
-    starts = start + thin * jnp.arange(n_steps // thin)
-    return jax.lax.scan(block, state, starts)
+    return jax.lax.scan(block, state, blocks)

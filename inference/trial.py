@@ -24,6 +24,7 @@ from bayescortex.models.hierarchical import HierarchicalModel
 from bayescortex.models.stimuli import TASKS, Stimulus
 
 from . import gibbs
+from .loop import sample_chain
 from .modes import InferenceMode, SamplerSettings
 
 
@@ -81,23 +82,19 @@ def simulate_trial(
     state = gibbs.init(k_init, cond, settings, mode)
     counts0 = jnp.zeros((settings.n_bins, model.n_neurons), dtype=projections.dtype)
 
-    def sweep(carry, inputs):
+    def sweep(key, carry, inputs):
         state, counts = carry
-        t, f, ev, b = inputs
-        state, info = gibbs.step(
-            jax.random.fold_in(k_run, t), state, cond, projections[f], ev, settings, mode
-        )
+        f, ev, b = inputs
+        state, info = gibbs.step(key, state, cond, projections[f], ev, settings, mode)
         onehot = (jnp.arange(settings.n_bins) == b).astype(counts.dtype)
         counts = counts + onehot[:, None] * state.neurons[None, :]
-        return (state, counts), (info.belief, info.acceptance)
+        return (state, counts), info
 
-    xs = (
-        jnp.arange(settings.n_sweeps),
-        jnp.asarray(frame),
-        jnp.asarray(evidence),
-        jnp.asarray(bins),
-    )
-    (state, counts), (belief, acceptance) = jax.lax.scan(sweep, (state, counts0), xs)
+    xs = (jnp.asarray(frame), jnp.asarray(evidence), jnp.asarray(bins))
+    (state, counts), (belief, acceptance) = sample_chain(
+        k_run, sweep, (state, counts0), settings.n_sweeps, inputs=xs,
+        transform=lambda carry, info: (info.belief, info.acceptance),
+    )  # fmt: skip
     belief = belief[settings.n_presignal :]
     return TrialRecord(
         counts=counts,

@@ -82,12 +82,12 @@ class HierarchicalModel(eqx.Module):
 
     def gram(self) -> Float[Array, "neurons neurons"]:
         """``PF PF^T``: overlaps of the projective fields (ones on the diagonal)."""
-        return self.fields @ self.fields.T
+        return jnp.matmul(self.fields, self.fields.T, precision=jax.lax.Precision.HIGHEST)
 
     def project(self, images: Float[Array, "... pixels"]) -> Float[Array, "... neurons"]:
         """``PF y``: each image's projection on every projective field."""
         self._check_image(images)
-        return images @ self.fields.T
+        return jnp.matmul(images, self.fields.T, precision=jax.lax.Precision.HIGHEST)
 
     def means(self, units: Float[Array, " units"]) -> Float[Array, " neurons"]:
         """``tau = 1 + C g``: the prior mean of each neuron given the middle layer."""

@@ -137,7 +137,7 @@ def train_seeds(static: Static, hyper: Hyper, states: SeedState, seed_keys, sess
 
 @functools.partial(jax.jit, static_argnums=0)
 def record_seeds(
-    static: Static, hyper: Hyper, states: SeedState, seed_keys, session, conds, stream=0
+    static: Static, hyper: Hyper, states: SeedState, seed_keys, session, conds, stream
 ):
     """:func:`seed_record` vmapped over seeds (one compilation for every session and for the
     controls)."""
@@ -151,8 +151,9 @@ def session_step(static: Static, hyper: Hyper, states: SeedState, seed_keys, ses
     info = TrainInfo(*(jnp.full((len(seed_keys),), jnp.nan),) * 2, jnp.zeros(len(seed_keys)))
     if session > 0:
         states, info = train_seeds(static, hyper, states, seed_keys, session)
+    # Every argument passed positionally, as controls_step does: one compilation serves both.
     point, resampled, acc = record_seeds(
-        static, hyper, states, seed_keys, session, main_conditions(static)
+        static, hyper, states, seed_keys, session, main_conditions(static), 0
     )
     params = jax.vmap(_parameters)(states)
     return states, SessionOutput(point, resampled, acc, info, params)
