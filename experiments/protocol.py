@@ -168,13 +168,8 @@ class BlockStats(NamedTuple):
 # -- configuration -> sampler settings, model, optimiser ----------------------------------------
 
 
-def record_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
-    """Sampler settings of recorded trials."""
+def _settings(protocol: Protocol, hyper: Hyper, **layout) -> SamplerSettings:
     return SamplerSettings(
-        n_samples=protocol.samples,
-        n_presignal=protocol.presignal,
-        burn_in=protocol.burn_in,
-        n_bins=protocol.bins,
         contrast_prior=protocol.contrast_prior,
         x_sampler=protocol.x_sampler,
         mala_steps=protocol.mala_steps,
@@ -182,24 +177,46 @@ def record_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
         contrast_init=hyper.contrast_init,
         contrast_step=hyper.contrast_step,
         mala_step_size=hyper.mala_step_size,
+        **layout,
     )
+
+
+def record_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
+    """Sampler settings of recorded trials."""
+    return _settings(
+        protocol, hyper, n_samples=protocol.samples, n_presignal=protocol.presignal,
+        burn_in=protocol.burn_in, n_bins=protocol.bins,
+    )  # fmt: skip
 
 
 def train_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
     """Sampler settings of the clamped training chains."""
-    return SamplerSettings(
-        n_samples=protocol.train_sweeps,
-        n_presignal=0,
-        burn_in=protocol.train_burn_in,
-        n_bins=1,
-        contrast_prior=protocol.contrast_prior,
-        x_sampler=protocol.x_sampler,
-        mala_steps=protocol.mala_steps,
-        odds_increment=hyper.odds_increment,
-        contrast_init=hyper.contrast_init,
-        contrast_step=hyper.contrast_step,
-        mala_step_size=hyper.mala_step_size,
-    )
+    return _settings(
+        protocol, hyper, n_samples=protocol.train_sweeps, n_presignal=0,
+        burn_in=protocol.train_burn_in, n_bins=1,
+    )  # fmt: skip
+
+
+DEFAULT_LEARNING_RATE = {"parametric": 0.005, "free_form": 0.02}
+"""Adam step sizes by feedback family: parametric accuracy peaks after 2-5 sessions at
+N_x = 256; the free-form feedback learns more slowly."""
+
+
+def learning_rate(feedback: str, given: float | None) -> float:
+    """``given``, or the default step size of the feedback family."""
+    return DEFAULT_LEARNING_RATE[feedback] if given is None else given
+
+
+PARAMETER_NAMES = ("delta", "kappa_o", "kappa_g") + tuple(f"task_logit_{t}" for t in TASKS)
+"""What :func:`feedback_parameters` returns for the parametric feedback."""
+
+
+def feedback_parameters(feedback) -> Float[Array, " parameters"]:
+    """The parametric feedback's scalars (:data:`PARAMETER_NAMES`); empty for free-form."""
+    if not isinstance(feedback, ParametricFeedback):
+        return jnp.zeros((0,))
+    scalars = jnp.stack([feedback.delta, feedback.kappa_o, feedback.kappa_g])
+    return jnp.concatenate([scalars, feedback.task_logits])
 
 
 def optimizer(protocol: Protocol, hyper: Hyper) -> optax.GradientTransformation:

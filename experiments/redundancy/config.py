@@ -10,10 +10,8 @@ from typing import Literal, NamedTuple
 
 from bayescortex.models import task_index
 
-from ..protocol import Hyper, Protocol
+from ..protocol import Hyper, Protocol, learning_rate
 from ..results import check_fields
-
-DEFAULT_LEARNING_RATE = {"parametric": 0.005, "free_form": 0.02}
 
 
 class Static(NamedTuple):
@@ -139,9 +137,7 @@ class RedundancyConfig:
     @property
     def step_size(self) -> float:
         """The learning rate, with the per-feedback default filled in."""
-        if self.learning_rate is not None:
-            return self.learning_rate
-        return DEFAULT_LEARNING_RATE[self.feedback]
+        return learning_rate(self.feedback, self.learning_rate)
 
     def split(self) -> tuple[Static, Hyper]:
         """The static part and the hyperparameters of this configuration."""

@@ -18,15 +18,14 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from bayescortex.analysis.moments import moments_from_trials, poisson_weights
 from bayescortex.inference import inference_mode
-from bayescortex.models import TASKS, ParametricFeedback, Stimulus, category_of
-from bayescortex.models.discriminative import NoisyPerceptron
+from bayescortex.models import Stimulus, is_correct
 
-from ..discriminative import record_network, train_network
+from ..discriminative import initial_network, record_network, train_network
 from ..protocol import (
+    PARAMETER_NAMES,
     BlockStats,
     Conditions,
     Hyper,
@@ -35,6 +34,7 @@ from ..protocol import (
     accuracy,
     bootstrap_key,
     conditions,
+    feedback_parameters,
     init_state,
     record,
     session_key,
@@ -63,16 +63,11 @@ def analysis_of(static: Static) -> Analysis:
 
 
 def _parameters(state: SeedState) -> jax.Array:
-    fb = state.model.feedback
-    if not isinstance(fb, ParametricFeedback):
-        return jnp.zeros((0,))
-    return jnp.concatenate([jnp.stack([fb.delta, fb.kappa_o, fb.kappa_g]), fb.task_logits])
+    return feedback_parameters(state.model.feedback)
 
 
 def parameter_names(static: Static) -> list[str]:
-    if static.protocol.feedback != "parametric":
-        return []
-    return ["delta", "kappa_o", "kappa_g"] + [f"task_logit_{t}" for t in TASKS]
+    return list(PARAMETER_NAMES) if static.protocol.feedback == "parametric" else []
 
 
 def main_conditions(static: Static) -> Conditions:
@@ -184,42 +179,54 @@ def seed_keys(root_seed: int, n_seeds: int) -> jax.Array:
 # -- the classic hypothesis: a discriminative network, measured the same way ---------------------
 
 
-def network_measures(static: Static, hyper: Hyper, seed_key):
-    """Train the discriminative network of one seed and measure its hidden units before and
-    after training, on blocks with the recording layout: ``(point, resampled)`` with a
-    leading ``(before, after)`` axis, and the training losses."""
+def network_measures(static: Static, hyper: Hyper, seed_keys):
+    """Train the discriminative network of every seed (one compiled program, seeds vmapped) and
+    measure its hidden units before and after training on blocks with the recording layout:
+    ``(point, resampled)`` with leading axes ``(seed, phase)``, and the losses ``(seed, step)``.
+    Seed ``s`` initialises its network from ``nnx.Rngs(s)``."""
+    nets = [initial_network(Stimulus().size ** 2, static.network_hidden, s)
+            for s in range(len(seed_keys))]  # fmt: skip
+    graphdef = nets[0][0]
+    params = jax.tree.map(lambda *a: jnp.stack(a), *[n[1] for n in nets])
+    return _networks(static, graphdef, hyper, seed_keys, params)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params):
     p = static.protocol
     level = np.repeat(np.arange(len(p.levels)), p.layout.sizes)
-    contrasts = p.levels[level]
-    stimulus = Stimulus(noise_sd=float(hyper.noise_sd))
-    seed_int = int(jax.random.randint(seed_key, (), 0, 2**31 - 1))
-    net = NoisyPerceptron(stimulus.size**2, static.network_hidden, rngs=nnx.Rngs(seed_int))
-    k_rec, k_train = jax.random.fold_in(seed_key, 5), jax.random.fold_in(seed_key, 6)
-    ids = jnp.arange(level.size)
-    weights = poisson_weights(bootstrap_key(seed_key), ids, p.resamples)
-    hidden = static.network_hidden
+    contrasts = jnp.asarray(p.levels[level], jnp.float32)
+    signal = jnp.asarray([c for c in p.levels if c != 0], jnp.float32)
+    stimulus = Stimulus(noise_sd=hyper.noise_sd)
     analysis = Analysis(
-        tuple(2.0 * c for c in p.coherences), min(static.subset_size, hidden), bins=0
-    )
+        tuple(2.0 * c for c in p.coherences), min(static.subset_size, static.network_hidden),
+        bins=0,
+    )  # fmt: skip
+    lv = jnp.asarray(level)
+    onehot = (lv[:, None] == jnp.arange(len(p.levels))[None, :]).astype(jnp.float32)
 
-    def stats_of(responses, choices):
-        x = jnp.asarray(responses)[:, None, :]
-        lv = jnp.asarray(level)
-        moments = jax.vmap(lambda w: moments_from_trials(x, lv, w, n_levels=len(p.levels)))(weights)
-        correct = (jnp.asarray(choices) == category_of(jnp.asarray(contrasts))).astype(jnp.float32)
-        onehot = (lv[:, None] == jnp.arange(len(p.levels))[None, :]).astype(jnp.float32)
-        return BlockStats(moments, weights @ (correct[:, None] * onehot))
+    def one(seed_key, prm):
+        weights = poisson_weights(bootstrap_key(seed_key), jnp.arange(level.size), p.resamples)
+        k_rec, k_train = jax.random.fold_in(seed_key, 5), jax.random.fold_in(seed_key, 6)
 
-    blocks = [stats_of(*record_network(k_rec, net, stimulus, static.task, contrasts))]
-    losses = train_network(k_train, net, stimulus, static.task, contrasts,
-                           steps=static.network_steps)  # fmt: skip
-    blocks.append(stats_of(*record_network(k_rec, net, stimulus, static.task, contrasts)))
-    stats = jax.tree.map(lambda *a: jnp.stack(a), *blocks)
-    point, resampled = _network_measures(analysis, stats, jax.random.fold_in(seed_key, 7),
-                                         static.subsets, static.bootstrap_subsets)  # fmt: skip
-    return point, resampled, losses
+        def stats_of(prm):
+            responses, choices = record_network(k_rec, graphdef, prm, stimulus, static.task,
+                                                contrasts)  # fmt: skip
+            x = responses[:, None, :]
+            moments = jax.vmap(lambda w: moments_from_trials(x, lv, w, n_levels=len(p.levels)))(
+                weights
+            )
+            correct = is_correct(choices, contrasts).astype(jnp.float32)
+            return BlockStats(moments, weights @ (correct[:, None] * onehot))
 
+        before = stats_of(prm)
+        trained, losses = train_network(k_train, graphdef, prm, stimulus, static.task, signal,
+                                        steps=static.network_steps)  # fmt: skip
+        stats = jax.tree.map(lambda *a: jnp.stack(a), before, stats_of(trained))
+        point, resampled = replicate_measures(
+            analysis, stats, jax.random.fold_in(seed_key, 7),
+            n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets,
+        )  # fmt: skip
+        return point, resampled, losses
 
-@functools.partial(jax.jit, static_argnums=(0, 3, 4))
-def _network_measures(analysis, stats, key, n_subsets, boot_subsets):
-    return replicate_measures(analysis, stats, key, n_subsets=n_subsets, boot_subsets=boot_subsets)
+    return jax.vmap(one)(seed_keys, params)

@@ -101,10 +101,7 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
             may_differ=RESUMABLE, progress=progress, describe=describe,
             extra={"keys": "seed s: fold_in(key(seed), s); session: fold_in(seed key, session)"},
         )  # fmt: skip
-        networks = []
-        if static.controls:
-            for s in range(config.seeds):
-                networks.append(network_measures(static, hyper, keys[s]))
+        networks = network_measures(static, hyper, keys) if static.controls else None
     t_sim = time.perf_counter() - t_start
     t1 = time.perf_counter()
     ds = _dataset(config, static, outputs, networks)
@@ -153,10 +150,9 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
         ctl_point = _stack(ctl, lambda c: c[0])
         ctl_rep = _stack(ctl, lambda c: c[1])
         data |= _block_vars("control_", ctl_point, ctl_rep, ("phase", "condition"), pick)
-        net_point = jax.tree.map(lambda *a: np.stack(a), *[n[0] for n in networks])
-        net_rep = jax.tree.map(lambda *a: np.stack(a), *[n[1] for n in networks])
+        net_point, net_rep, losses = jax.tree.map(np.asarray, networks)
         data |= _block_vars("network_", net_point, net_rep, ("phase",), pick)
-        data["network_loss"] = (("seed", "step"), np.stack([n[2] for n in networks]))
+        data["network_loss"] = (("seed", "step"), losses)
         coords |= {"phase": ["before", "after"], "condition": list(CONTROLS)}
     return xr.Dataset(data, coords=coords)
 

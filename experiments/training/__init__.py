@@ -1,6 +1,7 @@
 """``bayescortex train``: learn the top-down feedback over sessions (see :mod:`.run`)."""
 
-from .config import DEFAULT_LEARNING_RATE, RESUMABLE, TrainConfig
+from ..protocol import DEFAULT_LEARNING_RATE
+from .config import RESUMABLE, TrainConfig
 from .run import feedback_alignment, learning_curves, load_model, main, summary_text, train
 
 __all__ = [

@@ -10,15 +10,13 @@ from typing import Literal
 from bayescortex.inference import inference_mode
 from bayescortex.models import task_index
 
-from ..protocol import Hyper, Protocol
+from ..protocol import Hyper, Protocol, learning_rate
 from ..results import check_fields
 from ..simulate import Mode, RecordingOptions
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
 """Config fields that may change when a run resumes from a checkpoint (extend it, schedule
 further tasks, write elsewhere). The task of every session already run must still agree."""
-
-DEFAULT_LEARNING_RATE = {"parametric": 0.005, "free_form": 0.02}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,9 +118,7 @@ class TrainConfig(RecordingOptions):
     @property
     def step_size(self) -> float:
         """The learning rate, with the per-feedback default filled in."""
-        if self.learning_rate is not None:
-            return self.learning_rate
-        return DEFAULT_LEARNING_RATE[self.feedback]
+        return learning_rate(self.feedback, self.learning_rate)
 
     def schedule(self) -> tuple[str, ...]:
         """The task of every training session 1..sessions (index s - 1)."""

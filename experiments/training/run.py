@@ -83,13 +83,13 @@ from bayescortex.models import (
     CATEGORY_ORIENTATIONS,
     TASKS,
     HierarchicalModel,
-    ParametricFeedback,
     preferred_orientations,
     task_index,
 )
 
 from .. import checkpoint
 from ..protocol import (
+    PARAMETER_NAMES,
     Hyper,
     Protocol,
     SeedState,
@@ -97,6 +97,7 @@ from ..protocol import (
     accuracy,
     bootstrap_key,
     conditions,
+    feedback_parameters,
     init_state,
     record,
     session_key,
@@ -132,7 +133,7 @@ def _record(protocol: Protocol, hyper: Hyper, state: SeedState, key, session, co
     out = SessionOutput(
         accuracy(stats),
         TrainInfo(*(jnp.full((), jnp.nan),) * 2, jnp.zeros(())),
-        _parameters(fb.feedback),
+        feedback_parameters(fb.feedback),
         fb.feedback.coupling(),
         fb.unit_probabilities(),
         jnp.exp(fb.feedback.task_log_prior()),
@@ -232,13 +233,6 @@ def feedback_alignment(coupling: np.ndarray, unit_probability: np.ndarray) -> np
     return np.where(norm > 1e-12, drive.T @ axes / np.maximum(norm, 1e-300), 0.0)
 
 
-def _parameters(feedback) -> jax.Array:
-    if not isinstance(feedback, ParametricFeedback):
-        return jnp.zeros((0,))
-    scalars = jnp.stack([feedback.delta, feedback.kappa_o, feedback.kappa_g])
-    return jnp.concatenate([scalars, feedback.task_logits])
-
-
 def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Dataset:
     """Stack the sessions' outputs into the learning-curve Dataset (dim ``session``)."""
     levels = protocol.levels
@@ -272,7 +266,7 @@ def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Data
     }
     if config.feedback == "parametric":
         data["parameters"] = (("session", "parameter"), stack(lambda o: o.parameters))
-        coords["parameter"] = ["delta", "kappa_o", "kappa_g"] + [f"task_logit_{t}" for t in TASKS]
+        coords["parameter"] = list(PARAMETER_NAMES)
     return xr.Dataset(data, coords=coords).assign_attrs(
         feedback=config.feedback,
         log_joint=(
