@@ -81,15 +81,8 @@ def singular_tolerance(n_neurons: int, dtype) -> float:
     return max(4 * n_neurons, 32) * float(jnp.finfo(dtype).eps)
 
 
-def _whiten(cov, vectors, rtol=0.0):
-    """``L^-1 v`` for the Cholesky factor ``L`` of ``cov`` and each column ``v`` of ``vectors``.
-
-    Written as a loop over columns (a left-looking Cholesky with forward substitution in the
-    same pass) in plain XLA operations instead of LAPACK calls: XLA:CPU in jaxlib 0.10 can
-    stall when many batched LAPACK factorisations run at once on few cores, which is exactly
-    the subsets x bootstrap workload. Not positive definite, or a relative pivot
-    ``d_j^2 / cov_jj <= rtol`` (see :func:`singular_tolerance`): NaN.
-    """
+def _whiten_loop(cov, vectors, rtol):
+    # A left-looking Cholesky with forward substitution in the same pass, in plain XLA ops.
     n = cov.shape[-1]
     idx = jnp.arange(n)
 
@@ -105,6 +98,39 @@ def _whiten(cov, vectors, rtol=0.0):
 
     init = (jnp.zeros_like(cov), jnp.zeros_like(vectors))
     return jax.lax.fori_loop(0, n, column, init)[1]
+
+
+def _whiten_lax(cov, vectors, rtol):
+    # The platform's factorisation (cuSOLVER on GPU), then the same pivot test as the loop.
+    chol = jax.lax.linalg.cholesky(cov, symmetrize_input=False)
+    pivot = jnp.diagonal(chol)
+    ok = jnp.all(jnp.isfinite(pivot) & (pivot**2 > rtol * jnp.diagonal(cov)))
+    z = jax.lax.linalg.triangular_solve(chol, vectors, left_side=True, lower=True)
+    return jnp.where(ok, z, jnp.nan)
+
+
+def _whiten(cov, vectors, rtol=0.0, method="auto"):
+    """``L^-1 v`` for the Cholesky factor ``L`` of ``cov`` and each column ``v`` of ``vectors``.
+
+    ``method``: ``"loop"``, a Cholesky written as a loop over columns in plain XLA operations;
+    ``"lax"``, ``jax.lax.linalg`` (LAPACK on CPU, cuSOLVER on GPU); ``"auto"`` (default), the
+    loop on CPU and ``lax.linalg`` elsewhere (``lax.platform_dependent``, decided when the
+    program is lowered for its device). Why the loop on CPU: XLA:CPU in jaxlib 0.10 was seen to
+    stall when many batched LAPACK factorisations run at once on few cores, which is exactly
+    the subsets x bootstrap workload. Not positive definite, or a relative pivot
+    ``d_j^2 / cov_jj <= rtol`` (see :func:`singular_tolerance`): NaN.
+    """
+    if method == "loop":
+        return _whiten_loop(cov, vectors, rtol)
+    if method == "lax":
+        return _whiten_lax(cov, vectors, rtol)
+    if method != "auto":
+        raise ValueError(f"method: 'auto', 'loop' or 'lax', got {method!r}")
+    return jax.lax.platform_dependent(
+        cov, vectors,
+        cpu=lambda c, v: _whiten_loop(c, v, rtol),
+        default=lambda c, v: _whiten_lax(c, v, rtol),
+    )  # fmt: skip
 
 
 def spd_solve(matrix, rhs):

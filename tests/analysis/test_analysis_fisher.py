@@ -146,3 +146,26 @@ def test_spd_solve_matches_numpy_and_batches():
     np.testing.assert_allclose(got, np.linalg.solve(spd, rhs), rtol=1e-3, atol=1e-4)
     vec = spd_solve(jnp.asarray(spd[0]), jnp.asarray(rhs[0, :, 0]))
     np.testing.assert_allclose(vec, np.linalg.solve(spd[0], rhs[0, :, 0]), rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.parametrize("rtol", [0.0, 1e-4])
+def test_whitening_backends_agree(rtol):
+    """The loop Cholesky (the CPU default) and lax.linalg give the same whitening, and both
+    give NaN for a singular covariance (a duplicated neuron)."""
+    from bayescortex.analysis.fisher import _whiten
+
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(40, 12))
+    cov = jnp.asarray(a.T @ a / 40)
+    vectors = jnp.asarray(rng.normal(size=(12, 3)))
+    loop = _whiten(cov, vectors, rtol, method="loop")
+    lax = _whiten(cov, vectors, rtol, method="lax")
+    np.testing.assert_allclose(loop, lax, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(_whiten(cov, vectors, rtol), loop, rtol=0, atol=0)  # CPU: loop
+    z = np.linalg.solve(np.linalg.cholesky(np.asarray(cov, float)), np.asarray(vectors, float))
+    np.testing.assert_allclose(loop, z, rtol=1e-4, atol=1e-5)
+    b = np.concatenate([a, a[:, :1]], axis=1)  # neuron 12 duplicates neuron 0
+    singular = jnp.asarray(b.T @ b / 40)
+    v = jnp.ones((13, 1))
+    for method in ("loop", "lax"):  # the quadratic form |L^-1 v|^2 is undefined
+        assert bool(jnp.isnan(jnp.sum(_whiten(singular, v, 1e-4, method=method) ** 2)))
