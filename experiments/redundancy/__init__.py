@@ -13,9 +13,9 @@ feedback. For every seed (an "animal", a vmapped array axis):
    and labels and measure its noisy hidden units before and after.
 
 Modules: :mod:`.config` (the configuration, split into static and hyperparameters),
-:mod:`.pipeline` (the compiled session step), :mod:`.measures` (measures of a block from its
-streamed statistics), :mod:`.run` (the session loop and the results Dataset), :mod:`.report`
-(effects, criteria, summary) and :mod:`.figures`.
+:mod:`.pipeline` (the compiled session step), :mod:`.network` (the discriminative network),
+:mod:`.measures` (measures of a block from its streamed statistics), :mod:`.run` (the session
+loop and the results Dataset), :mod:`.report` (effects, criteria, summary) and :mod:`.figures`.
 """
 
 from __future__ import annotations

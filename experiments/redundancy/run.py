@@ -13,12 +13,12 @@ import xarray as xr
 from ..results import compile_time, config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
+from .network import network_measures
 from .pipeline import (
     CONTROLS,
     MODES,
     controls_step,
     init_states,
-    network_measures,
     parameter_names,
     seed_keys,
     session_step,
