@@ -82,8 +82,10 @@ class RedundancyConfig:
     """Hidden units of the discriminative comparison network."""
     network_steps: int = 300
     """Training steps of the discriminative network."""
-    chunk: int = 512
-    """Trials simulated at once per seed and condition (bounds memory)."""
+    chunk: int = 64
+    """Trials simulated at once per seed and condition (bounds memory). Small batches keep the
+    sampler's working set in cache: at 64 neurons a block ran 20% faster with 64 than with 192
+    or 512 (2 cores); at 256 neurons 32 to 256 made no difference."""
     seed: int = 0
     """Root seed; seed s of the run uses fold_in(key(seed), s)."""
     output: str = "results"
