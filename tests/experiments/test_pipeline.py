@@ -170,3 +170,21 @@ def test_poisson_weights_do_not_depend_on_batching():
     np.testing.assert_array_equal(whole, parts)
     assert bool(jnp.all(whole[0] == 1))
     assert abs(float(jnp.mean(poisson_weights(key, jnp.arange(4000), 5)[1:])) - 1) < 0.05
+
+
+@pytest.mark.slow
+def test_vmap_over_seeds_equals_separate_calls_float64():
+    """A session (training and recording) of 3 seeds at once equals 3 calls of one seed each.
+    In float64, so that rounding (which differs between batch widths) cannot flip a unit."""
+    with jax.enable_x64(True):
+        static, hyper = TINY.split()
+        hyper = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), hyper)
+        keys = P.seed_keys(TINY.seed, TINY.seeds)
+        states = P.init_states(static, hyper, keys)
+        assert states.model.fields.dtype == jnp.float64
+        _, together = P.session_step(static, hyper, states, keys, 1)
+        one = static._replace(seeds=1)
+        for s in range(TINY.seeds):
+            pick = jax.tree.map(lambda a, s=s: a[s : s + 1], states)
+            _, alone = P.session_step(one, hyper, pick, keys[s : s + 1], 1)
+            _close(jax.tree.map(lambda a, s=s: a[s : s + 1], together), alone, rtol=1e-7, atol=1e-9)
