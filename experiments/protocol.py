@@ -300,17 +300,25 @@ def train_session(
 # -- recording ----------------------------------------------------------------------------------
 
 
-def _trial_table(protocol: Protocol):
+def trial_table(protocol: Protocol):
     """Static level index and signed contrast of every trial of a block, in block order."""
     level = np.repeat(np.arange(len(protocol.levels)), protocol.layout.sizes)
     return level, protocol.levels[level]
+
+
+def correct_per_level(weights, choice, contrast, level, n_levels: int):
+    """Weighted number of correct choices per level, ``(replicates, levels)``, for trial
+    weights ``(replicates, trials)``."""
+    correct = is_correct(choice, contrast).astype(weights.dtype)
+    onehot = (level[:, None] == jnp.arange(n_levels)[None, :]).astype(weights.dtype)
+    return weights @ (correct[:, None] * onehot)
 
 
 def _chunk_plan(protocol: Protocol):
     """Static chunk plan of a block: trial ids ``(chunks, size)``, which are real, and which
     chunks hold zero-signal trials (zero-signal and signal trials never share a chunk, so only
     the former pay for the covariance)."""
-    level, _ = _trial_table(protocol)
+    level, _ = trial_table(protocol)
     zero, signal = np.flatnonzero(level == 0), np.flatnonzero(level != 0)
     first = zero if zero.size else signal
     n_first_chunks = -(-first.size // protocol.chunk)
@@ -344,7 +352,7 @@ def record(
     accumulate means and covariance, chunks of signal trials means only. Returns
     :class:`BlockStats` with leading axes ``(conditions, resamples + 1)``.
     """
-    level, contrast = _trial_table(protocol)
+    level, contrast = trial_table(protocol)
     settings = record_settings(protocol, hyper)
     stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
     cond = gibbs.conditionals(model)
@@ -365,9 +373,7 @@ def record(
             features = jnp.concatenate([rec.counts, rec.counts.sum(1, keepdims=True)], axis=1)
             weights = poisson_weights(boot_key, ids, protocol.resamples).astype(dtype)
             weights = weights * valid[None, :]
-            correct = is_correct(rec.choice, ct).astype(dtype)
-            onehot = (lv[:, None] == jnp.arange(n_levels)[None, :]).astype(dtype)
-            hits = jnp.einsum("rt,t,tl->rl", weights, correct, onehot)
+            hits = correct_per_level(weights, rec.choice, ct, lv, n_levels)
             return features, lv, weights, hits
 
         def chunk(stats: BlockStats, inputs):

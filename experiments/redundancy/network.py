@@ -8,13 +8,12 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from bayescortex.analysis.moments import moments_from_trials, poisson_weights
-from bayescortex.models import Stimulus, is_correct
+from bayescortex.models import Stimulus
 
 from ..discriminative import initial_network, record_network, train_network
-from ..protocol import BlockStats, Hyper, bootstrap_key
+from ..protocol import BlockStats, Hyper, bootstrap_key, correct_per_level, trial_table
 from .config import Static
 from .measures import Analysis, replicate_measures
 
@@ -34,8 +33,8 @@ def network_measures(static: Static, hyper: Hyper, seed_keys):
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params):
     p = static.protocol
-    level = np.repeat(np.arange(len(p.levels)), p.layout.sizes)
-    contrasts = jnp.asarray(p.levels[level], jnp.float32)
+    level, contrasts = trial_table(p)
+    contrasts = jnp.asarray(contrasts, jnp.float32)
     signal = jnp.asarray([c for c in p.levels if c != 0], jnp.float32)
     stimulus = Stimulus(noise_sd=hyper.noise_sd)
     analysis = Analysis(
@@ -43,7 +42,6 @@ def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params):
         bins=0,
     )  # fmt: skip
     lv = jnp.asarray(level)
-    onehot = (lv[:, None] == jnp.arange(len(p.levels))[None, :]).astype(jnp.float32)
 
     def one(seed_key, prm):
         weights = poisson_weights(bootstrap_key(seed_key), jnp.arange(level.size), p.resamples)
@@ -56,8 +54,8 @@ def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params):
             moments = jax.vmap(lambda w: moments_from_trials(x, lv, w, n_levels=len(p.levels)))(
                 weights
             )
-            correct = is_correct(choices, contrasts).astype(jnp.float32)
-            return BlockStats(moments, weights @ (correct[:, None] * onehot))
+            hits = correct_per_level(weights, choices, contrasts, lv, len(p.levels))
+            return BlockStats(moments, hits)
 
         before = stats_of(prm)
         trained, losses = train_network(k_train, graphdef, prm, stimulus, static.task, signal,
