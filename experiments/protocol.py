@@ -12,10 +12,10 @@ the functions here, each a pure function of
 
 One seed (an "animal") is a :class:`SeedState` (model, optimiser state, the parameters before
 the last step); seeds are a leading array axis (``vmap``), as are the recorded conditions
-(inference mode and task; :class:`Conditions`). Recorded trials are never kept: every block
-streams into :class:`~bayescortex.analysis.moments.SignalMoments` (level means, zero-signal
-covariance, per time bin and for the whole trial) together with the number correct per level,
-for the data and ``resamples`` Poisson-bootstrap resamples at once. Memory is bounded by
+(inference mode, task shown and cue; :class:`Conditions`). Recorded trials are never kept:
+every block streams into :class:`~bayescortex.analysis.moments.SignalMoments` (level means,
+zero-signal covariance, per time bin and for the whole trial) together with the number correct
+per level, for the data and ``resamples`` Poisson-bootstrap resamples at once. Memory is bounded by
 ``chunk`` trials in flight, whatever the number of trials.
 
 Keys: session ``s`` of a seed uses ``fold_in(seed key, s)``; its training minibatch ``b``
@@ -37,6 +37,7 @@ import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from bayescortex.analysis.moments import (
+    HIGHEST,
     SignalMoments,
     accumulate,
     add_means,
@@ -47,6 +48,9 @@ from bayescortex.analysis.recording import SignalLayout
 from bayescortex.inference import InferenceMode, SamplerSettings, gibbs, learning
 from bayescortex.inference.trial import simulate_trial
 from bayescortex.models import (
+    CONTEXTS,
+    CUES,
+    NONE_CONTEXT,
     TASKS,
     FreeFormFeedback,
     HierarchicalModel,
@@ -68,6 +72,7 @@ class Protocol(NamedTuple):
     neurons: int = 64
     units: int = 64
     feedback: Literal["parametric", "free_form"] = "parametric"
+    objective: Literal["conditional", "joint"] = "conditional"
     optimizer: Literal["adam", "sgd"] = "adam"
     trials_per_session: int = 256
     batch: int = 32
@@ -78,7 +83,7 @@ class Protocol(NamedTuple):
     presignal: int = 20
     burn_in: int = 3
     bins: int = 4
-    frame_every: int = 0
+    frame_every: int = 8
     contrast_prior: Literal["slow", "clamped"] = "slow"
     x_sampler: Literal["gibbs", "mala"] = "gibbs"
     mala_steps: int = 5
@@ -110,15 +115,23 @@ class Protocol(NamedTuple):
 
 
 class Hyper(eqx.Module):
-    """Continuous hyperparameters: every leaf an array (vmappable, never recompiles)."""
+    """Continuous hyperparameters: every leaf an array (vmappable, never recompiles).
 
-    learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.005)
+    ``init_delta`` is the adult sensory coupling (the authors' 0.08), learned from the images at
+    ``sensory_rate`` times the learning rate (0: fixed); ``init_kappa_o`` the category kernel of
+    both tasks before training (0: a task-free middle layer); ``init_none_logit`` the initial
+    logit of the ``none`` context against the tasks' 0, for both cues.
+    """
+
+    learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.05)
     odds_increment: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0 / 20)
     contrast_init: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
     contrast_step: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
     mala_step_size: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
-    init_delta: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
-    init_kappa_o: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
+    init_delta: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.08)
+    init_kappa_o: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
+    sensory_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
+    init_none_logit: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
     kappa_g: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3.0)
     init_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
     init_logit_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.3)
@@ -126,16 +139,20 @@ class Hyper(eqx.Module):
 
 
 class Conditions(NamedTuple):
-    """Recorded conditions, a leading axis: inference mode knobs and the task shown."""
+    """Recorded conditions, a leading axis: inference mode knobs, the task shown, the cue
+    (0: task trial, 1: passive fixation)."""
 
     mode: InferenceMode
     task: Int[Array, " conditions"]
+    cue: Int[Array, " conditions"]
 
 
-def conditions(modes: list[InferenceMode], tasks: list[int]) -> Conditions:
-    """Stack modes and tasks into a :class:`Conditions` axis."""
+def conditions(modes: list[InferenceMode], tasks: list[int], cues: list[int]) -> Conditions:
+    """Stack modes, tasks and cues into a :class:`Conditions` axis."""
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *modes)
-    return Conditions(stacked, jnp.asarray(tasks, dtype=jnp.int32))
+    return Conditions(
+        stacked, jnp.asarray(tasks, dtype=jnp.int32), jnp.asarray(cues, dtype=jnp.int32)
+    )
 
 
 class SeedState(NamedTuple):
@@ -149,9 +166,10 @@ class SeedState(NamedTuple):
 class TrainInfo(NamedTuple):
     """Diagnostics of one training session (means over its trials)."""
 
-    log_joint: Float[Array, ""]  # EM Q-function: mean log p(T, O, g, x) of clamped samples
-    task_match: Float[Array, ""]  # fraction of samples whose task latent is the trained one
-    log_likelihood_change: Float[Array, ""]  # path integral of the Fisher gradient
+    objective: Float[Array, ""]  # log p(O* | y) (conditional) or the EM Q-function (joint)
+    context_match: Float[Array, ""]  # fraction of samples whose context is the trained task
+    correct: Float[Array, ""]  # training accuracy of the free chains (NaN under "joint")
+    log_likelihood_change: Float[Array, ""]  # path integral of the gradient
 
 
 class BlockStats(NamedTuple):
@@ -163,6 +181,8 @@ class BlockStats(NamedTuple):
 
     moments: SignalMoments
     correct: Float[Array, "*replicates levels"]  # weighted number of correct choices
+    context: Float[Array, "*replicates bins contexts"] | None = None
+    """Weighted sum of ``p_t(K | q, y)`` (sampling model only)."""
 
 
 # -- configuration -> sampler settings, model, optimiser ----------------------------------------
@@ -197,26 +217,45 @@ def train_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
     )  # fmt: skip
 
 
-DEFAULT_LEARNING_RATE = {"parametric": 0.005, "free_form": 0.02}
-"""Adam step sizes by feedback family: parametric accuracy peaks after 2-5 sessions at
-N_x = 256; the free-form feedback learns more slowly."""
+DEFAULT_LEARNING_RATE = {
+    ("conditional", "parametric"): 0.05,
+    ("conditional", "free_form"): 0.05,
+    ("joint", "parametric"): 0.005,
+    ("joint", "free_form"): 0.02,
+}
+"""Adam step sizes by objective and feedback family. Joint EM: parametric accuracy peaks after
+2-5 sessions at N_x = 256, the free-form feedback learns more slowly. Conditional: the kernels
+start at 0 and the gradient vanishes as the choices become certain, so larger steps are safe."""
 
 
-def learning_rate(feedback: str, given: float | None) -> float:
-    """``given``, or the default step size of the feedback family."""
-    return DEFAULT_LEARNING_RATE[feedback] if given is None else given
+def learning_rate(feedback: str, given: float | None, objective: str = "conditional") -> float:
+    """``given``, or the default step size of the objective and feedback family."""
+    return DEFAULT_LEARNING_RATE[objective, feedback] if given is None else given
 
 
-PARAMETER_NAMES = ("delta", "kappa_o", "kappa_g") + tuple(f"task_logit_{t}" for t in TASKS)
-"""What :func:`feedback_parameters` returns for the parametric feedback."""
+PARAMETER_NAMES = (
+    ("delta",)
+    + tuple(f"kappa_o_{t}" for t in TASKS)
+    + ("kappa_g",)
+    + tuple(f"p_{k}_given_{q}" for q in CUES for k in CONTEXTS)
+)
+"""What :func:`feedback_parameters` returns: the parametric feedback's scalars (free-form: only
+the context probabilities) and the context prior ``p(K | q)`` of each cue."""
 
 
 def feedback_parameters(feedback) -> Float[Array, " parameters"]:
-    """The parametric feedback's scalars (:data:`PARAMETER_NAMES`); empty for free-form."""
+    """The learned quantities as a flat vector named by :func:`parameter_names`."""
+    contexts = jax.nn.softmax(feedback.context_logits, axis=-1).reshape(-1)
     if not isinstance(feedback, ParametricFeedback):
-        return jnp.zeros((0,))
-    scalars = jnp.stack([feedback.delta, feedback.kappa_o, feedback.kappa_g])
-    return jnp.concatenate([scalars, feedback.task_logits])
+        return contexts
+    scalars = jnp.concatenate([feedback.delta[None], feedback.kappa_o, feedback.kappa_g[None]])
+    return jnp.concatenate([scalars, contexts])
+
+
+def parameter_names(feedback: str) -> list[str]:
+    """Names of :func:`feedback_parameters` for a feedback family."""
+    n_ctx = len(CUES) * len(CONTEXTS)
+    return list(PARAMETER_NAMES if feedback == "parametric" else PARAMETER_NAMES[-n_ctx:])
 
 
 def optimizer(protocol: Protocol, hyper: Hyper) -> optax.GradientTransformation:
@@ -226,25 +265,33 @@ def optimizer(protocol: Protocol, hyper: Hyper) -> optax.GradientTransformation:
 
 
 def initial_model(protocol: Protocol, hyper: Hyper, key: PRNGKeyArray) -> HierarchicalModel:
-    """The naive model: no effective coupling, uniform task prior.
+    """The model before task training.
 
-    Parametric: ``delta = init_delta`` (0), ``kappa_o = init_kappa_o`` (1: while ``delta = 0``
-    the likelihood does not depend on ``kappa_o``, and at ``kappa_o = 0`` the ``delta``
-    gradient is negative, so learning would never start), ``kappa_g``. Free-form: coupling
-    ``init_scale |N(0, 1)|`` and unit logits ``logit(1 / units) + init_logit_scale N(0, 1)``
-    (noise that breaks the symmetry between units). ``key`` is used by the free-form start.
+    Both families start from the adult sensory model: the coupling of strength
+    ``init_delta`` (parametric; free-form: that matrix plus ``init_scale |N(0, 1)|``), and the
+    context prior ``p(K | q)`` uniform over the tasks with logit ``init_none_logit`` for
+    ``none``. Parametric: category kernels ``kappa_o = init_kappa_o`` for both tasks (0: the
+    middle layer is task-free and the choice is at chance; the conditional gradient in
+    ``kappa_o`` is informative there as long as ``delta > 0``). Free-form: task rows
+    ``logit(1 / units) + init_logit_scale N(0, 1)`` (noise that breaks the symmetry between
+    units). ``key`` is used by the free-form start.
     """
     n_x, n_g = protocol.neurons, protocol.units
+    logits = jnp.zeros((len(CUES), len(CONTEXTS))).at[:, NONE_CONTEXT].set(hyper.init_none_logit)
+    parametric = ParametricFeedback(
+        n_x, n_g, delta=hyper.init_delta, kappa_o=hyper.init_kappa_o, kappa_g=hyper.kappa_g,
+        context_logits=logits,
+    )  # fmt: skip
     if protocol.feedback == "parametric":
-        feedback = ParametricFeedback(
-            n_x, n_g, delta=hyper.init_delta, kappa_o=hyper.init_kappa_o, kappa_g=hyper.kappa_g
-        )
+        feedback = parametric
     else:
         k_c, k_u = jax.random.split(key)
-        coupling = hyper.init_scale * jnp.abs(jax.random.normal(k_c, (n_x, n_g)))
+        coupling = parametric.coupling() + hyper.init_scale * jnp.abs(
+            jax.random.normal(k_c, (n_x, n_g))
+        )
         base = math.log(1.0 / n_g) - math.log1p(-1.0 / n_g) if n_g > 1 else 0.0
         noise = jax.random.normal(k_u, (len(TASKS), 2, n_g))
-        feedback = FreeFormFeedback(coupling, base + hyper.init_logit_scale * noise)
+        feedback = FreeFormFeedback(coupling, base + hyper.init_logit_scale * noise, logits)
     return HierarchicalModel(feedback)
 
 
@@ -261,11 +308,14 @@ def init_state(protocol: Protocol, hyper: Hyper, key: PRNGKeyArray) -> SeedState
 def train_session(
     protocol: Protocol, hyper: Hyper, state: SeedState, key: PRNGKeyArray, task
 ) -> tuple[SeedState, TrainInfo]:
-    """One session of training trials (``lax.scan`` over minibatches of stochastic EM).
+    """One session of training trials (``lax.scan`` over minibatches).
 
-    Each trial shows one static image of a training contrast in ``task``; the outcome reveals
-    the category and the feedback takes one optax step per minibatch
-    (:func:`bayescortex.inference.learning.fisher_step`). ``key`` is the session key.
+    Each trial shows a training contrast in ``task`` with the task cue; the outcome reveals the
+    category and the feedback takes one optax step per minibatch
+    (:func:`bayescortex.inference.learning.fisher_step` with ``protocol.objective``).
+    Conditional objective: the trials are behaving trials (the recording's sweeps, pre-signal
+    period and noise frames); joint: one static image and ``train_sweeps`` exact sweeps.
+    ``key`` is the session key.
     """
     steps = protocol.trials_per_session // protocol.batch
     contrasts = jnp.asarray(protocol.train_contrasts)
@@ -275,8 +325,12 @@ def train_session(
     keys = jax.vmap(lambda b: jax.random.fold_in(jax.random.fold_in(key, 0), b))(jnp.arange(steps))
     tasks = jnp.full((protocol.batch,), task, dtype=jnp.int32)
     opt = optimizer(protocol, hyper)
-    stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=0)
-    settings = train_settings(protocol, hyper)
+    if protocol.objective == "joint":
+        stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=0)
+        settings = train_settings(protocol, hyper)
+    else:
+        stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
+        settings = record_settings(protocol, hyper)
     params, static = eqx.partition(state, eqx.is_array)
 
     def step(carry, inputs):
@@ -284,16 +338,17 @@ def train_session(
         k, picked = inputs
         before = model
         model, opt_state, info = learning.fisher_step(
-            k, model, opt_state, opt, stimulus, tasks, contrasts[picked], settings
-        )
+            k, model, opt_state, opt, stimulus, tasks, contrasts[picked], settings,
+            protocol.objective, hyper.sensory_rate,
+        )  # fmt: skip
         # The gradient at `before` from this minibatch times the step that led to `before`.
         gain = learning.path_increment(info.gradient, before, previous)
         new = SeedState(model, opt_state, before)
-        out = (jnp.mean(info.log_joint), jnp.mean(info.task_match), gain)
-        return eqx.filter(new, eqx.is_array), out
+        means = (jnp.mean(info.objective), jnp.mean(info.context_match), jnp.mean(info.correct))
+        return eqx.filter(new, eqx.is_array), (*means, gain)
 
-    carry, (log_joint, task_match, gain) = jax.lax.scan(step, params, (keys, picks))
-    info = TrainInfo(jnp.mean(log_joint), jnp.mean(task_match), jnp.sum(gain))
+    carry, (objective, match, correct, gain) = jax.lax.scan(step, params, (keys, picks))
+    info = TrainInfo(jnp.mean(objective), jnp.mean(match), jnp.mean(correct), jnp.sum(gain))
     return eqx.combine(carry, static), info
 
 
@@ -355,13 +410,14 @@ def record(
     level, contrast = trial_table(protocol)
     settings = record_settings(protocol, hyper)
     stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
-    cond = gibbs.conditionals(model)
     n_levels = len(protocol.levels)
     n_rep = protocol.resamples + 1
     shape = (protocol.bins + 1, protocol.neurons)
     dtype = model.fields.dtype
 
     def one_condition(c: Conditions) -> BlockStats:
+        cond = gibbs.conditionals(model, c.cue)
+
         def simulate(ids, valid):
             lv, ct = jnp.asarray(level)[ids], jnp.asarray(contrast, dtype)[ids]
 
@@ -374,11 +430,12 @@ def record(
             weights = poisson_weights(boot_key, ids, protocol.resamples).astype(dtype)
             weights = weights * valid[None, :]
             hits = correct_per_level(weights, rec.choice, ct, lv, n_levels)
-            return features, lv, weights, hits
+            context = jnp.einsum("rn,nbk->rbk", weights, rec.context, precision=HIGHEST)
+            return features, lv, weights, hits, context
 
         def chunk(stats: BlockStats, inputs):
             ids, valid, is_zero = inputs
-            features, lv, weights, hits = simulate(ids, valid)
+            features, lv, weights, hits, context = simulate(ids, valid)
 
             def with_covariance(m):
                 # Replicates a few at a time: each holds a (chunk, bins + 1, neurons) copy of
@@ -392,12 +449,17 @@ def record(
                 return jax.vmap(lambda m, w: add_means(m, features, lv, w))(m, weights)
 
             moments = jax.lax.cond(is_zero, with_covariance, means_only, stats.moments)
-            return BlockStats(moments, stats.correct + hits), None
+            return BlockStats(moments, stats.correct + hits, stats.context + context), None
 
         empty = jax.tree.map(
             lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), empty_moments(n_levels, shape, dtype)
         )
-        stats = BlockStats(empty, jnp.zeros((n_rep, n_levels), dtype))
+        n_ctx = len(CONTEXTS)
+        stats = BlockStats(
+            empty,
+            jnp.zeros((n_rep, n_levels), dtype),
+            jnp.zeros((n_rep, protocol.bins, n_ctx), dtype),
+        )
         plan = tuple(jnp.asarray(a) for a in _chunk_plan(protocol))
         stats, _ = jax.lax.scan(chunk, stats, plan)
         return stats
@@ -418,3 +480,9 @@ def bootstrap_key(seed_key: PRNGKeyArray) -> PRNGKeyArray:
 def accuracy(stats: BlockStats, replicate: int = 0) -> Float[Array, "... levels"]:
     """Fraction correct per level (zero signal: fraction choosing the first category)."""
     return stats.correct[..., replicate, :] / stats.moments.weight[..., replicate, :]
+
+
+def context_posterior(stats: BlockStats) -> Float[Array, "... replicates bins contexts"]:
+    """Mean posterior over the context ``p_t(K | q, y)`` per time bin, over a block's trials."""
+    total = jnp.sum(stats.moments.weight, axis=-1)
+    return stats.context / total[..., None, None]

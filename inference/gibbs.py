@@ -9,9 +9,10 @@ One sweep updates, in order,
    (``SamplerSettings.x_sampler``);
 2. every middle-layer unit ``g_k`` from its Bernoulli conditional, sequentially, keeping
    ``tau = 1 + C g`` up to date incrementally;
-3. the task belief: the tempered evidence accumulator
-   ``log p_t(T, O) = log p_{t-1}(T, O) + odds * log p(g | T, O)`` (normalised), then ``(T, O)``
-   sampled from it; the sampled ``(T, O)`` set the middle layer's prior for the next sweep;
+3. the belief about context and category: the tempered evidence accumulator
+   ``log p_t(K, O) = log p_{t-1}(K, O) + odds * log p(g | K, O)`` (normalised), starting from
+   the prior ``p(K | q) p(O)`` of the trial's cue ``q``, then ``(K, O)`` sampled from it; the
+   sampled ``(K, O)`` set the middle layer's prior for the next sweep;
 4. the contrast ``s`` (unless clamped).
 
 The kernels act on one trial; batch with ``jax.vmap``. Everything the sweep needs from the model
@@ -41,23 +42,22 @@ class Conditionals(NamedTuple):
 
     gram: Float[Array, "neurons neurons"]
     coupling: Float[Array, "neurons units"]
-    log_p_on: Float[Array, "tasks categories units"]  # log p(g_k = 1 | T, O)
-    log_p_off: Float[Array, "tasks categories units"]  # log p(g_k = 0 | T, O)
-    log_prior: Float[Array, "tasks categories"]  # log p(T) + log p(O)
+    log_p_on: Float[Array, "contexts categories units"]  # log p(g_k = 1 | K, O)
+    log_p_off: Float[Array, "contexts categories units"]  # log p(g_k = 0 | K, O)
+    log_prior: Float[Array, "contexts categories"]  # log p(K | q) + log p(O)
     noise_var: Float[Array, ""]
 
 
-def conditionals(model: HierarchicalModel) -> Conditionals:
-    """Precompute what the Gibbs sweep needs from ``model``."""
-    fb = model.feedback
+def conditionals(model: HierarchicalModel, cue=0) -> Conditionals:
+    """Precompute what the Gibbs sweep needs from ``model`` for trials with cue ``cue``
+    (0: task, 1: fixation; an array is fine)."""
     p = model.unit_probabilities()
-    log_prior = fb.task_log_prior()[:, None] + jnp.log(0.5) * jnp.ones((1, 2))
     return Conditionals(
         gram=model.gram(),
-        coupling=fb.coupling(),
+        coupling=model.feedback.coupling(),
         log_p_on=jnp.log(p),
         log_p_off=jnp.log1p(-p),
-        log_prior=log_prior,
+        log_prior=model.log_prob_context_category(cue),
         noise_var=model.sigma_y**2,
     )
 
@@ -68,9 +68,9 @@ class GibbsState(NamedTuple):
     neurons: Float[Array, " neurons"]
     units: Float[Array, " units"]
     contrast: Float[Array, ""]
-    task: Int[Array, ""]
+    context: Int[Array, ""]
     category: Int[Array, ""]
-    log_belief: Float[Array, "tasks categories"]
+    log_belief: Float[Array, "contexts categories"]
     means: Float[Array, " neurons"]
 
 
@@ -78,6 +78,7 @@ class GibbsInfo(NamedTuple):
     """Per-sweep diagnostics."""
 
     belief: Float[Array, ""]  # posterior probability of the first category, p_t(O = 0)
+    context: Float[Array, " contexts"]  # posterior of the context, p_t(K)
     acceptance: Float[Array, ""]  # MALA acceptance rate of the x block (1 for exact Gibbs)
 
 
@@ -85,9 +86,9 @@ def _effective_coupling(cond: Conditionals, mode: InferenceMode):
     return mode.coupling_feedback * cond.coupling
 
 
-def _unit_prior_logits(cond: Conditionals, mode: InferenceMode, task, category):
+def _unit_prior_logits(cond: Conditionals, mode: InferenceMode, context, category):
     """Logits of the middle layer's prior under the sampled belief and the feedback mode."""
-    p_cond = jnp.exp(cond.log_p_on[task, category])
+    p_cond = jnp.exp(cond.log_p_on[context, category])
     weights = jnp.exp(cond.log_prior)
     p_mix = jnp.einsum("tc,tck->k", weights, jnp.exp(cond.log_p_on))
     p = mode.category_feedback * p_cond + (1 - mode.category_feedback) * p_mix
@@ -98,11 +99,11 @@ def _unit_prior_logits(cond: Conditionals, mode: InferenceMode, task, category):
 def init(
     key: PRNGKeyArray, cond: Conditionals, settings: SamplerSettings, mode: InferenceMode
 ) -> GibbsState:
-    """Ancestral initial state: ``(T, O)`` from the prior, ``g | T, O``, ``x | g``."""
+    """Ancestral initial state: ``(K, O)`` from the prior, ``g | K, O``, ``x | g``."""
     k_to, k_g, k_x = jax.random.split(key, 3)
     flat = jax.random.categorical(k_to, cond.log_prior.reshape(-1))
-    task, category = flat // 2, flat % 2
-    logits = _unit_prior_logits(cond, mode, task, category)
+    context, category = flat // 2, flat % 2
+    logits = _unit_prior_logits(cond, mode, context, category)
     units = jax.random.bernoulli(k_g, jax.nn.sigmoid(logits)).astype(cond.gram.dtype)
     means = 1.0 + _effective_coupling(cond, mode) @ units
     neurons = means * jax.random.exponential(k_x, means.shape, dtype=means.dtype)
@@ -110,7 +111,7 @@ def init(
         neurons=neurons,
         units=units,
         contrast=jnp.asarray(settings.contrast_init, dtype=means.dtype),
-        task=task,
+        context=context,
         category=category,
         log_belief=cond.log_prior,
         means=means,
@@ -229,10 +230,11 @@ def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, od
     """One step of the tempered evidence accumulator (no change where ``evidence`` is 0).
 
     ``memory`` 1 and 0 select the carried belief or the prior outright, so an impossible
-    ``(T, O)`` (log prior -inf, e.g. a one-hot task prior) stays -inf instead of 0 * -inf = NaN.
+    ``(K, O)`` (log prior -inf, e.g. a one-hot context prior) stays -inf instead of
+    0 * -inf = NaN.
     """
-    log_lik = jnp.einsum("k,tck->tc", units, cond.log_p_on) + jnp.einsum(
-        "k,tck->tc", 1 - units, cond.log_p_off
+    log_lik = jnp.einsum("k,tck->tc", units, cond.log_p_on, precision=HIGHEST) + jnp.einsum(
+        "k,tck->tc", 1 - units, cond.log_p_off, precision=HIGHEST
     )
     m = mode.memory
     mixed = m * log_belief + (1 - m) * cond.log_prior  # -inf where either is, for 0 < m < 1
@@ -283,19 +285,21 @@ def step(
             k_x, state.neurons, logdensity, settings.mala_step_size, settings.mala_steps
         )
 
-    logits = _unit_prior_logits(cond, mode, state.task, state.category)
+    logits = _unit_prior_logits(cond, mode, state.context, state.category)
     units, means = update_units(k_g, state.units, state.means, neurons, logits, coupling)
 
     log_belief = update_belief(
         state.log_belief, units, cond, mode, settings.odds_increment, evidence
     )
     flat = jax.random.categorical(k_to, log_belief.reshape(-1))
-    task, category = flat // 2, flat % 2
+    context, category = flat // 2, flat % 2
 
     contrast = state.contrast
     if settings.contrast_prior == "slow":
         contrast = update_contrast(k_s, contrast, neurons, projection, cond, settings.contrast_step)
 
-    new = GibbsState(neurons, units, contrast, task, category, log_belief, means)
-    belief = jnp.sum(jnp.exp(log_belief[:, 0]))
-    return new, GibbsInfo(belief=belief, acceptance=acceptance)
+    new = GibbsState(neurons, units, contrast, context, category, log_belief, means)
+    p = jnp.exp(log_belief)
+    return new, GibbsInfo(
+        belief=jnp.sum(p[:, 0]), context=jnp.sum(p, axis=1), acceptance=acceptance
+    )

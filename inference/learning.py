@@ -1,46 +1,52 @@
-"""Learning the top-down feedback from task experience: stochastic EM via Fisher's identity.
+"""Learning the top-down feedback from task experience, by Fisher's identity.
 
-The feedback parameters ``theta`` (coupling, the middle layer's category kernel, the task prior)
-are fitted by ascending the log probability of what a training trial reveals: the image ``y``
-and, after the choice, the correct category ``O`` (as the reward does). Fisher's identity gives
-its gradient as a posterior expectation of the complete-data gradient,
+What a training trial reveals is the image sequence ``y`` and, after the choice, the correct
+category ``O*`` (as the reward does). Two objectives are implemented:
 
-    grad log p(y, O | theta) = E_{T, g, x, s | y, O} [ grad log p(T, O, g, x, y | theta) ],
+- ``"conditional"`` (default): the conditional likelihood ``log p(O* | y, theta)`` of the revealed
+  category, what a behaving observer needs. By Fisher's identity its gradient is
 
-and only three factors of the log joint depend on ``theta``:
-``log p(T) + log p(g | T, O) + log p(x | g)`` (:meth:`HierarchicalModel.log_prior`). The image
-likelihood and the contrast prior do not, so they drop out of the gradient.
+      E_{h ~ p(h | y, O*)}[grad l(h)] - E_{(h, O) ~ p(h, O | y)}[grad l(h, O)],
 
-The expectation is estimated from the sampler's own samples with the category clamped to the
-revealed truth (:func:`posterior_samples`): the ordinary Gibbs sweep (:func:`gibbs.step`) run on
-*clamped* conditionals, where the category's prior is a point mass on ``O``
-(:func:`clamp_category`), with the evidence accumulator turned into the exact conditional
-(``memory = 0``, ``odds_increment = 1``, see :data:`EXACT_MODE`). That sweep is a plain Gibbs
-sampler of ``p(T, g, x, s | y, O)``: ``T`` is drawn from its exact conditional
-``p(T | g, O)``, ``g``, ``x`` and ``s`` from theirs.
+  ``l`` the complete-data log joint: the *clamped* chain (category fixed at ``O*``) minus the
+  *free* chain on the same images. It vanishes as ``p(O* | y) -> 1``, so learning cannot
+  overshoot the accuracy it serves. Both chains are the behaving sampler (the tempered evidence
+  accumulator of the decision, with its pre-signal period and time course), run with common
+  random numbers, so learning and behaviour use one inference. The *sensory* leaves
+  (``sensory_fields`` of the feedback: the coupling ``delta`` or the free-form coupling matrix,
+  the adult sensory model) do not learn from the outcome: they follow the marginal likelihood
+  of the images ``E_free[grad l]`` at a relative rate ``sensory_rate`` (0: fixed).
+- ``"joint"``: the joint likelihood ``log p(y, O* | theta)`` (stochastic EM), whose gradient is the
+  clamped expectation alone, estimated from exact clamped chains on one static image
+  (``memory = 0``, ``odds_increment = 1``, :data:`EXACT_MODE`). Its optimum keeps raising the
+  coupling past the point where the readout works (it explains the image, not the category);
+  it is kept to reproduce the first version's results.
 
-:func:`train_step` does one optax step on a minibatch: one clamped chain per trial (vmapped),
-the gradient averaged over the post-burn-in samples of every trial and over the trials, then
-the update and a projection that keeps ``delta``, ``kappa_o`` and the free-form coupling
-matrix non-negative (:func:`project`; projected gradient ascent, so the naive start
-``delta = 0`` lies on the boundary and is left as soon as the gradient points inward: at
-``delta = 0`` it is ``E[sum_i (x_i - 1) (K g)_i]``, informative even though ``g`` and ``x`` are
-then independent).
+Only three factors of the log joint depend on ``theta``: ``log p(K | q) + log p(g | K, O) +
+log p(x | g)`` (:meth:`HierarchicalModel.log_prior`); the image likelihood and the contrast
+prior drop out of every gradient.
+
+:func:`fisher_step` does one optax step on a minibatch: one pair of chains (or one clamped
+chain) per trial (vmapped), the gradient averaged over the kept samples of every trial and over
+the trials, then the update and a projection that keeps ``delta``, ``kappa_o`` and the
+free-form coupling matrix non-negative (:func:`project`; projected gradient ascent, so a start
+on the boundary such as ``kappa_o = 0`` is left as soon as the gradient points inward).
 
 Which leaves learn is declared by each feedback Module (``learnable_fields``; ``kappa_g`` of the
-parametric feedback, the projective fields and the pixel noise stay fixed), and which stay
-non-negative (``non_negative_fields``, :meth:`AbstractFeedback.project`); :func:`learnable`
-turns the first into an equinox filter.
+parametric feedback, the projective fields and the pixel noise stay fixed), which stay
+non-negative (``non_negative_fields``), and which are sensory (``sensory_fields``);
+:func:`learnable` turns the first into an equinox filter.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
@@ -50,10 +56,16 @@ from bayescortex.models.stimuli import Stimulus, category_of
 from . import gibbs
 from .loop import sample_chain
 from .modes import InferenceMode, SamplerSettings
+from .trial import _layout, trial_images, trial_keys
+
+OBJECTIVES = ("conditional", "joint")
 
 EXACT_MODE = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=0.0)
 """Full feedback and no memory: with ``odds_increment = 1`` the belief update of
-:func:`gibbs.step` is the exact conditional ``p(T, O | g)``."""
+:func:`gibbs.step` is the exact conditional ``p(K, O | g)``."""
+
+BEHAVING_MODE = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=1.0)
+"""The inference of a task trial: full feedback, accumulated evidence."""
 
 _EXCLUDED = -1e9  # log prior of the category that the outcome ruled out (finite: 0 * it = 0)
 
@@ -83,22 +95,45 @@ def project(model: HierarchicalModel) -> HierarchicalModel:
     return eqx.tree_at(lambda m: m.feedback, model, model.feedback.project())
 
 
-def expected_log_joint(model: HierarchicalModel, samples: Latents) -> Float[Array, ""]:
-    """Mean of :meth:`HierarchicalModel.log_prior` over samples with any number of leading axes.
+def _spec_of(model: HierarchicalModel, names) -> PyTree[bool]:
+    spec = jax.tree.map(lambda _: False, model)
+    return eqx.tree_at(
+        lambda m: [getattr(m.feedback, n) for n in names], spec, replace=[True] * len(names)
+    )
 
-    With samples from ``p(T, g, x | y, O, theta_0)`` this is EM's ``Q(theta | theta_0)`` up to
+
+def sensory(model: HierarchicalModel) -> PyTree[bool]:
+    """Filter spec of the feedback's sensory leaves (``sensory_fields``)."""
+    return _spec_of(model, model.feedback.sensory_fields)
+
+
+def expected_log_joint(
+    model: HierarchicalModel, samples: Latents, weights=None, cue=0
+) -> Float[Array, ""]:
+    """Mean of :meth:`HierarchicalModel.log_prior` over samples with any number of leading axes
+    (weighted by ``weights`` of the samples' leading shape, which sum to 1, if given).
+
+    With samples from ``p(K, g, x | y, O, theta_0)`` this is EM's ``Q(theta | theta_0)`` up to
     the ``theta``-free image terms; its gradient at ``theta_0`` is Fisher's identity.
     """
-    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[samples.task.ndim :]), samples)
-    return jnp.mean(jax.vmap(model.log_prior)(flat))
+    lead = samples.context.shape
+    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[len(lead) :]), samples)
+    values = jax.vmap(lambda s: model.log_prior(s, cue))(flat)
+    if weights is None:
+        return jnp.mean(values)
+    return jnp.sum(jnp.broadcast_to(weights, lead).reshape(-1) * values)
 
 
 def fisher_gradient(
-    model: HierarchicalModel, samples: Latents, spec: PyTree[bool] | None = None
+    model: HierarchicalModel,
+    samples: Latents,
+    spec: PyTree[bool] | None = None,
+    weights=None,
+    cue=0,
 ) -> tuple[Float[Array, ""], HierarchicalModel]:
     """Estimate ``grad_theta log p(y, O | theta)`` from posterior samples (Fisher's identity).
 
-    ``samples``: latents drawn from ``p(T, g, x | y, O)`` under ``model`` (leading axes: trials,
+    ``samples``: latents drawn from ``p(K, g, x | y, O)`` under ``model`` (leading axes: trials,
     samples, ...), e.g. from :func:`posterior_samples`. Returns the mean complete-data log joint
     (:func:`expected_log_joint`) and its gradient as a model-shaped pytree, ``None`` at the
     leaves that ``spec`` (default :func:`learnable`) holds fixed.
@@ -108,9 +143,22 @@ def fisher_gradient(
     samples = jax.lax.stop_gradient(samples)
 
     def objective(params):
-        return expected_log_joint(eqx.combine(params, static), samples)
+        return expected_log_joint(eqx.combine(params, static), samples, weights, cue)
 
     return eqx.filter_value_and_grad(objective)(params)
+
+
+def conditional_gradient(
+    model: HierarchicalModel, clamped: Latents, free: Latents, spec=None, weights=None, cue=0
+) -> HierarchicalModel:
+    """Estimate ``grad_theta log p(O* | y, theta)``: the Fisher gradient of the clamped samples
+    (from ``p(h | y, O*)``) minus that of the free samples (from ``p(h, O | y)``) of the same
+    images. Model-shaped, ``None`` at the leaves ``spec`` (default :func:`learnable`) holds
+    fixed."""
+    spec = learnable(model) if spec is None else spec
+    _, g_clamped = fisher_gradient(model, clamped, spec, weights, cue)
+    _, g_free = fisher_gradient(model, free, spec, weights, cue)
+    return jax.tree.map(jnp.subtract, g_clamped, g_free)
 
 
 def clamp_category(cond: gibbs.Conditionals, category: Int[Array, ""]) -> gibbs.Conditionals:
@@ -135,7 +183,7 @@ def posterior_samples(
     category: Int[Array, ""],
     settings: SamplerSettings,
 ) -> Latents:
-    """Draws of ``(T, g, x, s)`` from ``p(. | y, O = category)`` for one image.
+    """Draws of ``(K, g, x, s)`` from ``p(. | y, O = category)`` for one image (task cue).
 
     One chain: ancestral start with ``O`` clamped, ``settings.n_samples`` clamped Gibbs sweeps
     on the image whose field projection is ``projection``; the first ``settings.burn_in`` are
@@ -159,7 +207,7 @@ def posterior_samples(
         return gibbs.step(key, state, cond, projection, evidence, settings, EXACT_MODE)
 
     def latents(state, info):
-        return Latents(state.task, state.category, state.units, state.neurons, state.contrast)
+        return _latents(state)
 
     if settings.burn_in:
         state, _ = sample_chain(k_run, sweep, state, settings.burn_in, transform=lambda s, i: None)
@@ -170,13 +218,55 @@ def posterior_samples(
     return draws
 
 
+def _latents(state: gibbs.GibbsState) -> Latents:
+    return Latents(state.context, state.category, state.units, state.neurons, state.contrast)
+
+
+def chain_latents(
+    key: PRNGKeyArray,
+    cond: gibbs.Conditionals,
+    projections: Float[Array, "sweeps neurons"],
+    evidence,
+    settings: SamplerSettings,
+    mode: InferenceMode,
+) -> tuple[Latents, Float[Array, "sweeps contexts categories"]]:
+    """One chain of the sampler over per-sweep image projections: the latents and the belief
+    ``log p_t(K, O)`` after every sweep (leading axis: sweeps). ``evidence[t]`` says whether
+    sweep ``t`` accumulates evidence (False in the pre-signal period). ``key`` is split as a
+    trial's (:func:`~bayescortex.inference.trial.trial_keys`): with the same key, the same
+    images and ``cond`` a chain repeats :func:`~bayescortex.inference.trial.simulate_trial`'s."""
+    _, k_init, k_run = trial_keys(key)
+    state = gibbs.init(k_init, cond, settings, mode)
+
+    def sweep(key, state, inputs):
+        projection, ev = inputs
+        return gibbs.step(key, state, cond, projection, ev, settings, mode)
+
+    _, (latents, belief) = sample_chain(
+        k_run, sweep, state, projections.shape[0], inputs=(projections, jnp.asarray(evidence)),
+        transform=lambda state, info: (_latents(state), state.log_belief),
+    )  # fmt: skip
+    return latents, belief
+
+
+def sample_weights(settings: SamplerSettings, stimulus: Stimulus) -> np.ndarray:
+    """Static weight of every sweep of a trial in the training expectations: uniform over the
+    signal sweeps after ``burn_in`` (the sweeps whose neurons are read out), 0 elsewhere."""
+    *_, bins = _layout(settings, stimulus)
+    keep = (bins >= 0).astype(float)
+    return keep / keep.sum()
+
+
 class StepInfo(NamedTuple):
     """Diagnostics of one training step (leading axis: trials of the minibatch)."""
 
-    log_joint: Float[Array, " trials"]  # mean theta-dependent complete-data log joint per trial
-    task_match: Float[Array, " trials"]  # fraction of samples whose task T is the shown task
+    objective: Float[Array, " trials"]
+    """``"conditional"``: ``log p(O* | y)`` under the behaving inference after the last sweep;
+    ``"joint"``: the mean theta-dependent complete-data log joint of the clamped samples."""
+    context_match: Float[Array, " trials"]  # fraction of kept samples whose K is the shown task
+    correct: Float[Array, " trials"]  # the free chain's choice was right (NaN under "joint")
     category: Int[Array, " trials"]  # the revealed category
-    gradient: HierarchicalModel  # the Fisher-gradient estimate (None at fixed leaves)
+    gradient: HierarchicalModel  # the ascent direction (None at fixed leaves)
 
 
 @eqx.filter_jit
@@ -207,6 +297,16 @@ def revealed_category(key: PRNGKeyArray, contrast: Float[Array, ""]) -> Int[Arra
     return jnp.where(contrast == 0, coin, category_of(contrast))
 
 
+def _scale_sensory(model: HierarchicalModel, updates, rate):
+    names = [n for n in model.feedback.sensory_fields if n in model.feedback.learnable_fields]
+    if not names:
+        return updates
+    return eqx.tree_at(
+        lambda u: [getattr(u.feedback, n) for n in names], updates,
+        replace_fn=lambda a: a * rate,
+    )  # fmt: skip
+
+
 def fisher_step(
     key: PRNGKeyArray,
     model: HierarchicalModel,
@@ -216,48 +316,101 @@ def fisher_step(
     tasks: Int[Array, " trials"],
     contrasts: Float[Array, " trials"],
     settings: SamplerSettings,
+    objective: Literal["conditional", "joint"] = "conditional",
+    sensory_rate=0.0,
 ) -> tuple[HierarchicalModel, optax.OptState, StepInfo]:
-    """One stochastic-EM step on a minibatch of training trials.
+    """One learning step on a minibatch of training trials (task cue).
 
-    Trial ``n`` uses ``fold_in(key, n)``: a single static image (signal plus white noise) of
-    ``contrasts[n]`` in ``tasks[n]``, the revealed category (:func:`revealed_category`), one
-    clamped chain (:func:`posterior_samples`, sweeps and burn-in from ``settings``). The
-    gradient of the mean log joint over all trials and samples is ascended with ``optimizer``
-    (an optax transformation whose state ``opt_state = optimizer.init(eqx.filter(model,
-    learnable(model)))``), then :func:`project` is applied. Compiled once per shape, optimiser
-    and settings: new parameters, keys and contrasts reuse the compilation.
+    Trial ``n`` uses ``fold_in(key, n)`` and reveals its category (:func:`revealed_category`).
+
+    - ``"conditional"``: the trial is a behaving trial (``settings``' pre-signal period, signal
+      sweeps, burn-in and odds; ``stimulus``' frames); a clamped and a free chain run on it
+      with the same key (:func:`chain_latents`), and the task leaves ascend
+      :func:`conditional_gradient`, the sensory leaves the marginal likelihood of the images.
+    - ``"joint"``: one static image and one exact clamped chain (:func:`posterior_samples`,
+      ``settings.n_samples`` sweeps after ``burn_in``); every leaf ascends the joint likelihood.
+
+    The step is taken with ``optimizer`` (an optax transformation whose state is
+    ``optimizer.init(eqx.filter(model, learnable(model)))``); the sensory leaves' updates are
+    scaled by ``sensory_rate`` (0 holds them fixed); then :func:`project` is applied. Compiled
+    once per shape, optimiser, settings and objective: new parameters, keys, contrasts and
+    rates reuse the compilation.
 
     >>> from bayescortex.models import reference_model, Stimulus
-    >>> model, opt = reference_model(8, 4, delta=0.0, kappa_o=0.0), optax.adam(0.01)
+    >>> model, opt = reference_model(8, 4, delta=0.0, kappa_o=1.0), optax.adam(0.01)
     >>> state = opt.init(eqx.filter(model, learnable(model)))
     >>> model, state, info = train_step(jax.random.key(0), model, state, opt, Stimulus(),
     ...     jnp.zeros(4, int), jnp.array([6.0, -6.0, 3.0, -3.0]),
-    ...     SamplerSettings(n_samples=10, burn_in=2))
+    ...     SamplerSettings(n_samples=10, burn_in=2), "joint", 1.0)
     >>> bool(model.feedback.delta > 0)
     True
     """
-    cond = jax.lax.stop_gradient(gibbs.conditionals(model))
-
-    def trial(n, task, contrast):
-        k_image, k_category, k_chain = jax.random.split(jax.random.fold_in(key, n), 3)
-        image = stimulus.frames(k_image, task, contrast, 1)[0]
-        category = revealed_category(k_category, contrast)
-        draws = posterior_samples(k_chain, cond, model.project(image), category, settings)
-        return draws, category
-
-    draws, categories = jax.vmap(trial)(jnp.arange(tasks.shape[0]), tasks, contrasts)
-    per_trial = jax.vmap(lambda d: expected_log_joint(model, d))(draws)
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective: one of {OBJECTIVES}, got {objective!r}")
+    cond = jax.lax.stop_gradient(gibbs.conditionals(model, 0))
     spec = learnable(model)
-    _, grads = fisher_gradient(model, draws, spec)
+    ids = jnp.arange(tasks.shape[0])
+
+    if objective == "joint":
+
+        def trial(n, task, contrast):
+            k_image, k_category, k_chain = jax.random.split(jax.random.fold_in(key, n), 3)
+            image = stimulus.frames(k_image, task, contrast, 1)[0]
+            category = revealed_category(k_category, contrast)
+            draws = posterior_samples(k_chain, cond, model.project(image), category, settings)
+            return draws, category
+
+        draws, categories = jax.vmap(trial)(ids, tasks, contrasts)
+        value = jax.vmap(lambda d: expected_log_joint(model, d))(draws)
+        _, grads = fisher_gradient(model, draws, spec)
+        match = jnp.mean((draws.context == tasks[:, None]).astype(contrasts.dtype), axis=1)
+        correct = jnp.full(tasks.shape, jnp.nan, contrasts.dtype)
+    else:
+        _, frame, evidence, _ = _layout(settings, stimulus)
+        weights = jnp.asarray(sample_weights(settings, stimulus), contrasts.dtype)
+
+        def trial(n, task, contrast):
+            k_category, k_chain = jax.random.split(jax.random.fold_in(key, n))
+            category = revealed_category(k_category, contrast)
+            images, _ = trial_images(
+                trial_keys(k_chain)[0], model, stimulus, task, contrast, settings
+            )
+            projections = images[jnp.asarray(frame)]
+            # The clamped and the free chain as one vmapped pair (common random numbers).
+            pair = jax.tree.map(
+                lambda a, b: jnp.stack([a, b]), clamp_category(cond, category), cond
+            )
+            latents, belief = jax.vmap(
+                lambda c: chain_latents(k_chain, c, projections, evidence, settings, BEHAVING_MODE)
+            )(pair)
+            clamped, free = (jax.tree.map(lambda a, i=i: a[i], latents) for i in (0, 1))
+            return clamped, free, belief[1, -1], category
+
+        clamped, free, belief, categories = jax.vmap(trial)(ids, tasks, contrasts)
+        per_trial = weights / tasks.shape[0]
+        grads = conditional_gradient(model, clamped, free, spec, per_trial)
+        sensory_spec = sensory(model)
+        if any(jax.tree.leaves(sensory_spec)):
+            _, marginal = fisher_gradient(model, free, sensory_spec, per_trial)
+            names = model.feedback.sensory_fields
+            grads = eqx.tree_at(
+                lambda g: [getattr(g.feedback, n) for n in names], grads,
+                [getattr(marginal.feedback, n) for n in names],
+            )  # fmt: skip
+        p_category = jax.nn.logsumexp(belief, axis=1)  # (trials, categories): log p(O | y)
+        value = jnp.take_along_axis(p_category, categories[:, None], axis=1)[:, 0]
+        choice = (p_category[:, 0] <= jnp.log(0.5)).astype(jnp.int32)
+        correct = (choice == category_of(contrasts)).astype(contrasts.dtype)
+        match = (free.context == tasks[:, None]).astype(contrasts.dtype) @ weights
+
     ascent = jax.tree.map(jnp.negative, grads)  # optax minimises; we ascend the likelihood
     updates, opt_state = optimizer.update(ascent, opt_state, eqx.filter(model, spec))
+    updates = _scale_sensory(model, updates, sensory_rate)
     model = project(eqx.apply_updates(model, updates))
     info = StepInfo(
-        log_joint=per_trial,
-        task_match=jnp.mean((draws.task == tasks[:, None]).astype(contrasts.dtype), axis=1),
-        category=categories,
+        objective=value, context_match=match, correct=correct, category=categories,
         gradient=grads,
-    )
+    )  # fmt: skip
     return model, opt_state, info
 
 

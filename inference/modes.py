@@ -1,14 +1,17 @@
-"""Inference modes (engagement) and sampler settings.
+"""Inference modes (ablations of the top-down path) and sampler settings.
 
-Engagement is explicit: an :class:`InferenceMode` says how much of the task belief is fed back.
-Its three knobs are arrays, so sweeps can vmap over them:
+Engagement itself is not a mode: it is the cue of a trial (task or fixation), whose context
+prior ``p(K | q)`` the model learns, and what the model infers about the context decides how
+much the task structure shapes the responses (see :mod:`bayescortex.models.hierarchical`). An
+:class:`InferenceMode` cuts parts of the top-down path, for ablations and for comparison with
+the authors' scripts. Its three knobs are arrays, so sweeps can vmap over them:
 
 - ``category_feedback`` (alpha_g): the middle layer's prior is
-  ``alpha_g p(g | T, O) + (1 - alpha_g) sum_{T,O} p(T, O) p(g | T, O)``, with ``(T, O)`` the
-  sampled task belief. 1 feeds the belief back; 0 leaves the prior mixture over categories.
+  ``alpha_g p(g | K, O) + (1 - alpha_g) sum_{K,O} p(K, O | q) p(g | K, O)``, with ``(K, O)``
+  the sampled belief. 1 feeds the belief back; 0 leaves the prior mixture.
 - ``coupling_feedback`` (alpha_x): scales the x-g coupling, ``tau = 1 + alpha_x C g``.
-- ``memory``: 1 accumulates evidence over samples (``log p_t = log p_{t-1} + odds * log p(g|T,O)``);
-  0 forgets it (``log p_t = log p(T, O) + odds * log p(g|T,O)``).
+- ``memory``: 1 accumulates evidence over samples (``log p_t = log p_{t-1} + odds * log p(g|K,O)``);
+  0 forgets it (``log p_t = log p(K, O | q) + odds * log p(g|K,O)``).
 
 Named modes:
 
@@ -16,23 +19,19 @@ Named modes:
 mode                      alpha_g  alpha_x  memory
 ========================  =======  =======  ======
 ``engaged``               1        1        1
-``passive``               0        0        1
+``cut``                   0        0        1
 ``coupling_only``         0        1        1
 ``no_accumulation``       1        1        0
 ========================  =======  =======  ======
 
-``passive`` is passive viewing as the authors' simulations define it (their top-down strength
-alpha = 0) and as SCIENCE.md's check of the equations states it ("with the feedback path cut
-(passive) I_red stays" at its naive value): no top-down signal reaches the sensory layer, so
-``tau = 1`` and the responses do not depend on the learned feedback parameters. It is also the
-"no feedback at all" ablation. A category belief is still computed as a readout, but without
-the x-g coupling it carries no evidence.
-
-``coupling_only`` is the intermediate control: the category belief is not fed back (the middle
-layer's prior is the mixture over categories) but the learned x-g coupling stays. It asks
-whether the learned coupling alone, active during passive viewing, would raise redundancy.
-The reference scripts' top-down strength mixes toward the *sum* over categories; we mix toward
-the prior *mixture* so that the belief-cut and engaged models expect the same overall activity.
+``engaged`` is full inference, used with either cue. ``cut`` is passive viewing as the
+authors' simulations define it (their top-down strength alpha = 0): no top-down signal reaches
+the sensory layer, so ``tau = 1`` and the responses do not depend on the learned feedback at
+all; the passive null then holds by construction, which is why bayescortex models passive
+viewing by the fixation cue instead and keeps ``cut`` as an ablation. ``coupling_only`` cuts
+the category belief but keeps the x-g coupling. The reference scripts' top-down strength mixes
+toward the *sum* over categories; we mix toward the prior *mixture* so that the belief-cut and
+engaged models expect the same overall activity.
 """
 
 from __future__ import annotations
@@ -71,14 +70,14 @@ class InferenceMode(eqx.Module):
 
 MODES: dict[str, tuple[float, float, float]] = {
     "engaged": (1.0, 1.0, 1.0),
-    "passive": (0.0, 0.0, 1.0),
+    "cut": (0.0, 0.0, 1.0),
     "coupling_only": (0.0, 1.0, 1.0),
     "no_accumulation": (1.0, 1.0, 0.0),
 }
 
 
 def inference_mode(name: str) -> InferenceMode:
-    """The named inference mode: 'engaged', 'passive', 'coupling_only' or 'no_accumulation'."""
+    """The named inference mode: 'engaged', 'cut', 'coupling_only' or 'no_accumulation'."""
     if name not in MODES:
         raise ValueError(f"mode: unknown inference mode {name!r}; expected one of {tuple(MODES)}")
     return InferenceMode(*MODES[name])

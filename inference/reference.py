@@ -3,7 +3,7 @@
 :func:`numpyro_model` is the same generative model as
 :class:`bayescortex.models.HierarchicalModel`, site by site, so that numpyro's machinery
 (log densities, NUTS, diagnostics) can check the hand-written Gibbs kernels. Conditioning it on
-the discrete latents leaves the x-block posterior ``p(x | T, O, g, s, y)``, which
+the discrete latents leaves the x-block posterior ``p(x | K, O, g, s, y)``, which
 :func:`nuts_neurons` samples with NUTS: the reference that tests and benchmarks compare the
 Gibbs and MALA x updates against.
 """
@@ -18,12 +18,13 @@ from numpyro.infer import MCMC, NUTS
 from bayescortex.models.hierarchical import HierarchicalModel
 
 
-def numpyro_model(model: HierarchicalModel, contrast=1.0, image=None):
-    """``T -> O -> g -> x -> y`` with sites 'task', 'category', 'units', 'neurons', 'image'."""
+def numpyro_model(model: HierarchicalModel, contrast=1.0, image=None, cue=0):
+    """``K -> O -> g -> x -> y`` given the cue, with sites 'context', 'category', 'units',
+    'neurons', 'image'."""
     fb = model.feedback
-    task = numpyro.sample("task", dist.Categorical(logits=fb.task_log_prior()))
+    context = numpyro.sample("context", dist.Categorical(logits=fb.context_log_prior(cue)))
     category = numpyro.sample("category", dist.Categorical(probs=jnp.full(2, 0.5)))
-    p = model.unit_probabilities()[task, category]
+    p = model.unit_probabilities()[context, category]
     units = numpyro.sample("units", dist.Bernoulli(probs=p).to_event(1))
     tau = model.means(units)
     neurons = numpyro.sample("neurons", dist.Exponential(rate=1.0 / tau).to_event(1))
@@ -38,7 +39,7 @@ def nuts_neurons(
     image,
     contrast=1.0,
     *,
-    task=0,
+    context=0,
     category=0,
     num_warmup: int = 500,
     num_samples: int = 1000,
@@ -51,7 +52,7 @@ def nuts_neurons(
     """
     conditioned = numpyro.handlers.condition(
         numpyro_model,
-        {"task": jnp.asarray(task), "category": jnp.asarray(category), "units": units},
+        {"context": jnp.asarray(context), "category": jnp.asarray(category), "units": units},
     )
     mcmc = MCMC(
         NUTS(conditioned),

@@ -4,7 +4,10 @@ A trial: ``n_presignal`` sweeps on signal-free noise, then ``n_samples`` sweeps 
 (a new noise frame every ``stimulus.frame_every`` sweeps, or one static frame). The readout is
 per trial: spike counts (neurons' samples summed in ``n_bins`` time bins after ``burn_in``),
 the belief in the first category after every signal sweep, the choice (the category with
-posterior > 0.5 after the last sweep) and each signal frame's energy along the task axis.
+posterior > 0.5 after the last sweep), the posterior over the context ``K`` (its mean over
+each time bin's sweeps), and each signal frame's energy along the task axis. The trial's cue
+(task or fixation) selects the context prior ``p(K | q)``: pass ``cue`` or conditionals built
+for it.
 
 Each trial's key is ``fold_in(key, trial_id)``, so a block split into chunks gives the same
 trials as one batch.
@@ -34,6 +37,7 @@ class TrialRecord(NamedTuple):
     counts: Float[Array, "bins neurons"]
     belief: Float[Array, " samples"]
     choice: Int[Array, ""]
+    context: Float[Array, "bins contexts"]  # p_t(K | q, y), mean over each bin's sweeps
     energy: Float[Array, " frames"]
     acceptance: Float[Array, ""]
 
@@ -56,6 +60,25 @@ def _layout(settings: SamplerSettings, stimulus: Stimulus):
     return pre, frame, evidence, bins
 
 
+def trial_keys(key: PRNGKeyArray):
+    """The keys of a trial's images, the chain's initial state and its sweeps."""
+    k_pre, k_sig, k_init, k_run = jax.random.split(key, 4)
+    return (k_pre, k_sig), k_init, k_run
+
+
+def trial_images(keys, model, stimulus: Stimulus, task, contrast, settings: SamplerSettings):
+    """A trial's frames: their projections on the fields (pre-signal frames first) and the
+    signal frames themselves. ``keys`` is the first of :func:`trial_keys`."""
+    k_pre, k_sig = keys
+    n_pre_frames, *_ = _layout(settings, stimulus)
+    images_sig = stimulus.frames(k_sig, task, contrast, stimulus.n_frames(settings.n_samples))
+    images = images_sig
+    if n_pre_frames:
+        images_pre = stimulus.frames(k_pre, task, jnp.zeros_like(contrast), n_pre_frames)
+        images = jnp.concatenate([images_pre, images_sig])
+    return model.project(images), images_sig
+
+
 def simulate_trial(
     key: PRNGKeyArray,
     model: HierarchicalModel,
@@ -65,34 +88,33 @@ def simulate_trial(
     settings: SamplerSettings,
     mode: InferenceMode,
     cond: gibbs.Conditionals | None = None,
+    cue=0,
 ) -> TrialRecord:
-    """Simulate one trial (see the module docstring). ``cond`` may be precomputed."""
+    """Simulate one trial (see the module docstring). ``cond`` (precomputed
+    :func:`gibbs.conditionals` of the trial's cue) overrides ``cue``."""
     if cond is None:
-        cond = gibbs.conditionals(model)
-    n_pre_frames, frame, evidence, bins = _layout(settings, stimulus)
-    n_sig_frames = stimulus.n_frames(settings.n_samples)
-    k_pre, k_sig, k_init, k_run = jax.random.split(key, 4)
-    images_sig = stimulus.frames(k_sig, task, contrast, n_sig_frames)
-    images = images_sig
-    if n_pre_frames:
-        images_pre = stimulus.frames(k_pre, task, jnp.zeros_like(contrast), n_pre_frames)
-        images = jnp.concatenate([images_pre, images_sig])
-    projections = model.project(images)
+        cond = gibbs.conditionals(model, cue)
+    _, frame, evidence, bins = _layout(settings, stimulus)
+    k_images, k_init, k_run = trial_keys(key)
+    projections, images_sig = trial_images(k_images, model, stimulus, task, contrast, settings)
 
     state = gibbs.init(k_init, cond, settings, mode)
     counts0 = jnp.zeros((settings.n_bins, model.n_neurons), dtype=projections.dtype)
+    context0 = jnp.zeros((settings.n_bins, cond.log_prior.shape[0]), dtype=projections.dtype)
+    per_bin = np.bincount(bins[bins >= 0], minlength=settings.n_bins)
 
     def sweep(key, carry, inputs):
-        state, counts = carry
+        state, counts, context = carry
         f, ev, b = inputs
         state, info = gibbs.step(key, state, cond, projections[f], ev, settings, mode)
         onehot = (jnp.arange(settings.n_bins) == b).astype(counts.dtype)
         counts = counts + onehot[:, None] * state.neurons[None, :]
-        return (state, counts), info
+        context = context + (onehot / per_bin)[:, None] * info.context[None, :]
+        return (state, counts, context), info
 
     xs = (jnp.asarray(frame), jnp.asarray(evidence), jnp.asarray(bins))
-    (state, counts), (belief, acceptance) = sample_chain(
-        k_run, sweep, (state, counts0), settings.n_sweeps, inputs=xs,
+    (state, counts, context), (belief, acceptance) = sample_chain(
+        k_run, sweep, (state, counts0, context0), settings.n_sweeps, inputs=xs,
         transform=lambda carry, info: (info.belief, info.acceptance),
     )  # fmt: skip
     belief = belief[settings.n_presignal :]
@@ -100,6 +122,7 @@ def simulate_trial(
         counts=counts,
         belief=belief,
         choice=(belief[-1] <= 0.5).astype(jnp.int32),
+        context=context,
         energy=stimulus.energy(task, images_sig),
         acceptance=jnp.mean(acceptance),
     )
@@ -114,8 +137,10 @@ def simulate_trials(
     settings: SamplerSettings,
     mode: InferenceMode,
     trial_ids: Int[Array, " trials"] | None = None,
+    cue=0,
 ) -> TrialRecord:
     """Simulate a batch of trials (vmapped); trial ``n`` uses ``fold_in(key, trial_ids[n])``.
+    ``cue``: 0 for task trials, 1 for passive fixation (:data:`~bayescortex.models.CUES`).
 
     >>> from bayescortex.models import reference_model, Stimulus
     >>> from bayescortex.inference import SamplerSettings, inference_mode
@@ -146,12 +171,16 @@ def simulate_trials(
         )
     if trial_ids is None:
         trial_ids = jnp.arange(contrasts.shape[0])
-    return _simulate_batch(key, model, stimulus, tasks, contrasts, settings, mode, trial_ids)
+    if cue not in (0, 1):
+        raise ValueError(f"cue: 0 (task) or 1 (fixation), got {cue!r}")
+    return _simulate_batch(
+        key, model, stimulus, tasks, contrasts, settings, mode, trial_ids, jnp.asarray(cue)
+    )
 
 
 @eqx.filter_jit
-def _simulate_batch(key, model, stimulus, tasks, contrasts, settings, mode, trial_ids):
-    cond = gibbs.conditionals(model)
+def _simulate_batch(key, model, stimulus, tasks, contrasts, settings, mode, trial_ids, cue):
+    cond = gibbs.conditionals(model, cue)
 
     def one(trial_id, task, contrast):
         return simulate_trial(
@@ -172,6 +201,7 @@ def simulate_chunked(
     *,
     chunk_size: int = 512,
     on_chunk=None,
+    cue: int = 0,
 ) -> TrialRecord:
     """:func:`simulate_trials` in fixed-size chunks (one compilation, bounded memory).
 
@@ -199,6 +229,7 @@ def simulate_chunked(
             settings,
             mode,
             trial_ids=jnp.asarray(ids),
+            cue=cue,
         )
         pieces.append(jax.tree.map(lambda a, keep=valid: np.asarray(a)[keep], rec))
         if on_chunk is not None:

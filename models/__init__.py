@@ -4,6 +4,9 @@ from .feedback import AbstractFeedback, FreeFormFeedback, ParametricFeedback
 from .hierarchical import HierarchicalModel, Latents, reference_model
 from .stimuli import (
     CATEGORY_ORIENTATIONS,
+    CONTEXTS,
+    CUES,
+    NONE_CONTEXT,
     TASKS,
     Stimulus,
     category_of,
@@ -18,6 +21,9 @@ from .stimuli import (
 __all__ = [
     "AbstractFeedback",
     "CATEGORY_ORIENTATIONS",
+    "CONTEXTS",
+    "CUES",
+    "NONE_CONTEXT",
     "FreeFormFeedback",
     "HierarchicalModel",
     "Latents",

@@ -1,9 +1,10 @@
 """The hierarchical generative model of visual cortex (Haefner, Berkes & Fiser 2016).
 
-Latents, top to bottom (one image location):
+Latents, top to bottom (one image location), given the cue ``q`` (a task trial or fixation):
 
-- task ``T`` in {cardinal, oblique} with prior ``p(T)``; category ``O`` in {0, 1}, prior 1/2;
-- middle layer ``g_k`` in {0, 1}, ``p(g_k = 1 | T, O)`` from the feedback module;
+- context ``K`` in {cardinal, oblique, none} with prior ``p(K | q)``; category ``O`` in {0, 1},
+  prior 1/2 (under ``K = none`` the category is irrelevant: nothing below depends on it);
+- middle layer ``g_k`` in {0, 1}, ``p(g_k = 1 | K, O)`` from the feedback module;
 - sensory neurons ``x_i >= 0``, ``x_i | g ~ Exponential(mean tau_i)``, ``tau = 1 + C g``;
 - contrast ``s > 0`` (its prior belongs to the sampler settings);
 - image ``y = s PF^T x + N(0, sigma_y^2 I)``, ``PF`` the projective fields (neurons x pixels).
@@ -35,7 +36,7 @@ and its gradient finite."""
 class Latents(NamedTuple):
     """One joint draw of the model's latents."""
 
-    task: Int[Array, ""]
+    context: Int[Array, ""]  # K: a task index, or NONE_CONTEXT
     category: Int[Array, ""]
     units: Float[Array, " units"]  # g, as 0.0 / 1.0
     neurons: Float[Array, " neurons"]  # x
@@ -95,17 +96,17 @@ class HierarchicalModel(eqx.Module):
 
     # -- log densities -------------------------------------------------------------------------
 
-    def unit_probabilities(self) -> Float[Array, "tasks categories units"]:
-        """``p(g_k = 1 | T, O)`` of the feedback, clipped as :data:`PROB_CLIP` says."""
+    def unit_probabilities(self) -> Float[Array, "contexts categories units"]:
+        """``p(g_k = 1 | K, O)`` of the feedback, clipped as :data:`PROB_CLIP` says."""
         return jnp.clip(self.feedback.unit_probabilities(), PROB_CLIP, 1 - PROB_CLIP)
 
-    def log_prob_task_category(self, task, category) -> Float[Array, ""]:
-        """``log p(T) + log p(O)`` (``p(O) = 1/2``)."""
-        return self.feedback.task_log_prior()[task] + jnp.log(0.5)
+    def log_prob_context_category(self, cue=0) -> Float[Array, "contexts categories"]:
+        """``log p(K | q) + log p(O)`` (``p(O) = 1/2``) as a table over ``(K, O)``."""
+        return self.feedback.context_log_prior(cue)[:, None] + jnp.full((1, 2), jnp.log(0.5))
 
-    def log_prob_units(self, units, task, category) -> Float[Array, ""]:
-        """``log p(g | T, O)`` (product of Bernoullis; ``units`` 0.0/1.0)."""
-        p = self.unit_probabilities()[task, category]
+    def log_prob_units(self, units, context, category) -> Float[Array, ""]:
+        """``log p(g | K, O)`` (product of Bernoullis; ``units`` 0.0/1.0)."""
+        p = self.unit_probabilities()[context, category]
         return jnp.sum(units * jnp.log(p) + (1 - units) * jnp.log1p(-p))
 
     def log_prob_neurons(self, neurons, units) -> Float[Array, ""]:
@@ -123,43 +124,44 @@ class HierarchicalModel(eqx.Module):
             jnp.log(self.sigma_y) + 0.5 * jnp.log(2 * jnp.pi)
         )
 
-    def log_prior(self, latents: Latents) -> Float[Array, ""]:
-        """``log p(T, O, g, x)``: every factor that the feedback parameters enter.
+    def log_prior(self, latents: Latents, cue=0) -> Float[Array, ""]:
+        """``log p(K, O, g, x | q)``: every factor that the feedback parameters enter.
 
         The image likelihood and the contrast prior do not depend on the feedback, so this
         is the part of the log joint whose gradient learning needs (Fisher's identity).
         """
-        t, o, g, x, _ = latents
+        k, o, g, x, _ = latents
         return (
-            self.log_prob_task_category(t, o)
-            + self.log_prob_units(g, t, o)
+            self.log_prob_context_category(cue)[k, o]
+            + self.log_prob_units(g, k, o)
             + (self.log_prob_neurons(x, g))
         )
 
-    def log_joint(self, latents: Latents, image) -> Float[Array, ""]:
-        """Complete-data ``log p(T, O, g, x, y | s)`` (the contrast prior is not included)."""
-        return self.log_prior(latents) + self.log_likelihood(
+    def log_joint(self, latents: Latents, image, cue=0) -> Float[Array, ""]:
+        """Complete-data ``log p(K, O, g, x, y | s, q)`` (the contrast prior is not included)."""
+        return self.log_prior(latents, cue) + self.log_likelihood(
             image, latents.neurons, latents.contrast
         )
 
     # -- ancestral sampling --------------------------------------------------------------------
 
-    def sample_latents(self, key: PRNGKeyArray, contrast=1.0, task=None) -> Latents:
-        """Draw ``T, O, g, x`` from their priors (``T`` fixed if given), ``s = contrast``."""
+    def sample_latents(self, key: PRNGKeyArray, contrast=1.0, context=None, cue=0) -> Latents:
+        """Draw ``K, O, g, x`` from their priors given the cue (``K`` fixed if given),
+        ``s = contrast``."""
         k_t, k_o, k_g, k_x = jax.random.split(key, 4)
-        if task is None:
-            task = jax.random.categorical(k_t, self.feedback.task_log_prior())
-        task = jnp.asarray(task)
+        if context is None:
+            context = jax.random.categorical(k_t, self.feedback.context_log_prior(cue))
+        context = jnp.asarray(context)
         category = jax.random.bernoulli(k_o).astype(int)
-        p = self.unit_probabilities()[task, category]
+        p = self.unit_probabilities()[context, category]
         units = jax.random.bernoulli(k_g, p).astype(self.fields.dtype)
         neurons = self.means(units) * jax.random.exponential(k_x, (self.n_neurons,))
-        return Latents(task, category, units, neurons, jnp.asarray(contrast, self.fields.dtype))
+        return Latents(context, category, units, neurons, jnp.asarray(contrast, self.fields.dtype))
 
-    def sample(self, key: PRNGKeyArray, contrast=1.0, task=None) -> tuple[Latents, Array]:
+    def sample(self, key: PRNGKeyArray, contrast=1.0, context=None, cue=0) -> tuple[Latents, Array]:
         """Ancestral draw of latents and an image ``y`` (flattened pixels) from the model."""
         k_lat, k_y = jax.random.split(key)
-        latents = self.sample_latents(k_lat, contrast, task)
+        latents = self.sample_latents(k_lat, contrast, context, cue)
         mean = latents.contrast * (latents.neurons @ self.fields)
         return latents, mean + self.sigma_y * jax.random.normal(k_y, mean.shape)
 
@@ -169,9 +171,9 @@ def reference_model(
     n_units: int = 64,
     *,
     delta: float = 0.08,
-    kappa_o: float = 1.0,
+    kappa_o=1.0,
     kappa_g: float = 3.0,
-    task_logits=(0.0, 0.0),
+    context_logits=None,
     size: int = 32,
     sigma_y: float = 1.0,
 ) -> HierarchicalModel:
@@ -180,6 +182,11 @@ def reference_model(
     >>> model = reference_model(64, 16, delta=0.0)   # naive: no coupling
     """
     feedback = ParametricFeedback(
-        n_neurons, n_units, delta=delta, kappa_o=kappa_o, kappa_g=kappa_g, task_logits=task_logits
+        n_neurons,
+        n_units,
+        delta=delta,
+        kappa_o=kappa_o,
+        kappa_g=kappa_g,
+        context_logits=context_logits,
     )
     return HierarchicalModel(feedback, size=size, sigma_y=sigma_y)

@@ -25,6 +25,7 @@ class Static(NamedTuple):
     subsets: int
     bootstrap_subsets: int
     controls: bool
+    passive: str
     network_hidden: int
     network_steps: int
 
@@ -40,8 +41,24 @@ class RedundancyConfig:
     sessions: int = 4
     """Training sessions after the naive session 0."""
     feedback: Literal["parametric", "free_form"] = "parametric"
-    """'parametric': learn delta, kappa_o and the task logits; 'free_form': the whole coupling
-    matrix and unit table."""
+    """'parametric': learn the category kernels kappa_o and the context prior p(K | q);
+    'free_form': the tasks' whole unit tables and p(K | q)."""
+    objective: Literal["conditional", "joint"] = "conditional"
+    """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
+    minus free chain, the behaving inference); 'joint', log p(y, O*) (stochastic EM, the first
+    version's objective, which overshoots)."""
+    passive: Literal["fixation", "cut"] = "fixation"
+    """How passive viewing is modelled: 'fixation', the fixation cue with the same sampler
+    (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
+    delta: float = 0.08
+    """Sensory coupling delta_0 of the adult sensory model (the authors' trained value)."""
+    sensory_rate: float = 0.0
+    """Learning rate of delta relative to learning_rate, from the marginal likelihood of the
+    images (0: delta stays fixed; the 'joint' objective learns it from the outcome as well)."""
+    kappa_o: float = 0.0
+    """Category kernel of both tasks before training (0: a task-free middle layer)."""
+    none_logit: float = 0.0
+    """Initial logit of the 'none' context against the tasks' 0, for both cues (0: uniform)."""
     neurons: int = 64
     """Sensory neurons N_x."""
     units: int = 64
@@ -51,7 +68,8 @@ class RedundancyConfig:
     batch: int = 32
     """Training trials per optimiser step (divides trials_per_session)."""
     learning_rate: float | None = None
-    """Optimiser step size (None: 0.005 for parametric, 0.02 for free-form feedback)."""
+    """Adam step size (None: 0.05 with the conditional objective; joint: 0.005 parametric,
+    0.02 free-form)."""
     odds_increment: float = 1.0 / 20
     """Tempering of the evidence accumulator (the reference's 1/20)."""
     coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
@@ -66,8 +84,9 @@ class RedundancyConfig:
     """Sweeps on signal-free noise before the stimulus."""
     bins: int = 4
     """Within-trial time bins (4 to 8)."""
-    frame_every: int = 0
-    """Sweeps per noise frame (0: one static frame per trial)."""
+    frame_every: int = 8
+    """Sweeps per noise frame (0: one static frame per trial). The reference samples at 80
+    per second and the paper's noise frames last 100 ms: 8 sweeps."""
     subset_size: int = 32
     """Neurons per random subset (population-size control)."""
     subsets: int = 200
@@ -102,12 +121,15 @@ class RedundancyConfig:
                 "subsets", "bootstrap", "bootstrap_subsets", "network_hidden", "network_steps",
                 "chunk",
             ),
-            non_negative=("presignal", "frame_every"),
+            non_negative=("presignal", "frame_every", "delta", "sensory_rate", "kappa_o"),
         )  # fmt: skip
         if self.learning_rate is not None and not (
             math.isfinite(self.learning_rate) and self.learning_rate > 0
         ):
             raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
+        for name in ("odds_increment", "none_logit", "delta", "kappa_o", "sensory_rate"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}: must be finite, got {getattr(self, name)}")
         if not math.isfinite(self.odds_increment):
             raise ValueError(f"odds_increment: must be finite, got {self.odds_increment}")
         if self.trials_per_session % self.batch:
@@ -139,7 +161,7 @@ class RedundancyConfig:
     @property
     def step_size(self) -> float:
         """The learning rate, with the per-feedback default filled in."""
-        return learning_rate(self.feedback, self.learning_rate)
+        return learning_rate(self.feedback, self.learning_rate, self.objective)
 
     def split(self) -> tuple[Static, Hyper]:
         """The static part and the hyperparameters of this configuration."""
@@ -147,6 +169,7 @@ class RedundancyConfig:
             neurons=self.neurons,
             units=self.units,
             feedback=self.feedback,
+            objective=self.objective,
             trials_per_session=self.trials_per_session,
             batch=self.batch,
             samples=self.samples,
@@ -168,10 +191,15 @@ class RedundancyConfig:
             subsets=self.subsets,
             bootstrap_subsets=self.bootstrap_subsets,
             controls=self.controls,
+            passive=self.passive,
             network_hidden=self.network_hidden,
             network_steps=self.network_steps,
         )
-        hyper = Hyper(learning_rate=self.step_size, odds_increment=self.odds_increment)
+        hyper = Hyper(
+            learning_rate=self.step_size, odds_increment=self.odds_increment,
+            init_delta=self.delta, sensory_rate=self.sensory_rate, init_kappa_o=self.kappa_o,
+            init_none_logit=self.none_logit,
+        )  # fmt: skip
         return static, hyper
 
 
@@ -180,3 +208,11 @@ FULL = RedundancyConfig(
     bootstrap=200,
 )  # fmt: skip
 """The paper-scale preset (``--full``): explicit flags still override its values."""
+
+LEGACY = RedundancyConfig(
+    objective="joint", passive="cut", delta=0.0, sensory_rate=1.0, kappa_o=1.0,
+    none_logit=-30.0, frame_every=0,
+)  # fmt: skip
+"""The first version's definitions (``--legacy``): joint-likelihood EM of the coupling from 0
+with the kernel at 1, no ``none`` context (its logit -30), passive = the top-down path cut,
+one static noise frame per trial."""

@@ -5,7 +5,8 @@ bias-corrected linear Fisher information ``I``, shuffled information ``I_shuffle
 ``I_red = I_shuffle - I`` and percent redundancy (whole trial, combined over coherences by
 inverse-variance weighting, median over random equal-size neuron subsets); the fraction of
 noise variance along ``f'``; the same redundancy and information per within-trial time bin and
-the slope of redundancy over the bins; redundancy of task-relevant and task-irrelevant neurons
+the slope of redundancy over the bins (the first bin is also the window of the passive
+paradigm's short presentation); redundancy of task-relevant and task-irrelevant neurons
 (preferred orientation within 22.5 deg of a category orientation, or not); and accuracy on the
 signal trials. All from :class:`~bayescortex.analysis.moments.SignalMoments`, jax-traceable.
 """
@@ -81,8 +82,8 @@ def block_measures(
             _select(moments, slice(0, analysis.bins)), k_bins,
             subset_size=analysis.subset_size, **common,
         )  # fmt: skip
-        out["redundancy_by_time"] = binned.combined.redundancy
-        out["information_by_time"] = binned.combined.information
+        for m in MEASURES:
+            out[f"{m}_by_time"] = getattr(binned.combined, m)
         t = jnp.arange(analysis.bins, dtype=moments.total.dtype)
         t = t - jnp.mean(t)
         out["within_trial_slope"] = jnp.sum(t * binned.combined.redundancy) / jnp.sum(t**2)

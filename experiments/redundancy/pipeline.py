@@ -3,8 +3,9 @@
 :func:`seed_step` is one session of one seed: train (sessions >= 1), record the engaged and
 passive blocks with the same stimuli (a condition axis), stream them into statistics and
 reduce those to measures for the data and every bootstrap replicate. :func:`session_step`
-vmaps it over seeds; :func:`control_step` records the controls (the ablations
-``coupling_only`` and ``no_accumulation``, and the task switch) the same way. Nothing in a
+vmaps it over seeds; :func:`controls_step` records the controls (the other definition of
+passive viewing, the ablations ``coupling_only`` and ``no_accumulation``, and the task switch)
+the same way. Nothing in a
 session leaves the compiled program but the measures, the training diagnostics and the
 learned parameters, so memory does not grow with trials, and no hyperparameter value, seed or
 session recompiles anything.
@@ -21,7 +22,6 @@ import jax.numpy as jnp
 from bayescortex.inference import inference_mode
 
 from ..protocol import (
-    PARAMETER_NAMES,
     Conditions,
     Hyper,
     SeedState,
@@ -29,17 +29,19 @@ from ..protocol import (
     accuracy,
     bootstrap_key,
     conditions,
+    context_posterior,
     feedback_parameters,
     init_state,
     record,
     session_key,
     train_session,
 )
+from ..protocol import parameter_names as protocol_parameter_names
 from .config import Static
 from .measures import Analysis, replicate_measures
 
 MODES = ("engaged", "passive")
-CONTROLS = ("coupling_only", "no_accumulation", "switch_engaged", "switch_passive")
+TASK_CUE, FIXATION_CUE = 0, 1
 
 
 class SessionOutput(NamedTuple):
@@ -48,6 +50,7 @@ class SessionOutput(NamedTuple):
     point: dict  # measure -> (modes, ...)
     resampled: dict  # measure -> (modes, resamples, ...)
     accuracy: jax.Array  # (modes, levels), the data
+    context: jax.Array  # (modes, bins, contexts): mean p_t(K | q, y) per time bin, the data
     train: TrainInfo
     parameters: jax.Array  # delta, kappa_o, kappa_g, task logits (parametric; else empty)
 
@@ -62,22 +65,42 @@ def _parameters(state: SeedState) -> jax.Array:
 
 
 def parameter_names(static: Static) -> list[str]:
-    return list(PARAMETER_NAMES) if static.protocol.feedback == "parametric" else []
+    return protocol_parameter_names(static.protocol.feedback)
+
+
+PASSIVE = {"fixation": ("engaged", FIXATION_CUE), "cut": ("cut", TASK_CUE)}
+"""How each definition of passive viewing is recorded: (inference mode, cue)."""
 
 
 def main_conditions(static: Static) -> Conditions:
-    """Engaged and passive, on the trained task."""
-    return conditions([inference_mode(m) for m in MODES], [static.task] * len(MODES))
+    """Engaged (full inference, task cue) and passive (:data:`PASSIVE`), on the trained task."""
+    mode, cue = PASSIVE[static.passive]
+    return conditions(
+        [inference_mode("engaged"), inference_mode(mode)], [static.task] * 2, [TASK_CUE, cue]
+    )
+
+
+def controls(static: Static) -> tuple[str, ...]:
+    """Names of the controls: passive viewing by the other definition, the two ablations, and
+    engaged on the other task's stimuli."""
+    other = next(p for p in PASSIVE if p != static.passive)
+    return (f"passive_{other}", "coupling_only", "no_accumulation", "switch_engaged")
 
 
 def control_conditions(static: Static) -> list[Conditions]:
-    """The controls, in pairs shaped like :func:`main_conditions` (one compilation serves
-    all): the ablations on the trained task, then engaged and passive on the other task."""
-    other = 1 - static.task
-    ablations = conditions([inference_mode(m) for m in ("coupling_only", "no_accumulation")],
-                           [static.task] * 2)  # fmt: skip
-    switch = conditions([inference_mode(m) for m in MODES], [other] * 2)
-    return [ablations, switch]
+    """The controls (:func:`controls`), in pairs shaped like :func:`main_conditions` (one
+    compilation serves all)."""
+    other = next(p for p in PASSIVE if p != static.passive)
+    mode, cue = PASSIVE[other]
+    first = conditions(
+        [inference_mode(mode), inference_mode("coupling_only")], [static.task] * 2,
+        [cue, TASK_CUE],
+    )  # fmt: skip
+    second = conditions(
+        [inference_mode("no_accumulation"), inference_mode("engaged")],
+        [static.task, 1 - static.task], [TASK_CUE, TASK_CUE],
+    )  # fmt: skip
+    return [first, second]
 
 
 def seed_train(static: Static, hyper: Hyper, state: SeedState, seed_key, session):
@@ -100,7 +123,7 @@ def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, sessio
         analysis_of(static), stats, key,
         n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets,
     )  # fmt: skip
-    return point, resampled, accuracy(stats)
+    return point, resampled, accuracy(stats), context_posterior(stats)[:, 0]
 
 
 def seed_step(
@@ -108,13 +131,13 @@ def seed_step(
 ) -> tuple[SeedState, SessionOutput]:
     """One session of one seed: train (``session >= 1``), record engaged and passive blocks,
     measure. The composition of :func:`seed_train` and :func:`seed_record`."""
-    info = TrainInfo(*(jnp.full((), jnp.nan),) * 2, jnp.zeros(()))
+    info = TrainInfo(*(jnp.full((), jnp.nan),) * 3, jnp.zeros(()))
     if session > 0:
         state, info = seed_train(static, hyper, state, seed_key, session)
-    point, resampled, acc = seed_record(
+    point, resampled, acc, ctx = seed_record(
         static, hyper, state, seed_key, session, main_conditions(static)
     )
-    return state, SessionOutput(point, resampled, acc, info, _parameters(state))
+    return state, SessionOutput(point, resampled, acc, ctx, info, _parameters(state))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -138,20 +161,20 @@ def record_seeds(
 
 def session_step(static: Static, hyper: Hyper, states: SeedState, seed_keys, session: int):
     """:func:`seed_step` of every seed (leading seed axis), from the two compiled programs."""
-    info = TrainInfo(*(jnp.full((len(seed_keys),), jnp.nan),) * 2, jnp.zeros(len(seed_keys)))
+    info = TrainInfo(*(jnp.full((len(seed_keys),), jnp.nan),) * 3, jnp.zeros(len(seed_keys)))
     if session > 0:
         states, info = train_seeds(static, hyper, states, seed_keys, session)
     # Every argument passed positionally, as controls_step does: one compilation serves both.
-    point, resampled, acc = record_seeds(
+    point, resampled, acc, ctx = record_seeds(
         static, hyper, states, seed_keys, session, main_conditions(static), 0
     )
     params = jax.vmap(_parameters)(states)
-    return states, SessionOutput(point, resampled, acc, info, params)
+    return states, SessionOutput(point, resampled, acc, ctx, info, params)
 
 
 def controls_step(static: Static, hyper: Hyper, states: SeedState, seed_keys, session: int):
     """The control blocks of every seed after ``session``: ``(point, resampled)`` with axes
-    ``(seed, control, ...)`` over :data:`CONTROLS` (same images as the main blocks)."""
+    ``(seed, control, ...)`` over :func:`controls` (same images as the main blocks)."""
     parts = [record_seeds(static, hyper, states, seed_keys, session, c, i + 1)
              for i, c in enumerate(control_conditions(static))]  # fmt: skip
     return tuple(

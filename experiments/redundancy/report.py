@@ -14,7 +14,7 @@ import xarray as xr
 from bayescortex.analysis import percentile_interval
 
 from .measures import MEASURES
-from .pipeline import CONTROLS, MODES
+from .pipeline import MODES
 from .run import REFERENCE_SECONDS_PER_TRIAL
 
 
@@ -48,14 +48,38 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
             d[measure].sel(mode=mode, session=last) - d[measure].sel(mode=mode, session=0)
         )
 
+    def window_change(mode, measure):
+        # The first time bin: the passive paradigm's short presentation, and the same window
+        # of the engaged trial.
+        return lambda d: change(mode, f"{measure}_by_time")(d).isel(time=0)
+
+    def last_minus_peak(mode, measure):
+        peak = int(point[measure].sel(mode=mode).argmax("session"))  # chosen on the data
+        return lambda d: (
+            d[measure].sel(mode=mode, session=last) - d[measure].sel(mode=mode, session=peak)
+        )
+
     out = {}
     for mode in MODES:
         for measure in MEASURES + ("fraction_along_fprime", "accuracy"):
             out[f"change_{measure}_{mode}"] = effect(point, rep, change(mode, measure))
+        for measure in MEASURES:
+            out[f"change_{measure}_window_{mode}"] = effect(
+                point, rep, window_change(mode, measure)
+            )
+    for measure in ("accuracy", "information"):
+        out[f"last_minus_peak_{measure}_engaged"] = effect(
+            point, rep, last_minus_peak("engaged", measure)
+        )
+    out["final_accuracy_engaged"] = effect(
+        point, rep, lambda d: d["accuracy"].sel(mode="engaged", session=last)
+    )
     out["interaction_redundancy"] = effect(
         point,
         rep,
-        lambda d: change("engaged", "redundancy")(d) - change("passive", "redundancy")(d),
+        lambda d: (
+            window_change("engaged", "redundancy")(d) - window_change("passive", "redundancy")(d)
+        ),
     )
     out["change_relevant_minus_irrelevant_engaged"] = effect(
         point, rep,
@@ -71,7 +95,7 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
     compared = ("redundancy", "percent_redundancy", "information_shuffled", "information")
     if "control_redundancy" in ds:
         cpoint, crep = _split(ds, "control_", compared)
-        for cond in CONTROLS:
+        for cond in ds.condition.values:
             for m in compared:
                 out[f"control_{cond}_{m}"] = effect(
                     cpoint, crep,
@@ -118,11 +142,15 @@ CRITERIA = (
         lambda e: e("change_information_shuffled_engaged")[1] > 0,
     ),
     (
-        "passive redundancy change: CI includes 0",
-        lambda e: e("change_redundancy_passive")[1] <= 0 <= e("change_redundancy_passive")[2],
+        "passive redundancy change (first window, the passive presentation): CI includes 0",
+        lambda e: (
+            e("change_redundancy_window_passive")[1]
+            <= 0
+            <= e("change_redundancy_window_passive")[2]
+        ),
     ),
     (
-        "engaged-minus-passive interaction positive (CI > 0)",
+        "engaged-minus-passive interaction, same window, positive (CI > 0)",
         lambda e: e("interaction_redundancy")[1] > 0,
     ),
     (
@@ -136,6 +164,18 @@ CRITERIA = (
     (
         "population information not significantly lower after learning",
         lambda e: not e("change_information_engaged")[2] < 0,
+    ),
+    (
+        "engaged accuracy after learning at least 0.8 (signal trials, seed mean)",
+        lambda e: e("final_accuracy_engaged")[0] >= 0.8,
+    ),
+    (
+        "no overshoot: last session's accuracy not significantly below its peak",
+        lambda e: not e("last_minus_peak_accuracy_engaged")[2] < 0,
+    ),
+    (
+        "no overshoot: last session's population information not significantly below its peak",
+        lambda e: not e("last_minus_peak_information_engaged")[2] < 0,
     ),
     (
         "discriminative network's redundancy does not rise with training",
@@ -178,6 +218,12 @@ def summary_text(config, ds: xr.Dataset) -> str:
         f"task {config.task}, {config.seeds} seeds, {config.sessions} sessions, "
         f"{config.neurons} neurons, {config.record_trials} trials per contrast, "
         f"{config.subset_size}-neuron subsets",
+        f"objective {config.objective}; passive viewing = {config.passive} "
+        + (
+            "(fixation cue, same sampler)"
+            if config.passive == "fixation"
+            else "(top-down path cut, alpha = 0)"
+        ),
         "",
         "Changes from session 0 (naive) to the last session; bootstrap 95% CIs over seeds and "
         "trials:",
@@ -191,16 +237,25 @@ def summary_text(config, ds: xr.Dataset) -> str:
     lines += [
         "",
         "Per session (seed mean):",
-        "  session  mode     accuracy  I        I_shuffle  I_red    %red",
+        "  session  mode     accuracy  I        I_shuffle  I_red    %red   I_red(win)"
+        "  p(K=task)  p(K=none)",
     ]
+    task = str(config.task)
     for s in ds.session.values:
         for m in ds.mode.values:
             p = ds.sel(session=s, mode=m)
+            ctx = p.context_posterior.mean("seed").isel(time=0)
             lines.append(
                 f"  {s:7d}  {m:8s} {float(p.accuracy):8.3f} {float(p.information):8.4f} "
                 f"{float(p.information_shuffled):9.4f} {float(p.redundancy):8.4f} "
-                f"{float(p.percent_redundancy):6.1f}"
+                f"{float(p.percent_redundancy):6.1f} "
+                f"{float(p.redundancy_by_time.isel(time=0)):10.4f} "
+                f"{float(ctx.sel(context=task)):10.3f} {float(ctx.sel(context='none')):10.3f}"
             )
+    lines += [
+        "  (I_red(win), p(K): the first time bin, the window of the passive presentation; "
+        "p(K): mean posterior of the context)",
+    ]
     if "parameters" in ds:
         last = ds.parameters.isel(session=-1).mean("seed")
         first = ds.parameters.isel(session=0).mean("seed")

@@ -10,13 +10,15 @@ import jax
 import numpy as np
 import xarray as xr
 
+from bayescortex.models import CONTEXTS
+
 from ..results import compile_time, config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
 from .network import network_measures
 from .pipeline import (
-    CONTROLS,
     MODES,
+    controls,
     controls_step,
     init_states,
     parameter_names,
@@ -117,8 +119,11 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
 def trials_simulated(static: Static) -> int:
     """Model trials run (training and every recorded block), all seeds."""
     p = static.protocol
-    blocks = (static.sessions + 1) * len(MODES) + (2 * len(CONTROLS) if static.controls else 0)
-    return static.seeds * (static.sessions * p.trials_per_session + blocks * p.record_trials)
+    n_controls = len(controls(static)) if static.controls else 0
+    blocks = (static.sessions + 1) * len(MODES) + 2 * n_controls
+    chains = 2 if p.objective == "conditional" else 1  # clamped and free chain per trial
+    training = chains * static.sessions * p.trials_per_session
+    return static.seeds * (training + blocks * p.record_trials)
 
 
 def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
@@ -129,13 +134,16 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
     data = _block_vars("", point, resampled, ("session", "mode"), pick)
     acc = np.stack([np.asarray(o.accuracy) for o in main], axis=1)
     data["accuracy_by_contrast"] = (("seed", "session", "mode", "contrast"), acc)
-    for name in ("log_joint", "task_match", "log_likelihood_change"):
+    for name in ("objective", "context_match", "correct", "log_likelihood_change"):
         values = np.stack([np.asarray(getattr(o.train, name)) for o in main], axis=1)
-        data[name] = (("seed", "session"), values)
+        data[f"train_{name}"] = (("seed", "session"), values)
+    ctx = np.stack([np.asarray(o.context) for o in main], axis=1)
+    data["context_posterior"] = (("seed", "session", "mode", "time", "context"), ctx)
     coords = {
         "session": np.arange(static.sessions + 1),
         "mode": list(MODES),
         "contrast": static.protocol.levels,
+        "context": list(CONTEXTS),
         "seed": np.arange(config.seeds),
     }
     names = parameter_names(static)
@@ -153,7 +161,7 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
         net_point, net_rep, losses = jax.tree.map(np.asarray, networks)
         data |= _block_vars("network_", net_point, net_rep, ("phase",), pick)
         data["network_loss"] = (("seed", "step"), losses)
-        coords |= {"phase": ["before", "after"], "condition": list(CONTROLS)}
+        coords |= {"phase": ["before", "after"], "condition": list(controls(static))}
     return xr.Dataset(data, coords=coords)
 
 
