@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.diagnostics import effective_sample_size
 
-from bayescortex.experiments.redundancy import REFERENCE_SECONDS_PER_TRIAL
+from bayescortex.experiments.redundancy.run import REFERENCE_SECONDS_PER_TRIAL
 from bayescortex.inference import SamplerSettings, gibbs, inference_mode, simulate_trials
 from bayescortex.inference.reference import nuts_neurons
 from bayescortex.models import Stimulus, reference_model
@@ -63,7 +63,7 @@ def trial_throughput(n_x: int, n_g: int, n_trials: int, settings: SamplerSetting
 
 def ess_per_second(n_x: int, quick: bool):
     model = reference_model(n_x, 8, delta=0.08)
-    latents, image = model.sample(jax.random.key(3), contrast=1.0, task=0)
+    latents, image = model.sample(jax.random.key(3), contrast=1.0, context=0)
     cond = gibbs.conditionals(model)
     proj, tau = model.project(image), model.means(latents.units)
     n_chains, n_draws = (16, 200) if quick else (64, 1000)

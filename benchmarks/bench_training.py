@@ -1,15 +1,19 @@
 """Feedback-learning throughput, as ratios measured in this run (never asserted).
 
-1. Training trials per second at N_x = 256, N_g = 64 (the default TrainConfig: minibatches of 32,
-   40 clamped sweeps per trial), one whole compiled session (scan over minibatches, optax step
-   and projection included); compile time apart.
+1. Training trials per second at N_x = 256, N_g = 64 (the default TrainConfig: minibatches of 32;
+   the conditional objective runs a clamped and a free behaving chain per trial, 20 + 100
+   sweeps, the joint objective one exact clamped chain of 40 sweeps on a static frame), one
+   whole compiled session (scan over minibatches, optax step and projection included);
+   compile time apart.
 2. The overhead of learning over plain sampling: the same trials and sweeps through
-   simulate_trials (engaged, no gradient).
-3. One session's training against its recording blocks (engaged + passive, 9 contrasts x 64
-   trials, 20 + 100 sweeps per trial), and the wall time of one whole session.
+   simulate_trials (engaged, task cue, no gradient; one chain per trial).
+3. One session's training against its recording blocks (engaged with the task cue + passive
+   with the fixation cue, 9 contrasts x 64 trials, 20 + 100 sweeps per trial), and the wall
+   time of one whole session.
 
     python benchmarks/bench_training.py           # full
     python benchmarks/bench_training.py --quick   # smoke run with small sizes
+    python benchmarks/bench_training.py --objective joint
 """
 
 from __future__ import annotations
@@ -22,8 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from bayescortex.experiments import training
-from bayescortex.experiments.protocol import conditions
-from bayescortex.experiments.protocol import train_settings as protocol_settings
+from bayescortex.experiments.protocol import conditions, record_settings, train_settings
 from bayescortex.inference import inference_mode, simulate_trials
 from bayescortex.models import Stimulus
 
@@ -49,13 +52,18 @@ def plain_sampling(config: training.TrainConfig) -> float:
     """Seconds to sample one session's training trials without clamping or gradient."""
     protocol, hyper = config.split()
     model = training.run.initial_state(config).model
-    settings = dataclasses.replace(
-        protocol_settings(protocol, hyper), n_bins=1, burn_in=config.train_burn_in
-    )
+    if config.objective == "joint":  # one static frame, train_sweeps sweeps
+        settings = dataclasses.replace(
+            train_settings(protocol, hyper), n_bins=1, burn_in=config.train_burn_in
+        )
+        stimulus = Stimulus()
+    else:  # behaving trials with the recording's layout and noise frames
+        settings = dataclasses.replace(record_settings(protocol, hyper), n_bins=1)
+        stimulus = Stimulus(frame_every=config.frame_every)
     n = config.trials_per_session
     args = (
         model,
-        Stimulus(),
+        stimulus,
         jnp.zeros(n, int),
         jnp.tile(jnp.asarray([6.0, -6.0]), n // 2),
         settings,
@@ -69,7 +77,10 @@ def recording(config: training.TrainConfig):
     """Compile time and seconds for one session's recording blocks (all modes at once)."""
     protocol, hyper = config.split()
     state = training.run.initial_state(config)
-    conds = conditions([inference_mode(m) for m in config.record_modes], [0, 0])
+    recorded = config.recorded()  # (inference mode, cue) of every recorded condition
+    conds = conditions(
+        [inference_mode(m) for m, _ in recorded], [0] * len(recorded), [c for _, c in recorded]
+    )
     key = jax.random.key(0)
     _, first = timed(lambda s: training.run._record(protocol, hyper, s, key, 0, conds), state)
     _, second = timed(lambda s: training.run._record(protocol, hyper, s, key, 1, conds), state)
@@ -79,18 +90,32 @@ def recording(config: training.TrainConfig):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--objective", choices=("conditional", "joint"), default="conditional",
+        help="the learning objective (default: conditional)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.quick:
         config = training.TrainConfig(
             neurons=32, units=16, trials_per_session=64, batch=16, train_sweeps=20,
-            train_burn_in=5, record_trials=8, samples=30, presignal=5,
+            train_burn_in=5, record_trials=8, samples=30, presignal=5, objective=args.objective,
         )  # fmt: skip
     else:
-        config = training.TrainConfig()
+        config = training.TrainConfig(objective=args.objective)
     print(f"devices: {jax.devices()}")
+    if config.objective == "joint":
+        chains = (
+            f"one exact clamped chain of {config.train_sweeps} sweeps per training trial "
+            f"({config.train_burn_in} burn-in)"
+        )
+    else:
+        chains = (
+            f"a clamped and a free behaving chain of {config.presignal} + {config.samples} "
+            "sweeps per training trial"
+        )
     print(
         f"N_x = {config.neurons}, N_g = {config.units}, minibatch {config.batch}, "
-        f"{config.train_sweeps} clamped sweeps per training trial ({config.train_burn_in} burn-in)"
+        f"objective {config.objective}: {chains}"
     )
     compile_s, session_train = train_session(config)
     rate = config.trials_per_session / session_train

@@ -2,8 +2,9 @@
 
 Each command is a frozen dataclass config (typed flags via tyro, help from the field
 docstrings) and a ``main(config)``. Add a command to :data:`COMMANDS`, an experiment to
-:data:`EXPERIMENTS`; an experiment may name presets (``--full``): a preset supplies the
-defaults, explicit flags still override it, and the run writes the resolved config.
+:data:`EXPERIMENTS`; a command or experiment may name presets (``--full``, ``--legacy``): a
+preset supplies the defaults, explicit flags still override it, and the run writes the
+resolved config.
 """
 
 from __future__ import annotations
@@ -13,31 +14,53 @@ import sys
 import tyro
 
 from . import analyse, redundancy, simulate, training
+from .redundancy.config import FULL as REDUNDANCY_FULL
+from .redundancy.config import LEGACY as REDUNDANCY_LEGACY
+from .training.config import LEGACY as TRAINING_LEGACY
 
 COMMANDS = {
-    "simulate": (simulate.SimulateConfig, simulate.main),
-    "train": (training.TrainConfig, training.main),
-    "analyse": (analyse.AnalyseConfig, analyse.main),
+    "simulate": (simulate.SimulateConfig, simulate.main, {}),
+    "train": (training.TrainConfig, training.main, {"legacy": TRAINING_LEGACY}),
+    "analyse": (analyse.AnalyseConfig, analyse.main, {}),
 }
 EXPERIMENTS = {
-    "redundancy": (redundancy.RedundancyConfig, redundancy.main, {"full": redundancy.FULL}),
-}
+    "redundancy": (
+        redundancy.RedundancyConfig, redundancy.main,
+        {"full": REDUNDANCY_FULL, "legacy": REDUNDANCY_LEGACY},
+    ),
+}  # fmt: skip
 USAGE = f"""usage: bayescortex {{{",".join([*COMMANDS, "run"])}}} [--help] ...
 
   simulate      simulate trials of the reference model at fixed feedback
   train         learn the feedback over sessions, with engaged and passive recordings
+                (preset: --legacy, the first version's definitions)
   analyse       redundancy summary of a recorded NWB file
-  run NAME      run an experiment: {", ".join(EXPERIMENTS)} (preset: --full, paper scale)
+  run NAME      run an experiment: {", ".join(EXPERIMENTS)} (presets: --full, paper scale;
+                --legacy, the first version's definitions: joint-likelihood learning of the
+                coupling, no 'none' context, passive = top-down path cut, static frames)
 
 'bayescortex COMMAND --help' lists a command's flags.
 """
+
+
+def _with_preset(cls, presets: dict, args: list[str], prog: str):
+    """Parse ``args`` into ``cls``; a ``--<preset>`` flag makes that preset the defaults."""
+    chosen = [p for p in presets if f"--{p}" in args]
+    if len(chosen) > 1:
+        raise SystemExit(f"{prog}: choose one preset of {['--' + p for p in chosen]}")
+    args = [a for a in args if a not in {f"--{p}" for p in presets}]
+    default = presets[chosen[0]] if chosen else None
+    return tyro.cli(cls, args=args, prog=prog, default=default)
 
 
 def _parse(argv: list[str]):
     command, rest = argv[0], argv[1:]
     if command == "run":
         if not rest or rest[0] in ("-h", "--help"):
-            print(f"usage: bayescortex run {{{','.join(EXPERIMENTS)}}} [--help] [--full] [flags]")
+            flags = " ".join(
+                f"[--{p}]" for p in dict.fromkeys(p for e in EXPERIMENTS.values() for p in e[2])
+            )
+            print(f"usage: bayescortex run {{{','.join(EXPERIMENTS)}}} [--help] {flags} [flags]")
             raise SystemExit(0 if rest else 2)
         if rest[0] not in EXPERIMENTS:
             raise SystemExit(
@@ -45,16 +68,10 @@ def _parse(argv: list[str]):
                 f"expected one of {tuple(EXPERIMENTS)}"
             )
         (cls, fn, presets), prog = EXPERIMENTS[rest[0]], f"bayescortex run {rest[0]}"
-        rest = rest[1:]
-        chosen = [p for p in presets if f"--{p}" in rest]
-        if len(chosen) > 1:
-            raise SystemExit(f"{prog}: choose one preset of {['--' + p for p in chosen]}")
-        rest = [a for a in rest if a not in {f"--{p}" for p in presets}]
-        default = presets[chosen[0]] if chosen else None
-        return command, tyro.cli(cls, args=rest, prog=prog, default=default), fn
+        return command, _with_preset(cls, presets, rest[1:], prog), fn
     if command in COMMANDS:
-        cls, fn = COMMANDS[command]
-        return command, tyro.cli(cls, args=rest, prog=f"bayescortex {command}"), fn
+        cls, fn, presets = COMMANDS[command]
+        return command, _with_preset(cls, presets, rest, f"bayescortex {command}"), fn
     raise SystemExit(f"bayescortex: unknown command {command!r}\n\n{USAGE}")
 
 

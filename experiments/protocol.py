@@ -26,6 +26,7 @@ weights ``fold_in(seed key, -1)`` per trial id (the same resamples in every bloc
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Literal, NamedTuple
 
@@ -73,6 +74,7 @@ class Protocol(NamedTuple):
     units: int = 64
     feedback: Literal["parametric", "free_form"] = "parametric"
     objective: Literal["conditional", "joint"] = "conditional"
+    learning_inference: Literal["behaving", "exact"] = "exact"
     optimizer: Literal["adam", "sgd"] = "adam"
     trials_per_session: int = 256
     batch: int = 32
@@ -331,6 +333,9 @@ def train_session(
     else:
         stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
         settings = record_settings(protocol, hyper)
+    mode = learning.BEHAVING_MODE
+    if protocol.learning_inference == "exact":
+        settings, mode = dataclasses.replace(settings, odds_increment=1.0), learning.EXACT_MODE
     params, static = eqx.partition(state, eqx.is_array)
 
     def step(carry, inputs):
@@ -339,7 +344,7 @@ def train_session(
         before = model
         model, opt_state, info = learning.fisher_step(
             k, model, opt_state, opt, stimulus, tasks, contrasts[picked], settings,
-            protocol.objective, hyper.sensory_rate,
+            protocol.objective, hyper.sensory_rate, mode,
         )  # fmt: skip
         # The gradient at `before` from this minibatch times the step that led to `before`.
         gain = learning.path_increment(info.gradient, before, previous)

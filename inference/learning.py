@@ -9,10 +9,16 @@ category ``O*`` (as the reward does). Two objectives are implemented:
       E_{h ~ p(h | y, O*)}[grad l(h)] - E_{(h, O) ~ p(h, O | y)}[grad l(h, O)],
 
   ``l`` the complete-data log joint: the *clamped* chain (category fixed at ``O*``) minus the
-  *free* chain on the same images. It vanishes as ``p(O* | y) -> 1``, so learning cannot
-  overshoot the accuracy it serves. Both chains are the behaving sampler (the tempered evidence
-  accumulator of the decision, with its pre-signal period and time course), run with common
-  random numbers, so learning and behaviour use one inference. The *sensory* leaves
+  *free* chain on the same images, run with common random numbers over a behaving trial (its
+  pre-signal period, time course and noise frames). It vanishes as ``p(O* | y) -> 1``. The
+  identity holds for samples of the posterior: with exact Gibbs chains (:data:`EXACT_MODE`,
+  ``odds_increment = 1``; the experiments' default) the estimate is the gradient (tested
+  against enumeration); with the decision's tempered accumulator (:data:`BEHAVING_MODE`, the
+  default of :func:`fisher_step`: one inference for learning and behaviour) it is not, and
+  measured its sign can be wrong (after a task switch it keeps pushing the old task's
+  context). Neither stops the readout's accuracy from falling once the kernels grow strong:
+  then the sampled category and the middle layer confirm each other within a trial, and the
+  exact chains mix too slowly between categories for the estimate to see it. The *sensory* leaves
   (``sensory_fields`` of the feedback: the coupling ``delta`` or the free-form coupling matrix,
   the adult sensory model) do not learn from the outcome: they follow the marginal likelihood
   of the images ``E_free[grad l]`` at a relative rate ``sensory_rate`` (0: fixed).
@@ -318,6 +324,7 @@ def fisher_step(
     settings: SamplerSettings,
     objective: Literal["conditional", "joint"] = "conditional",
     sensory_rate=0.0,
+    mode: InferenceMode = BEHAVING_MODE,
 ) -> tuple[HierarchicalModel, optax.OptState, StepInfo]:
     """One learning step on a minibatch of training trials (task cue).
 
@@ -325,7 +332,9 @@ def fisher_step(
 
     - ``"conditional"``: the trial is a behaving trial (``settings``' pre-signal period, signal
       sweeps, burn-in and odds; ``stimulus``' frames); a clamped and a free chain run on it
-      with the same key (:func:`chain_latents`), and the task leaves ascend
+      with the same key (:func:`chain_latents`, inference ``mode``: the behaving inference by
+      default; :data:`EXACT_MODE` with ``odds_increment = 1`` samples the exact posterior given
+      the current frame), and the task leaves ascend
       :func:`conditional_gradient`, the sensory leaves the marginal likelihood of the images.
     - ``"joint"``: one static image and one exact clamped chain (:func:`posterior_samples`,
       ``settings.n_samples`` sweeps after ``burn_in``); every leaf ascends the joint likelihood.
@@ -381,7 +390,7 @@ def fisher_step(
                 lambda a, b: jnp.stack([a, b]), clamp_category(cond, category), cond
             )
             latents, belief = jax.vmap(
-                lambda c: chain_latents(k_chain, c, projections, evidence, settings, BEHAVING_MODE)
+                lambda c: chain_latents(k_chain, c, projections, evidence, settings, mode)
             )(pair)
             clamped, free = (jax.tree.map(lambda a, i=i: a[i], latents) for i in (0, 1))
             return clamped, free, belief[1, -1], category

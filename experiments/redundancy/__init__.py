@@ -3,12 +3,17 @@
 Reproduces Liu, Pletenev, Haefner & Snyder (Science 2026) with a model that learns its own
 feedback. For every seed (an "animal", a vmapped array axis):
 
-1. train the feedback over sessions on the task; before training and after every session
+1. train the feedback over sessions on the task (by default the conditional likelihood of the
+   revealed category, with the behaving sampler); before training and after every session
    record an engaged and a passive block with the same stimuli (zero-signal trials plus +-c at
-   every coherence). Passive is the authors' passive condition: the top-down path cut;
-2. before training and after the last session also record the ablations (feedback without
-   evidence accumulation; the belief cut but the learned coupling kept, ``coupling_only``) and
-   a task switch (the other task's stimuli);
+   every coherence, a new noise frame every 8 sweeps). Engaged trials carry the task cue,
+   passive blocks the fixation cue: the same sampler, whose inferred context decides how much
+   the learned task structure shapes the responses. The passive presentation is the first
+   time bin (about 400 ms), compared with the same window of the engaged trials;
+2. before training and after the last session also record the controls: passive viewing by
+   the other definition (the authors' top-down path cut, ``cut``), the ablations (the belief
+   cut but the coupling kept, ``coupling_only``; no evidence accumulation) and engaged trials
+   of the other task's stimuli;
 3. train the discriminative comparison network (the "classic" hypothesis) on the same images
    and labels and measure its noisy hidden units before and after.
 
@@ -24,7 +29,7 @@ import os
 import shutil
 
 from ..results import save_run
-from .config import FULL, RedundancyConfig, Static
+from .config import FULL, LEGACY, RedundancyConfig, Static
 from .figures import figures
 from .report import criteria, effects, summary_text, with_effects
 from .run import run, run_folder
@@ -53,6 +58,7 @@ def main(config: RedundancyConfig) -> None:
 
 __all__ = [
     "FULL",
+    "LEGACY",
     "RedundancyConfig",
     "Static",
     "criteria",

@@ -45,8 +45,13 @@ class RedundancyConfig:
     'free_form': the tasks' whole unit tables and p(K | q)."""
     objective: Literal["conditional", "joint"] = "conditional"
     """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
-    minus free chain, the behaving inference); 'joint', log p(y, O*) (stochastic EM, the first
+    minus free chain); 'joint', log p(y, O*) (stochastic EM, the first
     version's objective, which overshoots)."""
+    learning_inference: Literal["behaving", "exact"] = "exact"
+    """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
+    current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
+    'behaving', the decision's tempered evidence accumulator (one inference for learning and
+    behaviour, but the estimate is then biased: measured, its sign can be wrong)."""
     passive: Literal["fixation", "cut"] = "fixation"
     """How passive viewing is modelled: 'fixation', the fixation cue with the same sampler
     (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
@@ -170,6 +175,7 @@ class RedundancyConfig:
             units=self.units,
             feedback=self.feedback,
             objective=self.objective,
+            learning_inference=self.learning_inference,
             trials_per_session=self.trials_per_session,
             batch=self.batch,
             samples=self.samples,

@@ -25,8 +25,8 @@ def figures(ds: xr.Dataset) -> dict:
     sessions (engaged vs passive), within-trial redundancy early vs late, task-relevant vs
     irrelevant neurons, fraction of variance along f', accuracy, and the controls."""
     colors = {"engaged": "C3", "passive": "C0"}
-    fig = Figure(figsize=(17, 8), layout="constrained")
-    axes = fig.subplots(2, 4)
+    fig = Figure(figsize=(15, 12), layout="constrained")
+    axes = fig.subplots(3, 3)
     panels = [
         ("redundancy", "redundancy I_shuffle - I"),
         ("information_shuffled", "single-neuron information (I_shuffle)"),
@@ -71,12 +71,25 @@ def figures(ds: xr.Dataset) -> dict:
         )
     ax.set(title="engaged: task-relevant vs irrelevant neurons", xlabel="session")
     ax.legend()
+    ax = axes.flat[8]
+    task = str(ds.attrs.get("task", ds.context.values[0]))
+    for mode in ds.mode.values:
+        post = ds.context_posterior.sel(mode=mode).isel(time=0)
+        for context, style in ((task, "o-"), ("none", "s--")):
+            ax.plot(
+                ds.session.values, post.sel(context=context).mean("seed"), style,
+                color=colors.get(str(mode), "k"), label=f"{mode}: p(K={context})",
+            )  # fmt: skip
+    ax.set(title="inferred context (first window)", xlabel="session", ylim=(0, 1))
+    ax.legend(fontsize=7)
     out = {"redundancy": fig}
 
     names = [str(n) for n in ds.effect.values]
     labels = {
         "change_redundancy_engaged": "engaged",
         "change_redundancy_passive": "passive",
+        "change_redundancy_window_engaged": "engaged, first window",
+        "change_redundancy_window_passive": "passive, first window",
         "interaction_redundancy": "engaged - passive",
         "network_redundancy": "network",
     }

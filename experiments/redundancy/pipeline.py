@@ -52,7 +52,7 @@ class SessionOutput(NamedTuple):
     accuracy: jax.Array  # (modes, levels), the data
     context: jax.Array  # (modes, bins, contexts): mean p_t(K | q, y) per time bin, the data
     train: TrainInfo
-    parameters: jax.Array  # delta, kappa_o, kappa_g, task logits (parametric; else empty)
+    parameters: jax.Array  # protocol.feedback_parameters, named by parameter_names
 
 
 def analysis_of(static: Static) -> Analysis:

@@ -112,6 +112,7 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
         simulation_compile_seconds=sim_compile.seconds,
         analysis_seconds=time.perf_counter() - t1,
         trials_simulated=trials_simulated(static),
+        task=config.task,
     )
     return ds
 

@@ -11,12 +11,18 @@ from bayescortex.inference import inference_mode
 from bayescortex.models import task_index
 
 from ..protocol import Hyper, Protocol, learning_rate
+from ..redundancy.pipeline import PASSIVE, TASK_CUE
 from ..results import check_fields
-from ..simulate import Mode, RecordingOptions
+from ..simulate import RecordingOptions
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
 """Config fields that may change when a run resumes from a checkpoint (extend it, schedule
 further tasks, write elsewhere). The task of every session already run must still agree."""
+
+RecordMode = Literal["engaged", "passive", "cut", "coupling_only", "no_accumulation"]
+"""A recorded condition: 'passive' is passive viewing as ``passive`` defines it (the fixation
+cue with the engaged inference, or the top-down path cut); every other name is that inference
+mode with the task cue (:data:`bayescortex.inference.MODES`)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,8 +30,9 @@ class TrainConfig(RecordingOptions):
     """Train the feedback on the discrimination task, recording engaged and passive blocks.
 
     The recording fields (``samples``, ``presignal``, ``bins``, ``frame_every``, ...) come from
-    :class:`~bayescortex.experiments.simulate.RecordingOptions`; training trials always show one
-    static frame.
+    :class:`~bayescortex.experiments.simulate.RecordingOptions`. Under the conditional objective
+    training trials are behaving trials with the recording's layout; under the joint objective
+    they show one static frame and run ``train_sweeps`` exact clamped sweeps.
     """
 
     task: Literal["cardinal", "oblique"] = "cardinal"
@@ -36,47 +43,66 @@ class TrainConfig(RecordingOptions):
     sessions: int = 10
     """Training sessions (session 0, before training, is recorded as well)."""
     feedback: Literal["parametric", "free_form"] = "parametric"
-    """'parametric': learn delta, kappa_o, task logits; 'free_form': the whole coupling matrix
-    and unit table."""
+    """'parametric': learn the category kernels kappa_o and the context prior p(K | q);
+    'free_form': the tasks' whole unit tables and p(K | q) (and the coupling matrix, at
+    sensory_rate)."""
+    objective: Literal["conditional", "joint"] = "conditional"
+    """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
+    minus free chain); 'joint', log p(y, O*) (stochastic EM, the first
+    version's objective, which overshoots)."""
+    learning_inference: Literal["behaving", "exact"] = "exact"
+    """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
+    current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
+    'behaving', the decision's tempered evidence accumulator (one inference for learning and
+    behaviour, but the estimate is then biased: measured, its sign can be wrong)."""
+    passive: Literal["fixation", "cut"] = "fixation"
+    """What the 'passive' recording is: 'fixation', the fixation cue with the same sampler
+    (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
     neurons: int = 256
     units: int = 64
+    delta: float = 0.08
+    """Sensory coupling delta_0 of the adult sensory model (the authors' trained value)."""
+    sensory_rate: float = 0.0
+    """Learning rate of the sensory coupling relative to learning_rate, from the marginal
+    likelihood of the images (0: fixed; the 'joint' objective learns it from the outcome)."""
+    kappa_o: float = 0.0
+    """Category kernel of both tasks before training (parametric; 0: a task-free middle
+    layer)."""
+    none_logit: float = 0.0
+    """Initial logit of the 'none' context against the tasks' 0, for both cues (0: uniform)."""
     kappa_g: float = 3.0
     """Fixed width of the parametric coupling kernel."""
-    init_delta: float = 0.0
-    """Initial coupling strength (parametric)."""
-    init_kappa_o: float = 1.0
-    """Initial category-kernel concentration (parametric; see the module docstring for why
-    not 0)."""
     init_scale: float = 0.01
-    """Free-form: scale of the initial coupling, ``init_scale |N(0, 1)|``."""
+    """Free-form: scale of the noise on the initial coupling, ``init_scale |N(0, 1)|``."""
     init_logit_scale: float = 0.3
     """Free-form: sd of the noise on the initial unit logits (breaks the units' symmetry)."""
     optimizer: Literal["adam", "sgd"] = "adam"
     learning_rate: float | None = None
-    """Optimiser step size; default 0.005 for parametric feedback (Adam: accuracy peaks after
-    2-5 sessions at N_x = 256) and 0.02 for free-form feedback (which learns more slowly)."""
+    """Optimiser step size (None: 0.05 with the conditional objective; joint: 0.005 parametric,
+    0.02 free-form)."""
     trials_per_session: int = 256
     """Training trials per session."""
     batch: int = 32
     """Training trials per optimiser step (divides trials_per_session)."""
     train_sweeps: int = 40
-    """Clamped Gibbs sweeps per training trial."""
+    """Joint objective: exact clamped Gibbs sweeps per training trial."""
     train_burn_in: int = 10
-    """Sweeps dropped before the gradient is averaged."""
+    """Joint objective: sweeps dropped before the gradient is averaged."""
     train_contrasts: tuple[float, ...] = (3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
     """Signed contrasts of training trials (drawn uniformly; 0: category revealed at random)."""
     record_trials: int = 64
     """Recorded trials per contrast and mode after every session."""
     contrasts: tuple[float, ...] = (0.0, 3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
     """Signed contrasts of the recording blocks (each +c with its -c; 0 optional)."""
-    record_modes: tuple[Mode, ...] = ("engaged", "passive")
-    """Inference modes of the recording blocks (same stimuli in each)."""
+    record_modes: tuple[RecordMode, ...] = ("engaged", "passive")
+    """Recorded conditions (same stimuli in each): 'passive' as ``passive`` says, any other
+    name that inference mode with the task cue."""
     output: str = "results"
     """Root folder: the run goes to <output>/train/<run_id>/ with checkpoints/ inside."""
     run_id: str | None = None
     """Run folder name (default: a timestamp). An existing run's checkpoints are resumed."""
     odds_increment: float = 1.0 / 20
-    """Tempering of the evidence accumulator in recorded trials (the reference's 1/20)."""
+    """Tempering of the evidence accumulator (the reference's 1/20)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -86,12 +112,15 @@ class TrainConfig(RecordingOptions):
                 "neurons", "units", "trials_per_session", "batch", "train_sweeps", "record_trials",
             ),
             non_negative=(
-                "sessions", "init_delta", "init_kappa_o", "init_scale", "init_logit_scale",
+                "sessions", "delta", "sensory_rate", "kappa_o", "init_scale", "init_logit_scale",
             ),
         )  # fmt: skip
+        for name in ("delta", "sensory_rate", "kappa_o", "none_logit", "kappa_g"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"{name}: must be finite, got {getattr(self, name)}")
         if not (math.isfinite(self.odds_increment) and self.odds_increment > 0):
             raise ValueError(f"odds_increment: must be positive, got {self.odds_increment}")
-        if not self.step_size > 0:
+        if not (math.isfinite(self.step_size) and self.step_size > 0):
             raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
         if self.trials_per_session % self.batch:
             raise ValueError(
@@ -108,8 +137,12 @@ class TrainConfig(RecordingOptions):
                 raise ValueError(f"{name}: need at least one finite contrast, got {values}")
         if not self.record_modes or len(set(self.record_modes)) != len(self.record_modes):
             raise ValueError(f"record_modes: need distinct modes, got {self.record_modes}")
-        for mode in self.record_modes:
-            inference_mode(mode)
+        self.recorded()
+        if len(set(self.recorded())) != len(self.record_modes):
+            raise ValueError(
+                f"record_modes: {self.record_modes} record the same condition twice with "
+                f"passive={self.passive!r}"
+            )
         if any(self.contrasts.count(c) > 1 for c in self.contrasts):
             raise ValueError(f"contrasts: must be distinct, got {self.contrasts}")
         self.schedule()
@@ -117,8 +150,22 @@ class TrainConfig(RecordingOptions):
 
     @property
     def step_size(self) -> float:
-        """The learning rate, with the per-feedback default filled in."""
-        return learning_rate(self.feedback, self.learning_rate)
+        """The learning rate, with the default of the objective and feedback filled in."""
+        return learning_rate(self.feedback, self.learning_rate, self.objective)
+
+    def recorded(self) -> tuple[tuple[str, int], ...]:
+        """``(inference mode, cue)`` of every recorded condition, in ``record_modes`` order."""
+        out = []
+        for name in self.record_modes:
+            if name == "passive":
+                out.append(PASSIVE[self.passive])
+                continue
+            try:
+                inference_mode(name)
+            except ValueError as err:
+                raise ValueError(f"record_modes: {err}") from None
+            out.append((name, TASK_CUE))
+        return tuple(out)
 
     def schedule(self) -> tuple[str, ...]:
         """The task of every training session 1..sessions (index s - 1)."""
@@ -161,6 +208,8 @@ class TrainConfig(RecordingOptions):
             neurons=self.neurons,
             units=self.units,
             feedback=self.feedback,
+            objective=self.objective,
+            learning_inference=self.learning_inference,
             optimizer=self.optimizer,
             trials_per_session=self.trials_per_session,
             batch=self.batch,
@@ -181,11 +230,22 @@ class TrainConfig(RecordingOptions):
         )
         hyper = Hyper(
             learning_rate=self.step_size,
-            init_delta=self.init_delta,
-            init_kappa_o=self.init_kappa_o,
+            init_delta=self.delta,
+            init_kappa_o=self.kappa_o,
+            sensory_rate=self.sensory_rate,
+            init_none_logit=self.none_logit,
             kappa_g=self.kappa_g,
             init_scale=self.init_scale,
             init_logit_scale=self.init_logit_scale,
             odds_increment=self.odds_increment,
         )
         return protocol, hyper
+
+
+LEGACY = TrainConfig(
+    objective="joint", passive="cut", delta=0.0, sensory_rate=1.0, kappa_o=1.0,
+    none_logit=-30.0, frame_every=0,
+)  # fmt: skip
+"""The first version's definitions (``bayescortex train --legacy``): joint-likelihood EM of the
+coupling from 0 with the kernel at 1, no ``none`` context (its logit -30), passive = the
+top-down path cut, one static noise frame per trial."""

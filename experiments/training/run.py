@@ -1,56 +1,75 @@
 """``bayescortex train``: learn the top-down feedback from training on the discrimination task.
 
 A naive model is trained in *sessions* (the animal's days). Each session runs
-``trials_per_session`` training trials in minibatches of ``batch``; each trial shows one static
-image of a training contrast, the outcome reveals the correct category, and the feedback
-parameters take one optax step per minibatch by stochastic EM
-(:func:`bayescortex.inference.learning.fisher_step`). After every session (and once before
-training, as session 0) the same block of stimuli is recorded in every ``record_modes`` mode
-(engaged and passive by default, identical keys, so identical images) with the full trial
-simulation, and a checkpoint is written. Training and recording are the compiled protocol of
-:mod:`bayescortex.experiments.protocol` (the same programs the redundancy experiment runs;
-recorded trials stream into statistics, of which accuracy is kept here), driven by the session
-runner of :mod:`bayescortex.experiments.session`.
+``trials_per_session`` training trials (task cue) in minibatches of ``batch``; the outcome of a
+trial reveals the correct category, and the feedback parameters take one optax step per
+minibatch (:func:`bayescortex.inference.learning.fisher_step`). After every session (and once
+before training, as session 0) the same block of stimuli is recorded in every ``record_modes``
+condition (engaged and passive by default, identical keys, so identical images) with the full
+trial simulation, and a checkpoint is written. Training and recording are the compiled protocol
+of :mod:`bayescortex.experiments.protocol` (the same programs the redundancy experiment runs;
+recorded trials stream into statistics, of which accuracy and the context posterior are kept
+here), driven by the session runner of :mod:`bayescortex.experiments.session`.
 
-Naive means the feedback cannot act: no coupling (``delta = 0``, so the category belief never
-reaches the sensory layer and choices are at chance) and a uniform task prior; the parametric
-feedback keeps the reference's category kernel ``kappa_o = 1`` (the authors' "before learning"
-model). Why not ``kappa_o = 0`` too: while ``delta = 0`` the likelihood does not depend on
-``kappa_o`` or the task prior at all (``g`` and ``T`` never reach the image; their gradients are
-exactly 0), and at ``kappa_o = 0`` the gradient wrt ``delta`` is negative for these stimuli
-(most neurons' posterior means lie below the prior mean 1), so projected gradient ascent stays
-at ``delta = kappa_o = 0``. At ``kappa_o = 1`` the ``delta`` gradient is positive and learning
-starts. The free-form feedback starts at near-zero coupling and a unit table at the rate ``1 / N_g``
-with random initial asymmetry between units, which is enough to escape.
+The default (``objective="conditional"``): the model starts as an adult sensory model that does
+not know the task: the coupling ``delta = 0.08`` (the authors' trained value; it stays fixed
+unless ``sensory_rate > 0``, and is then learned from the images alone, never from the
+outcome), category kernels ``kappa_o = 0`` (a task-free middle layer, so choices are at
+chance) and a uniform context prior ``p(K | q)`` over cardinal, oblique and none for both cues.
+Learning ascends the conditional likelihood ``log p(O* | y)`` of the revealed category (a
+clamped minus a free chain on the same images: exact Gibbs chains given the current frame by
+default, ``learning_inference="behaving"`` for the decision's tempered sampler): the trained
+task's kernel and the task cue's prior on the trained task rise. Measured, the kernel keeps
+growing after accuracy has peaked (see :mod:`bayescortex.inference.learning` for why), so
+choose the number of sessions with that in mind. Passive
+viewing is recorded as the fixation cue with the same (engaged) inference
+(``passive="fixation"``): whether the task structure shapes the responses is up to what the
+model infers about the context, ``p(K | q, y)``; training trials carry the task cue, so the
+fixation cue's prior keeps its initial value. ``passive="cut"`` records the authors' passive
+condition instead (top-down path cut, alpha = 0). The free-form feedback starts from the same
+coupling plus ``init_scale |N(0, 1)|`` and task rows near the rate ``1 / N_g`` with random
+asymmetry.
 
-What maximum-likelihood learning finds (measured, N_x = 256): ``delta`` and ``kappa_o`` rise and
-accuracy with them (about 0.5 -> 0.85 by ``delta ~ 0.1 - 0.2``), but the likelihood keeps rising
-past the accuracy optimum, to ``delta ~ 0.5, kappa_o ~ 1.4``, where the middle layer is almost
-silent in recorded trials and the engaged readout falls back towards chance. With the defaults
-accuracy peaks around sessions 2-5 (``delta ~ 0.06 - 0.2``) and is falling by session 10
-(``delta ~ 0.3``); a larger learning rate reaches the silent regime within a few sessions. The
-free-form feedback (default learning rate 0.02) rises steadily over 10 sessions.
+The first version's behaviour stays reachable (:data:`~.config.LEGACY`, ``bayescortex train
+--legacy``): ``objective="joint"`` (stochastic EM of ``log p(y, O*)`` on one static image,
+``train_sweeps`` exact clamped sweeps per trial), the coupling learned from ``delta = 0``
+(``sensory_rate = 1``), ``kappa_o = 1`` (at ``delta = 0`` nothing reaches the image, and at
+``kappa_o = 0`` the ``delta`` gradient points out of the allowed region, so EM could not start
+from ``delta = kappa_o = 0``), no ``none`` context (``none_logit = -30``), passive = cut, one
+static frame per trial. Measured at N_x = 256: maximum likelihood keeps raising the coupling
+past the accuracy optimum (accuracy 0.5 -> 0.85 by ``delta ~ 0.1``, then back towards chance
+as ``delta -> 0.5``, where the middle layer is almost silent in recorded trials).
 
 Learning curves come back as an xarray Dataset with dims ``session`` (0 = before training),
-``mode``, ``contrast``, ``parameter``, ``task``, ``category``, ``neuron``, ``unit``:
+``mode``, ``contrast``, ``time``, ``context``, ``cue``, ``parameter``, ``task``, ``axis``,
+``category``, ``neuron``, ``unit``:
 
 - ``accuracy (session, mode, contrast)``: fraction correct (zero contrast: fraction choosing
   the first category);
-- ``log_likelihood_gain (session)``: an estimate of how much the expected log marginal
-  likelihood per training trial, ``E log p(y, O | theta)``, has risen since the naive model: the
-  Fisher-gradient estimates path-integrated along the parameter trajectory,
+- ``context_posterior (session, mode, time, context)``: the mean posterior over the context
+  ``p_t(K | q, y)`` per time bin over the recorded block (:func:`protocol.context_posterior`),
+  ``q`` the condition's cue;
+- ``train_objective (session)``: the session's mean training objective: ``log p(O* | y)`` under
+  the behaving inference after the last sweep (conditional), or the EM Q-function, the mean
+  theta-dependent complete-data log joint ``log p(K | q) + log p(O) + log p(g | K, O) +
+  log p(x | g)`` of the clamped samples (joint; it omits the posterior entropy, so it can fall
+  while the likelihood rises); NaN at session 0;
+- ``train_context_match (session)``: fraction of the training chains' kept samples whose context
+  is the trained task (free chain under conditional, clamped chain under joint);
+- ``train_correct (session)``: training accuracy of the free chains (NaN under joint);
+- ``log_likelihood_gain (session)``: an estimate of how much the expected objective per training
+  trial (``E log p(O* | y)``, conditional; ``E log p(y, O*)``, joint) has risen since the naive
+  model: the gradient estimates path-integrated along the parameter trajectory,
   ``sum_b grad(theta_b; minibatch b) . (theta_b - theta_(b-1))`` (the gradient comes from trials
-  independent of the step it multiplies, so the sum is unbiased up to the Riemann error);
-  ``log_likelihood_change`` is the per-session increment;
-- ``log_joint (session)``: the session's mean complete-data log joint
-  ``log p(T) + log p(O) + log p(g | T, O) + log p(x | g)`` over the posterior samples of its
-  training trials (EM's Q-function; it omits the posterior entropy, so it can fall while the
-  likelihood rises; NaN at session 0);
-- ``task_match (session)``: fraction of those samples whose task latent is the trained task;
-- ``parameters (session, parameter)``: delta, kappa_o, kappa_g and the task logits (parametric
-  feedback only);
-- ``coupling (session, neuron, unit)``, ``unit_probability (session, task, category, unit)``,
-  ``task_prior (session, task)``: the learned feedback, whatever its parametrisation;
+  independent of the step it multiplies, so the sum is unbiased up to the Riemann error; a
+  moving sensory coupling contributes its marginal-likelihood term); ``log_likelihood_change``
+  is the per-session increment;
+- ``parameters (session, parameter)``: :func:`protocol.feedback_parameters`, named by
+  :func:`protocol.parameter_names` (parametric: delta, kappa_o per task, kappa_g and
+  ``p_<context>_given_<cue>``; free-form: the context probabilities);
+- ``coupling (session, neuron, unit)``, ``unit_probability (session, context, category, unit)``,
+  ``context_prior (session, cue, context)``: the learned feedback, whatever its
+  parametrisation;
 - ``feedback_alignment (session, task, axis)``: correlation over neurons of task table ``T``'s
   category-specific top-down drive ``C (p(g | T, O=0) - p(g | T, O=1))`` with the category axis
   of task ``A``, ``cos 2(phi_i - phi_{A,0})`` (1: aligned; ~0: no such structure; see
@@ -81,6 +100,8 @@ import xarray as xr
 from bayescortex.inference import inference_mode
 from bayescortex.models import (
     CATEGORY_ORIENTATIONS,
+    CONTEXTS,
+    CUES,
     TASKS,
     HierarchicalModel,
     preferred_orientations,
@@ -89,7 +110,6 @@ from bayescortex.models import (
 
 from .. import checkpoint
 from ..protocol import (
-    PARAMETER_NAMES,
     Hyper,
     Protocol,
     SeedState,
@@ -97,8 +117,10 @@ from ..protocol import (
     accuracy,
     bootstrap_key,
     conditions,
+    context_posterior,
     feedback_parameters,
     init_state,
+    parameter_names,
     record,
     session_key,
     train_session,
@@ -107,16 +129,30 @@ from ..results import config_dict, versions
 from ..session import run_sessions
 from .config import RESUMABLE, TrainConfig
 
+TRAIN_VARIABLES = {
+    "objective": "train_objective",
+    "context_match": "train_context_match",
+    "correct": "train_correct",
+    "log_likelihood_change": "log_likelihood_change",
+}
+"""Dataset variable of every :class:`~bayescortex.experiments.protocol.TrainInfo` field."""
+
 
 class SessionOutput(NamedTuple):
     """One session's slice of the learning curves."""
 
     accuracy: jax.Array  # (modes, levels)
+    context: jax.Array  # (modes, bins, contexts): mean p_t(K | q, y) over the block
     train: TrainInfo
-    parameters: jax.Array  # delta, kappa_o, kappa_g, task logits (parametric; else empty)
-    coupling: jax.Array
-    unit_probability: jax.Array
-    task_prior: jax.Array
+    parameters: jax.Array  # protocol.feedback_parameters
+    coupling: jax.Array  # (neurons, units)
+    unit_probability: jax.Array  # (contexts, categories, units)
+    context_prior: jax.Array  # (cues, contexts): p(K | q)
+
+
+def _no_training() -> TrainInfo:
+    """The diagnostics of session 0 (no training): NaN, and no likelihood change."""
+    return TrainInfo(*(jnp.full((), jnp.nan),) * 3, jnp.zeros(()))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -129,30 +165,34 @@ def _record(protocol: Protocol, hyper: Hyper, state: SeedState, key, session, co
     skey = session_key(key, session)
     stats = record(protocol, hyper, state.model, jax.random.fold_in(skey, 1),
                    bootstrap_key(key), conds)  # fmt: skip
-    fb = state.model
-    out = SessionOutput(
-        accuracy(stats),
-        TrainInfo(*(jnp.full((), jnp.nan),) * 2, jnp.zeros(())),
-        feedback_parameters(fb.feedback),
-        fb.feedback.coupling(),
-        fb.unit_probabilities(),
-        jnp.exp(fb.feedback.task_log_prior()),
+    model = state.model
+    return SessionOutput(
+        accuracy=accuracy(stats),
+        context=context_posterior(stats)[:, 0],
+        train=_no_training(),
+        parameters=feedback_parameters(model.feedback),
+        coupling=model.feedback.coupling(),
+        unit_probability=model.unit_probabilities(),
+        context_prior=jax.nn.softmax(model.feedback.context_logits, axis=-1),
     )
-    return out
 
 
 def session_step(config: TrainConfig, protocol: Protocol, hyper: Hyper):
     """``step(state, session) -> (state, SessionOutput)`` for :func:`run_sessions`: train
-    session ``session`` (from 1) on its scheduled task, then record every mode."""
+    session ``session`` (from 1) on its scheduled task, then record every condition of
+    ``record_modes`` (:meth:`TrainConfig.recorded`) on that task's stimuli."""
     key = jax.random.key(config.seed)
+    recorded = config.recorded()
 
     def step(state: SeedState, session: int):
         task = task_index(config.session_task(session))
-        info = TrainInfo(*(jnp.full((), jnp.nan),) * 2, jnp.zeros(()))
+        info = _no_training()
         if session > 0:
             state, info = _train(protocol, hyper, state, key, session, task)
-        conds = conditions([inference_mode(m) for m in config.record_modes],
-                           [task] * len(config.record_modes))  # fmt: skip
+        conds = conditions(
+            [inference_mode(mode) for mode, _ in recorded], [task] * len(recorded),
+            [cue for _, cue in recorded],
+        )  # fmt: skip
         out = _record(protocol, hyper, state, key, session, conds)
         return state, out._replace(train=info)
 
@@ -219,11 +259,13 @@ def feedback_alignment(coupling: np.ndarray, unit_probability: np.ndarray) -> np
     ``C (p(g | T, 0) - p(g | T, 1))`` with each task's category axis ``cos 2(phi_i - phi_{A,0})``:
     a (table task T, axis task A) matrix, 0 where there is no drive.
 
-    The diagonal says whether a table is aligned with its own task (parametric feedback: by
-    construction once ``delta, kappa_o > 0``). Free-form task tables carry no built-in
-    orientation, so which table serves which task is up to learning: read the rows.
+    ``unit_probability``: the (contexts, categories, units) table; only the task rows
+    (the first ``len(TASKS)``) enter (the ``none`` row is category-free). The diagonal says
+    whether a table is aligned with its own task (parametric feedback: by construction once
+    ``delta, kappa_o > 0``). Free-form task tables carry no built-in orientation, so which
+    table serves which task is up to learning: read the rows.
     """
-    p = np.asarray(unit_probability, dtype=float)
+    p = np.asarray(unit_probability, dtype=float)[: len(TASKS)]
     drive = np.asarray(coupling, dtype=float) @ (p[:, 0] - p[:, 1]).T  # (neurons, tables)
     drive = drive - drive.mean(axis=0)
     phi = np.asarray(preferred_orientations(drive.shape[0]), dtype=float)
@@ -239,16 +281,20 @@ def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Data
     keep = levels != 0 if protocol.zero_trials == 0 else np.ones(levels.size, bool)
     stack = lambda get: np.stack([np.asarray(get(o)) for o in outputs])  # noqa: E731
     coupling, units = stack(lambda o: o.coupling), stack(lambda o: o.unit_probability)
-    change = stack(lambda o: o.train.log_likelihood_change)
     data = {
         "accuracy": (("session", "mode", "contrast"), stack(lambda o: o.accuracy)[..., keep]),
-        "log_joint": ("session", stack(lambda o: o.train.log_joint)),
-        "task_match": ("session", stack(lambda o: o.train.task_match)),
-        "log_likelihood_change": ("session", change),
-        "log_likelihood_gain": ("session", np.cumsum(change)),
+        "context_posterior": (
+            ("session", "mode", "time", "context"), stack(lambda o: o.context),
+        ),
+    }  # fmt: skip
+    for field, name in TRAIN_VARIABLES.items():
+        data[name] = ("session", stack(lambda o, f=field: getattr(o.train, f)))
+    data |= {
+        "log_likelihood_gain": ("session", np.cumsum(data["log_likelihood_change"][1])),
+        "parameters": (("session", "parameter"), stack(lambda o: o.parameters)),
         "coupling": (("session", "neuron", "unit"), coupling),
-        "unit_probability": (("session", "task", "category", "unit"), units),
-        "task_prior": (("session", "task"), stack(lambda o: o.task_prior)),
+        "unit_probability": (("session", "context", "category", "unit"), units),
+        "context_prior": (("session", "cue", "context"), stack(lambda o: o.context_prior)),
         "feedback_alignment": (
             ("session", "task", "axis"),
             np.stack([feedback_alignment(c, u) for c, u in zip(coupling, units, strict=True)]),
@@ -259,44 +305,83 @@ def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Data
         "session": np.arange(len(outputs)),
         "mode": list(config.record_modes),
         "contrast": levels[keep],
+        "context": list(CONTEXTS),
+        "cue": list(CUES),
+        "parameter": parameter_names(config.feedback),
         "task": list(TASKS),
         "axis": list(TASKS),
         "category": [0, 1],
         "neuron_orientation": ("neuron", np.asarray(preferred_orientations(config.neurons))),
     }
-    if config.feedback == "parametric":
-        data["parameters"] = (("session", "parameter"), stack(lambda o: o.parameters))
-        coords["parameter"] = list(PARAMETER_NAMES)
+    objective = {
+        "conditional": "log p(O* | y) of the revealed category under the behaving inference "
+        "after the last sweep (free chain), mean over the session's training trials",
+        "joint": "EM Q-function: mean over the session's training trials and post-burn-in "
+        "clamped samples of log p(K|q) + log p(O) + log p(g|K,O) + log p(x|g) (not a "
+        "likelihood)",
+    }[config.objective]
+    gained = "log p(O* | y)" if config.objective == "conditional" else "log p(y, O*)"
+    recorded = {m: f"{mode}, cue {CUES[cue]}" for m, (mode, cue) in
+                zip(config.record_modes, config.recorded(), strict=True)}  # fmt: skip
     return xr.Dataset(data, coords=coords).assign_attrs(
         feedback=config.feedback,
-        log_joint=(
-            "EM Q-function: mean over the session's training trials and post-burn-in clamped "
-            "samples of log p(T) + log p(O) + log p(g|T,O) + log p(x|g) (not a likelihood)"
-        ),
+        objective=config.objective,
+        passive=config.passive,
+        modes="; ".join(f"{m}: {d}" for m, d in recorded.items()),
+        train_objective=objective,
+        train_context_match="fraction of the training chains' kept samples whose context is "
+        "the trained task",
+        train_correct="training accuracy of the free chains (NaN under the joint objective)",
         log_likelihood_gain=(
-            "estimate of E log p(y, O | theta) per training trial minus its value for the naive "
-            "model: path integral of the Fisher gradient along the training trajectory, "
+            f"estimate of E {gained} per training trial minus its value for the naive "
+            "model: path integral of the gradient along the training trajectory, "
             "sum_b grad(theta_b; minibatch b) . (theta_b - theta_(b-1)), up to the parameters "
             "before each session's last step"
         ),
+        context_posterior="mean over the recorded block of p_t(K | q, y), per time bin",
         accuracy="fraction correct; at contrast 0 the fraction choosing the first category",
         session_0="recorded before any training",
     )
 
 
 def summary_text(ds: xr.Dataset) -> str:
-    """Accuracy (mean over signal contrasts) per session and mode, and the parameters."""
+    """Per session and mode: accuracy (mean over signal contrasts) and the mean context
+    posterior of the trained task and of ``none``; then the parameters per session."""
     signal = ds.accuracy.where(ds.contrast != 0).mean("contrast")
-    head = "session  task      " + "  ".join(f"{m:>9}" for m in ds["mode"].values)
-    if "parameters" in ds:
-        head += "  " + "  ".join(f"{p:>18}" for p in ds["parameter"].values)
-    lines = [f"feedback: {ds.attrs.get('feedback')}", head]
+    context = ds.context_posterior.mean("time")
+    modes = [str(m) for m in ds["mode"].values]
+    lines = [
+        f"feedback: {ds.attrs.get('feedback')}, objective: {ds.attrs.get('objective')}, "
+        f"passive: {ds.attrs.get('passive')}",
+        "accuracy over signal contrasts; mean p(K | q, y) of the trained task and of none",
+    ]
+    head = "session  task      " + "  ".join(
+        f"{'acc ' + m:>18}  {'p(task) ' + m:>18}  {'p(none) ' + m:>18}" for m in modes
+    )
+    lines.append(head)
     for s in ds.session.values:
-        row = f"{s:7d}  {ds.trained_task.values[s]:8}  "
-        row += "  ".join(f"{float(signal.sel(session=s, mode=m)):9.3f}" for m in ds["mode"].values)
-        if "parameters" in ds:
-            row += "  " + "  ".join(f"{float(v):18.4f}" for v in ds.parameters.sel(session=s))
+        task = str(ds.trained_task.values[s])
+        row = f"{s:7d}  {task:8}  "
+        row += "  ".join(
+            f"{float(signal.sel(session=s, mode=m)):18.3f}  "
+            f"{float(context.sel(session=s, mode=m, context=task)):18.3f}  "
+            f"{float(context.sel(session=s, mode=m, context='none')):18.3f}"
+            for m in modes
+        )
         lines.append(row)
+    if "parameters" in ds:
+        names = [str(p) for p in ds["parameter"].values]
+        width = [max(len(n), 8) for n in names]
+        lines += [
+            "",
+            "session  " + "  ".join(f"{n:>{w}}" for n, w in zip(names, width, strict=True)),
+        ]
+        for s in ds.session.values:
+            values = ds.parameters.sel(session=s).values
+            lines.append(
+                f"{s:7d}  "
+                + "  ".join(f"{float(v):{w}.4f}" for v, w in zip(values, width, strict=True))
+            )
     return "\n".join(lines) + "\n"
 
 

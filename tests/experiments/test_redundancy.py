@@ -45,6 +45,8 @@ def test_config_errors_name_the_field():
         redundancy.RedundancyConfig(neurons=16, subset_size=32)
     with pytest.raises(ValueError, match="record_trials"):
         redundancy.RedundancyConfig(record_trials=4, zero_blocks=1)
+    with pytest.raises(ValueError, match="none_logit"):
+        redundancy.RedundancyConfig(none_logit=float("nan"))
 
 
 def test_tiny_run_writes_a_complete_run_folder(tmp_path):
@@ -99,5 +101,13 @@ def test_tiny_run_writes_a_complete_run_folder(tmp_path):
     assert np.all(np.isfinite(ds.effect_value.values))
     assert np.all(ds.effect_low.values <= ds.effect_high.values)
     text = (folder / "summary.txt").read_text()
-    assert "Acceptance criteria" in text and text.count("[PASS]") + text.count("[FAIL]") == 8
+    n_criteria = len(redundancy.report.CRITERIA)
+    assert "Acceptance criteria" in text
+    assert text.count("[PASS]") + text.count("[FAIL]") == n_criteria
+    post = ds.context_posterior
+    assert post.dims == ("seed", "session", "mode", "time", "context")
+    np.testing.assert_allclose(post.sum("context"), 1.0, rtol=1e-5)
+    assert set(ds.condition.values) == {
+        "passive_cut", "coupling_only", "no_accumulation", "switch_engaged"
+    }
     assert (folder / "checkpoints" / "session_0001.json").exists()

@@ -1,7 +1,9 @@
-"""The issue's acceptance criteria, on the experiment's default configuration (slow).
+"""The issues' acceptance criteria, on the experiment's default configuration (slow).
 
 One run of ``bayescortex run redundancy`` at its defaults (3 seeds, 4 sessions, 64 neurons,
-96 trials per signed contrast, 192 zero-signal trials; seed 0), about 5 min on 2 CPU cores.
+96 trials per signed contrast, 192 zero-signal trials, the fixation cue for passive blocks, the
+conditional objective; seed 0), about 5 min on 2 CPU cores, and one run with 3x the sessions
+for the overshoot criterion.
 Every criterion is a statement about a bootstrap 95% confidence interval (over seeds and
 trials, with fresh neuron subsets per resample) of a change from the naive session 0 to the
 last session; the tolerance of each test is that interval. The thresholds are the issue's and
@@ -41,8 +43,26 @@ def test_engaged_single_neuron_information_rises(effects):
 
 
 def test_passive_redundancy_does_not_change(effects):
-    value, low, high = effects("change_redundancy_passive")
+    """The passive presentation (fixation cue, first window): an outcome of the model."""
+    value, low, high = effects("change_redundancy_window_passive")
     assert low <= 0 <= high, (value, low, high)
+
+
+def test_passive_block_is_not_the_naive_model(effects):
+    """Under the fixation cue the learned task structure reaches the passive responses (they
+    differ from session 0's), unlike the authors' cut, where they cannot."""
+    ds = effects.ds
+    last = int(ds.session[-1])
+    passive = ds.sel(mode="passive")
+    assert float(passive.accuracy.sel(session=last)) > 0.6  # the learned kernel acts
+    assert not np.allclose(
+        passive.redundancy_per_seed.sel(session=last), passive.redundancy_per_seed.sel(session=0)
+    )
+
+
+def test_engaged_accuracy_reaches_0_8(effects):
+    value, low, high = effects("final_accuracy_engaged")
+    assert value >= 0.8, (value, low, high)
 
 
 def test_engaged_minus_passive_interaction_is_positive(effects):
@@ -60,6 +80,29 @@ def test_redundancy_rises_within_the_trial_only_after_learning(effects):
 def test_population_information_is_not_reduced(effects):
     value, low, high = effects("change_information_engaged")
     assert high >= 0, (value, low, high)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: accuracy peaks after session 1 (0.92) and falls to 0.88 by session 4; "
+    "the learned kernel keeps growing, and with it the self-confirming loop between the sampled "
+    "category and the middle layer; reported in summary.txt and the README, not tuned away",
+)
+def test_accuracy_does_not_fall_below_its_peak(effects):
+    value, low, high = effects("last_minus_peak_accuracy_engaged")
+    assert high >= 0, (value, low, high)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured: with 3x the default sessions, conditional learning overshoots too "
+    "(engaged accuracy 0.92 after session 1, 0.80 after session 8); see the README",
+)
+def test_no_overshoot_with_three_times_the_sessions():
+    config = redundancy.RedundancyConfig(sessions=12, controls=False, bootstrap=50, subsets=50)
+    ds = redundancy.with_effects(redundancy.run(config, progress=False))
+    row = ds.sel(effect="last_minus_peak_accuracy_engaged")
+    assert float(row.effect_high) >= 0, float(row.effect_value)
 
 
 @pytest.mark.xfail(

@@ -1,10 +1,11 @@
 """The Gibbs kernels against exact answers.
 
 A 2-neuron, 2-unit model is small enough to integrate exactly: the posterior over
-``(T, O, g)`` is a sum over 16 discrete states of a 2-d integral over ``x``, done on a grid. With
-``memory = 0`` and ``odds_increment = 1`` the evidence accumulator is the exact conditional
-``p(T, O | g)``, so the whole sweep is a plain Gibbs sampler of that posterior and its
-marginals must match within Monte-Carlo standard error.
+``(K, O, g)`` (three contexts: the two tasks and ``none``) is a sum over 24 discrete states of a
+2-d integral over ``x``, done on a grid. With ``memory = 0`` and ``odds_increment = 1`` the
+evidence accumulator is the exact conditional ``p(K, O | g)``, so the whole sweep is a plain
+Gibbs sampler of that posterior and its marginals must match within Monte-Carlo standard error,
+for the context prior of either cue.
 """
 
 import jax
@@ -13,9 +14,12 @@ import numpy as np
 import pytest
 
 from bayescortex.inference import InferenceMode, SamplerSettings, gibbs
+from bayescortex.models import FreeFormFeedback, HierarchicalModel
 
-TASK_PRIOR = np.log(np.array([0.7, 0.3]))
-P_ON = np.array([[[0.8, 0.1], [0.2, 0.6]], [[0.3, 0.5], [0.5, 0.3]]])  # [T, O, k]
+CONTEXT_PRIOR = np.log(np.array([[0.5, 0.3, 0.2], [0.1, 0.15, 0.75]]))  # [cue, K]
+P_ON = np.array(  # [K, O, k]; the none row is 1 / N_g for both categories
+    [[[0.8, 0.1], [0.2, 0.6]], [[0.3, 0.5], [0.5, 0.3]], [[0.5, 0.5], [0.5, 0.5]]]
+)
 COUPLING = np.array([[1.5, 0.2], [0.1, 2.0]])
 GRAM = np.array([[1.0, 0.6], [0.6, 1.0]])
 PROJECTION = np.array([1.2, 0.4])
@@ -23,8 +27,8 @@ CONTRAST = 0.8
 NOISE_VAR = 0.5
 
 
-def small_conditionals():
-    log_prior = TASK_PRIOR[:, None] + np.full((2, 2), np.log(0.5))
+def small_conditionals(cue=0):
+    log_prior = CONTEXT_PRIOR[cue][:, None] + np.full((3, 2), np.log(0.5))
     return gibbs.Conditionals(
         gram=jnp.asarray(GRAM),
         coupling=jnp.asarray(COUPLING),
@@ -35,32 +39,36 @@ def small_conditionals():
     )
 
 
-def exact_marginals():
-    """P(O = 0), P(g_k = 1), E[x_i] by enumeration over (T, O, g) and a grid over x."""
+def exact_marginals(cue=0):
+    """P(K), P(O = 0), P(g_k = 1), E[x_i] by enumeration over (K, O, g) and a grid over x."""
     h = 0.01
     grid = np.arange(h / 2, 12, h)
     x1, x2 = np.meshgrid(grid, grid, indexing="ij")
     quad = CONTRAST**2 * (GRAM[0, 0] * x1**2 + 2 * GRAM[0, 1] * x1 * x2 + GRAM[1, 1] * x2**2)
     lin = 2 * CONTRAST * (PROJECTION[0] * x1 + PROJECTION[1] * x2)
     log_lik = -(quad - lin) / (2 * NOISE_VAR)
-    total, p_o0, p_g, e_x = 0.0, 0.0, np.zeros(2), np.zeros(2)
-    for t in range(2):
+    total, p_k, p_o0, p_g, e_x = 0.0, np.zeros(3), 0.0, np.zeros(2), np.zeros(2)
+    for k in range(3):
         for o in range(2):
             for g in [(0, 0), (0, 1), (1, 0), (1, 1)]:
                 g = np.array(g)
-                w = np.exp(TASK_PRIOR[t]) * 0.5 * np.prod(np.where(g, P_ON[t, o], 1 - P_ON[t, o]))
+                prior_g = np.prod(np.where(g, P_ON[k, o], 1 - P_ON[k, o]))
+                w = np.exp(CONTEXT_PRIOR[cue, k]) * 0.5 * prior_g
                 tau = 1 + COUPLING @ g
                 dens = np.exp(log_lik - x1 / tau[0] - x2 / tau[1]) / np.prod(tau)
                 mass = w * dens.sum() * h * h
                 total += mass
+                p_k[k] += mass
                 p_o0 += mass * (o == 0)
                 p_g += mass * g
                 e_x += w * h * h * np.array([(x1 * dens).sum(), (x2 * dens).sum()])
-    return p_o0 / total, p_g / total, e_x / total
+    return p_k / total, p_o0 / total, p_g / total, e_x / total
 
 
-def test_full_sweep_matches_exact_posterior():
-    cond = small_conditionals()
+@pytest.mark.parametrize("cue", [0, 1])
+def test_full_sweep_matches_exact_posterior(cue):
+    """Marginals of K, O, g and x after 40 exact sweeps, for the context prior of each cue."""
+    cond = small_conditionals(cue)
     settings = SamplerSettings(odds_increment=1.0, contrast_prior="clamped", contrast_init=CONTRAST)
     mode = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=0.0)
     projection = jnp.asarray(PROJECTION)
@@ -69,25 +77,51 @@ def test_full_sweep_matches_exact_posterior():
         state = gibbs.init(jax.random.fold_in(key, 10_000), cond, settings, mode)
 
         def body(state, k):
-            state, _ = gibbs.step(k, state, cond, projection, True, settings, mode)
-            return state, None
+            state, info = gibbs.step(k, state, cond, projection, True, settings, mode)
+            return state, info
 
-        state, _ = jax.lax.scan(body, state, jax.random.split(key, 40))
-        return state
+        state, info = jax.lax.scan(body, state, jax.random.split(key, 40))
+        return state, jax.tree.map(lambda a: a[-1], info)
 
     n_chains = 20_000
-    final = jax.jit(jax.vmap(chain))(jax.random.split(jax.random.key(0), n_chains))
-    p_o0, p_g, e_x = exact_marginals()
+    final, info = jax.jit(jax.vmap(chain))(jax.random.split(jax.random.key(cue), n_chains))
+    p_k, p_o0, p_g, e_x = exact_marginals(cue)
+    # The two cues' posteriors differ clearly (so the test resolves the cue).
+    other = exact_marginals(1 - cue)[0]
+    assert np.max(np.abs(p_k - other)) > 0.2
 
+    k = np.asarray(final.context)[:, None] == np.arange(3)[None, :]
     o0 = np.asarray(final.category == 0, dtype=float)
     g = np.asarray(final.units)
     x = np.asarray(final.neurons)
     # Independent chains: the standard error is the sample sd / sqrt(n). Tolerance 4 SE.
+    np.testing.assert_array_less(np.abs(k.mean(0) - p_k), 4 * k.std(0) / np.sqrt(n_chains))
     assert abs(o0.mean() - p_o0) < 4 * o0.std() / np.sqrt(n_chains)
     np.testing.assert_array_less(np.abs(g.mean(0) - p_g), 4 * g.std(0) / np.sqrt(n_chains))
     np.testing.assert_array_less(np.abs(x.mean(0) - e_x), 4 * x.std(0) / np.sqrt(n_chains))
+    # GibbsInfo.context is p(K | g) here (exact update): a probability vector whose mean over
+    # chains is P(K | y) (Rao-Blackwellised), and belief is p(O = 0 | g).
+    ctx = np.asarray(info.context)
+    np.testing.assert_allclose(ctx.sum(1), 1.0, rtol=1e-5)
+    np.testing.assert_array_less(np.abs(ctx.mean(0) - p_k), 4 * ctx.std(0) / np.sqrt(n_chains))
+    belief = np.asarray(info.belief)
+    assert abs(belief.mean() - p_o0) < 4 * belief.std() / np.sqrt(n_chains)
     # The cached tau stays equal to 1 + C g.
     np.testing.assert_allclose(final.means, 1 + g @ COUPLING.T, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cue", [0, 1])
+def test_conditionals_of_a_model_follow_the_cue(cue):
+    """gibbs.conditionals(model, cue): the (K, O) prior of that cue, the 3-context unit table."""
+    logits = CONTEXT_PRIOR + 0.3  # unnormalised rows: conditionals must normalise them
+    p_tasks = P_ON[:2]
+    fb = FreeFormFeedback(COUPLING, np.log(p_tasks) - np.log1p(-p_tasks), logits)
+    model = HierarchicalModel(fb, size=8)
+    cond = gibbs.conditionals(model, cue)
+    np.testing.assert_allclose(cond.log_prior, small_conditionals(cue).log_prior, atol=1e-6)
+    np.testing.assert_allclose(jnp.exp(cond.log_p_on), P_ON, atol=1e-6)
+    np.testing.assert_allclose(jnp.exp(cond.log_p_off), 1 - P_ON, atol=1e-6)
+    np.testing.assert_allclose(cond.coupling, COUPLING, rtol=1e-6)
 
 
 def test_contrast_update_matches_its_truncated_normal_conditional():

@@ -17,7 +17,7 @@ CONTRAST = 1.0
 @pytest.fixture(scope="module")
 def posterior():
     model = reference_model(4, 2, delta=0.5)
-    latents, image = model.sample(jax.random.key(7), contrast=CONTRAST, task=0)
+    latents, image = model.sample(jax.random.key(7), contrast=CONTRAST, context=0)
     draws = nuts_neurons(
         jax.random.key(8),
         model,
@@ -34,17 +34,24 @@ def posterior():
     return model, latents, image, flat, ess
 
 
-def test_numpyro_model_log_density_equals_ours():
-    model = reference_model(8, 4, delta=0.3, task_logits=(0.4, -0.2))
-    latents, image = model.sample(jax.random.key(0), contrast=0.7)
+@pytest.mark.parametrize("cue", [0, 1])
+@pytest.mark.parametrize("context", [0, 1, 2])
+def test_numpyro_model_log_density_equals_ours(cue, context):
+    logits = [[0.4, -0.2, 0.1], [-1.0, 0.3, 1.5]]
+    model = reference_model(8, 4, delta=0.3, kappa_o=(1.0, 2.0), context_logits=logits)
+    latents, image = model.sample(jax.random.key(context), contrast=0.7, context=context, cue=cue)
     values = {
-        "task": latents.task,
+        "context": latents.context,
         "category": latents.category,
         "units": latents.units,
         "neurons": latents.neurons,
     }
-    theirs, _ = log_density(numpyro_model, (model, 0.7, image), {}, values)
-    np.testing.assert_allclose(theirs, model.log_joint(latents, image), rtol=1e-5)
+    theirs, _ = log_density(numpyro_model, (model, 0.7, image, cue), {}, values)
+    np.testing.assert_allclose(theirs, model.log_joint(latents, image, cue), rtol=1e-5)
+    # The cue enters through log p(K | q) alone (float32 slack on densities ~ 1e3).
+    other, _ = log_density(numpyro_model, (model, 0.7, image, 1 - cue), {}, values)
+    log_k = jax.nn.log_softmax(jnp.asarray(logits), axis=1)[:, context]
+    np.testing.assert_allclose(other - theirs, log_k[1 - cue] - log_k[cue], atol=2e-3)
 
 
 def _iid_draws(posterior, x_update, n_chains=4000):

@@ -12,6 +12,7 @@ from bayescortex.inference import (
     gibbs,
     inference_mode,
     sample_chain,
+    simulate_chunked,
     simulate_trial,
     simulate_trials,
 )
@@ -48,12 +49,13 @@ def test_vmap_equals_loop_and_chunking_is_invisible():
     np.testing.assert_allclose(second_half.counts, batch.counts[2:], rtol=1e-5)
 
 
-def test_passive_responses_are_the_naive_models():
-    """Passive cuts the top-down path: learned feedback cannot change the sensory responses.
+def test_cut_responses_are_the_naive_models():
+    """The ``cut`` ablation removes the top-down path: learned feedback cannot change the
+    sensory responses.
 
-    SCIENCE.md: "with the feedback path cut (passive) I_red stays" at its naive value. With the
-    same keys, a trained model viewed passively gives exactly the naive (delta = 0) model's
-    responses, while the belief-cut-only control (``coupling_only``) does not.
+    With the same keys, a trained model in mode ``cut`` (alpha = 0) gives exactly the naive
+    (delta = 0) model's responses, while the belief-cut-only control (``coupling_only``) does
+    not.
     """
     stim, key = Stimulus(), jax.random.key(3)
     contrasts = jnp.array([-6.0, 0.0, 6.0, 12.0])
@@ -65,7 +67,7 @@ def test_passive_responses_are_the_naive_models():
 
     trained = reference_model(8, 4, delta=0.3, kappa_o=2.0)
     naive = counts(reference_model(8, 4, delta=0.0), "engaged")
-    np.testing.assert_allclose(counts(trained, "passive"), naive, rtol=1e-6)
+    np.testing.assert_allclose(counts(trained, "cut"), naive, rtol=1e-6)
     assert not np.allclose(counts(trained, "coupling_only"), naive, rtol=1e-3)
 
 
@@ -105,6 +107,9 @@ def test_record_layout_and_counts():
     )
     assert rec.counts.shape == (2, SMALL.n_bins, 6)
     assert rec.belief.shape == (2, SMALL.n_samples)
+    assert rec.context.shape == (2, SMALL.n_bins, 3)
+    assert bool(jnp.all(rec.context >= 0))
+    np.testing.assert_allclose(rec.context.sum(-1), 1.0, rtol=1e-5)
     assert rec.energy.shape == (2, stim.n_frames(SMALL.n_samples))
     assert bool(jnp.all(rec.counts >= 0)) and bool(jnp.all((rec.belief >= 0) & (rec.belief <= 1)))
     np.testing.assert_array_equal(rec.choice, (rec.belief[:, -1] <= 0.5).astype(int))
@@ -189,30 +194,104 @@ def test_learned_feedback_makes_the_task_solvable():
     assert abs(accuracy[0.0] - 0.5) < 0.1
 
 
+def one_hot_logits(context: int, cue: int) -> np.ndarray:
+    """Context logits whose row ``cue`` is a point mass on ``context`` (the other row uniform)."""
+    logits = np.zeros((2, 3))
+    logits[cue] = np.where(np.arange(3) == context, 0.0, -np.inf)
+    return logits
+
+
 @pytest.mark.parametrize("mode", ["engaged", "no_accumulation"])
-@pytest.mark.parametrize("task_logits", [(0.0, -np.inf), (-np.inf, 0.0)])
-def test_one_hot_task_prior_gives_finite_trials(mode, task_logits):
-    """Regression: a log task prior of -inf made the accumulator 0 * -inf = NaN every trial."""
-    model = reference_model(6, 4, task_logits=task_logits)
-    known = int(np.argmax(task_logits))
+@pytest.mark.parametrize("context, cue", [(0, 0), (1, 0), (2, 1)])
+def test_one_hot_context_prior_gives_finite_trials(mode, context, cue):
+    """Regression: a log context prior of -inf made the accumulator 0 * -inf = NaN every trial."""
+    model = reference_model(6, 4, context_logits=one_hot_logits(context, cue))
+    task = context if context < 2 else 0
     rec = simulate_trials(
-        jax.random.key(7), model, Stimulus(), jnp.full(4, known), jnp.array([-6.0, 0.0, 3.0, 6.0]),
-        SMALL, inference_mode(mode),
+        jax.random.key(7), model, Stimulus(), jnp.full(4, task), jnp.array([-6.0, 0.0, 3.0, 6.0]),
+        SMALL, inference_mode(mode), cue=cue,
     )  # fmt: skip
     assert np.all(np.isfinite(rec.counts)) and np.all(np.isfinite(rec.belief))
     assert np.all((rec.belief >= 0) & (rec.belief <= 1))
     assert set(np.unique(rec.choice)) <= {0, 1}
+    # The impossible contexts keep posterior 0; the known one keeps 1.
+    np.testing.assert_allclose(rec.context, np.broadcast_to(np.eye(3)[context], rec.context.shape))
 
 
 @pytest.mark.parametrize("memory", [0.0, 0.5, 1.0])
-def test_accumulator_keeps_an_impossible_task_at_minus_inf(memory):
-    """update_belief with log p(T = 1) = -inf: task 1 stays -inf, task 0 is normalised."""
-    cond = gibbs.conditionals(reference_model(6, 4, task_logits=(0.0, -np.inf)))
+@pytest.mark.parametrize("impossible", [1, 2])
+def test_accumulator_keeps_an_impossible_context_at_minus_inf(memory, impossible):
+    """update_belief with log p(K = k) = -inf: context k stays -inf, the rest is normalised."""
+    logits = np.zeros((2, 3))
+    logits[0, impossible] = -np.inf
+    cond = gibbs.conditionals(reference_model(6, 4, context_logits=logits))
     log_belief = cond.log_prior
     units = jnp.array([1.0, 0.0, 1.0, 0.0])
     mode = InferenceMode(memory=memory)
     for _ in range(3):
         log_belief = gibbs.update_belief(log_belief, units, cond, mode, 0.05, True)
     belief = np.asarray(log_belief)
-    assert np.all(np.isneginf(belief[1])) and np.all(np.isfinite(belief[0]))
-    np.testing.assert_allclose(np.exp(belief[0]).sum(), 1.0, rtol=1e-6)
+    possible = np.arange(3) != impossible
+    assert np.all(np.isneginf(belief[impossible])) and np.all(np.isfinite(belief[possible]))
+    np.testing.assert_allclose(np.exp(belief[possible]).sum(), 1.0, rtol=1e-6)
+
+
+def cue_records(model, cue, key=4, mode="engaged"):
+    return simulate_trials(
+        jax.random.key(key), model, Stimulus(), jnp.array([0, 1, 0, 1]),
+        jnp.array([-6.0, 0.0, 3.0, 6.0]), SMALL, inference_mode(mode), cue=cue,
+    )  # fmt: skip
+
+
+def test_fixation_cue_differs_from_task_cue_and_from_the_naive_model():
+    """Passive viewing is the fixation cue: with p(K | fixation) != p(K | task) the same keys give
+    other responses and another context posterior, and, unlike the ``cut`` ablation, not the
+    naive (delta = 0) model's responses."""
+    logits = np.array([[2.0, 1.0, -3.0], [-3.0, -3.0, 3.0]])  # task: mostly tasks; fixation: none
+    trained = reference_model(8, 4, delta=0.3, kappa_o=2.0, context_logits=logits)
+    task, fixation = cue_records(trained, 0), cue_records(trained, 1)
+    assert not np.allclose(task.counts, fixation.counts, rtol=1e-3)
+    assert not np.allclose(task.context, fixation.context, atol=1e-3)
+    naive = cue_records(reference_model(8, 4, delta=0.0, context_logits=logits), 1)
+    assert not np.allclose(fixation.counts, naive.counts, rtol=1e-3)
+    for rec in (task, fixation):
+        assert rec.context.shape == (4, SMALL.n_bins, 3) and np.all(rec.context >= 0)
+        np.testing.assert_allclose(rec.context.sum(-1), 1.0, rtol=1e-5)
+
+
+def test_equal_context_rows_make_the_cues_identical():
+    """With the same context logits for both cues, the cue changes nothing: identical records."""
+    logits = np.array([[0.5, -0.2, 0.1], [0.5, -0.2, 0.1]])
+    model = reference_model(8, 4, delta=0.3, kappa_o=2.0, context_logits=logits)
+    task, fixation = cue_records(model, 0), cue_records(model, 1)
+    for a, b in zip(task, fixation, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cue", [0, 1])
+def test_context_posterior_is_the_cue_prior_when_units_carry_no_context(cue):
+    """kappa_o = 0: every context's unit row is 1 / N_g, so the accumulated likelihood is the
+    same for every (K, O) and the context posterior of every bin is exactly p(K | q)."""
+    logits = np.array([[1.0, 0.0, -1.0], [-0.5, -1.5, 2.0]])
+    model = reference_model(8, 4, delta=0.3, kappa_o=0.0, context_logits=logits)
+    rec = cue_records(model, cue)
+    want = np.exp(logits[cue]) / np.exp(logits[cue]).sum()
+    np.testing.assert_allclose(rec.context, np.broadcast_to(want, rec.context.shape), atol=1e-5)
+
+
+def test_chunked_simulation_passes_the_cue():
+    """simulate_chunked with the fixation cue equals one batch of fixation-cue trials."""
+    logits = np.array([[2.0, 1.0, -3.0], [-3.0, -3.0, 3.0]])
+    model = reference_model(8, 4, delta=0.3, kappa_o=2.0, context_logits=logits)
+    whole = cue_records(model, 1)
+    chunked = simulate_chunked(
+        jax.random.key(4), model, Stimulus(), np.array([0, 1, 0, 1]),
+        np.array([-6.0, 0.0, 3.0, 6.0]), SMALL, inference_mode("engaged"), chunk_size=2, cue=1,
+    )  # fmt: skip
+    for a, b in zip(whole, chunked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_cue_is_named():
+    with pytest.raises(ValueError, match="cue"):
+        cue_records(reference_model(6, 4), 2)
