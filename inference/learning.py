@@ -270,7 +270,7 @@ class StepInfo(NamedTuple):
     """``"conditional"``: ``log p(O* | y)`` under the behaving inference after the last sweep;
     ``"joint"``: the mean theta-dependent complete-data log joint of the clamped samples."""
     context_match: Float[Array, " trials"]  # fraction of kept samples whose K is the shown task
-    correct: Float[Array, " trials"]  # the free chain's choice was right (NaN under "joint")
+    correct: Float[Array, " trials"]  # free chain's choice matched the contrast's sign (joint: NaN)
     category: Int[Array, " trials"]  # the revealed category
     gradient: HierarchicalModel  # the ascent direction (None at fixed leaves)
 
@@ -283,8 +283,10 @@ def path_increment(
 
     Summed along a learning trajectory, with ``gradient`` estimated at ``after`` from trials
     independent of the step ``before -> after``, this path-integrates the change of the
-    expected log marginal likelihood ``E log p(y, O | theta)`` (a right Riemann sum, so the
-    gradient noise does not correlate with the step it is multiplied by).
+    expected objective (``E log p(O* | y)`` for the task leaves and ``E log p(y)`` for the
+    sensory ones under ``"conditional"``; ``E log p(y, O* | theta)`` under ``"joint"``), as far
+    as the gradient estimate is unbiased (a right Riemann sum, so the gradient noise does not
+    correlate with the step it is multiplied by).
     """
     spec = learnable(after)
     terms = jax.tree.map(

@@ -28,7 +28,7 @@ from .feedback import AbstractFeedback, ParametricFeedback
 from .stimuli import projective_fields
 
 PROB_CLIP = 1e-6
-"""``p(g_k = 1 | T, O)`` is clipped to ``[PROB_CLIP, 1 - PROB_CLIP]`` everywhere (density, sampler,
+"""``p(g_k = 1 | K, O)`` is clipped to ``[PROB_CLIP, 1 - PROB_CLIP]`` everywhere (density, sampler,
 learning): the reference's ``min(1, .)`` can saturate at 1, and the clip keeps ``log p(g | T, O)``
 and its gradient finite."""
 

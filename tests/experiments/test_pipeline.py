@@ -141,7 +141,8 @@ def test_learning_rate_is_traced_and_acts(tiny):
     k_fast = np.abs(np.asarray(fast[0].model.feedback.kappa_o)).mean()
     assert k_fast > 3 * k_slow > 0
     # The adult sensory coupling stays fixed at sensory_rate = 0.
-    np.testing.assert_array_equal(np.asarray(fast[0].model.feedback.delta), 0.08)
+    delta = np.asarray(fast[0].model.feedback.delta)
+    np.testing.assert_array_equal(delta, np.float32(0.08).astype(delta.dtype))
 
 
 def test_passive_fixation_block_depends_on_learning_but_the_cut_does_not(tiny):
