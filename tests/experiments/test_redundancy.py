@@ -108,6 +108,9 @@ def test_tiny_run_writes_a_complete_run_folder(tmp_path):
     assert post.dims == ("seed", "session", "mode", "time", "context")
     np.testing.assert_allclose(post.sum("context"), 1.0, rtol=1e-5)
     assert set(ds.condition.values) == {
-        "passive_cut", "coupling_only", "no_accumulation", "switch_engaged"
+        "passive_cut",
+        "coupling_only",
+        "no_accumulation",
+        "switch_engaged",
     }
     assert (folder / "checkpoints" / "session_0001.json").exists()
