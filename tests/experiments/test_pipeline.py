@@ -105,6 +105,7 @@ def test_chunking_is_invisible(tiny):
     _close(small, whole, rtol=1e-8, atol=1e-8)
 
 
+@pytest.mark.slow  # three sessions with training: about 80 s
 def test_seeds_are_independent_lanes(tiny):
     """Each seed's result depends on its own state and key only: permuting the seeds permutes
     the results exactly, and replacing one seed leaves the others bit for bit.

@@ -49,6 +49,7 @@ def test_config_errors_name_the_field():
         redundancy.RedundancyConfig(none_logit=float("nan"))
 
 
+@pytest.mark.slow  # the whole CLI run with controls and the network: about 3 min
 def test_tiny_run_writes_a_complete_run_folder(tmp_path):
     cli_main(
         [

@@ -254,6 +254,7 @@ def test_cli_writes_a_run_folder_and_resumes(tmp_path, capsys):
         assert ds.context_posterior.dims == ("session", "mode", "time", "context")
 
 
+@pytest.mark.slow  # a second training program: about 50 s
 def test_free_form_feedback_learns_task_structure_from_near_zero():
     """Free-form task rows start near the uniform rate; cardinal training makes the top-down
     drive align with the cardinal axis and the model accurate. Free-form task tables have no

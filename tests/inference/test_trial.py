@@ -22,6 +22,7 @@ from bayescortex.models import Stimulus, reference_model
 SMALL = SamplerSettings(n_samples=12, n_presignal=3, burn_in=2, n_bins=2)
 
 
+@pytest.mark.slow  # op by op: about 70 s on 2 cores
 def test_jit_and_no_jit_agree():
     model, stim = reference_model(6, 4), Stimulus(frame_every=4)
     args = (model, stim, jnp.asarray(0), jnp.asarray(6.0), SMALL, inference_mode("engaged"))
