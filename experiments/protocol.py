@@ -187,6 +187,51 @@ class BlockStats(NamedTuple):
     """Weighted sum of ``p_t(K | q, y)`` (sampling model only)."""
 
 
+@dataclasses.dataclass(frozen=True)
+class LearningOptions:
+    """How the feedback learns and how passive viewing is modelled: the fields every experiment
+    config that trains the model shares (inherit them)."""
+
+    objective: Literal["conditional", "joint"] = "conditional"
+    """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
+    minus free chain); 'joint', log p(y, O*) (stochastic EM, the first version's objective,
+    which overshoots)."""
+    learning_inference: Literal["behaving", "exact"] = "exact"
+    """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
+    current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
+    'behaving', the decision's tempered evidence accumulator (one inference for learning and
+    behaviour, but the estimate is then biased: measured, its sign can be wrong)."""
+    passive: Literal["fixation", "cut"] = "fixation"
+    """How passive viewing is modelled: 'fixation', the fixation cue with the same sampler
+    (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
+    delta: float = 0.08
+    """Sensory coupling delta_0 of the adult sensory model (the authors' trained value)."""
+    sensory_rate: float = 0.0
+    """Learning rate of the sensory coupling relative to learning_rate, from the marginal
+    likelihood of the images (0: fixed; the 'joint' objective learns it from the outcome)."""
+    kappa_o: float = 0.0
+    """Category kernel of both tasks before training (parametric; 0: a task-free middle
+    layer)."""
+    none_logit: float = 0.0
+    """Initial logit of the 'none' context against the tasks' 0, for both cues (0: uniform)."""
+
+    def check_learning(self) -> None:
+        """ValueError naming the first learning field out of range."""
+        for name in ("delta", "sensory_rate", "kappa_o", "none_logit"):
+            value = getattr(self, name)
+            if not math.isfinite(value):
+                raise ValueError(f"{name}: must be finite, got {value}")
+            if name != "none_logit" and value < 0:
+                raise ValueError(f"{name}: must be >= 0, got {value}")
+
+    def learning_hyper(self) -> dict:
+        """The :class:`Hyper` fields these options set."""
+        return dict(
+            init_delta=self.delta, sensory_rate=self.sensory_rate, init_kappa_o=self.kappa_o,
+            init_none_logit=self.none_logit,
+        )  # fmt: skip
+
+
 # -- configuration -> sampler settings, model, optimiser ----------------------------------------
 
 

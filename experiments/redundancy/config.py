@@ -10,7 +10,7 @@ from typing import Literal, NamedTuple
 
 from bayescortex.models import task_index
 
-from ..protocol import Hyper, Protocol, learning_rate
+from ..protocol import Hyper, LearningOptions, Protocol, learning_rate
 from ..results import check_fields
 
 
@@ -31,7 +31,7 @@ class Static(NamedTuple):
 
 
 @dataclasses.dataclass(frozen=True)
-class RedundancyConfig:
+class RedundancyConfig(LearningOptions):
     """Train over sessions, record engaged and passive blocks, measure redundancy."""
 
     task: Literal["cardinal", "oblique"] = "cardinal"
@@ -43,27 +43,6 @@ class RedundancyConfig:
     feedback: Literal["parametric", "free_form"] = "parametric"
     """'parametric': learn the category kernels kappa_o and the context prior p(K | q);
     'free_form': the tasks' whole unit tables and p(K | q)."""
-    objective: Literal["conditional", "joint"] = "conditional"
-    """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
-    minus free chain); 'joint', log p(y, O*) (stochastic EM, the first
-    version's objective, which overshoots)."""
-    learning_inference: Literal["behaving", "exact"] = "exact"
-    """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
-    current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
-    'behaving', the decision's tempered evidence accumulator (one inference for learning and
-    behaviour, but the estimate is then biased: measured, its sign can be wrong)."""
-    passive: Literal["fixation", "cut"] = "fixation"
-    """How passive viewing is modelled: 'fixation', the fixation cue with the same sampler
-    (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
-    delta: float = 0.08
-    """Sensory coupling delta_0 of the adult sensory model (the authors' trained value)."""
-    sensory_rate: float = 0.0
-    """Learning rate of delta relative to learning_rate, from the marginal likelihood of the
-    images (0: delta stays fixed; the 'joint' objective learns it from the outcome as well)."""
-    kappa_o: float = 0.0
-    """Category kernel of both tasks before training (0: a task-free middle layer)."""
-    none_logit: float = 0.0
-    """Initial logit of the 'none' context against the tasks' 0, for both cues (0: uniform)."""
     neurons: int = 64
     """Sensory neurons N_x."""
     units: int = 64
@@ -126,15 +105,13 @@ class RedundancyConfig:
                 "subsets", "bootstrap", "bootstrap_subsets", "network_hidden", "network_steps",
                 "chunk",
             ),
-            non_negative=("presignal", "frame_every", "delta", "sensory_rate", "kappa_o"),
+            non_negative=("presignal", "frame_every"),
         )  # fmt: skip
+        self.check_learning()
         if self.learning_rate is not None and not (
             math.isfinite(self.learning_rate) and self.learning_rate > 0
         ):
             raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
-        for name in ("odds_increment", "none_logit", "delta", "kappa_o", "sensory_rate"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}: must be finite, got {getattr(self, name)}")
         if not math.isfinite(self.odds_increment):
             raise ValueError(f"odds_increment: must be finite, got {self.odds_increment}")
         if self.trials_per_session % self.batch:
@@ -203,8 +180,7 @@ class RedundancyConfig:
         )
         hyper = Hyper(
             learning_rate=self.step_size, odds_increment=self.odds_increment,
-            init_delta=self.delta, sensory_rate=self.sensory_rate, init_kappa_o=self.kappa_o,
-            init_none_logit=self.none_logit,
+            **self.learning_hyper(),
         )  # fmt: skip
         return static, hyper
 

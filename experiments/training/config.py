@@ -10,7 +10,7 @@ from typing import Literal
 from bayescortex.inference import inference_mode
 from bayescortex.models import task_index
 
-from ..protocol import Hyper, Protocol, learning_rate
+from ..protocol import Hyper, LearningOptions, Protocol, learning_rate
 from ..redundancy.pipeline import PASSIVE, TASK_CUE
 from ..results import check_fields
 from ..simulate import RecordingOptions
@@ -26,7 +26,7 @@ mode with the task cue (:data:`bayescortex.inference.MODES`)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(RecordingOptions):
+class TrainConfig(RecordingOptions, LearningOptions):
     """Train the feedback on the discrimination task, recording engaged and passive blocks.
 
     The recording fields (``samples``, ``presignal``, ``bins``, ``frame_every``, ...) come from
@@ -46,30 +46,8 @@ class TrainConfig(RecordingOptions):
     """'parametric': learn the category kernels kappa_o and the context prior p(K | q);
     'free_form': the tasks' whole unit tables and p(K | q) (and the coupling matrix, at
     sensory_rate)."""
-    objective: Literal["conditional", "joint"] = "conditional"
-    """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
-    minus free chain); 'joint', log p(y, O*) (stochastic EM, the first
-    version's objective, which overshoots)."""
-    learning_inference: Literal["behaving", "exact"] = "exact"
-    """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
-    current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
-    'behaving', the decision's tempered evidence accumulator (one inference for learning and
-    behaviour, but the estimate is then biased: measured, its sign can be wrong)."""
-    passive: Literal["fixation", "cut"] = "fixation"
-    """What the 'passive' recording is: 'fixation', the fixation cue with the same sampler
-    (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
     neurons: int = 256
     units: int = 64
-    delta: float = 0.08
-    """Sensory coupling delta_0 of the adult sensory model (the authors' trained value)."""
-    sensory_rate: float = 0.0
-    """Learning rate of the sensory coupling relative to learning_rate, from the marginal
-    likelihood of the images (0: fixed; the 'joint' objective learns it from the outcome)."""
-    kappa_o: float = 0.0
-    """Category kernel of both tasks before training (parametric; 0: a task-free middle
-    layer)."""
-    none_logit: float = 0.0
-    """Initial logit of the 'none' context against the tasks' 0, for both cues (0: uniform)."""
     kappa_g: float = 3.0
     """Fixed width of the parametric coupling kernel."""
     init_scale: float = 0.01
@@ -111,13 +89,11 @@ class TrainConfig(RecordingOptions):
             positive=(
                 "neurons", "units", "trials_per_session", "batch", "train_sweeps", "record_trials",
             ),
-            non_negative=(
-                "sessions", "delta", "sensory_rate", "kappa_o", "init_scale", "init_logit_scale",
-            ),
+            non_negative=("sessions", "init_scale", "init_logit_scale"),
         )  # fmt: skip
-        for name in ("delta", "sensory_rate", "kappa_o", "none_logit", "kappa_g"):
-            if not math.isfinite(getattr(self, name)):
-                raise ValueError(f"{name}: must be finite, got {getattr(self, name)}")
+        self.check_learning()
+        if not math.isfinite(self.kappa_g):
+            raise ValueError(f"kappa_g: must be finite, got {self.kappa_g}")
         if not (math.isfinite(self.odds_increment) and self.odds_increment > 0):
             raise ValueError(f"odds_increment: must be positive, got {self.odds_increment}")
         if not (math.isfinite(self.step_size) and self.step_size > 0):
@@ -230,10 +206,7 @@ class TrainConfig(RecordingOptions):
         )
         hyper = Hyper(
             learning_rate=self.step_size,
-            init_delta=self.delta,
-            init_kappa_o=self.kappa_o,
-            sensory_rate=self.sensory_rate,
-            init_none_logit=self.none_logit,
+            **self.learning_hyper(),
             kappa_g=self.kappa_g,
             init_scale=self.init_scale,
             init_logit_scale=self.init_logit_scale,
