@@ -90,10 +90,7 @@ def learnable(model: HierarchicalModel) -> PyTree[bool]:
             f"feedback: {type(model.feedback).__name__} declares no learnable_fields, so "
             "learning has nothing to fit"
         )
-    spec = jax.tree.map(lambda _: False, model)
-    return eqx.tree_at(
-        lambda m: [getattr(m.feedback, n) for n in names], spec, replace=[True] * len(names)
-    )
+    return _spec_of(model, names)
 
 
 def project(model: HierarchicalModel) -> HierarchicalModel:
