@@ -38,6 +38,7 @@ from .correlations import (
     noise_correlations_by_orientation,
     noise_covariance,
     relative_orientation,
+    total_correlation,
 )
 from .fisher import (
     fisher_variance,
@@ -126,4 +127,5 @@ __all__ = [
     "shuffled_fisher",
     "shuffled_fisher_from_moments",
     "subset_redundancy",
+    "total_correlation",
 ]

@@ -182,8 +182,30 @@ def fraction_variance_along_fprime(
     return along / (jnp.sum(fp**2, axis=-1) * jnp.trace(s))
 
 
+def total_correlation(cov: Float[ArrayLike, "*batch neurons neurons"]) -> Float[Array, "*batch"]:
+    """Gaussian total correlation (multi-information) of a covariance, in nats:
+    ``1/2 [sum_k log S_kk - log det S]``.
+
+    Barlow's redundancy: 0 exactly when ``S`` is diagonal (independent Gaussian units), and
+    growing with shared variability; ``-1/2 log(1 - rho^2)`` for two units with correlation
+    ``rho``. Traceable and differentiable (it is the penalty of the efficient-coding baseline).
+    Infinite when ``S`` is singular.
+
+    >>> cov = jnp.array([[1.0, 0.6], [0.6, 1.0]])
+    >>> round(float(total_correlation(cov)), 6), round(-0.5 * float(jnp.log(1 - 0.36)), 6)
+    (0.223144, 0.223144)
+    """
+    s = as_float_array(cov, "cov") if not isinstance(cov, jax.Array) else cov
+    if s.ndim < 2 or s.shape[-1] != s.shape[-2]:
+        raise ValueError(f"cov: expected square (neurons, neurons) matrices, got {s.shape}")
+    diag = jnp.diagonal(s, axis1=-2, axis2=-1)
+    _, logdet = jnp.linalg.slogdet(s)
+    return 0.5 * (jnp.sum(jnp.log(diag), axis=-1) - logdet)
+
+
 __all__ = [
     "OrderedCorrelations",
+    "total_correlation",
     "correlation_from_covariance",
     "fraction_variance_along_fprime",
     "noise_correlations",

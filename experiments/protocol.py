@@ -122,7 +122,10 @@ class Hyper(eqx.Module):
     ``init_delta`` is the adult sensory coupling (the authors' 0.08), learned from the images at
     ``sensory_rate`` times the learning rate (0: fixed); ``init_kappa_o`` the category kernel of
     both tasks before training (0: a task-free middle layer); ``init_none_logit`` the initial
-    logit of the ``none`` context against the tasks' 0, for both cues.
+    logit of the ``none`` context against the tasks' 0, for both cues. ``network_*``: the
+    classic baselines' Adam step size, the weight ``lambda_TC`` of the total-correlation
+    penalty of the efficient-coding baseline, and the weight ``lambda_E`` of both baselines'
+    energy (L1) penalty.
     """
 
     learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.05)
@@ -138,6 +141,9 @@ class Hyper(eqx.Module):
     init_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
     init_logit_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.3)
     noise_sd: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
+    network_learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3e-3)
+    network_tc: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
+    network_energy: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1e-3)
 
 
 class Conditions(NamedTuple):

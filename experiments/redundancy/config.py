@@ -84,7 +84,13 @@ class RedundancyConfig(LearningOptions):
     network_hidden: int = 64
     """Hidden units of the discriminative comparison network."""
     network_steps: int = 300
-    """Training steps of the discriminative network."""
+    """Most training steps of the classic baselines per session (they stop early once their
+    training accuracy reaches the sampling model's)."""
+    network_tc: float = 1.0
+    """lambda_TC: weight of the total-correlation (redundancy) penalty of the efficient-coding
+    baseline (the discriminative baseline has 0)."""
+    network_energy: float = 1e-3
+    """lambda_E: weight of the energy (L1 of the responses) penalty of both baselines."""
     chunk: int = 64
     """Trials simulated at once per seed and condition (bounds memory). Small batches keep the
     sampler's working set in cache: at 64 neurons a block ran 20% faster with 64 than with 192
@@ -112,6 +118,10 @@ class RedundancyConfig(LearningOptions):
             math.isfinite(self.learning_rate) and self.learning_rate > 0
         ):
             raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
+        for name in ("network_tc", "network_energy"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{name}: must be finite and >= 0, got {value}")
         if not math.isfinite(self.odds_increment):
             raise ValueError(f"odds_increment: must be finite, got {self.odds_increment}")
         if self.trials_per_session % self.batch:
@@ -180,6 +190,7 @@ class RedundancyConfig(LearningOptions):
         )
         hyper = Hyper(
             learning_rate=self.step_size, odds_increment=self.odds_increment,
+            network_tc=self.network_tc, network_energy=self.network_energy,
             **self.learning_hyper(),
         )  # fmt: skip
         return static, hyper
