@@ -17,8 +17,10 @@ Modules: :mod:`.fisher` (f', linear Fisher information, shuffled information, va
 :mod:`.moments` (streaming sufficient statistics: level means and the zero-signal
 covariance, with in-stream bootstrap weights), :mod:`.bootstrap` (confidence intervals over
 trials and seeds), :mod:`.correlations` (noise
-correlations, variance along f'), :mod:`.choice` (choice probability, psychophysical
-kernels), :mod:`.recording` (input handling, grouping trials by signal, time bins),
+correlations, variance along f', category and orientation structure of correlations),
+:mod:`.choice` (choice probability, psychophysical kernels, weighted and traceable),
+:mod:`.psychometric` (logistic psychometric fits, the learning index, correlations over
+sessions), :mod:`.recording` (input handling, grouping trials by signal, time bins),
 :mod:`.io` (spike counts from spike times, NWB files and pynapple objects).
 """
 
@@ -29,9 +31,19 @@ from .bootstrap import (
     bootstrap_ci,
     percentile_interval,
 )
-from .choice import choice_probability, psychophysical_kernel, roc_auc
+from .choice import (
+    KernelShape,
+    choice_probability,
+    choice_triggered_average,
+    kernel_shape,
+    psychophysical_kernel,
+    roc_auc,
+    weighted_roc_auc,
+)
 from .correlations import (
     OrderedCorrelations,
+    binned_correlations,
+    category_correlation_contrast,
     correlation_from_covariance,
     fraction_variance_along_fprime,
     noise_correlations,
@@ -59,6 +71,12 @@ from .io import (
     counts_from_spike_times,
 )
 from .moments import SignalMoments, accumulate, empty_moments, moments_from_trials, poisson_weights
+from .psychometric import (
+    PsychometricFit,
+    correlation_over_sessions,
+    learning_index,
+    psychometric_fit,
+)
 from .recording import SignalLayout, bin_time, group_by_signal
 from .redundancy import (
     RedundancyEstimate,
@@ -128,4 +146,14 @@ __all__ = [
     "shuffled_fisher_from_moments",
     "subset_redundancy",
     "total_correlation",
+    "KernelShape",
+    "PsychometricFit",
+    "binned_correlations",
+    "category_correlation_contrast",
+    "choice_triggered_average",
+    "correlation_over_sessions",
+    "kernel_shape",
+    "learning_index",
+    "psychometric_fit",
+    "weighted_roc_auc",
 ]

@@ -6,7 +6,13 @@
   half (spike counts tie often); computed exactly by counting, in ``O(T log T)``.
 - Psychophysical kernel: how strongly each stimulus frame's energy pushes the choice; the
   choice-conditioned average of frame energies, or the weights of a logistic or linear
-  regression of choice on frame energies.
+  regression of choice on frame energies. :func:`kernel_shape` summarises a kernel's time
+  course against the ideal observer's flat kernel.
+
+:func:`weighted_roc_auc` and :func:`choice_triggered_average` are the traceable building
+blocks for simulated experiments: they take per-trial non-negative weights (Poisson
+bootstrap weights; an integer weight ``k`` counts a trial ``k`` times) and run under
+``jax.jit``/``vmap`` (input checks run only on concrete inputs).
 
 Choices are 0/1 (or bool). With the simulator's convention (``TrialRecord.choice``: 0 = the
 first category, the one positive signals and positive frame energies stand for) a neuron
@@ -17,7 +23,7 @@ orient it.
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,7 +32,14 @@ import xarray as xr
 from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .fisher import spd_solve
-from .recording import as_choices, as_counts, as_float_array, as_trial_vector, check_finite
+from .recording import (
+    as_choices,
+    as_counts,
+    as_float_array,
+    as_trial_vector,
+    check_finite,
+    is_concrete,
+)
 
 
 def _auc(x: Float[Array, " trials"], chose_one: Bool[Array, " trials"]) -> Float[Array, ""]:
@@ -201,4 +214,227 @@ def psychophysical_kernel(
     return kernel.reshape(e.shape[1:])
 
 
-__all__ = ["KernelMethod", "choice_probability", "psychophysical_kernel", "roc_auc"]
+def _choice_mask(chose_one: ArrayLike, n_trials: int, name: str) -> Bool[Array, " trials"]:
+    # True where the trial chose 1; checks the values only when they are concrete.
+    c = as_float_array(chose_one, name)
+    if c.shape != (n_trials,):
+        raise ValueError(
+            f"{name}: expected one 0/1 (or bool) per trial ({n_trials}), got shape {c.shape}"
+        )
+    if is_concrete(c) and not np.all(np.isin(np.asarray(c), (0.0, 1.0))):
+        raise ValueError(
+            f"{name}: expected binary choices (0/1 or bool), got values {np.unique(np.asarray(c))}"
+        )
+    return c == 1
+
+
+def _trial_weights(
+    weights: ArrayLike | None, n_trials: int, name: str = "weights"
+) -> Float[Array, " trials"]:
+    # Per-trial non-negative weights (unit weights when None); values checked when concrete.
+    if weights is None:
+        return jnp.ones(n_trials, jnp.result_type(float))
+    w = as_float_array(weights, name)
+    if w.shape != (n_trials,):
+        raise ValueError(f"{name}: expected one weight per trial ({n_trials}), got {w.shape}")
+    if is_concrete(w):
+        values = np.asarray(w)
+        if not np.all(np.isfinite(values) & (values >= 0)):
+            raise ValueError(f"{name}: expected finite non-negative weights, min {values.min()}")
+    return w
+
+
+def _weighted_auc(
+    x: Float[Array, " trials"], chose_one: Bool[Array, " trials"], w: Float[Array, " trials"]
+) -> Float[Array, ""]:
+    # Weighted Mann-Whitney count. Sort the choice-0 values (choice-1 entries become +inf with
+    # weight 0) and accumulate their weights; for each choice-1 trial the weight of choice-0
+    # trials below it and level with it are then differences of the cumulative sums.
+    w1 = jnp.where(chose_one, w, 0.0)
+    w0 = jnp.where(chose_one, 0.0, w)
+    reference, w_sorted = jax.lax.sort((jnp.where(chose_one, jnp.inf, x), w0), num_keys=1)
+    cum = jnp.concatenate([jnp.zeros(1, w.dtype), jnp.cumsum(w_sorted)])
+    lo = jnp.searchsorted(reference, x, side="left")
+    hi = jnp.searchsorted(reference, x, side="right")
+    below, level = cum[lo], cum[hi] - cum[lo]
+    wins = jnp.sum(w1 * (below + 0.5 * level))
+    return wins / (jnp.sum(w1) * jnp.sum(w0))
+
+
+@jax.jit
+def _weighted_auc_batched(x, chose_one, w):
+    flat = x.reshape(x.shape[0], -1)
+    auc = jax.vmap(_weighted_auc, in_axes=(1, None, None))(flat, chose_one, w)
+    return auc.reshape(x.shape[1:])
+
+
+def weighted_roc_auc(
+    x: Float[ArrayLike, " trials *rest"],
+    chose_one: ArrayLike,
+    weights: Float[ArrayLike, " trials"] | None = None,
+) -> Float[Array, "*rest"]:
+    """Weighted ROC AUC of ``x`` for choice 1 against choice 0, ties one half; traceable.
+
+    ``sum_{i: choice 1} sum_{j: choice 0} w_i w_j [1(x_i > x_j) + 1(x_i = x_j) / 2]``
+    divided by ``W1 W0`` (the total weights of the two choices), computed in ``O(T log T)``
+    by sorting and cumulative sums. With unit weights it equals :func:`roc_auc` exactly, and
+    an integer weight ``k`` counts a trial ``k`` times, so Poisson(1) weights give a Poisson
+    bootstrap resample. Batched over the trailing axes of ``x``; use ``jax.vmap`` over
+    ``weights`` for many resamples.
+
+    Args:
+        x: (trials, *rest) values, e.g. counts (trials, neurons) of zero-signal trials.
+        chose_one: 0/1 (or bool) per trial.
+        weights: non-negative weight per trial; None for unit weights.
+
+    Returns:
+        The AUC, shape ``rest``; NaN when either choice has zero total weight.
+
+    Raises:
+        ValueError: naming ``x``, ``chose_one`` or ``weights`` for mismatched shapes and, on
+            concrete inputs only, NaN/inf values, non-binary choices or negative weights.
+
+    >>> x = jnp.array([1.0, 2.0, 2.0, 0.0])
+    >>> chose = jnp.array([1, 1, 0, 0])
+    >>> # The weight-2 choice-1 trial at 2.0 ties the choice-0 2.0 and beats 0.0:
+    >>> # (1 * (0 + 1) + 2 * (0.5 + 1)) / (3 * 2) = 4 / 6
+    >>> round(float(weighted_roc_auc(x, chose, jnp.array([1.0, 2.0, 1.0, 1.0]))), 6)
+    0.666667
+    """
+    xv = as_float_array(x, "x")
+    if xv.ndim < 1:
+        raise ValueError(f"x: expected (trials, *rest) values, got shape {xv.shape}")
+    check_finite(xv, "x")
+    mask = _choice_mask(chose_one, xv.shape[0], "chose_one")
+    w = _trial_weights(weights, xv.shape[0])
+    return _weighted_auc_batched(xv, mask, w)
+
+
+@jax.jit
+def _choice_triggered_average(e, chose_one, w):
+    flat = e.reshape(e.shape[0], -1)
+    w1 = jnp.where(chose_one, w, 0.0)
+    w0 = jnp.where(chose_one, 0.0, w)
+    mean1 = jnp.matmul(w1, flat, precision="highest") / jnp.sum(w1)
+    mean0 = jnp.matmul(w0, flat, precision="highest") / jnp.sum(w0)
+    return (mean1 - mean0).reshape(e.shape[1:])
+
+
+def choice_triggered_average(
+    energy: Float[ArrayLike, "trials frames *channels"],
+    chose_one: ArrayLike,
+    weights: Float[ArrayLike, " trials"] | None = None,
+) -> Float[Array, " frames *channels"]:
+    """The "average" psychophysical kernel with trial weights; traceable.
+
+    ``E_w[energy | choice 1] - E_w[energy | choice 0]`` per frame (and channel), the weighted
+    means over the trials of each choice. With unit weights it equals
+    ``psychophysical_kernel(energy, choices, method="average")``; integer weights count
+    trials that many times. For a linear observer with Gaussian frame energies
+    (``choice 1`` when ``sum_f w_f e_f + noise > 0``) it is proportional to ``w``.
+
+    Args:
+        energy: (trials, frames, *channels) stimulus energy per frame.
+        chose_one: 0/1 (or bool) per trial.
+        weights: non-negative weight per trial; None for unit weights.
+
+    Returns:
+        The kernel, shape (frames, *channels); NaN when either choice has zero total weight.
+
+    Raises:
+        ValueError: naming ``energy``, ``chose_one`` or ``weights`` for mismatched shapes
+            and, on concrete inputs only, NaN/inf values, non-binary choices or negative
+            weights.
+
+    >>> e = jnp.array([[1.0, 0.0], [3.0, 2.0], [0.0, 1.0], [0.0, 1.0]])
+    >>> w = jnp.array([1.0, 1.0, 1.0, 3.0])
+    >>> # choice 1: (1 + 3) / 2, (0 + 2) / 2; choice 0: (0 + 3 * 0) / 4, (1 + 3 * 1) / 4
+    >>> choice_triggered_average(e, jnp.array([1, 1, 0, 0]), w).tolist()
+    [2.0, 0.0]
+    """
+    e = as_float_array(energy, "energy")
+    if e.ndim < 2:
+        raise ValueError(f"energy: expected (trials, frames, *channels), got shape {e.shape}")
+    check_finite(e, "energy")
+    mask = _choice_mask(chose_one, e.shape[0], "chose_one")
+    w = _trial_weights(weights, e.shape[0])
+    return _choice_triggered_average(e, mask, w)
+
+
+class KernelShape(NamedTuple):
+    """The time course of a psychophysical kernel, against the ideal observer's flat kernel.
+
+    Attributes:
+        normalized: the kernel divided by its mean over frames (1 everywhere when flat).
+        late_minus_early: mean of the second half of the frames minus the mean of the first
+            half, over the mean (the middle frame of an odd count is left out): 0 for a flat
+            kernel, negative for primacy (early frames weigh more), positive for recency.
+        slope: least-squares slope of ``normalized`` against the frame index scaled to
+            ``[0, 1]`` (first frame 0, last 1): 0 when flat, negative for primacy.
+    """
+
+    normalized: Float[Array, " frames *channels"]
+    late_minus_early: Float[Array, "*channels"]
+    slope: Float[Array, "*channels"]
+
+
+@functools.partial(jax.jit, static_argnames=("axis",))
+def _kernel_shape(k, axis):
+    k = jnp.moveaxis(k, axis, 0)
+    n, half = k.shape[0], k.shape[0] // 2
+    normalized = k / jnp.mean(k, axis=0, keepdims=True)
+    late_minus_early = jnp.mean(normalized[n - half :], axis=0) - jnp.mean(
+        normalized[:half], axis=0
+    )
+    t = jnp.arange(n, dtype=k.dtype) / (n - 1)
+    t = (t - jnp.mean(t)).reshape((n,) + (1,) * (k.ndim - 1))
+    slope = jnp.sum(t * normalized, axis=0) / jnp.sum(t**2)
+    return KernelShape(jnp.moveaxis(normalized, 0, axis), late_minus_early, slope)
+
+
+def kernel_shape(kernel: Float[ArrayLike, " frames *channels"], *, axis: int = 0) -> KernelShape:
+    """Summary numbers of a kernel's time course: normalised kernel, late - early, slope.
+
+    The ideal observer integrates all frames equally (a flat kernel); a kernel that decays
+    over the trial (primacy, as from a bottom-up/top-down feedback loop that commits early)
+    gives negative ``late_minus_early`` and ``slope``. Both are scale free (the kernel is
+    divided by its mean), so kernels in different units or from different observers compare.
+    Traceable.
+
+    Args:
+        kernel: the kernel, e.g. from :func:`choice_triggered_average` or
+            :func:`psychophysical_kernel`.
+        axis: the frame axis (default 0); the summaries are over it.
+
+    Returns:
+        A :class:`KernelShape`. All entries are inf/NaN where the kernel's mean over frames
+        is 0 (a kernel without net effect has no shape to normalise).
+
+    Raises:
+        ValueError: naming ``kernel`` when it has fewer than 2 frames, or ``axis``.
+
+    >>> s = kernel_shape(jnp.array([4.0, 3.0, 2.0, 1.0]))
+    >>> [round(v, 4) for v in s.normalized.tolist()]
+    [1.6, 1.2, 0.8, 0.4]
+    >>> round(float(s.late_minus_early), 4), round(float(s.slope), 4)
+    (-0.8, -1.2)
+    """
+    k = as_float_array(kernel, "kernel")
+    if not -k.ndim <= axis < k.ndim:
+        raise ValueError(f"axis: {axis} is out of range for a kernel of shape {k.shape}")
+    if k.shape[axis] < 2:
+        raise ValueError(f"kernel: needs at least 2 frames along axis {axis}, got {k.shape}")
+    check_finite(k, "kernel")
+    return _kernel_shape(k, axis % k.ndim)
+
+
+__all__ = [
+    "KernelMethod",
+    "KernelShape",
+    "choice_probability",
+    "choice_triggered_average",
+    "kernel_shape",
+    "psychophysical_kernel",
+    "roc_auc",
+    "weighted_roc_auc",
+]

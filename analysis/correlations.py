@@ -22,7 +22,13 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from .recording import as_counts, as_float_array, as_trial_vector, check_same_neurons
+from .recording import (
+    as_counts,
+    as_float_array,
+    as_trial_vector,
+    check_same_neurons,
+    is_concrete,
+)
 
 
 @jax.jit
@@ -203,8 +209,182 @@ def total_correlation(cov: Float[ArrayLike, "*batch neurons neurons"]) -> Float[
     return 0.5 * (jnp.sum(jnp.log(diag), axis=-1) - logdet)
 
 
+# Category structure of noise correlations (traceable, for the experiments' bootstrap).
+
+
+def _square_correlations(corr: ArrayLike, n_neurons: int, other: str) -> Array:
+    # (*batch, neurons, neurons) correlations matching ``other``'s neuron count, or ValueError.
+    r = as_float_array(corr, "corr")
+    if r.ndim < 2 or r.shape[-1] != r.shape[-2]:
+        raise ValueError(f"corr: expected (*batch, neurons, neurons) matrices, got {r.shape}")
+    if r.shape[-1] != n_neurons:
+        raise ValueError(f"corr, {other}: corr has {r.shape[-1]} neurons, {other} has {n_neurons}")
+    return r
+
+
+@jax.jit
+def _category_contrast(corr, preferred, categories, width):
+    n = preferred.shape[0]
+    # Axial (period pi) distance of each preferred orientation to each category, in [0, pi/2].
+    half = jnp.pi / 2
+    dist = jnp.abs(jnp.mod(preferred[:, None] - categories[None, :] + half, jnp.pi) - half)
+    nearest = jnp.argmin(dist, axis=1)
+    assigned = jnp.min(dist, axis=1) <= width
+    member = (nearest[:, None] == jnp.arange(categories.shape[0])[None, :]) & assigned[:, None]
+    off_diagonal = ~jnp.eye(n, dtype=bool)
+    same = (member.astype(corr.dtype) @ member.T.astype(corr.dtype) > 0) & off_diagonal
+    different = assigned[:, None] & assigned[None, :] & off_diagonal & ~same
+
+    def mean_over(mask):
+        wide = jnp.broadcast_to(mask, corr.shape)
+        total = jnp.sum(jnp.where(wide, corr, 0.0), axis=(-2, -1))
+        return total / jnp.sum(mask)
+
+    return mean_over(same) - mean_over(different)
+
+
+def category_correlation_contrast(
+    corr: Float[ArrayLike, "*batch neurons neurons"],
+    preferred: Float[ArrayLike, " neurons"],
+    category_orientations: Float[ArrayLike, " categories"],
+    width: float,
+) -> Float[Array, "*batch"]:
+    """Mean noise correlation of same-category pairs minus that of different-category pairs.
+
+    Each neuron is assigned to the category orientation nearest its preferred orientation
+    (axial distance, period pi; ties go to the first listed category) if that distance is at
+    most ``width`` radians, else it is left out. The result is the mean of ``corr[i, j]`` over
+    pairs ``i != j`` assigned to the SAME category minus the mean over pairs assigned to
+    DIFFERENT categories. The sampling model predicts that learning raises it (feedback about
+    the category correlates the neurons that support the same category). Traceable
+    (masks, no boolean indexing); batched over leading axes of ``corr`` (time bins,
+    resamples).
+
+    Args:
+        corr: noise correlation matrices, (*batch, neurons, neurons), e.g. from
+            :func:`noise_correlations` or :func:`correlation_from_covariance` of a weighted
+            (bootstrap) covariance.
+        preferred: each neuron's preferred orientation, radians.
+        category_orientations: the categories' orientations, radians, e.g. ``[0, pi/2]``
+            (cardinal task) or ``[pi/4, 3pi/4]`` (oblique task).
+        width: the largest axial distance, radians, at which a neuron counts for a
+            category (``pi/4`` or more assigns every neuron with two orthogonal categories).
+
+    Returns:
+        The contrast, shape ``batch``. NaN when no pair shares a category or no pair spans
+        two (e.g. fewer than two neurons assigned to some category, or a single category),
+        or when an included pair's correlation is NaN (a zero-variance neuron).
+
+    Raises:
+        ValueError: naming the argument for mismatched shapes and, on concrete inputs, a
+            negative ``width`` or NaN/inf orientations.
+
+    >>> corr = jnp.array([[1.0, 0.3, -0.1, 0.9],
+    ...                   [0.3, 1.0, -0.1, 0.9],
+    ...                   [-0.1, -0.1, 1.0, 0.9],
+    ...                   [0.9, 0.9, 0.9, 1.0]])
+    >>> pref = jnp.array([0.05, 3.1, 1.6, 0.8])  # 3.1 is 0.04 from 0 (period pi); 0.8 is far
+    >>> r = category_correlation_contrast(corr, pref, jnp.array([0.0, jnp.pi / 2]), 0.3)
+    >>> round(float(r), 6)
+    0.4
+    """
+    pref = as_float_array(preferred, "preferred")
+    if pref.ndim != 1:
+        raise ValueError(f"preferred: expected one orientation per neuron, got {pref.shape}")
+    cats = as_float_array(category_orientations, "category_orientations")
+    if cats.ndim != 1 or cats.shape[0] < 1:
+        raise ValueError(
+            f"category_orientations: expected a vector of orientations, got {cats.shape}"
+        )
+    r = _square_correlations(corr, pref.shape[0], "preferred")
+    w = as_float_array(width, "width")
+    if w.ndim != 0:
+        raise ValueError(f"width: expected a number of radians, got shape {w.shape}")
+    if is_concrete(pref, cats, w):
+        if not np.all(np.isfinite(np.asarray(pref))):
+            raise ValueError("preferred: contains NaN or inf orientations")
+        if not np.all(np.isfinite(np.asarray(cats))):
+            raise ValueError("category_orientations: contains NaN or inf orientations")
+        if not float(w) >= 0:
+            raise ValueError(f"width: expected a non-negative angle in radians, got {float(w)}")
+    return _category_contrast(r, pref, cats, w)
+
+
+def _binned_correlations_impl(corr, relative, n_bins):
+    n = relative.shape[0]
+    bins = jnp.clip(jnp.floor(jnp.mod(relative, jnp.pi) * (n_bins / jnp.pi)), 0, n_bins - 1)
+    bins = bins.astype(jnp.int32)
+    off_diagonal = ~jnp.eye(n, dtype=bool)
+
+    def bin_sums(m):
+        # Sums over (bin of i, bin of j); a NaN entry stays in its own pair of bins.
+        rows = jax.ops.segment_sum(m, bins, num_segments=n_bins)
+        return jax.ops.segment_sum(rows.T, bins, num_segments=n_bins).T
+
+    counts = bin_sums(off_diagonal.astype(corr.dtype))
+    flat = corr.reshape((-1, n, n))
+    sums = jax.vmap(lambda m: bin_sums(jnp.where(off_diagonal, m, 0.0)))(flat)
+    means = sums / jnp.maximum(counts, 1.0)[None, :, :]
+    means = jnp.where((counts > 0)[None, :, :], means, jnp.nan)
+    return means.reshape(corr.shape[:-2] + (n_bins, n_bins))
+
+
+_binned_correlations = jax.jit(_binned_correlations_impl, static_argnames=("n_bins",))
+
+
+def binned_correlations(
+    corr: Float[ArrayLike, "*batch neurons neurons"],
+    relative_orientation: Float[ArrayLike, " neurons"],
+    n_bins: int,
+) -> Float[Array, "*batch bins bins"]:
+    """Mean correlation of pairs binned by the two neurons' relative orientations.
+
+    Entry ``(a, b)`` is the mean of ``corr[i, j]`` over pairs ``i != j`` with neuron ``i`` in
+    bin ``a`` and neuron ``j`` in bin ``b``, the bins being ``n_bins`` equal intervals of
+    ``[0, pi)`` (bin ``k`` covers ``[k pi / n_bins, (k + 1) pi / n_bins)``, centre
+    ``(k + 1/2) pi / n_bins``). It is the compact, fixed-size form of the correlation matrix
+    ordered by preferred orientation relative to the task axis
+    (:func:`noise_correlations_by_orientation`), so it averages over bootstrap resamples and
+    sessions with different neurons. Symmetric for a symmetric ``corr``. Traceable (masks and
+    segment sums); batched over leading axes of ``corr``.
+
+    Args:
+        corr: correlation matrices, (*batch, neurons, neurons).
+        relative_orientation: each neuron's preferred orientation relative to the task axis
+            (:func:`relative_orientation`), radians; reduced modulo pi.
+        n_bins: number of orientation bins.
+
+    Returns:
+        (*batch, n_bins, n_bins) bin means; NaN for bin pairs without any pair of distinct
+        neurons (an empty bin, or a diagonal bin holding a single neuron), and where an
+        included correlation is NaN (a zero-variance neuron).
+
+    Raises:
+        ValueError: naming the argument for mismatched shapes, ``n_bins`` < 1, and on
+            concrete inputs NaN/inf orientations.
+
+    >>> corr = jnp.array([[1.0, 0.5, 0.1], [0.5, 1.0, 0.3], [0.1, 0.3, 1.0]])
+    >>> binned = binned_correlations(corr, jnp.array([0.1, 0.2, 2.0]), 2)
+    >>> [[round(v, 4) for v in row] for row in binned.tolist()]
+    [[0.5, 0.2], [0.2, nan]]
+    """
+    rel = as_float_array(relative_orientation, "relative_orientation")
+    if rel.ndim != 1:
+        raise ValueError(
+            f"relative_orientation: expected one orientation per neuron, got {rel.shape}"
+        )
+    if not isinstance(n_bins, int | np.integer) or n_bins < 1:
+        raise ValueError(f"n_bins: expected a positive integer, got {n_bins!r}")
+    r = _square_correlations(corr, rel.shape[0], "relative_orientation")
+    if is_concrete(rel) and not np.all(np.isfinite(np.asarray(rel))):
+        raise ValueError("relative_orientation: contains NaN or inf orientations")
+    return _binned_correlations(r, rel, int(n_bins))
+
+
 __all__ = [
     "OrderedCorrelations",
+    "binned_correlations",
+    "category_correlation_contrast",
     "total_correlation",
     "correlation_from_covariance",
     "fraction_variance_along_fprime",

@@ -63,6 +63,10 @@ from bayescortex.models import (
 REPLICATE_BATCH = 16
 """Bootstrap replicates whose zero-signal covariance is updated at once (memory bound)."""
 
+FROZEN_IMAGES = 2**30
+"""Frozen-noise blocks draw the images of level ``l`` from ``fold_in(key, FROZEN_IMAGES + l)``
+(trial ids stay below it)."""
+
 BOOTSTRAP_KEY = 2**31 - 1
 """``fold_in(seed key, BOOTSTRAP_KEY)`` draws the Poisson bootstrap weights (never a session)."""
 
@@ -148,19 +152,24 @@ class Hyper(eqx.Module):
 
 class Conditions(NamedTuple):
     """Recorded conditions, a leading axis: inference mode knobs, the task shown, the cue
-    (0: task trial, 1: passive fixation)."""
+    (0: task trial, 1: passive fixation), and frozen noise (1: every trial of a level sees the
+    same noise images, so the block's covariance holds only variability generated inside the
+    model; 0: fresh noise every trial)."""
 
     mode: InferenceMode
     task: Int[Array, " conditions"]
     cue: Int[Array, " conditions"]
+    frozen: Int[Array, " conditions"]
 
 
-def conditions(modes: list[InferenceMode], tasks: list[int], cues: list[int]) -> Conditions:
-    """Stack modes, tasks and cues into a :class:`Conditions` axis."""
+def conditions(
+    modes: list[InferenceMode], tasks: list[int], cues: list[int], frozen: list[int] | None = None
+) -> Conditions:
+    """Stack modes, tasks, cues and frozen-noise flags (default: fresh noise) into a
+    :class:`Conditions` axis."""
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *modes)
-    return Conditions(
-        stacked, jnp.asarray(tasks, dtype=jnp.int32), jnp.asarray(cues, dtype=jnp.int32)
-    )
+    frozen = [0] * len(modes) if frozen is None else frozen
+    return Conditions(stacked, *(jnp.asarray(v, dtype=jnp.int32) for v in (tasks, cues, frozen)))
 
 
 class SeedState(NamedTuple):
@@ -180,17 +189,29 @@ class TrainInfo(NamedTuple):
     log_likelihood_change: Float[Array, ""]  # path integral of the gradient
 
 
+class ZeroTrials(NamedTuple):
+    """The zero-signal trials of a block, kept one by one for the measures that are not
+    moments (choice probability, psychophysical kernels). Padding trials have weight 0."""
+
+    counts: Float[Array, "trials neurons"]  # whole-trial counts
+    choice: Int[Array, " trials"]  # 0: the first category
+    energy: Float[Array, "trials frames"]  # each signal frame's energy along the task axis
+    weights: Float[Array, "replicates trials"]  # row 0 the data, then the bootstrap resamples
+
+
 class BlockStats(NamedTuple):
     """Streamed statistics of recorded blocks; leading axes ``(..., replicate)``.
 
     Replicate 0 is the data, ``1..resamples`` Poisson-bootstrap resamples. Responses have
-    features ``(bins + 1, neurons)``: each time bin, then the whole trial.
+    features ``(bins + 1, neurons)``: each time bin, then the whole trial. ``trials`` (no
+    replicate axis: its weights carry the replicates) keeps the zero-signal trials.
     """
 
     moments: SignalMoments
     correct: Float[Array, "*replicates levels"]  # weighted number of correct choices
     context: Float[Array, "*replicates bins contexts"] | None = None
     """Weighted sum of ``p_t(K | q, y)`` (sampling model only)."""
+    trials: ZeroTrials | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -461,7 +482,9 @@ def record(
     sequence in every mode); conditions are a ``vmap`` axis. Trials run ``chunk`` at a time
     in one ``lax.scan`` (the sampler is compiled once): chunks of zero-signal trials
     accumulate means and covariance, chunks of signal trials means only. Returns
-    :class:`BlockStats` with leading axes ``(conditions, resamples + 1)``.
+    :class:`BlockStats` with leading axes ``(conditions, resamples + 1)``, and the zero-signal
+    trials themselves (``trials``, leading axis ``conditions``). A condition with ``frozen``
+    shows every trial of a level the same images (the chains' randomness stays per trial).
     """
     level, contrast = trial_table(protocol)
     settings = record_settings(protocol, hyper)
@@ -477,21 +500,27 @@ def record(
         def simulate(ids, valid):
             lv, ct = jnp.asarray(level)[ids], jnp.asarray(contrast, dtype)[ids]
 
-            def trial(n, cc):
-                k = jax.random.fold_in(key, n)
-                return simulate_trial(k, model, stimulus, c.task, cc, settings, c.mode, cond)
+            def trial(n, lv, cc):
+                # Frozen noise: the images of a level come from one key (a level's id above
+                # every trial id), the chain's randomness from the trial's.
+                image = jnp.where(c.frozen > 0, FROZEN_IMAGES + lv, n)
+                k, k_image = jax.random.fold_in(key, n), jax.random.fold_in(key, image)
+                return simulate_trial(
+                    k, model, stimulus, c.task, cc, settings, c.mode, cond, image_key=k_image
+                )
 
-            rec = jax.vmap(trial)(ids, ct)
+            rec = jax.vmap(trial)(ids, lv, ct)
             features = jnp.concatenate([rec.counts, rec.counts.sum(1, keepdims=True)], axis=1)
             weights = poisson_weights(boot_key, ids, protocol.resamples).astype(dtype)
             weights = weights * valid[None, :]
             hits = correct_per_level(weights, rec.choice, ct, lv, n_levels)
             context = jnp.einsum("rn,nbk->rbk", weights, rec.context, precision=HIGHEST)
-            return features, lv, weights, hits, context
+            kept = ZeroTrials(features[:, -1], rec.choice, rec.energy, weights)
+            return features, lv, weights, hits, context, kept
 
         def chunk(stats: BlockStats, inputs):
             ids, valid, is_zero = inputs
-            features, lv, weights, hits, context = simulate(ids, valid)
+            features, lv, weights, hits, context, kept = simulate(ids, valid)
 
             def with_covariance(m):
                 # Replicates a few at a time: each holds a (chunk, bins + 1, neurons) copy of
@@ -505,7 +534,7 @@ def record(
                 return jax.vmap(lambda m, w: add_means(m, features, lv, w))(m, weights)
 
             moments = jax.lax.cond(is_zero, with_covariance, means_only, stats.moments)
-            return BlockStats(moments, stats.correct + hits, stats.context + context), None
+            return BlockStats(moments, stats.correct + hits, stats.context + context), kept
 
         empty = jax.tree.map(
             lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), empty_moments(n_levels, shape, dtype)
@@ -516,9 +545,16 @@ def record(
             jnp.zeros((n_rep, n_levels), dtype),
             jnp.zeros((n_rep, protocol.bins, n_ctx), dtype),
         )
-        plan = tuple(jnp.asarray(a) for a in _chunk_plan(protocol))
-        stats, _ = jax.lax.scan(chunk, stats, plan)
-        return stats
+        plan = _chunk_plan(protocol)
+        stats, kept = jax.lax.scan(chunk, stats, tuple(jnp.asarray(a) for a in plan))
+        # The zero-signal chunks come first; their padding is at the end of the last one.
+        zero, t0 = np.flatnonzero(plan[2]), protocol.zero_trials
+        trials = jax.tree.map(lambda a: a[zero], kept)
+        trials = ZeroTrials(
+            *(a.reshape(-1, *a.shape[2:])[:t0] for a in trials[:3]),
+            jnp.moveaxis(trials.weights, 1, 0).reshape(n_rep, -1)[:, :t0],
+        )
+        return stats._replace(trials=trials)
 
     return jax.vmap(one_condition)(conds)
 

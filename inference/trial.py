@@ -89,13 +89,18 @@ def simulate_trial(
     mode: InferenceMode,
     cond: gibbs.Conditionals | None = None,
     cue=0,
+    image_key: PRNGKeyArray | None = None,
 ) -> TrialRecord:
     """Simulate one trial (see the module docstring). ``cond`` (precomputed
-    :func:`gibbs.conditionals` of the trial's cue) overrides ``cue``."""
+    :func:`gibbs.conditionals` of the trial's cue) overrides ``cue``. ``image_key``, when
+    given, draws the images in place of ``key`` (the chain still uses ``key``): trials that
+    share it see the same noise (frozen noise); ``image_key = key`` is the default trial."""
     if cond is None:
         cond = gibbs.conditionals(model, cue)
     _, frame, evidence, bins = _layout(settings, stimulus)
     k_images, k_init, k_run = trial_keys(key)
+    if image_key is not None:
+        k_images = trial_keys(image_key)[0]
     projections, images_sig = trial_images(k_images, model, stimulus, task, contrast, settings)
 
     state = gibbs.init(k_init, cond, settings, mode)

@@ -6,9 +6,18 @@ bias-corrected linear Fisher information ``I``, shuffled information ``I_shuffle
 inverse-variance weighting, median over random equal-size neuron subsets); the fraction of
 noise variance along ``f'``; the same redundancy and information per within-trial time bin and
 the slope of redundancy over the bins (the first bin is also the window of the passive
-paradigm's short presentation); redundancy of task-relevant and task-irrelevant neurons
-(preferred orientation within 22.5 deg of a category orientation, or not); and accuracy on the
-signal trials. All from :class:`~bayescortex.analysis.moments.SignalMoments`, jax-traceable.
+paradigm's short presentation; the last ends at the decision); the same per coherence;
+redundancy of task-relevant and task-irrelevant neurons (preferred orientation within 22.5 deg
+of a category orientation, or not), over the trial and per time bin, and of the neurons with
+the highest and lowest passive d' (the block chosen by ``reference``); noise correlations of
+neuron pairs preferring the same category minus different categories, and binned by preferred
+orientation relative to the task axis; choice probability of the task-relevant neurons (ROC
+AUC on zero-signal trials, oriented by each neuron's preferred category); the psychophysical
+kernel over noise frames and its late-minus-early shape; accuracy on the signal trials and the
+slope of the psychometric function.
+All from :class:`~bayescortex.analysis.moments.SignalMoments` and the kept zero-signal trials
+(:class:`~bayescortex.experiments.protocol.ZeroTrials`), jax-traceable, with the bootstrap
+replicates' weights.
 """
 
 from __future__ import annotations
@@ -19,11 +28,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayescortex.analysis.moments import SignalMoments
+from bayescortex.analysis.choice import (
+    choice_triggered_average,
+    kernel_shape,
+    weighted_roc_auc,
+)
+from bayescortex.analysis.correlations import (
+    binned_correlations,
+    category_correlation_contrast,
+    correlation_from_covariance,
+)
+from bayescortex.analysis.moments import SignalMoments, covariance, fprime_from_moments
+from bayescortex.analysis.psychometric import psychometric_fit
 from bayescortex.analysis.redundancy import redundancy_from_stats
 from bayescortex.models import CATEGORY_ORIENTATIONS
+from bayescortex.models.stimuli import preferred_orientations
 
-from ..protocol import BlockStats
+from ..protocol import BlockStats, ZeroTrials
 
 MEASURES = ("information", "information_shuffled", "redundancy", "percent_redundancy")
 
@@ -44,6 +65,7 @@ class Analysis(NamedTuple):
     bins: int  # within-trial bins in the statistics (0: whole trial only)
     groups: tuple[tuple[str, tuple[int, ...]], ...] = ()  # named neuron groups
     group_size: int = 0
+    task: int | None = None  # the trained task (model neurons with known orientations)
 
     @classmethod
     def for_model(cls, coherences, n_neurons: int, task: int, subset_size: int, bins: int):
@@ -54,7 +76,24 @@ class Analysis(NamedTuple):
         )
         size = min(subset_size // 2, *(len(g) for _, g in groups))
         ds = tuple(2.0 * float(c) for c in coherences)
-        return cls(ds, subset_size, bins, groups, size)
+        return cls(ds, subset_size, bins, groups, size, task)
+
+
+ORIENTATION_BINS = 8
+"""Bins of preferred orientation relative to the task axis for the binned noise correlations."""
+
+TRAILING = {
+    "_by_time": ("time",),
+    "_by_coherence": ("coherence",),
+    "kernel": ("frame",),
+    "noise_correlation_binned": ("orientation_row", "orientation_column"),
+}
+"""Names of the trailing axes of a measure, by the end of its name."""
+
+
+def trailing_dims(name: str) -> tuple[str, ...]:
+    """The trailing axes of measure ``name`` (see :data:`TRAILING`)."""
+    return next((dims for end, dims in TRAILING.items() if name.endswith(end)), ())
 
 
 def _select(m: SignalMoments, feature, neurons=None) -> SignalMoments:
@@ -66,16 +105,69 @@ def _select(m: SignalMoments, feature, neurons=None) -> SignalMoments:
     return SignalMoments(m.weight, total, m.zero_weight, mean, scatter)
 
 
+def passive_dprime(moments: SignalMoments, ds) -> jax.Array:
+    """Each neuron's d' between the two categories, ``|mean(+c) - mean(-c)| / sd0``, averaged
+    over coherences (whole trial), ``sd0`` the zero-signal standard deviation."""
+    whole = _select(moments, -1)
+    fp = fprime_from_moments(whole, ds)  # (coherences, neurons)
+    ds = jnp.asarray(ds, fp.dtype)[:, None]
+    sd = jnp.sqrt(jnp.diagonal(covariance(whole)))
+    return jnp.mean(jnp.abs(fp) * ds, axis=0) / sd
+
+
+def _orientation_measures(analysis: Analysis, moments: SignalMoments) -> dict:
+    n = moments.total.shape[-1]
+    corr = correlation_from_covariance(covariance(_select(moments, -1)))
+    axes = CATEGORY_ORIENTATIONS[analysis.task]
+    phi = preferred_orientations(n).astype(corr.dtype)
+    relative = jnp.mod(phi - axes[0], jnp.pi)
+    return {
+        "noise_correlation_same_minus_different": category_correlation_contrast(
+            corr, phi, axes.astype(corr.dtype), jnp.pi / 8
+        ),
+        "noise_correlation_binned": binned_correlations(corr, relative, ORIENTATION_BINS),
+    }
+
+
+def _choice_measures(analysis: Analysis, moments: SignalMoments, trials: ZeroTrials, w) -> dict:
+    # Each neuron's preferred category: the sign of its f' summed over coherences; choice 0
+    # is the first category, which positive contrasts show.
+    fp = jnp.sum(fprime_from_moments(_select(moments, -1), analysis.ds), axis=0)
+    auc = weighted_roc_auc(trials.counts, trials.choice == 1, w)
+    cp = jnp.where(fp > 0, 1.0 - auc, auc)  # > 0.5: more spikes before the preferred choice
+    relevant = dict(analysis.groups).get("relevant")
+    if relevant is not None:
+        cp = cp[jnp.asarray(relevant)]
+    kernel = choice_triggered_average(trials.energy, trials.choice == 0, w)
+    return {
+        "choice_probability": jnp.mean(cp),
+        "kernel": kernel,
+        "kernel_late_minus_early": kernel_shape(kernel).late_minus_early,
+    }
+
+
 def block_measures(
-    analysis: Analysis, moments: SignalMoments, correct, key, n_subsets: int
+    analysis: Analysis,
+    moments: SignalMoments,
+    correct,
+    key,
+    n_subsets: int,
+    trials: ZeroTrials | None = None,
+    weights=None,
+    dprime=None,
 ) -> dict:
-    """Measures of one block (one replicate); features ``(bins + 1, neurons)``, last = trial."""
+    """Measures of one block (one replicate); features ``(bins + 1, neurons)``, last = trial.
+
+    ``trials`` and ``weights`` (this replicate's weights of the kept zero-signal trials) add
+    the choice measures; ``dprime`` (per neuron) the groups of highest and lowest d'.
+    """
     k_total, k_bins, k_group = jax.random.split(key, 3)
     common = dict(ds=analysis.ds, n_subsets=n_subsets)
     total = redundancy_from_stats(
         _select(moments, -1), k_total, subset_size=analysis.subset_size, **common
     )
     out = {m: getattr(total.combined, m) for m in MEASURES}
+    out |= {f"{m}_by_coherence": getattr(total.per_coherence, m) for m in MEASURES}
     out["fraction_along_fprime"] = jnp.mean(total.fraction_along_fprime)
     if analysis.bins:
         binned = redundancy_from_stats(
@@ -87,17 +179,49 @@ def block_measures(
         t = jnp.arange(analysis.bins, dtype=moments.total.dtype)
         t = t - jnp.mean(t)
         out["within_trial_slope"] = jnp.sum(t * binned.combined.redundancy) / jnp.sum(t**2)
-    for name, idx in analysis.groups:
+    groups = list(analysis.groups)
+    if dprime is not None:
+        order = jnp.argsort(-dprime)
+        size = analysis.group_size
+        groups += [("dprime_high", order[:size]), ("dprime_low", order[-size:])]
+    for name, idx in groups:
+        # Every group's features: the bins, then the whole trial.
         est = redundancy_from_stats(
-            _select(moments, -1, idx), k_group, subset_size=analysis.group_size, **common
-        )
-        out[f"redundancy_{name}"] = est.combined.redundancy
+            _select(moments, slice(None), idx), k_group, subset_size=analysis.group_size,
+            **common,
+        )  # fmt: skip
+        out[f"redundancy_{name}"] = est.combined.redundancy[-1]
+        if analysis.bins:
+            out[f"redundancy_{name}_by_time"] = est.combined.redundancy[:-1]
+    if analysis.task is not None:
+        out |= _orientation_measures(analysis, moments)
+    if trials is not None:
+        out |= _choice_measures(analysis, moments, trials, weights)
     out["accuracy"] = jnp.sum(correct[1:]) / jnp.sum(moments.weight[1:])
+    out["psychometric_slope"] = psychometric_slope(analysis, correct, moments.weight)
     return out
 
 
+def psychometric_slope(analysis: Analysis, correct, weight) -> jax.Array:
+    """Slope ``beta`` of the logistic psychometric function ``p(first | c)`` fitted to a
+    block's choices at every level (zero signal, then ``+c``, ``-c`` per coherence)."""
+    c = jnp.asarray(analysis.ds, weight.dtype) / 2
+    signed = jnp.concatenate([jnp.zeros(1, c.dtype), jnp.stack([c, -c], axis=1).reshape(-1)])
+    # "Correct" at c >= 0 is choosing the first category; at c < 0 the second.
+    frac = correct / jnp.where(weight > 0, weight, 1.0)
+    p_first = jnp.where(signed >= 0, frac, 1.0 - frac)
+    beta, _ = psychometric_fit(p_first, signed, weight)
+    return beta
+
+
 def replicate_measures(
-    analysis: Analysis, stats: BlockStats, key, *, n_subsets: int, boot_subsets: int
+    analysis: Analysis,
+    stats: BlockStats,
+    key,
+    *,
+    n_subsets: int,
+    boot_subsets: int,
+    reference=None,
 ) -> tuple[dict, dict]:
     """Measures of blocks with leading axes ``(conditions, replicates)``.
 
@@ -105,20 +229,31 @@ def replicate_measures(
     with a leading condition axis, and every bootstrap replicate's (``boot_subsets`` subsets
     each, fresh subsets per replicate) with axes ``(conditions, resamples)``. Replicates are
     evaluated one after another (``lax.map``), so memory does not grow with their number.
+    ``reference`` (a condition index, e.g. the passive block) adds the d' groups: neurons
+    ranked by their d' in that condition's data.
     """
+    trials = stats.trials
+    stats = stats._replace(trials=None)
+    dprime = None
+    if reference is not None:
+        ref = jax.tree.map(lambda a: a[reference, 0], stats.moments)
+        dprime = passive_dprime(ref, analysis.ds)
 
-    def per_condition(n, k):
-        return jax.vmap(lambda m, c: block_measures(analysis, m, c, k, n))
+    def per_condition(n, k, r):
+        def one(m, c, t):
+            w = None if t is None else t.weights[r]
+            return block_measures(analysis, m, c, k, n, t, w, dprime)
 
-    pick = lambda r: jax.tree.map(lambda a: a[:, r], stats)  # noqa: E731
-    first = pick(0)
-    point = per_condition(n_subsets, jax.random.fold_in(key, 0))(first.moments, first.correct)
+        return one
 
-    def one(r):
-        rep = pick(r)
-        return per_condition(boot_subsets, jax.random.fold_in(key, r))(rep.moments, rep.correct)
+    def evaluate(n, k, r):
+        rep = jax.tree.map(lambda a: a[:, r], stats)
+        return jax.vmap(per_condition(n, k, r))(rep.moments, rep.correct, trials)
 
-    n_rep = stats.correct.shape[1]
-    resampled = jax.lax.map(one, jnp.arange(1, n_rep))
+    point = evaluate(n_subsets, jax.random.fold_in(key, 0), 0)
+    resampled = jax.lax.map(
+        lambda r: evaluate(boot_subsets, jax.random.fold_in(key, r), r),
+        jnp.arange(1, stats.correct.shape[1]),
+    )
     resampled = jax.tree.map(lambda a: jnp.moveaxis(a, 0, 1), resampled)
     return point, resampled

@@ -1,39 +1,108 @@
-"""The classic hypothesis, measured like the sampling model: a discriminative network's hidden
-units before and after training, on blocks with the recording layout, in one compiled program
-with seeds vmapped."""
+"""The classic hypothesis, measured like the sampling model: two feedforward baselines trained
+session by session to the sampling model's accuracy, recorded with fresh and frozen noise.
+
+Baselines (:data:`BASELINES`, one vmapped axis: only the traced weight ``lambda_TC`` differs):
+``discriminative`` (``lambda_TC = 0``: cross-entropy and the energy cost) and ``efficient``
+(``lambda_TC = hyper.network_tc``: also penalise the total correlation of the responses given
+the category, Barlow's redundancy reduction). Both share the seed's initial network
+(``nnx.Rngs(seed index)``), its training batches and its recorded images.
+
+Sessions: session 0 is the initial network; session ``s >= 1`` is up to
+``static.network_steps`` Adam steps that stop once the network's running training accuracy
+reaches ``target_accuracy[seed, s]``, the sampling model's engaged accuracy after its session
+``s`` (:mod:`bayescortex.experiments.discriminative`), so the baselines are compared with the
+sampling model at matched performance. After every session a block with the recording layout
+is recorded twice (:data:`NOISE`): with fresh noise images on every trial, and with frozen
+noise (one image per level), whose zero-signal covariance is the variability generated inside
+the network alone. The same images, network noise draws, bootstrap weights and neuron subsets
+serve every session and both baselines (paired comparisons). Everything is one ``jax.jit``
+with ``static`` static: seeds and baselines vmapped, sessions a ``lax.scan``, each session's
+blocks reduced to their measures inside the scan (memory does not grow with sessions).
+"""
 
 from __future__ import annotations
 
 import functools
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float, Int
 
 from bayescortex.analysis.moments import moments_from_trials, poisson_weights
 from bayescortex.models import Stimulus
 
-from ..discriminative import initial_network, record_network, train_network
+from ..discriminative import (
+    N_SHARED,
+    Penalties,
+    SessionLog,
+    init_train_state,
+    initial_network,
+    noise_variance,
+    record_network,
+    train_session,
+)
 from ..protocol import BlockStats, Hyper, bootstrap_key, correct_per_level, trial_table
 from .config import Static
 from .measures import Analysis, replicate_measures
 
+BASELINES = ("discriminative", "efficient")
+"""The baseline axis: ``lambda_TC = 0`` and ``lambda_TC = hyper.network_tc``."""
 
-def network_measures(static: Static, hyper: Hyper, seed_keys):
-    """Train the discriminative network of every seed (one compiled program, seeds vmapped) and
-    measure its hidden units before and after training on blocks with the recording layout:
-    ``(point, resampled)`` with leading axes ``(seed, phase)``, and the losses ``(seed, step)``.
-    Seed ``s`` initialises its network from ``nnx.Rngs(s)``."""
-    nets = [initial_network(Stimulus().size ** 2, static.network_hidden, s)
-            for s in range(len(seed_keys))]  # fmt: skip
+NOISE = ("fresh", "frozen")
+"""The noise axis: a new noise image every trial, or one image per level."""
+
+
+class NetworkOutput(NamedTuple):
+    """Measures of the baselines' hidden units (axis orders in the comments)."""
+
+    point: dict  # measure -> (seed, session, baseline, noise)
+    resampled: dict  # measure -> (seed, session, baseline, noise, resample)
+    accuracy: Float[Array, "seed session baseline"]  # = point["accuracy"][..., 0] (fresh)
+    steps: Int[Array, "seed session baseline"]  # Adam steps applied (session 0: 0)
+    loss: Float[Array, "seed baseline step"]  # every step of sessions 1.. concatenated
+    private_fraction: Float[Array, "seed session baseline"]
+    shared_fraction: Float[Array, "seed session baseline"]  # |L|_F^2 / total, fresh noise
+
+
+def network_measures(
+    static: Static, hyper: Hyper, seed_keys, target_accuracy, *, n_shared: int = N_SHARED
+) -> NetworkOutput:
+    """Train both baselines of every seed over the sessions and measure them after each.
+
+    ``target_accuracy``: ``(seeds, sessions + 1)``, entry ``s`` the accuracy session ``s``
+    trains to (column 0, before training, is not used; NaN: no early stopping). Seed ``s``
+    initialises its network from ``nnx.Rngs(s)``. ``loss`` holds every step's training loss,
+    ``network_steps`` per session, also of the no-op steps after a session stopped (the first
+    ``steps[:, s]`` of session ``s`` were applied). ``private_fraction``: the share of the
+    fresh zero-signal noise variance (trace) that is private, from the network's noise model:
+    given the image the covariance is ``diag(rates) + L L^T``, so by the law of total
+    variance ``tr Cov = sum_i mean(rate_i) + |L|_F^2 + tr Cov_images(rates)``, the three
+    terms estimated on the block's zero-signal images; the private share is the first over the
+    sum and ``shared_fraction`` the second (internal shared noise); the rest is pixel noise
+    carried by the rates. ``n_shared``: dimensions of the internal shared noise (0: none).
+    """
+    n_seeds = len(seed_keys)
+    target = jnp.asarray(target_accuracy, jnp.float32)
+    if target.shape != (n_seeds, static.sessions + 1):
+        raise ValueError(
+            f"target_accuracy: expected shape (seeds, sessions + 1) = "
+            f"{(n_seeds, static.sessions + 1)}, got {target.shape}"
+        )
+    pixels = Stimulus().size ** 2
+    nets = [initial_network(pixels, static.network_hidden, s, n_shared) for s in range(n_seeds)]
     graphdef = nets[0][0]
     params = jax.tree.map(lambda *a: jnp.stack(a), *[n[1] for n in nets])
-    return _networks(static, graphdef, hyper, seed_keys, params)
+    return _networks(static, graphdef, hyper, seed_keys, params, target)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params):
+def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params, target):
     p = static.protocol
     level, contrasts = trial_table(p)
+    n_levels = len(p.levels)
+    lv = jnp.asarray(level)
     contrasts = jnp.asarray(contrasts, jnp.float32)
     signal = jnp.asarray([c for c in p.levels if c != 0], jnp.float32)
     stimulus = Stimulus(noise_sd=hyper.noise_sd)
@@ -41,30 +110,64 @@ def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params):
         tuple(2.0 * c for c in p.coherences), min(static.subset_size, static.network_hidden),
         bins=0,
     )  # fmt: skip
-    lv = jnp.asarray(level)
+    zero = np.flatnonzero(level == 0)
+    lambdas = jnp.stack([jnp.zeros_like(hyper.network_tc), hyper.network_tc])
+    steps = static.network_steps
 
-    def one(seed_key, prm):
+    def one_seed(seed_key, prm, tgt):
         weights = poisson_weights(bootstrap_key(seed_key), jnp.arange(level.size), p.resamples)
         k_rec, k_train = jax.random.fold_in(seed_key, 5), jax.random.fold_in(seed_key, 6)
+        k_measure = jax.random.fold_in(seed_key, 7)
 
-        def stats_of(prm):
-            responses, choices = record_network(k_rec, graphdef, prm, stimulus, static.task,
-                                                contrasts)  # fmt: skip
-            x = responses[:, None, :]
-            moments = jax.vmap(lambda w: moments_from_trials(x, lv, w, n_levels=len(p.levels)))(
-                weights
-            )
-            hits = correct_per_level(weights, choices, contrasts, lv, len(p.levels))
-            return BlockStats(moments, hits)
+        def block(prm, frozen):
+            rec = record_network(k_rec, graphdef, prm, stimulus, static.task, lv, contrasts,
+                                 frozen)  # fmt: skip
+            x = rec.responses[:, None, :]
+            moments = jax.vmap(lambda w: moments_from_trials(x, lv, w, n_levels=n_levels))(weights)
+            hits = correct_per_level(weights, rec.choices, contrasts, lv, n_levels)
+            return BlockStats(moments, hits), noise_variance(graphdef, prm, rec.rates[zero])
 
-        before = stats_of(prm)
-        trained, losses = train_network(k_train, graphdef, prm, stimulus, static.task, signal,
-                                        steps=static.network_steps)  # fmt: skip
-        stats = jax.tree.map(lambda *a: jnp.stack(a), before, stats_of(trained))
-        point, resampled = replicate_measures(
-            analysis, stats, jax.random.fold_in(seed_key, 7),
-            n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets,
-        )  # fmt: skip
-        return point, resampled, losses
+        def one_baseline(lam_tc):
+            penalties = Penalties(lam_tc, hyper.network_energy, hyper.network_learning_rate)
 
-    return jax.vmap(one)(seed_keys, params)
+            def session(state, s):
+                def train(st):
+                    return train_session(
+                        jax.random.fold_in(k_train, s), graphdef, st, stimulus, static.task,
+                        signal, tgt[s], penalties, steps=steps,
+                    )  # fmt: skip
+
+                def skip(st):  # session 0: the initial network
+                    nothing = jnp.zeros((steps,), jnp.float32)
+                    return st, SessionLog(nothing, jnp.zeros((steps,), bool), nothing)
+
+                state, log = jax.lax.cond(s > 0, train, skip, state)
+                stats, variance = jax.vmap(lambda f: block(state.params, f))(
+                    jnp.asarray([False, True])
+                )
+                point, resampled = replicate_measures(
+                    analysis, stats, k_measure,
+                    n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets,
+                )  # fmt: skip
+                fresh = jax.tree.map(lambda a: a[0], variance)
+                diag = (
+                    jnp.sum(log.applied.astype(jnp.int32)),
+                    fresh.private / fresh.total,
+                    fresh.internal_shared / fresh.total,
+                )
+                return state, (point, resampled, log.loss, *diag)
+
+            _, out = jax.lax.scan(session, init_train_state(prm), jnp.arange(static.sessions + 1))
+            return out
+
+        return jax.vmap(one_baseline)(lambdas)
+
+    point, resampled, loss, n_steps, private, shared = jax.vmap(one_seed)(seed_keys, params, target)
+    # (seed, baseline, session, ...) -> (seed, session, baseline, ...)
+    swap = lambda a: jnp.swapaxes(a, 1, 2)  # noqa: E731
+    point, resampled = jax.tree.map(swap, point), jax.tree.map(swap, resampled)
+    loss = loss[:, :, 1:].reshape(loss.shape[0], loss.shape[1], -1)
+    return NetworkOutput(
+        point, resampled, point["accuracy"][..., 0], swap(n_steps), loss, swap(private),
+        swap(shared),
+    )  # fmt: skip

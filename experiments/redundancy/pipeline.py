@@ -81,10 +81,14 @@ def main_conditions(static: Static) -> Conditions:
 
 
 def controls(static: Static) -> tuple[str, ...]:
-    """Names of the controls: passive viewing by the other definition, the two ablations, and
-    engaged on the other task's stimuli."""
+    """Names of the controls: passive viewing by the other definition, the two ablations,
+    engaged on the other task's stimuli, and engaged and passive with frozen noise (every
+    trial of a level shows the same images: only variability generated inside the model)."""
     other = next(p for p in PASSIVE if p != static.passive)
-    return (f"passive_{other}", "coupling_only", "no_accumulation", "switch_engaged")
+    return (
+        f"passive_{other}", "coupling_only", "no_accumulation", "switch_engaged",
+        "frozen_engaged", "frozen_passive",
+    )  # fmt: skip
 
 
 def control_conditions(static: Static) -> list[Conditions]:
@@ -100,7 +104,9 @@ def control_conditions(static: Static) -> list[Conditions]:
         [inference_mode("no_accumulation"), inference_mode("engaged")],
         [static.task, 1 - static.task], [TASK_CUE, TASK_CUE],
     )  # fmt: skip
-    return [first, second]
+    main = main_conditions(static)
+    frozen = main._replace(frozen=jnp.ones_like(main.frozen))
+    return [first, second, frozen]
 
 
 def seed_train(static: Static, hyper: Hyper, state: SeedState, seed_key, session):
@@ -119,9 +125,10 @@ def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, sessio
         bootstrap_key(seed_key), conds,
     )  # fmt: skip
     key = jax.random.fold_in(jax.random.fold_in(skey, 3), stream)
+    # The d' groups rank neurons in the second condition: the passive block of the main pair.
     point, resampled = replicate_measures(
         analysis_of(static), stats, key,
-        n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets,
+        n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets, reference=1,
     )  # fmt: skip
     return point, resampled, accuracy(stats), context_posterior(stats)[:, 0]
 

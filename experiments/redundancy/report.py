@@ -61,8 +61,9 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
 
     out = {}
     for mode in MODES:
-        for measure in MEASURES + ("fraction_along_fprime", "accuracy"):
-            out[f"change_{measure}_{mode}"] = effect(point, rep, change(mode, measure))
+        for measure in MEASURES + COMPANIONS:
+            if measure in point:
+                out[f"change_{measure}_{mode}"] = effect(point, rep, change(mode, measure))
         for measure in MEASURES:
             out[f"change_{measure}_window_{mode}"] = effect(
                 point, rep, window_change(mode, measure)
@@ -86,13 +87,17 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
         lambda d: change("engaged", "redundancy_relevant")(d)
         - change("engaged", "redundancy_irrelevant")(d),
     )  # fmt: skip
+    out |= _paper_effects(point, rep, last, change)
     for mode in MODES:
         for phase, session in (("early", 0), ("late", last)):
             out[f"within_trial_slope_{phase}_{mode}"] = effect(
                 point, rep,
                 lambda d, m=mode, s=session: d["within_trial_slope"].sel(mode=m, session=s),
             )  # fmt: skip
-    compared = ("redundancy", "percent_redundancy", "information_shuffled", "information")
+    compared = (
+        "redundancy", "percent_redundancy", "information_shuffled", "information",
+        "fraction_along_fprime",
+    )  # fmt: skip
     if "control_redundancy" in ds:
         cpoint, crep = _split(ds, "control_", compared)
         for cond in ds.condition.values:
@@ -103,11 +108,78 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
                     - d[m].sel(condition=c, phase="before"),
                 )  # fmt: skip
     if "network_redundancy" in ds:
-        npoint, nrep = _split(ds, "network_", compared)
-        for m in compared:
-            out[f"network_{m}"] = effect(
-                npoint, nrep, lambda d, m=m: d[m].sel(phase="after") - d[m].sel(phase="before")
-            )
+        npoint, nrep = _split(ds, "network_", compared + ("accuracy",))
+        for b in ds.baseline.values:
+            for noise in ds.noise.values:
+                for m in compared:
+                    sel = dict(baseline=b, noise=noise)
+                    out[f"network_{b}_{noise}_{m}"] = effect(
+                        npoint, nrep,
+                        lambda d, m=m, sel=sel: d[m].sel(session=last, **sel)
+                        - d[m].sel(session=0, **sel),
+                    )  # fmt: skip
+                out[f"network_{b}_{noise}_percent_redundancy_last"] = effect(
+                    npoint, nrep,
+                    lambda d, b=b, n=noise: d.percent_redundancy.sel(
+                        session=last, baseline=b, noise=n
+                    ),
+                )  # fmt: skip
+    return out
+
+
+COMPANIONS = (
+    "fraction_along_fprime", "accuracy", "psychometric_slope", "choice_probability",
+    "noise_correlation_same_minus_different", "kernel_late_minus_early",
+)  # fmt: skip
+"""Per-session measures besides the redundancy family whose change with learning is reported."""
+
+
+def learning_index(d: xr.Dataset, mode: str = "engaged") -> xr.DataArray:
+    """Per session, the log ratio of the psychometric slope to the naive session's
+    (:func:`bayescortex.analysis.psychometric.learning_index`, on seed means)."""
+    slope = d.psychometric_slope.sel(mode=mode)
+    return np.log(slope / slope.isel(session=0))
+
+
+def _paper_effects(point, rep, last: int, change) -> dict:
+    """The paper's remaining analyses: learning index and its correlation with redundancy,
+    d' groups, decision-aligned relevant vs irrelevant neurons, per coherence."""
+    out = {}
+    if "psychometric_slope" in point:
+        out["learning_index_last_engaged"] = effect(
+            point, rep, lambda d: learning_index(d).sel(session=last)
+        )
+        out["correlation_redundancy_learning_index_engaged"] = effect(
+            point, rep,
+            lambda d: xr.corr(d.redundancy.sel(mode="engaged"), learning_index(d), dim="session"),
+        )  # fmt: skip
+    if "redundancy_dprime_high" in point:
+        for mode in MODES:
+            out[f"change_dprime_high_minus_low_{mode}"] = effect(
+                point, rep,
+                lambda d, m=mode: change(m, "redundancy_dprime_high")(d)
+                - change(m, "redundancy_dprime_low")(d),
+            )  # fmt: skip
+    if "redundancy_relevant_by_time" in point:
+
+        def gap(time):
+            return lambda d: (
+                change("engaged", "redundancy_relevant_by_time")(d)
+                - change("engaged", "redundancy_irrelevant_by_time")(d)
+            ).isel(time=time)
+
+        out["change_relevant_minus_irrelevant_onset_engaged"] = effect(point, rep, gap(0))
+        out["change_relevant_minus_irrelevant_decision_engaged"] = effect(point, rep, gap(-1))
+        out["decision_minus_onset_relevant_minus_irrelevant_engaged"] = effect(
+            point, rep, lambda d: gap(-1)(d) - gap(0)(d)
+        )
+    if "redundancy_by_coherence" in point:
+        for c in point.coherence.values:
+            out[f"change_redundancy_c{c:g}_engaged"] = effect(
+                point, rep, lambda d, c=c: change("engaged", "redundancy_by_coherence")(d).sel(
+                    coherence=c
+                ),
+            )  # fmt: skip
     return out
 
 
@@ -131,6 +203,10 @@ def with_effects(ds: xr.Dataset) -> xr.Dataset:
             ds[f"{name}_high"] = (ds[name].dims, np.asarray(high))
     return ds
 
+
+FROZEN_BAND = 25.0
+"""Percent redundancy within which a feedforward code's frozen-noise redundancy counts as
+"near zero": its covariance then holds only private noise and the learned internal noise."""
 
 CRITERIA = (
     (
@@ -178,8 +254,34 @@ CRITERIA = (
         lambda e: not e("last_minus_peak_information_engaged")[2] < 0,
     ),
     (
-        "discriminative network's redundancy does not rise with training",
-        lambda e: not e("network_redundancy")[1] > 0,
+        "task-relevant neurons by passive d' rise more than the least relevant (CI > 0)",
+        lambda e: e("change_dprime_high_minus_low_engaged")[1] > 0,
+    ),
+    (
+        "relevant-minus-irrelevant rise larger at decision time than at onset (CI > 0)",
+        lambda e: e("decision_minus_onset_relevant_minus_irrelevant_engaged")[1] > 0,
+    ),
+    (
+        "engaged redundancy correlates with the learning index over sessions (CI > 0)",
+        lambda e: e("correlation_redundancy_learning_index_engaged")[1] > 0,
+    ),
+    (
+        "sampling model: frozen-noise (internally generated) redundancy rises (CI > 0)",
+        lambda e: e("control_frozen_engaged_redundancy")[1] > 0,
+    ),
+    (
+        f"discriminative baseline (lambda_TC = 0): frozen-noise % redundancy after training "
+        f"within +-{FROZEN_BAND:g} of 0",
+        lambda e: abs(e("network_discriminative_frozen_percent_redundancy_last")[0]) <= FROZEN_BAND,
+    ),
+    (
+        f"efficient-coding baseline (lambda_TC > 0): frozen-noise % redundancy after training "
+        f"within +-{FROZEN_BAND:g} of 0",
+        lambda e: abs(e("network_efficient_frozen_percent_redundancy_last")[0]) <= FROZEN_BAND,
+    ),
+    (
+        "efficient-coding baseline: redundancy does not rise with training (CI lower end <= 0)",
+        lambda e: not e("network_efficient_fresh_redundancy")[1] > 0,
     ),
 )
 
@@ -209,6 +311,80 @@ def _names_used(check) -> list[str]:
     seen = []
     check(lambda name: seen.append(name) or (0.0, 0.0, 0.0))
     return seen
+
+
+def level(ds: xr.Dataset, name: str, **sel) -> tuple[float, float, float]:
+    """A seed-mean measure at one point (``sel``) with its centred 95% bootstrap interval."""
+    value = float(ds[name].sel(**sel))
+    samples = np.asarray(ds[f"{name}_resampled"].sel(**sel)).reshape(-1)
+    low, high = percentile_interval(samples, 0.95, center=value)
+    return value, float(low), float(high)
+
+
+NOISE_COLUMNS = (
+    ("information", "I"), ("information_shuffled", "I_shuffle"), ("redundancy", "I_red"),
+    ("percent_redundancy", "%red"), ("fraction_along_fprime", "var along f'"),
+)  # fmt: skip
+
+
+def _fmt(v: tuple[float, float, float], digits: int = 3) -> str:
+    return f"{v[0]:.{digits}f} [{v[1]:.{digits}f}, {v[2]:.{digits}f}]"
+
+
+def _noise_table(ds: xr.Dataset) -> list[str]:
+    """Fresh vs frozen noise, naive and last session: inherited vs internal redundancy."""
+    if "control_redundancy" not in ds or "frozen_engaged" not in ds.condition.values:
+        return []
+    last = int(ds.session[-1])
+    lines = [
+        "",
+        "Fresh vs frozen noise (frozen: every trial of a level shows the same images, so the "
+        "covariance holds only variability generated inside the model); 95% CIs:",
+        "  mode     noise   session  " + "  ".join(f"{c:>24s}" for _, c in NOISE_COLUMNS),
+    ]
+    for mode in MODES:
+        for noise in ("fresh", "frozen"):
+            for phase, session in (("before", 0), ("after", last)):
+                if noise == "fresh":
+                    cells = [level(ds, n, mode=mode, session=session) for n, _ in NOISE_COLUMNS]
+                else:
+                    cells = [
+                        level(ds, f"control_{n}", condition=f"frozen_{mode}", phase=phase)
+                        for n, _ in NOISE_COLUMNS
+                    ]
+                lines.append(
+                    f"  {mode:8s} {noise:7s} {session:7d}  "
+                    + "  ".join(f"{_fmt(c, 3 if i < 3 else 1):>24s}" for i, c in enumerate(cells))
+                )
+    return lines
+
+
+def _baseline_table(ds: xr.Dataset) -> list[str]:
+    """The classic baselines per session: accuracy (matched to the model's), steps, and the
+    redundancy family under fresh and frozen noise."""
+    if "network_redundancy" not in ds:
+        return []
+    lines = [
+        "",
+        "Classic baselines (feedforward, trained to the sampling model's accuracy per session); "
+        "95% CIs:",
+        "  baseline        noise   session  accuracy  model acc  steps  "
+        + "  ".join(f"{c:>24s}" for _, c in NOISE_COLUMNS),
+    ]
+    model_acc = ds.accuracy.sel(mode="engaged")
+    for b in ds.baseline.values:
+        for noise in ds.noise.values:
+            for s in ds.session.values:
+                sel = dict(baseline=b, noise=noise, session=s)
+                cells = [level(ds, f"network_{n}", **sel) for n, _ in NOISE_COLUMNS]
+                acc = float(ds.network_accuracy.sel(**sel))
+                steps = float(ds.network_steps.sel(baseline=b, session=s).mean())
+                lines.append(
+                    f"  {b:15s} {noise:7s} {int(s):7d}  {acc:8.3f}  "
+                    f"{float(model_acc.sel(session=s)):9.3f}  {steps:5.0f}  "
+                    + "  ".join(f"{_fmt(c, 3 if i < 3 else 1):>24s}" for i, c in enumerate(cells))
+                )
+    return lines
 
 
 def summary_text(config, ds: xr.Dataset) -> str:
@@ -256,6 +432,7 @@ def summary_text(config, ds: xr.Dataset) -> str:
         "  (I_red(win), p(K): the first time bin, the window of the passive presentation; "
         "p(K): mean posterior of the context)",
     ]
+    lines += _noise_table(ds) + _baseline_table(ds)
     if "parameters" in ds:
         last = ds.parameters.isel(session=-1).mean("seed")
         first = ds.parameters.isel(session=0).mean("seed")

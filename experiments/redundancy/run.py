@@ -15,7 +15,8 @@ from bayescortex.models import CONTEXTS
 from ..results import compile_time, config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
-from .network import network_measures
+from .measures import ORIENTATION_BINS, trailing_dims
+from .network import BASELINES, NOISE, network_measures
 from .pipeline import (
     MODES,
     controls,
@@ -30,6 +31,9 @@ REFERENCE_SECONDS_PER_TRIAL = 5.0
 """The authors' MATLAB sampler: 5-7 s per trial at N_x = 64..256 on one core.
 
 The lower end, so ratios against it are conservative."""
+
+ORIENTATION_CENTRES = (np.arange(ORIENTATION_BINS) + 0.5) * 180.0 / ORIENTATION_BINS
+"""Preferred orientation relative to the task axis, degrees: centres of the correlation bins."""
 
 RESUMABLE = ("output", "run_id", "chunk")
 """Config fields that may differ when a run resumes (where it is written; how it is batched)."""
@@ -51,18 +55,18 @@ def _pick(seed: int, n_resamples: int, n_seeds: int) -> np.ndarray:
     return rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
 
 
-def _dims(value: np.ndarray, lead: tuple[str, ...]) -> tuple[str, ...]:
-    return lead + (("time",) if value.ndim > len(lead) else ())
-
-
-def _block_vars(prefix, point, resampled, lead, pick):
+def _block_vars(prefix, point, resampled, lead, pick, skip=()):
     """Variables of measures with leading axes ``(seed, *lead)`` (point) and
-    ``(seed, *lead, resample)`` (resampled): per seed, seed mean, and resamples."""
+    ``(seed, *lead, resample)`` (resampled): per seed, seed mean, and resamples. Trailing
+    axes are named by :func:`~.measures.trailing_dims`; names containing any of ``skip`` are
+    left out."""
     data = {}
     for name, value in point.items():
+        if any(s in name for s in skip):
+            continue
         value = np.asarray(value)
         rep = np.moveaxis(np.asarray(resampled[name]), 1 + len(lead), 0)
-        dims = _dims(value[0], lead)
+        dims = lead + trailing_dims(name)
         data[f"{prefix}{name}_per_seed"] = (("seed", *dims), value)
         data[f"{prefix}{name}"] = (dims, value.mean(axis=0))
         data[f"{prefix}{name}_resampled"] = (("resample", *dims), seed_resample(rep, pick))
@@ -103,7 +107,11 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
             may_differ=RESUMABLE, progress=progress, describe=describe,
             extra={"keys": "seed s: fold_in(key(seed), s); session: fold_in(seed key, session)"},
         )  # fmt: skip
-        networks = network_measures(static, hyper, keys) if static.controls else None
+        networks = None
+        if static.controls:
+            # The baselines train to the sampling model's engaged accuracy of each session.
+            target = np.stack([np.asarray(o[0].point["accuracy"])[:, 0] for o in outputs], 1)
+            networks = network_measures(static, hyper, keys, target)
     t_sim = time.perf_counter() - t_start
     t1 = time.perf_counter()
     ds = _dataset(config, static, outputs, networks)
@@ -146,6 +154,9 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
         "contrast": static.protocol.levels,
         "context": list(CONTEXTS),
         "seed": np.arange(config.seeds),
+        "coherence": list(static.protocol.coherences),
+        "orientation_row": ORIENTATION_CENTRES,
+        "orientation_column": ORIENTATION_CENTRES,
     }
     names = parameter_names(static)
     if names:
@@ -158,11 +169,21 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
         ctl = [o[1] for o in outputs if o[1] is not None]
         ctl_point = _stack(ctl, lambda c: c[0])
         ctl_rep = _stack(ctl, lambda c: c[1])
-        data |= _block_vars("control_", ctl_point, ctl_rep, ("phase", "condition"), pick)
-        net_point, net_rep, losses = jax.tree.map(np.asarray, networks)
-        data |= _block_vars("network_", net_point, net_rep, ("phase",), pick)
-        data["network_loss"] = (("seed", "step"), losses)
-        coords |= {"phase": ["before", "after"], "condition": list(controls(static))}
+        # The d' groups are ranked in a control pair's second block, which is not passive.
+        data |= _block_vars(
+            "control_", ctl_point, ctl_rep, ("phase", "condition"), pick, skip=("dprime",)
+        )
+        net = jax.tree.map(np.asarray, networks)
+        data |= _block_vars(
+            "network_", net.point, net.resampled, ("session", "baseline", "noise"), pick
+        )
+        data["network_loss"] = (("seed", "baseline", "step"), net.loss)
+        data["network_steps"] = (("seed", "session", "baseline"), net.steps)
+        data["network_private_fraction"] = (("seed", "session", "baseline"), net.private_fraction)
+        coords |= {
+            "phase": ["before", "after"], "condition": list(controls(static)),
+            "baseline": list(BASELINES), "noise": list(NOISE),
+        }  # fmt: skip
     return xr.Dataset(data, coords=coords)
 
 

@@ -45,7 +45,8 @@ def test_unbiased_in_the_papers_regime(population, repeats):
 
 
 @pytest.mark.parametrize(
-    "module", ["fisher", "redundancy", "bootstrap", "correlations", "choice", "recording"]
+    "module",
+    ["fisher", "redundancy", "bootstrap", "correlations", "choice", "recording", "psychometric"],
 )
 def test_docstring_examples(module):
     mod = importlib.import_module(f"bayescortex.analysis.{module}")

@@ -212,3 +212,26 @@ def test_vmap_over_seeds_equals_separate_calls_float64():
             pick = jax.tree.map(lambda a, s=s: a[s : s + 1], states)
             _, alone = P.session_step(one, hyper, pick, keys[s : s + 1], 1)
             _close(jax.tree.map(lambda a, s=s: a[s : s + 1], together), alone, rtol=1e-7, atol=1e-9)
+
+
+def test_frozen_noise_repeats_the_images_not_the_chains(tiny):
+    """Frozen noise: every zero-signal trial sees the same frames (identical energies), while
+    the chains stay independent (counts and choices vary); fresh noise: energies vary. The
+    kept zero-signal trials carry the block's bootstrap weights (row 0: the data)."""
+    static, hyper, _, states = tiny
+    p = static.protocol
+    model = jax.tree.map(lambda a: a[0], states.model)
+    main = P.main_conditions(static)
+    frozen = main._replace(frozen=jnp.ones_like(main.frozen))
+    key = jax.random.key(11)
+    record = jax.jit(protocol.record, static_argnums=0)
+    fresh, fixed = (record(p, hyper, model, key, key, c).trials for c in (main, frozen))
+    assert fixed.energy.shape == (2, p.zero_trials, fixed.energy.shape[-1])
+    # (identical frames; lanes of a vectorised batch may round the energy differently)
+    np.testing.assert_allclose(
+        fixed.energy, np.broadcast_to(fixed.energy[:, :1], fixed.energy.shape), rtol=1e-5
+    )
+    assert np.std(np.asarray(fresh.energy[0, :, 0])) > 0.1
+    assert np.std(np.asarray(fixed.counts[0]), axis=0).max() > 0  # the chains still vary
+    np.testing.assert_array_equal(fixed.weights[:, 0], 1.0)
+    np.testing.assert_array_equal(fixed.weights, fresh.weights)
