@@ -8,8 +8,10 @@ sessions.
   ``TrialRecord.choice``, 0 is the first category, so ``p_first`` is the fraction of
   ``choice == 0``). ``beta`` is the observer's sensitivity: the contrast threshold (e.g. for
   75% correct) is proportional to ``1 / beta``.
-- Learning index: ``log(beta_s / beta_reference)`` per session, the log ratio of
-  psychometric slopes to the naive session's, which is minus the log ratio of thresholds.
+- Learning index: ``beta_s - beta_reference`` per session, the gain in psychometric slope
+  since the naive session (sensitivity in log-odds per unit contrast). A log ratio of slopes
+  (of thresholds) would be scale-free but is undefined when the naive observer is at chance
+  (``beta = 0``), as a model that starts without a task is.
 - Correlation over sessions: Pearson correlation along the last axis (sessions), batched
   over leading axes (bootstrap resamples), e.g. of redundancy against the learning index.
 
@@ -181,15 +183,14 @@ def psychometric_fit(
 def learning_index(
     beta: Float[ArrayLike, "*batch sessions"], reference: int = 0
 ) -> Float[Array, "*batch sessions"]:
-    """Learning index per session: ``log(beta_s / beta_reference)``; traceable.
+    """Learning index per session: ``beta_s - beta_reference``; traceable.
 
-    The log ratio of each session's psychometric slope to the reference (naive) session's,
-    along the last axis. Because the contrast threshold at any fixed performance level is
-    ``(logit(level) - bias) / beta``, i.e. proportional to ``1 / beta`` for an unbiased
-    observer, this is ``log(threshold_reference / threshold_s)``: 0 at the reference
-    session, positive as sensitivity rises with learning, and additive across sessions
-    (``log 2`` means the threshold halved). Leading axes (e.g. bootstrap resamples) are a
-    batch.
+    The gain of each session's psychometric slope over the reference (naive) session's,
+    along the last axis: 0 at the reference session, positive as sensitivity rises with
+    learning. Thresholds scale as ``1 / beta``, so the scale-free alternative is
+    ``log(beta_s / beta_reference)``; it is undefined for an observer that starts at chance
+    (``beta = 0``), which is why the difference is used. Leading axes (e.g. bootstrap
+    resamples) are a batch.
 
     Args:
         beta: psychometric slopes, sessions along the last axis (e.g. from
@@ -198,15 +199,14 @@ def learning_index(
             (static under ``jit``).
 
     Returns:
-        The index, the shape of ``beta``; exactly 0 at ``reference``. NaN where a slope (or
-        the reference's) is negative, +-inf where one is 0: the index is defined only for an
-        observer that prefers the correct category (``beta > 0``).
+        The index (log-odds per unit contrast), the shape of ``beta``; exactly 0 at
+        ``reference``.
 
     Raises:
         ValueError: naming ``beta`` for a scalar, ``reference`` when out of range.
 
-    >>> learning_index(jnp.array([2.0, 4.0, 8.0])).tolist() == [0.0, jnp.log(2.0), jnp.log(4.0)]
-    True
+    >>> learning_index(jnp.array([0.0, 4.0, 8.0])).tolist()
+    [0.0, 4.0, 8.0]
     """
     b = as_float_array(beta, "beta")
     if b.ndim < 1:
@@ -214,7 +214,7 @@ def learning_index(
     if not -b.shape[-1] <= reference < b.shape[-1]:
         raise ValueError(f"reference: {reference} is out of range for {b.shape[-1]} sessions")
     ref = jax.lax.index_in_dim(b, reference, axis=-1, keepdims=True)
-    return jnp.log(b / ref)
+    return b - ref
 
 
 @jax.jit

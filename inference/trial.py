@@ -4,10 +4,10 @@ A trial: ``n_presignal`` sweeps on signal-free noise, then ``n_samples`` sweeps 
 (a new noise frame every ``stimulus.frame_every`` sweeps, or one static frame). The readout is
 per trial: spike counts (neurons' samples summed in ``n_bins`` time bins after ``burn_in``),
 the belief in the first category after every signal sweep, the choice (the category with
-posterior > 0.5 after the last sweep), the posterior over the context ``K`` (its mean over
-each time bin's sweeps), and each signal frame's energy along the task axis. The trial's cue
-(task or fixation) selects the context prior ``p(K | q)``: pass ``cue`` or conditionals built
-for it.
+posterior > 0.5 after the last sweep; a coin flip when undecided), the posterior over the
+context ``K`` (its mean over each time bin's sweeps), and each signal frame's energy along
+the task axis. The trial's cue (task or fixation) selects the context prior ``p(K | q)``:
+pass ``cue`` or conditionals built for it.
 
 Each trial's key is ``fold_in(key, trial_id)``, so a block split into chunks gives the same
 trials as one batch.
@@ -58,6 +58,26 @@ def _layout(settings: SamplerSettings, stimulus: Stimulus):
     )
     bins = np.concatenate([np.full_like(t_pre, -1), bins])
     return pre, frame, evidence, bins
+
+
+CHOICE_KEY = 2**31 - 2
+"""``fold_in(trial key, CHOICE_KEY)`` flips the coin of an undecided trial."""
+
+
+UNDECIDED = 1e-5
+"""A belief within this of one half is a tie (rounding of an exact 1/2 is not evidence)."""
+
+
+def decide(key: PRNGKeyArray, belief: Float[Array, ""]) -> Int[Array, ""]:
+    """The choice from the final belief in the first category: 0 (the first category) above
+    one half, 1 below, a fair coin within :data:`UNDECIDED` of one half (an observer with no
+    evidence either way, e.g. a naive model whose category kernels are 0, guesses).
+
+    >>> [int(decide(jax.random.key(0), jnp.asarray(b))) for b in (0.9, 0.1)]
+    [0, 1]
+    """
+    coin = jax.random.bernoulli(key).astype(jnp.int32)
+    return jnp.where(jnp.abs(belief - 0.5) < UNDECIDED, coin, (belief < 0.5).astype(jnp.int32))
 
 
 def trial_keys(key: PRNGKeyArray):
@@ -126,7 +146,7 @@ def simulate_trial(
     return TrialRecord(
         counts=counts,
         belief=belief,
-        choice=(belief[-1] <= 0.5).astype(jnp.int32),
+        choice=decide(jax.random.fold_in(key, CHOICE_KEY), belief[-1]),
         context=context,
         energy=stimulus.energy(task, images_sig),
         acceptance=jnp.mean(acceptance),

@@ -142,6 +142,7 @@ def _choice_measures(analysis: Analysis, moments: SignalMoments, trials: ZeroTri
     return {
         "choice_probability": jnp.mean(cp),
         "kernel": kernel,
+        "kernel_mean": jnp.mean(kernel),
         "kernel_late_minus_early": kernel_shape(kernel).late_minus_early,
     }
 

@@ -129,16 +129,16 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
 
 COMPANIONS = (
     "fraction_along_fprime", "accuracy", "psychometric_slope", "choice_probability",
-    "noise_correlation_same_minus_different", "kernel_late_minus_early",
+    "noise_correlation_same_minus_different", "kernel_mean",
 )  # fmt: skip
 """Per-session measures besides the redundancy family whose change with learning is reported."""
 
 
 def learning_index(d: xr.Dataset, mode: str = "engaged") -> xr.DataArray:
-    """Per session, the log ratio of the psychometric slope to the naive session's
+    """Per session, the gain of the psychometric slope over the naive session's
     (:func:`bayescortex.analysis.psychometric.learning_index`, on seed means)."""
     slope = d.psychometric_slope.sel(mode=mode)
-    return np.log(slope / slope.isel(session=0))
+    return slope - slope.isel(session=0)
 
 
 def _paper_effects(point, rep, last: int, change) -> dict:
@@ -153,6 +153,11 @@ def _paper_effects(point, rep, last: int, change) -> dict:
             point, rep,
             lambda d: xr.corr(d.redundancy.sel(mode="engaged"), learning_index(d), dim="session"),
         )  # fmt: skip
+    if "kernel_late_minus_early" in point:
+        # The kernel's shape is defined once choices follow the evidence: after learning.
+        out["kernel_late_minus_early_last_engaged"] = effect(
+            point, rep, lambda d: d.kernel_late_minus_early.sel(mode="engaged", session=last)
+        )
     if "redundancy_dprime_high" in point:
         for mode in MODES:
             out[f"change_dprime_high_minus_low_{mode}"] = effect(

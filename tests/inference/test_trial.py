@@ -17,7 +17,7 @@ from bayescortex.inference import (
     simulate_trials,
 )
 from bayescortex.inference import trial as trial_module
-from bayescortex.models import Stimulus, reference_model
+from bayescortex.models import HierarchicalModel, ParametricFeedback, Stimulus, reference_model
 
 SMALL = SamplerSettings(n_samples=12, n_presignal=3, burn_in=2, n_bins=2)
 
@@ -113,7 +113,22 @@ def test_record_layout_and_counts():
     np.testing.assert_allclose(rec.context.sum(-1), 1.0, rtol=1e-5)
     assert rec.energy.shape == (2, stim.n_frames(SMALL.n_samples))
     assert bool(jnp.all(rec.counts >= 0)) and bool(jnp.all((rec.belief >= 0) & (rec.belief <= 1)))
-    np.testing.assert_array_equal(rec.choice, (rec.belief[:, -1] <= 0.5).astype(int))
+    decided = jnp.abs(rec.belief[:, -1] - 0.5) >= trial_module.UNDECIDED
+    np.testing.assert_array_equal(
+        rec.choice[decided], (rec.belief[:, -1] < 0.5).astype(int)[decided]
+    )
+
+
+def test_an_undecided_observer_guesses():
+    """With category kernels 0 the belief stays at exactly 1/2: the choice is a fair coin
+    (400 trials: the fraction of first-category choices within 4 standard errors of 1/2)."""
+    model = HierarchicalModel(ParametricFeedback(8, 6, kappa_o=0.0))
+    rec = simulate_trials(
+        jax.random.key(5), model, Stimulus(), jnp.zeros(400, int), jnp.zeros(400),
+        SMALL, inference_mode("engaged"),
+    )  # fmt: skip
+    np.testing.assert_allclose(rec.belief[:, -1], 0.5, atol=1e-6)
+    assert abs(float(jnp.mean(rec.choice)) - 0.5) < 4 * 0.025
 
 
 @pytest.mark.parametrize(

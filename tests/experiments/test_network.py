@@ -1,0 +1,254 @@
+"""The classic baselines: the loss's total-correlation term, frozen-noise recordings, early
+stopping at a target accuracy, one compilation for every lambda, and the measures of both
+baselines on a reduced configuration (root seed 0, target accuracy 0.85 in every session)."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from bayescortex.experiments.discriminative import (
+    RIDGE,
+    Penalties,
+    init_train_state,
+    initial_network,
+    loss_terms,
+    noise_variance,
+    record_network,
+    recording_images,
+    train_session,
+    training_batch,
+)
+from bayescortex.experiments.protocol import Protocol, trial_table
+from bayescortex.experiments.redundancy.config import RedundancyConfig
+from bayescortex.experiments.redundancy.network import (
+    BASELINES,
+    NOISE,
+    _networks,
+    network_measures,
+)
+from bayescortex.experiments.redundancy.pipeline import seed_keys
+from bayescortex.models import Stimulus
+
+PIXELS = Stimulus().size ** 2
+SIGNAL = jnp.asarray([3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0])
+PENALTIES = Penalties(jnp.asarray(0.7), jnp.asarray(1e-3), jnp.asarray(3e-3))
+
+CONFIG = RedundancyConfig(
+    seeds=2, sessions=2, neurons=16, units=16, subset_size=8, subsets=8, bootstrap=8,
+    bootstrap_subsets=4, record_trials=48, network_hidden=16, network_steps=100,
+)  # fmt: skip
+TARGET = 0.85
+BAND = 25.0  # percent redundancy, frozen noise: |%red| below this counts as "about 0"
+
+
+@pytest.fixture(scope="module")
+def reduced():
+    """Both baselines of the reduced configuration, trained to ``TARGET``: one compilation
+    that the other tests reuse (only arrays change)."""
+    static, hyper = CONFIG.split()
+    keys = seed_keys(0, CONFIG.seeds)
+    target = np.full((CONFIG.seeds, CONFIG.sessions + 1), TARGET)
+    out = network_measures(static, hyper, keys, target)
+    return static, hyper, keys, jax.tree.map(np.asarray, out)
+
+
+def _target(value):
+    return np.full((CONFIG.seeds, CONFIG.sessions + 1), value)
+
+
+# -- the loss ------------------------------------------------------------------------------------
+
+
+def test_tc_term_is_total_correlation_of_the_within_category_covariance():
+    graphdef, params = initial_network(PIXELS, 8, seed=3)
+    net = nnx.merge(graphdef, params)
+    images, first = training_batch(jax.random.key(1), Stimulus(), 0, SIGNAL, 64)
+    key = jax.random.key(2)
+    terms = jax.jit(lambda: loss_terms(net, key, images, first, PENALTIES))()
+
+    r = np.asarray(net.responses(key, images), np.float64)
+    f = np.asarray(first) > 0.5
+    centred = r.copy()
+    centred[f] -= r[f].mean(0)
+    centred[~f] -= r[~f].mean(0)
+    cov = centred.T @ centred / (len(r) - 2)
+    cov += RIDGE * np.mean(np.diag(cov)) * np.eye(8)
+    expected = 0.5 * (np.log(np.diag(cov)).sum() - np.linalg.slogdet(cov)[1])
+    assert float(terms.tc) == pytest.approx(expected, rel=1e-3, abs=1e-5)
+    assert expected > 0.01  # the batch's units are correlated (shared pixel noise)
+
+    logits = np.asarray(net.logits(jnp.asarray(r, jnp.float32)), np.float64)
+    y = f.astype(float)
+    ce = np.mean(np.logaddexp(0.0, logits) - y * logits)
+    total = ce + 1e-3 * np.abs(r).mean() + 0.7 * expected
+    assert float(terms.total) == pytest.approx(total, rel=1e-4)
+
+
+# -- frozen noise --------------------------------------------------------------------------------
+
+
+def test_frozen_images_repeat_within_a_level_and_fresh_ones_do_not():
+    protocol = Protocol(coherences=(3.0, 6.0), zero_trials=6, trials_per_level=4)
+    level, contrasts = trial_table(protocol)
+    lv, ct = jnp.asarray(level), jnp.asarray(contrasts, jnp.float32)
+    record = jax.jit(
+        lambda frozen: recording_images(jax.random.key(0), Stimulus(), 0, lv, ct, frozen)
+    )
+    frozen, fresh = np.asarray(record(True)), np.asarray(record(False))  # one program, traced flag
+    for lvl in range(len(protocol.levels)):
+        block = frozen[level == lvl]
+        np.testing.assert_array_equal(block, np.broadcast_to(block[0], block.shape))
+    firsts = frozen[np.searchsorted(level, np.arange(len(protocol.levels)))]
+    assert len({row.tobytes() for row in firsts}) == len(protocol.levels)  # a new image per level
+    assert len({row.tobytes() for row in fresh}) == len(level)  # a new image per trial
+
+
+def test_frozen_zero_signal_covariance_is_the_networks_own_noise():
+    """Private-noise-only network (L = 0), trained one session: with frozen noise its
+    zero-signal covariance is diagonal, diag(rates), up to sampling error (2000 trials, every
+    correlation below 5 / sqrt(2000) = 0.11); with L != 0 it is diag(rates) + L L^T. With
+    fresh noise the trace is what :func:`noise_variance` splits into private + L + images."""
+    n = 2000
+    zero, contrast = jnp.zeros((n,), jnp.int32), jnp.zeros((n,), jnp.float32)
+    stim = Stimulus()
+
+    def trained(n_shared):
+        graphdef, params = initial_network(PIXELS, 8, seed=1, n_shared=n_shared)
+        run = jax.jit(
+            lambda p: train_session(
+                jax.random.key(4),
+                graphdef,
+                init_train_state(p),
+                stim,
+                0,
+                SIGNAL,
+                jnp.asarray(0.8),
+                PENALTIES,
+                steps=50,
+            )  # fmt: skip
+        )
+        state, log = run(params)
+        assert 0 < int(log.applied.sum()) < 50
+        return graphdef, state.params
+
+    graphdef, params = trained(0)
+    rec = record_network(jax.random.key(5), graphdef, params, stim, 0, zero, contrast, True)
+    rates = np.asarray(rec.rates)
+    np.testing.assert_array_equal(rates, np.broadcast_to(rates[0], rates.shape))
+    cov = np.cov(np.asarray(rec.responses, np.float64).T)
+    sd = np.sqrt(np.diag(cov))
+    corr = cov / np.outer(sd, sd)
+    assert np.abs(corr[~np.eye(8, dtype=bool)]).max() < 5 / np.sqrt(n)
+    np.testing.assert_allclose(np.diag(cov), rates[0], rtol=5 * np.sqrt(2 / n))
+
+    graphdef, params = trained(4)
+    params = jax.tree.map(lambda a: a, params)
+    L = 0.4 * np.random.default_rng(0).normal(size=(8, 4))
+    params["shared"] = nnx.Param(jnp.asarray(L, jnp.float32))
+    rec = record_network(jax.random.key(5), graphdef, params, stim, 0, zero, contrast, True)
+    cov = np.cov(np.asarray(rec.responses, np.float64).T)
+    expected = np.diag(np.asarray(rec.rates[0], np.float64)) + L @ L.T
+    scale = np.sqrt(np.outer(np.diag(expected), np.diag(expected)) + expected**2)
+    assert np.all(np.abs(cov - expected) < 5 * scale / np.sqrt(n))
+
+    fresh = record_network(jax.random.key(5), graphdef, params, stim, 0, zero, contrast, False)
+    parts = noise_variance(graphdef, params, fresh.rates)
+    total = np.trace(np.cov(np.asarray(fresh.responses, np.float64).T))
+    assert float(parts.total) == pytest.approx(total, rel=0.05)
+    assert float(parts.internal_shared) == pytest.approx(np.sum(L**2), rel=1e-5)
+
+
+# -- the measures on the reduced configuration ---------------------------------------------------
+
+
+def test_outputs_have_the_documented_axes_and_match_the_target(reduced):
+    static, _, _, out = reduced
+    s, t, b, n = CONFIG.seeds, CONFIG.sessions + 1, len(BASELINES), len(NOISE)
+    assert out.point["percent_redundancy"].shape == (s, t, b, n)
+    assert out.resampled["percent_redundancy"].shape == (s, t, b, n, CONFIG.bootstrap)
+    for field in (out.accuracy, out.steps, out.private_fraction, out.shared_fraction):
+        assert field.shape == (s, t, b)
+    assert out.loss.shape == (s, b, CONFIG.sessions * CONFIG.network_steps)
+    np.testing.assert_array_equal(out.accuracy, out.point["accuracy"][..., 0])
+    assert np.all(out.steps[:, 0] == 0)
+    assert np.all(out.steps <= static.network_steps)
+    # the loss is logged for exactly the steps applied
+    taken = np.isfinite(out.loss).reshape(s, b, CONFIG.sessions, -1).sum(-1)
+    np.testing.assert_array_equal(taken, np.moveaxis(out.steps[:, 1:], 1, 2))
+    # session 0 is the same network for both baselines
+    np.testing.assert_array_equal(
+        out.point["information"][:, 0, 0], out.point["information"][:, 0, 1]
+    )
+    # matched accuracy: recorded blocks (384 signal trials) within 0.1 of the target
+    assert np.all(np.abs(out.accuracy[:, 1:] - TARGET) < 0.1), out.accuracy
+    assert np.all((out.private_fraction > 0) & (out.private_fraction < 1))
+
+
+def test_discriminative_frozen_noise_redundancy_after_training_is_near_zero(reduced):
+    """lambda_TC = 0, frozen noise, after the last session: |%red| < 25 in every seed
+    (measured: 9.5 and -7.7; before training -6.0 and -0.8)."""
+    _, _, _, out = reduced
+    after = out.point["percent_redundancy"][:, -1, BASELINES.index("discriminative"), 1]
+    assert np.all(np.abs(after) < BAND), after
+
+
+def test_efficient_baseline_redundancy_change_is_not_significantly_positive(reduced):
+    """lambda_TC > 0, fresh noise: the seed-mean change of redundancy (last session minus
+    session 0) minus 1.96 bootstrap standard deviations (8 paired trial resamples) is <= 0
+    (measured: change 6.5 %red, interval -12.0 to 24.9)."""
+    _, _, _, out = reduced
+    e = BASELINES.index("efficient")
+    for measure in ("redundancy", "percent_redundancy"):
+        point = out.point[measure][:, :, e, 0]
+        rep = out.resampled[measure][:, :, e, 0]
+        change = np.mean(point[:, -1] - point[:, 0])
+        sd = np.std(np.mean(rep[:, -1] - rep[:, 0], axis=0), ddof=1)
+        assert change - 1.96 * sd <= 0, (measure, change, sd)
+
+
+def test_early_stopping_takes_no_step_at_a_reached_target_and_all_below_an_unreachable_one(
+    reduced,
+):
+    static, hyper, keys, matched = reduced
+    steps = static.network_steps
+    none = jax.tree.map(np.asarray, network_measures(static, hyper, keys, _target(0.0)))
+    assert np.all(none.steps == 0)
+    # untrained networks: every session records the initial network again
+    pr = none.point["percent_redundancy"]
+    np.testing.assert_allclose(pr[:, 1:], np.broadcast_to(pr[:, :1], pr[:, 1:].shape), atol=1e-4)
+    chance = jax.tree.map(np.asarray, network_measures(static, hyper, keys, _target(0.5)))
+    assert np.all(chance.steps <= 3), chance.steps  # the initial networks sit near chance
+    full = jax.tree.map(np.asarray, network_measures(static, hyper, keys, _target(1.01)))
+    assert np.all(full.steps[:, 1:] == steps)
+    assert np.all(np.isfinite(full.loss))
+    assert np.all(matched.steps[:, 1:].sum(1) < steps)  # the target 0.85 stops early
+
+
+def test_one_compilation_serves_every_lambda(reduced):
+    static, hyper, keys, matched = reduced
+    compiled = _networks._cache_size()
+    same = eqx.tree_at(lambda h: h.network_tc, hyper, jnp.asarray(0.0))
+    out = jax.tree.map(np.asarray, network_measures(static, same, keys, _target(TARGET)))
+    for m in ("percent_redundancy", "information", "accuracy"):  # lambda_TC = 0: twins
+        np.testing.assert_array_equal(out.point[m][:, :, 0], out.point[m][:, :, 1])
+    other = eqx.tree_at(
+        lambda h: (h.network_tc, h.network_energy), hyper, (jnp.asarray(3.0), jnp.asarray(0.1))
+    )
+    out = jax.tree.map(np.asarray, network_measures(static, other, keys, _target(TARGET)))
+    assert _networks._cache_size() == compiled
+    e = BASELINES.index("efficient")
+    assert np.nanmean(out.loss[:, e]) > np.nanmean(matched.loss[:, e])  # the heavier penalty
+
+
+@pytest.mark.slow
+def test_private_noise_only_network_has_no_frozen_noise_redundancy():
+    """L = 0 (``n_shared=0``), both baselines, after the last session: frozen-noise
+    |%red| < 25 in every seed (the measured values are in the report)."""
+    static, hyper = CONFIG.split()
+    out = network_measures(static, hyper, seed_keys(0, CONFIG.seeds), _target(TARGET), n_shared=0)
+    after = np.asarray(out.point["percent_redundancy"])[:, -1, :, 1]
+    assert np.all(np.abs(after) < BAND), after
+    assert np.all(np.asarray(out.shared_fraction) == 0)
