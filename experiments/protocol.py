@@ -145,7 +145,7 @@ class Hyper(eqx.Module):
     init_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
     init_logit_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.3)
     noise_sd: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
-    network_learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3e-3)
+    network_learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3e-4)
     network_tc: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
     network_energy: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1e-3)
 

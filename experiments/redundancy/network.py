@@ -61,7 +61,7 @@ class NetworkOutput(NamedTuple):
     resampled: dict  # measure -> (seed, session, baseline, noise, resample)
     accuracy: Float[Array, "seed session baseline"]  # = point["accuracy"][..., 0] (fresh)
     steps: Int[Array, "seed session baseline"]  # Adam steps applied (session 0: 0)
-    loss: Float[Array, "seed baseline step"]  # every step of sessions 1.. concatenated
+    loss: Float[Array, "seed baseline step"]  # sessions 1.. concatenated; NaN: no step
     private_fraction: Float[Array, "seed session baseline"]
     shared_fraction: Float[Array, "seed session baseline"]  # |L|_F^2 / total, fresh noise
 
@@ -73,9 +73,9 @@ def network_measures(
 
     ``target_accuracy``: ``(seeds, sessions + 1)``, entry ``s`` the accuracy session ``s``
     trains to (column 0, before training, is not used; NaN: no early stopping). Seed ``s``
-    initialises its network from ``nnx.Rngs(s)``. ``loss`` holds every step's training loss,
-    ``network_steps`` per session, also of the no-op steps after a session stopped (the first
-    ``steps[:, s]`` of session ``s`` were applied). ``private_fraction``: the share of the
+    initialises its network from ``nnx.Rngs(s)``. ``loss``: ``network_steps`` entries per
+    session (sessions 1, 2, ... in order), the training loss of each step applied and NaN for
+    the steps not taken (``steps`` counts the finite ones). ``private_fraction``: the share of the
     fresh zero-signal noise variance (trace) that is private, from the network's noise model:
     given the image the covariance is ``diag(rates) + L L^T``, so by the law of total
     variance ``tr Cov = sum_i mean(rate_i) + |L|_F^2 + tr Cov_images(rates)``, the three

@@ -359,7 +359,7 @@ def _noise_table(ds: xr.Dataset) -> list[str]:
                     ]
                 lines.append(
                     f"  {mode:8s} {noise:7s} {session:7d}  "
-                    + "  ".join(f"{_fmt(c, 3 if i < 3 else 1):>24s}" for i, c in enumerate(cells))
+                    + "  ".join(f"{_fmt(c, 1 if i == 3 else 3):>24s}" for i, c in enumerate(cells))
                 )
     return lines
 
@@ -387,7 +387,7 @@ def _baseline_table(ds: xr.Dataset) -> list[str]:
                 lines.append(
                     f"  {b:15s} {noise:7s} {int(s):7d}  {acc:8.3f}  "
                     f"{float(model_acc.sel(session=s)):9.3f}  {steps:5.0f}  "
-                    + "  ".join(f"{_fmt(c, 3 if i < 3 else 1):>24s}" for i, c in enumerate(cells))
+                    + "  ".join(f"{_fmt(c, 1 if i == 3 else 3):>24s}" for i, c in enumerate(cells))
                 )
     return lines
 

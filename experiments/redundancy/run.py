@@ -179,7 +179,8 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
         )
         data["network_loss"] = (("seed", "baseline", "step"), net.loss)
         data["network_steps"] = (("seed", "session", "baseline"), net.steps)
-        data["network_private_fraction"] = (("seed", "session", "baseline"), net.private_fraction)
+        for name in ("private_fraction", "shared_fraction"):
+            data[f"network_{name}"] = (("seed", "session", "baseline"), getattr(net, name))
         coords |= {
             "phase": ["before", "after"], "condition": list(controls(static)),
             "baseline": list(BASELINES), "noise": list(NOISE),
