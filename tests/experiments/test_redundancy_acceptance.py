@@ -105,6 +105,21 @@ def test_no_overshoot_with_three_times_the_sessions():
     assert float(row.effect_high) >= 0, float(row.effect_value)
 
 
+def test_neurons_relevant_by_passive_dprime_rise_more(effects):
+    value, low, high = effects("change_dprime_high_minus_low_engaged")
+    assert low > 0, (value, low, high)
+
+
+def test_relevant_minus_irrelevant_rise_is_largest_at_decision_time(effects):
+    value, low, high = effects("decision_minus_onset_relevant_minus_irrelevant_engaged")
+    assert low > 0, (value, low, high)
+
+
+def test_redundancy_correlates_with_the_learning_index(effects):
+    value, low, high = effects("correlation_redundancy_learning_index_engaged")
+    assert low > 0, (value, low, high)
+
+
 def test_sampling_models_frozen_noise_redundancy_rises(effects):
     """Frozen noise (one image per level): the redundancy left is generated inside the model,
     and learning raises it (the separating signature of the sampling hypothesis)."""
