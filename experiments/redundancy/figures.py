@@ -223,7 +223,9 @@ def _redundancy_figure(ds: xr.Dataset) -> Figure:
     fig = Figure(figsize=(15, 12), layout="constrained")
     fig.suptitle("Redundancy with learning: sampling model, engaged vs passive (95% CI)")
     axes = fig.subplots(3, 3)
-    for ax, name in zip(axes.flat, MEASURE_LABELS, strict=False):
+    panels = ("redundancy", "information_shuffled", "information", "percent_redundancy",
+              "fraction_along_fprime", "accuracy")  # fmt: skip
+    for ax, name in zip(axes.flat, panels, strict=False):
         if name not in ds:
             _missing(ax, name)
             continue

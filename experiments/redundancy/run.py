@@ -111,7 +111,7 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
         if static.controls:
             # The baselines train to the sampling model's engaged accuracy of each session.
             target = np.stack([np.asarray(o[0].point["accuracy"])[:, 0] for o in outputs], 1)
-            networks = network_measures(static, hyper, keys, target)
+            networks = jax.block_until_ready(network_measures(static, hyper, keys, target))
     t_sim = time.perf_counter() - t_start
     t1 = time.perf_counter()
     ds = _dataset(config, static, outputs, networks)
