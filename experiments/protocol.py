@@ -212,6 +212,9 @@ class BlockStats(NamedTuple):
     context: Float[Array, "*replicates bins contexts"] | None = None
     """Weighted sum of ``p_t(K | q, y)`` (sampling model only)."""
     trials: ZeroTrials | None = None
+    signal_second: Float[Array, "*replicates neurons neurons"] | None = None
+    """Weighted sum of ``x x^T`` of the signal trials' whole-trial responses: with the level
+    totals and the zero-signal scatter it gives the covariance pooled over all levels."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -534,7 +537,16 @@ def record(
                 return jax.vmap(lambda m, w: add_means(m, features, lv, w))(m, weights)
 
             moments = jax.lax.cond(is_zero, with_covariance, means_only, stats.moments)
-            return BlockStats(moments, stats.correct + hits, stats.context + context), kept
+            whole = features[:, -1]
+            second = jnp.einsum(
+                "rt,ti,tj->rij", weights * jnp.where(is_zero, 0.0, 1.0), whole, whole,
+                precision=HIGHEST,
+            )  # fmt: skip
+            new = BlockStats(
+                moments, stats.correct + hits, stats.context + context,
+                signal_second=stats.signal_second + second,
+            )  # fmt: skip
+            return new, kept
 
         empty = jax.tree.map(
             lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), empty_moments(n_levels, shape, dtype)
@@ -544,6 +556,7 @@ def record(
             empty,
             jnp.zeros((n_rep, n_levels), dtype),
             jnp.zeros((n_rep, protocol.bins, n_ctx), dtype),
+            signal_second=jnp.zeros((n_rep, protocol.neurons, protocol.neurons), dtype),
         )
         plan = _chunk_plan(protocol)
         stats, kept = jax.lax.scan(chunk, stats, tuple(jnp.asarray(a) for a in plan))

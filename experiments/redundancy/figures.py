@@ -43,10 +43,10 @@ STATUS = {True: ("PASS", "#2ca02c"), False: ("FAIL", "#c62828"), None: ("n/a", "
 INFO = "contrast⁻²"  # unit of linear Fisher information about the signed contrast
 MEASURE_LABELS = {
     "information": ("population information I", INFO),
-    "information_shuffled": ("single-neuron information I_shuffle", INFO),
+    "information_shuffled": ("shuffled (single-neuron) information I_shuffle", INFO),
     "redundancy": ("redundancy I_red = I_shuffle − I", INFO),
-    "percent_redundancy": ("% redundancy 100 I_red / I_shuffle", "%"),
-    "fraction_along_fprime": ("fraction of noise variance along f′", "fraction"),
+    "percent_redundancy": ("% redundancy, 100 I_red / I_shuffle", "%"),
+    "fraction_along_fprime": ("noise variance along f′", "fraction of total"),
     "accuracy": ("accuracy (signal trials)", "fraction correct"),
 }
 
@@ -236,17 +236,7 @@ def _redundancy_figure(ds: xr.Dataset) -> Figure:
         ax.legend(fontsize=8)
     for ax in axes.flat[:4]:
         _zero(ax)
-    ax = axes.flat[6]
-    first, last = _first_last(ds)
-    t = np.arange(1, ds.sizes["time"] + 1)
-    for s, shade in ((first, _light), (last, lambda c: c)):
-        for mode in ds.mode.values:
-            y, band = _band(ds, "redundancy_by_time", session=s, mode=mode)
-            _series(ax, t, y, band, shade(COLORS.get(str(mode), "k")), f"{mode}, session {s}")
-    _zero(ax)
-    _time_axis(ax, len(t))
-    ax.set(title="within-trial redundancy I_red (naive: light)", ylabel=INFO)
-    ax.legend(fontsize=8)
+    _within_trial_panel(axes.flat[6], ds)
     ax = axes.flat[7]
     if _has(ds, "redundancy_relevant", "redundancy_irrelevant"):
         _relevant_panel(ax, ds)
@@ -269,6 +259,21 @@ def _redundancy_figure(ds: xr.Dataset) -> Figure:
     else:
         _missing(ax, "context posterior")
     return _titles(fig)
+
+
+def _within_trial_panel(ax, ds):
+    if "redundancy_by_time" not in ds:
+        return _missing(ax, "within-trial redundancy")
+    first, last = _first_last(ds)
+    t = np.arange(1, ds.sizes["time"] + 1)
+    for s, shade in ((first, _light), (last, lambda c: c)):
+        for mode in ds.mode.values:
+            y, band = _band(ds, "redundancy_by_time", session=s, mode=mode)
+            _series(ax, t, y, band, shade(COLORS.get(str(mode), "k")), f"{mode}, session {s}")
+    _zero(ax)
+    _time_axis(ax, len(t))
+    ax.set(title="within-trial redundancy I_red (naive session: light)", ylabel=INFO)
+    ax.legend(fontsize=8)
 
 
 def _relevant_panel(ax, ds, mode="engaged"):
@@ -552,7 +557,8 @@ def _kernel_panel(ax, ds, mode="engaged"):
     for s, shade in ((first, _light), (last, lambda c: c)):
         color = shade(COLORS[mode])
         y, band = _band(ds, "kernel", session=s, mode=mode)
-        _series(ax, frames, y, band, color, f"session {s}")
+        undefined = "" if np.any(np.isfinite(y)) else " (undefined: NaN)"
+        _series(ax, frames, y, band, color, f"session {s}{undefined}")
         flat = float(ds.kernel_mean.sel(session=s, mode=mode)) if "kernel_mean" in ds else np.nan
         if np.isfinite(flat):
             ax.axhline(flat, color=color, lw=1, ls=":")

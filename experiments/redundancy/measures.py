@@ -15,7 +15,9 @@ orientation relative to the task axis; choice probability of the task-relevant n
 AUC on zero-signal trials, oriented by each neuron's preferred category); the psychophysical
 kernel over noise frames and its late-minus-early shape; accuracy on the signal trials and the
 slope of the psychometric function.
-All from :class:`~bayescortex.analysis.moments.SignalMoments` and the kept zero-signal trials
+``I``, ``I_shuffle`` and redundancy also from the covariance pooled over all levels (signal
+trials included), next to the zero-signal estimator. All from
+:class:`~bayescortex.analysis.moments.SignalMoments` and the kept zero-signal trials
 (:class:`~bayescortex.experiments.protocol.ZeroTrials`), jax-traceable, with the bootstrap
 replicates' weights.
 """
@@ -115,6 +117,20 @@ def passive_dprime(moments: SignalMoments, ds) -> jax.Array:
     return jnp.mean(jnp.abs(fp) * ds, axis=0) / sd
 
 
+def pooled_moments(moments: SignalMoments, signal_second) -> SignalMoments:
+    """Whole-trial statistics whose covariance is pooled over every level (each level's
+    scatter around its own mean, divisor ``trials - levels``) instead of the zero-signal
+    trials' alone: ``signal_second`` is the weighted sum of ``x x^T`` over the signal trials.
+    ``zero_weight`` becomes ``trials - levels + 1``, so the estimators' bias correction sees
+    the pooled covariance's degrees of freedom."""
+    m = _select(moments, -1)
+    w = jnp.where(m.weight > 0, m.weight, 1.0)[1:, None, None]
+    between = jnp.sum(m.total[1:, :, None] * m.total[1:, None, :] / w, axis=0)
+    scatter = m.zero_scatter + signal_second - between
+    dof = jnp.sum(m.weight) - m.weight.shape[0]
+    return SignalMoments(m.weight, m.total, dof + 1.0, m.zero_mean, scatter)
+
+
 def _orientation_measures(analysis: Analysis, moments: SignalMoments) -> dict:
     n = moments.total.shape[-1]
     corr = correlation_from_covariance(covariance(_select(moments, -1)))
@@ -156,11 +172,13 @@ def block_measures(
     trials: ZeroTrials | None = None,
     weights=None,
     dprime=None,
+    signal_second=None,
 ) -> dict:
     """Measures of one block (one replicate); features ``(bins + 1, neurons)``, last = trial.
 
     ``trials`` and ``weights`` (this replicate's weights of the kept zero-signal trials) add
-    the choice measures; ``dprime`` (per neuron) the groups of highest and lowest d'.
+    the choice measures; ``dprime`` (per neuron) the groups of highest and lowest d';
+    ``signal_second`` (:func:`pooled_moments`) the information from the pooled covariance.
     """
     k_total, k_bins, k_group = jax.random.split(key, 3)
     common = dict(ds=analysis.ds, n_subsets=n_subsets)
@@ -170,6 +188,13 @@ def block_measures(
     out = {m: getattr(total.combined, m) for m in MEASURES}
     out |= {f"{m}_by_coherence": getattr(total.per_coherence, m) for m in MEASURES}
     out["fraction_along_fprime"] = jnp.mean(total.fraction_along_fprime)
+    if signal_second is not None:
+        pooled = redundancy_from_stats(
+            pooled_moments(moments, signal_second), k_total,
+            subset_size=analysis.subset_size, **common,
+        )  # fmt: skip
+        for m in ("information", "information_shuffled", "redundancy"):
+            out[f"{m}_pooled"] = getattr(pooled.combined, m)
     if analysis.bins:
         binned = redundancy_from_stats(
             _select(moments, slice(0, analysis.bins)), k_bins,
@@ -241,15 +266,15 @@ def replicate_measures(
         dprime = passive_dprime(ref, analysis.ds)
 
     def per_condition(n, k, r):
-        def one(m, c, t):
+        def one(m, c, t, second):
             w = None if t is None else t.weights[r]
-            return block_measures(analysis, m, c, k, n, t, w, dprime)
+            return block_measures(analysis, m, c, k, n, t, w, dprime, second)
 
         return one
 
     def evaluate(n, k, r):
         rep = jax.tree.map(lambda a: a[:, r], stats)
-        return jax.vmap(per_condition(n, k, r))(rep.moments, rep.correct, trials)
+        return jax.vmap(per_condition(n, k, r))(rep.moments, rep.correct, trials, rep.signal_second)
 
     point = evaluate(n_subsets, jax.random.fold_in(key, 0), 0)
     resampled = jax.lax.map(

@@ -129,7 +129,8 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
 
 COMPANIONS = (
     "fraction_along_fprime", "accuracy", "psychometric_slope", "choice_probability",
-    "noise_correlation_same_minus_different", "kernel_mean",
+    "noise_correlation_same_minus_different", "kernel_mean", "information_pooled",
+    "information_shuffled_pooled", "redundancy_pooled",
 )  # fmt: skip
 """Per-session measures besides the redundancy family whose change with learning is reported."""
 
