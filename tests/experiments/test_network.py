@@ -169,6 +169,7 @@ def test_frozen_zero_signal_covariance_is_the_networks_own_noise():
 # -- the measures on the reduced configuration ---------------------------------------------------
 
 
+@pytest.mark.slow  # trains both baselines: about 1 min with the module's other slow tests
 def test_outputs_have_the_documented_axes_and_match_the_target(reduced):
     static, _, _, out = reduced
     s, t, b, n = CONFIG.seeds, CONFIG.sessions + 1, len(BASELINES), len(NOISE)
@@ -192,6 +193,7 @@ def test_outputs_have_the_documented_axes_and_match_the_target(reduced):
     assert np.all((out.private_fraction > 0) & (out.private_fraction < 1))
 
 
+@pytest.mark.slow  # trains both baselines: about 1 min with the module's other slow tests
 def test_discriminative_frozen_noise_redundancy_after_training_is_near_zero(reduced):
     """lambda_TC = 0, frozen noise, after the last session: |%red| < 25 in every seed
     (measured: 9.5 and -7.7; before training -6.0 and -0.8)."""
@@ -200,6 +202,7 @@ def test_discriminative_frozen_noise_redundancy_after_training_is_near_zero(redu
     assert np.all(np.abs(after) < BAND), after
 
 
+@pytest.mark.slow  # trains both baselines: about 1 min with the module's other slow tests
 def test_efficient_baseline_redundancy_change_is_not_significantly_positive(reduced):
     """lambda_TC > 0, fresh noise: the seed-mean change of redundancy (last session minus
     session 0) minus 1.96 bootstrap standard deviations (8 paired trial resamples) is <= 0.
@@ -215,6 +218,7 @@ def test_efficient_baseline_redundancy_change_is_not_significantly_positive(redu
         assert change - 1.96 * sd <= 0, (measure, change, sd)
 
 
+@pytest.mark.slow  # trains both baselines: about 1 min with the module's other slow tests
 def test_early_stopping_takes_no_step_at_a_reached_target_and_all_below_an_unreachable_one(
     reduced,
 ):
@@ -233,6 +237,7 @@ def test_early_stopping_takes_no_step_at_a_reached_target_and_all_below_an_unrea
     assert np.all(matched.steps[:, 1:].sum(1) < steps)  # the target 0.85 stops early
 
 
+@pytest.mark.slow  # trains both baselines: about 1 min with the module's other slow tests
 def test_one_compilation_serves_every_lambda(reduced):
     static, hyper, keys, matched = reduced
     compiled = _networks._cache_size()

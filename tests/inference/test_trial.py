@@ -33,6 +33,7 @@ def test_jit_and_no_jit_agree():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow  # about 100 s on 2 cores; the pipeline's chunking test stays in the default suite
 def test_vmap_equals_loop_and_chunking_is_invisible():
     model, stim, mode = reference_model(8, 4), Stimulus(), inference_mode("coupling_only")
     contrasts = jnp.array([-6.0, 0.0, 3.0, 12.0])
