@@ -1,0 +1,137 @@
+"""The one-page ``summary`` figure: every acceptance criterion with its verdict
+(PASS/FAIL/n/a) and the effects it used, next to forest plots of the key effects
+(:data:`FOREST`)."""
+
+from __future__ import annotations
+
+import textwrap
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from .. import report
+from .style import COLORS, INFO, LABELS, NEUTRAL, STATUS, effect, fmt, forest
+
+FOREST = (
+    (
+        f"change, last − naive session ({INFO})",
+        (
+            ("change_redundancy_engaged", "I_red, engaged"),
+            ("change_redundancy_passive", "I_red, passive"),
+            ("change_redundancy_window_engaged", "I_red, engaged, first window"),
+            ("change_redundancy_window_passive", "I_red, passive, first window"),
+            ("interaction_redundancy", "I_red, engaged − passive (window)"),
+            ("change_information_shuffled_engaged", "I_shuffle, engaged"),
+            ("change_information_engaged", "I, engaged"),
+            ("change_relevant_minus_irrelevant_engaged", "I_red, relevant − irrelevant"),
+            ("change_dprime_high_minus_low_engaged", "I_red, high − low d′"),
+            ("decision_minus_onset_relevant_minus_irrelevant_engaged",
+             "I_red rel − irr, decision − onset"),
+            ("control_frozen_engaged_redundancy", "I_red, engaged, frozen noise"),
+            ("control_frozen_passive_redundancy", "I_red, passive, frozen noise"),
+            ("network_discriminative_fresh_redundancy", "I_red, discriminative, fresh"),
+            ("network_discriminative_frozen_redundancy", "I_red, discriminative, frozen"),
+            ("network_efficient_fresh_redundancy", "I_red, efficient, fresh"),
+            ("network_efficient_frozen_redundancy", "I_red, efficient, frozen"),
+        ),
+    ),
+    (
+        f"within-trial slope of I_red ({INFO} per time bin)",
+        (
+            ("within_trial_slope_early_engaged", "engaged, naive session"),
+            ("within_trial_slope_late_engaged", "engaged, last session"),
+            ("within_trial_slope_late_passive", "passive, last session"),
+        ),
+    ),
+    (
+        "correlation r of engaged I_red with the learning index over sessions",
+        (("correlation_redundancy_learning_index_engaged", "r(I_red, learning index)"),),
+    ),
+    (
+        f"% redundancy after training (shaded: ±{report.FROZEN_BAND:g}, \"near zero\")",
+        (
+            ("network_discriminative_fresh_percent_redundancy_last", "discriminative, fresh"),
+            ("network_discriminative_frozen_percent_redundancy_last", "discriminative, frozen"),
+            ("network_efficient_fresh_percent_redundancy_last", "efficient, fresh"),
+            ("network_efficient_frozen_percent_redundancy_last", "efficient, frozen"),
+        ),
+    ),
+)  # fmt: skip
+"""The summary's forest plots: one per unit, rows ``(effect, label)`` (those in the data)."""
+
+
+def summary_figure(ds: xr.Dataset) -> Figure | None:
+    if "effect_value" not in ds:
+        return None
+    results = report.criteria(ds)
+    groups = [(t, [r for r in rows if effect(ds, r[0]) is not None]) for t, rows in FOREST]
+    groups = [(t, rows) for t, rows in groups if rows]
+    fig = Figure(figsize=(11.69, 8.27), layout="constrained")  # A4 landscape
+    counts = {k: sum(ok is k for _, ok in results) for k in STATUS}
+    task = ds.attrs.get("task", "")
+    seeds = ds.sizes.get("seed", "?")
+    fig.suptitle(
+        "Redundancy with learning (Liu, Pletenev, Haefner & Snyder 2026): the paper's claims "
+        f"vs the model\ntask {task}, {seeds} seeds, sessions 0–{int(ds.session[-1])}; criteria: "
+        f"{counts[True]} PASS, {counts[False]} FAIL, {counts[None]} n/a",
+        fontsize=11,
+    )
+    gs = fig.add_gridspec(
+        max(len(groups), 1), 2, width_ratios=(1.6, 1),
+        height_ratios=[len(rows) + 2 for _, rows in groups] or [1],
+    )  # fmt: skip
+    _criteria_panel(fig.add_subplot(gs[:, 0]), ds, results)
+    for g, (title, rows) in enumerate(groups):
+        ax = fig.add_subplot(gs[g, 1])
+        if "percent_redundancy_last" in rows[0][0]:
+            band = report.FROZEN_BAND
+            ax.axvspan(-band, band, color="grey", alpha=0.15, lw=0)
+        forest(ax, ds, rows, title, fontsize=8)
+    if groups:
+        handles = [Patch(color=COLORS[k], label=LABELS[k]) for k in COLORS]
+        fig.legend(handles=handles, loc="outside lower right", ncols=2, fontsize=7.5,
+                   title="colours (hollow: frozen noise)", title_fontsize=7.5)  # fmt: skip
+    return fig
+
+
+def _criteria_panel(ax, ds, results, width: int = 50):
+    """Every acceptance criterion with its verdict and the effects it used (95% CI)."""
+    ax.set_axis_off()
+    ax.set_title("acceptance criteria (the paper's claims), as measured", loc="left", fontsize=10)
+    wrapped = [
+        textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False)
+        for text, _ in results
+    ]
+    lines = sum(max(len(w), 1) for w in wrapped)
+    size = float(np.clip(470 / (1.3 * lines + 0.5 * len(results) + 3), 7, 8.5))
+    kw = dict(xycoords="axes fraction", textcoords="offset points", va="top")
+    for x, text, ha in ((0, "verdict", "left"), (0.085, "claim", "left"),
+                        (1, "measured effect [95% CI]", "right")):  # fmt: skip
+        ax.annotate(text, (x, 1), xytext=(2 if x == 0 else 0, 0), fontsize=7, color=NEUTRAL,
+                    ha=ha, style="italic", **kw)  # fmt: skip
+    y = 1.6 * size
+    for i, ((text, ok), lines_i) in enumerate(zip(results, wrapped, strict=True)):
+        label, color = STATUS[ok]
+        ax.annotate(
+            label, (0, 1), xytext=(2, -y), fontsize=size - 0.5, color="white",
+            fontweight="bold", bbox=dict(boxstyle="round,pad=0.25", fc=color, ec="none"), **kw,
+        ).set_gid(f"criterion-{i}-status")  # fmt: skip
+        ax.annotate("\n".join(lines_i), (0.085, 1), xytext=(0, -y), fontsize=size,
+                    **kw).set_gid(f"criterion-{i}")  # fmt: skip
+        ax.annotate(_measured(ds, text), (1, 1), xytext=(0, -y), fontsize=max(size - 1, 7),
+                    color="#444444", ha="right", **kw)  # fmt: skip
+        y += 1.3 * size * max(len(lines_i), 1) + 0.5 * size
+
+
+def _measured(ds, text: str) -> str:
+    """The effects a criterion uses, as ``value [low, high]``."""
+    check = dict(report.CRITERIA).get(text)
+    if check is None:
+        return ""
+    try:
+        names = list(dict.fromkeys(report._names_used(check)))
+    except Exception:  # a criterion of another shape: show nothing rather than fail
+        return ""
+    return "\n".join(fmt(effect(ds, n)) for n in names)
