@@ -209,7 +209,7 @@ def block_measures(
     if dprime is not None:
         order = jnp.argsort(-dprime)
         size = analysis.group_size
-        groups += [("dprime_high", order[:size]), ("dprime_low", order[-size:])]
+        groups += [("dprime_top", order[:size]), ("dprime_bottom", order[-size:])]
     for name, idx in groups:
         # Every group's features: the bins, then the whole trial.
         est = redundancy_from_stats(

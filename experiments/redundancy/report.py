@@ -159,12 +159,12 @@ def _paper_effects(point, rep, last: int, change) -> dict:
         out["kernel_late_minus_early_last_engaged"] = effect(
             point, rep, lambda d: d.kernel_late_minus_early.sel(mode="engaged", session=last)
         )
-    if "redundancy_dprime_high" in point:
+    if "redundancy_dprime_top" in point:
         for mode in MODES:
-            out[f"change_dprime_high_minus_low_{mode}"] = effect(
+            out[f"change_dprime_top_minus_bottom_{mode}"] = effect(
                 point, rep,
-                lambda d, m=mode: change(m, "redundancy_dprime_high")(d)
-                - change(m, "redundancy_dprime_low")(d),
+                lambda d, m=mode: change(m, "redundancy_dprime_top")(d)
+                - change(m, "redundancy_dprime_bottom")(d),
             )  # fmt: skip
     if "redundancy_relevant_by_time" in point:
 
@@ -261,7 +261,7 @@ CRITERIA = (
     ),
     (
         "task-relevant neurons by passive d' rise more than the least relevant (CI > 0)",
-        lambda e: e("change_dprime_high_minus_low_engaged")[1] > 0,
+        lambda e: e("change_dprime_top_minus_bottom_engaged")[1] > 0,
     ),
     (
         "relevant-minus-irrelevant rise larger at decision time than at onset (CI > 0)",

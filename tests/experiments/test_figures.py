@@ -22,7 +22,7 @@ TRAILING = {
     "orientation_row": np.arange(22.5, 180, 45.0),
     "orientation_column": np.arange(22.5, 180, 45.0),
 }
-GROUPS = ("relevant", "irrelevant", "dprime_high", "dprime_low")
+GROUPS = ("relevant", "irrelevant", "dprime_top", "dprime_bottom")
 FAMILY = ("information", "information_shuffled", "redundancy", "percent_redundancy")
 SCALARS = FAMILY + (
     "fraction_along_fprime", "accuracy", "psychometric_slope", "choice_probability",

@@ -106,7 +106,7 @@ def test_no_overshoot_with_three_times_the_sessions():
 
 
 def test_neurons_relevant_by_passive_dprime_rise_more(effects):
-    value, low, high = effects("change_dprime_high_minus_low_engaged")
+    value, low, high = effects("change_dprime_top_minus_bottom_engaged")
     assert low > 0, (value, low, high)
 
 

@@ -44,7 +44,7 @@ def analyses_figure(ds: xr.Dataset) -> Figure | None:
         (("noise_correlation_same_minus_different",), _same_minus_different_panel),
         (("noise_correlation_binned",), None),  # three heat maps
         (("redundancy_relevant", "redundancy_irrelevant"), relevant_panel),
-        (("redundancy_dprime_high", "redundancy_dprime_low"), _dprime_panel),
+        (("redundancy_dprime_top", "redundancy_dprime_bottom"), _dprime_panel),
         (("redundancy_relevant_by_time", "redundancy_irrelevant_by_time"), _decision_panel),
         (("redundancy_by_coherence",), _coherence_panel),
     )
@@ -193,13 +193,13 @@ def _binned_correlation_panels(fig, axes, ds, mode="engaged"):
 
 
 def _dprime_panel(ax, ds, mode="engaged"):
-    per_session(ax, ds, "redundancy_dprime_high", COLORS[mode], "highest passive d′", mode=mode)
-    per_session(ax, ds, "redundancy_dprime_low", NEUTRAL, "lowest passive d′", marker="s",
+    per_session(ax, ds, "redundancy_dprime_top", COLORS[mode], "highest passive d′", mode=mode)
+    per_session(ax, ds, "redundancy_dprime_bottom", NEUTRAL, "lowest passive d′", marker="s",
                  mode=mode)  # fmt: skip
     zero(ax)
     sessions(ax)
     title = f"I_red, highest vs lowest passive d′ ({mode})"
-    e = effect(ds, f"change_dprime_high_minus_low_{mode}")
+    e = effect(ds, f"change_dprime_top_minus_bottom_{mode}")
     if e is not None:
         title += f"\nchange high − low: {fmt(e)}"
     ax.set(title=title, ylabel=INFO)

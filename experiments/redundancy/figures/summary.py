@@ -26,7 +26,7 @@ FOREST = (
             ("change_information_shuffled_engaged", "I_shuffle, engaged"),
             ("change_information_engaged", "I, engaged"),
             ("change_relevant_minus_irrelevant_engaged", "I_red, relevant − irrelevant"),
-            ("change_dprime_high_minus_low_engaged", "I_red, high − low d′"),
+            ("change_dprime_top_minus_bottom_engaged", "I_red, high − low d′"),
             ("decision_minus_onset_relevant_minus_irrelevant_engaged",
              "I_red rel − irr, decision − onset"),
             ("control_frozen_engaged_redundancy", "I_red, engaged, frozen noise"),
