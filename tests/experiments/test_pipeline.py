@@ -108,7 +108,10 @@ def test_chunking_is_invisible(tiny):
 @pytest.mark.slow  # three sessions with training: about 80 s
 def test_seeds_are_independent_lanes(tiny):
     """Each seed's result depends on its own state and key only: permuting the seeds permutes
-    the results exactly, and replacing one seed leaves the others bit for bit.
+    the results, and replacing one seed leaves the others unchanged. The trained states are
+    equal bit for bit; the measures to float32 rounding (1e-6 relative), because XLA:CPU may
+    round a vectorised reduction differently in another lane of the seed axis (measured:
+    7e-7 relative on a per-coherence estimate).
 
     (Separate calls with one seed run at another batch width, which rounds differently in
     float32; the float64 chunking test above shows such differences are rounding only.)"""
@@ -116,11 +119,14 @@ def test_seeds_are_independent_lanes(tiny):
     together = P.session_step(static, hyper, states, keys, 1)
     perm = jnp.array([2, 0, 1])
     permuted = P.session_step(static, hyper, jax.tree.map(lambda a: a[perm], states), keys[perm], 1)
-    _close(jax.tree.map(lambda a: a[perm], together), permuted, rtol=0, atol=0)
     other = jax.tree.map(lambda a: a.at[0].set(a[2]), states)
     replaced = P.session_step(static, hyper, other, keys.at[0].set(keys[2]), 1)
-    _close(jax.tree.map(lambda a: a[1:], together), jax.tree.map(lambda a: a[1:], replaced),
-           rtol=0, atol=0)  # fmt: skip
+    for first, second in (
+        (jax.tree.map(lambda a: a[perm], together), permuted),
+        (jax.tree.map(lambda a: a[1:], together), jax.tree.map(lambda a: a[1:], replaced)),
+    ):
+        _close(first[0], second[0], rtol=0, atol=0)  # the states
+        _close(first[1], second[1], rtol=1e-6, atol=1e-7)  # the session's output
 
 
 def test_no_recompilation_across_sessions_seeds_and_hyperparameters(tiny):
