@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .. import report
-from .model import relevant_panel
+from .model import group_pair_panel, relevant_panel
 from .style import (
     COLORS,
     INFO,
@@ -193,17 +193,10 @@ def _binned_correlation_panels(fig, axes, ds, mode="engaged"):
 
 
 def _dprime_panel(ax, ds, mode="engaged"):
-    per_session(ax, ds, "redundancy_dprime_top", COLORS[mode], "highest passive d′", mode=mode)
-    per_session(ax, ds, "redundancy_dprime_bottom", NEUTRAL, "lowest passive d′", marker="s",
-                 mode=mode)  # fmt: skip
-    zero(ax)
-    sessions(ax)
-    title = f"I_red, highest vs lowest passive d′ ({mode})"
-    e = effect(ds, f"change_dprime_top_minus_bottom_{mode}")
-    if e is not None:
-        title += f"\nchange high − low: {fmt(e)}"
-    ax.set(title=title, ylabel=INFO)
-    ax.legend(fontsize=8)
+    group_pair_panel(
+        ax, ds, mode, ("dprime_top", "dprime_bottom"), ("highest passive d′", "lowest passive d′"),
+        "I_red, highest vs lowest passive d′", "change_dprime_top_minus_bottom", "high − low",
+    )  # fmt: skip
 
 
 def _decision_panel(ax, ds, mode="engaged"):

@@ -89,19 +89,28 @@ def _within_trial_panel(ax, ds):
     ax.legend(fontsize=8)
 
 
-def relevant_panel(ax, ds, mode="engaged"):
-    color = COLORS[mode]
-    per_session(ax, ds, "redundancy_relevant", color, "task-relevant", mode=mode)
-    per_session(ax, ds, "redundancy_irrelevant", NEUTRAL, "task-irrelevant", marker="s",
-                 mode=mode)  # fmt: skip
+def group_pair_panel(ax, ds, mode, groups, labels, title, change, change_label):
+    """Redundancy of two neuron groups over sessions (the first in the mode's colour, the
+    comparison group grey), with the change of their difference (effect ``change``) in the
+    title."""
+    per_session(ax, ds, f"redundancy_{groups[0]}", COLORS[mode], labels[0], mode=mode)
+    per_session(ax, ds, f"redundancy_{groups[1]}", NEUTRAL, labels[1], marker="s", mode=mode)
     zero(ax)
     sessions(ax)
-    title = f"I_red, task-relevant vs irrelevant neurons ({mode})"
-    e = effect(ds, f"change_relevant_minus_irrelevant_{mode}")
+    title = f"{title} ({mode})"
+    e = effect(ds, f"{change}_{mode}")
     if e is not None:
-        title += f"\nchange rel − irr: {fmt(e)}"
+        title += f"\nchange {change_label}: {fmt(e)}"
     ax.set(title=title, ylabel=INFO)
     ax.legend(fontsize=8)
+
+
+def relevant_panel(ax, ds, mode="engaged"):
+    group_pair_panel(
+        ax, ds, mode, ("relevant", "irrelevant"), ("task-relevant", "task-irrelevant"),
+        "I_red, task-relevant vs irrelevant neurons", "change_relevant_minus_irrelevant",
+        "rel − irr",
+    )  # fmt: skip
 
 
 CONTROL_LABELS = {
