@@ -14,6 +14,7 @@ import sys
 import tyro
 
 from . import analyse, redundancy, simulate, training
+from .sweep import cli as sweep_cli
 from .redundancy.config import FULL as REDUNDANCY_FULL
 from .redundancy.config import LEGACY as REDUNDANCY_LEGACY
 from .training.config import LEGACY as TRAINING_LEGACY
@@ -29,7 +30,7 @@ EXPERIMENTS = {
         {"full": REDUNDANCY_FULL, "legacy": REDUNDANCY_LEGACY},
     ),
 }  # fmt: skip
-USAGE = f"""usage: bayescortex {{{",".join([*COMMANDS, "run"])}}} [--help] ...
+USAGE = f"""usage: bayescortex {{{",".join([*COMMANDS, "run", "sweep"])}}} [--help] ...
 
   simulate      simulate trials of the reference model at fixed feedback
   train         learn the feedback over sessions, with engaged and passive recordings
@@ -38,12 +39,15 @@ USAGE = f"""usage: bayescortex {{{",".join([*COMMANDS, "run"])}}} [--help] ...
   run NAME      run an experiment: {", ".join(EXPERIMENTS)} (presets: --full, paper scale;
                 --legacy, the first version's definitions: joint-likelihood learning of the
                 coupling, no 'none' context, passive = top-down path cut, static frames)
+  sweep NAME    run an experiment at many configurations (--grid name=v1,v2 ...,
+                --random N name=lo:hi): one compiled program per shape, resumable shards,
+                local devices or a Ray cluster
 
 'bayescortex COMMAND --help' lists a command's flags.
 """
 
 
-def _with_preset(cls, presets: dict, args: list[str], prog: str):
+def with_preset(cls, presets: dict, args: list[str], prog: str):
     """Parse ``args`` into ``cls``; a ``--<preset>`` flag makes that preset the defaults."""
     chosen = [p for p in presets if f"--{p}" in args]
     if len(chosen) > 1:
@@ -68,10 +72,10 @@ def _parse(argv: list[str]):
                 f"expected one of {tuple(EXPERIMENTS)}"
             )
         (cls, fn, presets), prog = EXPERIMENTS[rest[0]], f"bayescortex run {rest[0]}"
-        return command, _with_preset(cls, presets, rest[1:], prog), fn
+        return command, with_preset(cls, presets, rest[1:], prog), fn
     if command in COMMANDS:
         cls, fn, presets = COMMANDS[command]
-        return command, _with_preset(cls, presets, rest, f"bayescortex {command}"), fn
+        return command, with_preset(cls, presets, rest, f"bayescortex {command}"), fn
     raise SystemExit(f"bayescortex: unknown command {command!r}\n\n{USAGE}")
 
 
@@ -81,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         raise SystemExit(0 if argv else 2)
     try:
+        if argv[0] == "sweep":
+            sweep_cli.main(argv[1:])
+            return
         command, config, fn = _parse(argv)
         fn(config)
     except (ValueError, FloatingPointError, FileExistsError, PermissionError) as err:

@@ -32,7 +32,7 @@ from ..results import save_run
 from .config import FULL, LEGACY, RedundancyConfig, Static
 from .figures import figures
 from .report import criteria, effects, summary_text, with_effects
-from .run import run, run_folder
+from .run import run, run_configs, run_folder
 
 
 def main(config: RedundancyConfig) -> None:
@@ -66,6 +66,7 @@ __all__ = [
     "figures",
     "main",
     "run",
+    "run_configs",
     "summary_text",
     "with_effects",
 ]

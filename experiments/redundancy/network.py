@@ -43,6 +43,7 @@ from ..discriminative import (
     record_network,
     train_session,
 )
+from ..placement import VECTORISED, Placement, over_configs
 from ..protocol import BlockStats, Hyper, bootstrap_key, correct_per_level, trial_table
 from .config import Static
 from .measures import Analysis, replicate_measures
@@ -67,13 +68,16 @@ class NetworkOutput(NamedTuple):
 
 
 def network_measures(
-    static: Static, hyper: Hyper, seed_keys, target_accuracy, *, n_shared: int = N_SHARED
-) -> NetworkOutput:
-    """Train both baselines of every seed over the sessions and measure them after each.
+    static: Static, hypers: Hyper, keys, target_accuracy, *, n_shared: int = N_SHARED,
+    placement: Placement = VECTORISED,
+) -> NetworkOutput:  # fmt: skip
+    """Train both baselines of every configuration and seed over the sessions and measure
+    them after each (outputs with leading axes ``(config, seed)``).
 
-    ``target_accuracy``: ``(seeds, sessions + 1)``, entry ``s`` the accuracy session ``s``
-    trains to (column 0, before training, is not used; NaN: no early stopping). Seed ``s``
-    initialises its network from ``nnx.Rngs(s)``. ``loss``: ``network_steps`` entries per
+    ``hypers``: a leading configuration axis; ``keys``: ``(config, seed)``;
+    ``target_accuracy``: ``(config, seeds, sessions + 1)``, entry ``s`` the accuracy session
+    ``s`` trains to (column 0, before training, is not used; NaN: no early stopping). Seed
+    ``s`` initialises its network from ``nnx.Rngs(s)``. ``loss``: ``network_steps`` entries per
     session (sessions 1, 2, ... in order), the training loss of each step applied and NaN for
     the steps not taken (``steps`` counts the finite ones). ``private_fraction``: the share of the
     fresh zero-signal noise variance (trace) that is private, from the network's noise model:
@@ -83,22 +87,27 @@ def network_measures(
     sum and ``shared_fraction`` the second (internal shared noise); the rest is pixel noise
     carried by the rates. ``n_shared``: dimensions of the internal shared noise (0: none).
     """
-    n_seeds = len(seed_keys)
+    n_configs, n_seeds = keys.shape
     target = jnp.asarray(target_accuracy, jnp.float32)
-    if target.shape != (n_seeds, static.sessions + 1):
+    if target.shape != (n_configs, n_seeds, static.sessions + 1):
         raise ValueError(
-            f"target_accuracy: expected shape (seeds, sessions + 1) = "
-            f"{(n_seeds, static.sessions + 1)}, got {target.shape}"
+            f"target_accuracy: expected shape (configs, seeds, sessions + 1) = "
+            f"{(n_configs, n_seeds, static.sessions + 1)}, got {target.shape}"
         )
     pixels = Stimulus().size ** 2
     nets = [initial_network(pixels, static.network_hidden, s, n_shared) for s in range(n_seeds)]
     graphdef = nets[0][0]
     params = jax.tree.map(lambda *a: jnp.stack(a), *[n[1] for n in nets])
-    return _networks(static, graphdef, hyper, seed_keys, params, target)
+    return _networks(static, graphdef, placement, hypers, keys, target, params)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _networks(static: Static, graphdef, hyper: Hyper, seed_keys, params, target):
+@functools.partial(jax.jit, static_argnums=(0, 1, 2))
+def _networks(static: Static, graphdef, placement: Placement, hypers, keys, target, params):
+    one = functools.partial(_networks_one, static, graphdef)
+    return over_configs(one, placement, 3)(hypers, keys, target, params)
+
+
+def _networks_one(static: Static, graphdef, hyper: Hyper, seed_keys, target, params):
     p = static.protocol
     level, contrasts = trial_table(p)
     n_levels = len(p.levels)

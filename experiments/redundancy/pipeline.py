@@ -3,9 +3,11 @@
 :func:`seed_step` is one session of one seed: train (sessions >= 1), record the engaged and
 passive blocks with the same stimuli (a condition axis), stream them into statistics and
 reduce those to measures for the data and every bootstrap replicate. :func:`session_step`
-vmaps it over seeds; :func:`controls_step` records the controls (the other definition of
-passive viewing, the ablations ``coupling_only`` and ``no_accumulation``, and the task switch)
-the same way. Nothing in a
+runs it for every configuration (hyperparameters with a leading axis) and seed at once;
+:func:`controls_step` records the controls (the other definition of passive viewing, the
+ablations ``coupling_only`` and ``no_accumulation``, the task switch, frozen noise) the same
+way. The configuration axis is laid out by a :class:`Placement`: vectorised, ``lax.map``-ped
+in batches, or split over local devices with ``shard_map``. Nothing in a
 session leaves the compiled program but the measures, the training diagnostics and the
 learned parameters, so memory does not grow with trials, and no hyperparameter value, seed or
 session recompiles anything.
@@ -21,6 +23,7 @@ import jax.numpy as jnp
 
 from bayescortex.inference import inference_mode
 
+from ..placement import VECTORISED, Placement, over_configs
 from ..protocol import (
     Conditions,
     Hyper,
@@ -147,55 +150,82 @@ def seed_step(
     return state, SessionOutput(point, resampled, acc, ctx, info, _parameters(state))
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def train_seeds(static: Static, hyper: Hyper, states: SeedState, seed_keys, session):
-    """:func:`seed_train` vmapped over seeds (one compilation for every session)."""
+def _train_one(static, hyper, states, keys, session):
     return jax.vmap(seed_train, in_axes=(None, None, 0, 0, None))(
-        static, hyper, states, seed_keys, session
+        static, hyper, states, keys, session
     )
 
 
-@functools.partial(jax.jit, static_argnums=0)
-def record_seeds(
-    static: Static, hyper: Hyper, states: SeedState, seed_keys, session, conds, stream
-):
-    """:func:`seed_record` vmapped over seeds (one compilation for every session and for the
-    controls)."""
+def _record_one(static, hyper, states, keys, session, conds, stream):
     return jax.vmap(seed_record, in_axes=(None, None, 0, 0, None, None, None))(
-        static, hyper, states, seed_keys, session, conds, stream
+        static, hyper, states, keys, session, conds, stream
     )
 
 
-def session_step(static: Static, hyper: Hyper, states: SeedState, seed_keys, session: int):
-    """:func:`seed_step` of every seed (leading seed axis), from the two compiled programs."""
-    info = TrainInfo(*(jnp.full((len(seed_keys),), jnp.nan),) * 3, jnp.zeros(len(seed_keys)))
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def train_configs(static: Static, placement: Placement, hypers: Hyper, states, keys, session):
+    """:func:`seed_train` of every configuration and seed (leading axes ``(config, seed)``;
+    one compilation for every session)."""
+    one = functools.partial(_train_one, static)
+    return over_configs(one, placement, 3)(hypers, states, keys, session)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def record_configs(
+    static: Static, placement: Placement, hypers: Hyper, states, keys, session, conds, stream
+):
+    """:func:`seed_record` of every configuration and seed (one compilation for every session
+    and for the controls)."""
+    one = functools.partial(_record_one, static)
+    return over_configs(one, placement, 3)(hypers, states, keys, session, conds, stream)
+
+
+def session_step(
+    static: Static, hypers: Hyper, states: SeedState, keys, session: int,
+    placement: Placement = VECTORISED,
+):  # fmt: skip
+    """:func:`seed_step` of every configuration and seed: ``hypers`` has a leading
+    configuration axis, ``states`` and ``keys`` leading ``(config, seed)`` axes, and so have
+    the outputs. From the two compiled programs."""
+    lead = keys.shape
+    info = TrainInfo(*(jnp.full(lead, jnp.nan),) * 3, jnp.zeros(lead))
     if session > 0:
-        states, info = train_seeds(static, hyper, states, seed_keys, session)
+        states, info = train_configs(static, placement, hypers, states, keys, session)
     # Every argument passed positionally, as controls_step does: one compilation serves both.
-    point, resampled, acc, ctx = record_seeds(
-        static, hyper, states, seed_keys, session, main_conditions(static), 0
+    point, resampled, acc, ctx = record_configs(
+        static, placement, hypers, states, keys, session, main_conditions(static), 0
     )
-    params = jax.vmap(_parameters)(states)
+    params = jax.vmap(jax.vmap(_parameters))(states)
     return states, SessionOutput(point, resampled, acc, ctx, info, params)
 
 
-def controls_step(static: Static, hyper: Hyper, states: SeedState, seed_keys, session: int):
-    """The control blocks of every seed after ``session``: ``(point, resampled)`` with axes
-    ``(seed, control, ...)`` over :func:`controls` (same images as the main blocks)."""
-    parts = [record_seeds(static, hyper, states, seed_keys, session, c, i + 1)
+def controls_step(
+    static: Static, hypers: Hyper, states: SeedState, keys, session: int,
+    placement: Placement = VECTORISED,
+):  # fmt: skip
+    """The control blocks of every configuration and seed after ``session``: ``(point,
+    resampled)`` with axes ``(config, seed, control, ...)`` over :func:`controls` (same images
+    as the main blocks)."""
+    parts = [record_configs(static, placement, hypers, states, keys, session, c, i + 1)
              for i, c in enumerate(control_conditions(static))]  # fmt: skip
     return tuple(
-        jax.tree.map(lambda *a: jnp.concatenate(a, axis=1), *[p[i] for p in parts]) for i in (0, 1)
+        jax.tree.map(lambda *a: jnp.concatenate(a, axis=2), *[p[i] for p in parts]) for i in (0, 1)
     )
 
 
 @functools.partial(jax.jit, static_argnums=0)
-def init_states(static: Static, hyper: Hyper, seed_keys) -> SeedState:
-    """Naive states of every seed (leading seed axis)."""
-    return jax.vmap(lambda k: init_state(static.protocol, hyper, k))(seed_keys)
+def init_states(static: Static, hypers: Hyper, keys) -> SeedState:
+    """Naive states of every configuration and seed (leading axes ``(config, seed)``)."""
+    one = lambda hyper, ks: jax.vmap(lambda k: init_state(static.protocol, hyper, k))(ks)  # noqa: E731
+    return jax.vmap(one)(hypers, keys)
 
 
 def seed_keys(root_seed: int, n_seeds: int) -> jax.Array:
     """Seed ``s`` of a run: ``fold_in(key(root_seed), s)``."""
     root = jax.random.key(root_seed)
     return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(n_seeds))
+
+
+def stack_configs(trees):
+    """Stack pytrees (hyperparameters, keys) on a new leading configuration axis."""
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)

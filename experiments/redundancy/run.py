@@ -12,6 +12,7 @@ import xarray as xr
 
 from bayescortex.models import CONTEXTS
 
+from ..placement import VECTORISED, Placement
 from ..results import compile_time, config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
@@ -25,6 +26,7 @@ from .pipeline import (
     parameter_names,
     seed_keys,
     session_step,
+    stack_configs,
 )
 
 REFERENCE_SECONDS_PER_TRIAL = 5.0
@@ -84,45 +86,82 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
     With ``checkpoint_dir``, every session is checkpointed there and an interrupted run resumes
     after its last finished session.
     """
-    static, hyper = config.split()
-    keys = seed_keys(config.seed, config.seeds)
+    return run_configs([config], progress=progress, checkpoint_dir=checkpoint_dir)[0]
+
+
+def _take(tree, i: int):
+    return jax.tree.map(lambda a: np.asarray(a[i]), tree)
+
+
+def run_configs(
+    configs: list[RedundancyConfig], *, placement: Placement = VECTORISED, progress: bool = True,
+    checkpoint_dir=None,
+) -> list[xr.Dataset]:  # fmt: skip
+    """Run configurations that share one static part as one compiled program: their
+    hyperparameters and seed keys are a leading configuration axis (laid out by
+    ``placement``), and configuration ``i`` gives the Dataset :func:`run` gives for it alone
+    (to float rounding). Padded to a multiple of ``placement.devices`` by repeating the last
+    configuration (its copies are dropped)."""
+    if not configs:
+        raise ValueError("configs: need at least one configuration")
+    static = configs[0].split()[0]
+    for c in configs[1:]:
+        other = c.split()[0]
+        if other != static:
+            diff = [f for f in Static._fields if getattr(other, f) != getattr(static, f)]
+            raise ValueError(
+                f"configs: one compiled program needs one static part; {diff} differ "
+                f"(group configurations by Static first, as sweep() does)"
+            )
+    n = len(configs)
+    padded = list(configs) + [configs[-1]] * (-n % placement.devices)
+    hypers = stack_configs([c.split()[1] for c in padded])
+    keys = stack_configs([seed_keys(c.seed, c.seeds) for c in padded])
     last = static.sessions
     t_start = time.perf_counter()
 
     def step(states, session):
-        states, out = session_step(static, hyper, states, keys, session)
+        states, out = session_step(static, hypers, states, keys, session, placement)
         ctl = None
         if static.controls and session in (0, last):
-            ctl = controls_step(static, hyper, states, keys, session)
+            ctl = controls_step(static, hypers, states, keys, session, placement)
         return states, (out, ctl)
 
     def describe(session, out):
-        acc = np.asarray(out[0].point["accuracy"])[:, 0].mean()
+        acc = np.asarray(out[0].point["accuracy"])[:n, :, 0].mean()
         return f"session {session}: engaged accuracy {acc:.3f}"
 
+    saved = config_dict(configs[0]) if n == 1 else {"configs": [config_dict(c) for c in configs]}
     with compile_time() as sim_compile:
-        states = init_states(static, hyper, keys)
+        states = init_states(static, hypers, keys)
         _, outputs = run_sessions(
-            step, states, last, checkpoint_dir=checkpoint_dir, config=config_dict(config),
+            step, states, last, checkpoint_dir=checkpoint_dir, config=saved,
             may_differ=RESUMABLE, progress=progress, describe=describe,
             extra={"keys": "seed s: fold_in(key(seed), s); session: fold_in(seed key, session)"},
         )  # fmt: skip
         networks = None
         if static.controls:
             # The baselines train to the sampling model's engaged accuracy of each session.
-            target = np.stack([np.asarray(o[0].point["accuracy"])[:, 0] for o in outputs], 1)
-            networks = jax.block_until_ready(network_measures(static, hyper, keys, target))
+            target = np.stack([np.asarray(o[0].point["accuracy"])[:, :, 0] for o in outputs], 2)
+            networks = jax.block_until_ready(
+                network_measures(static, hypers, keys, target, placement=placement)
+            )
     t_sim = time.perf_counter() - t_start
-    t1 = time.perf_counter()
-    ds = _dataset(config, static, outputs, networks)
-    ds.attrs.update(
-        simulation_seconds=t_sim,
-        simulation_compile_seconds=sim_compile.seconds,
-        analysis_seconds=time.perf_counter() - t1,
-        trials_simulated=trials_simulated(static),
-        task=config.task,
-    )
-    return ds
+    datasets = []
+    for i, config in enumerate(configs):
+        t1 = time.perf_counter()
+        ds = _dataset(config, static, [_take(o, i) for o in outputs], _take(networks, i))
+        ds.attrs.update(
+            simulation_seconds=t_sim,
+            simulation_compile_seconds=sim_compile.seconds,
+            analysis_seconds=time.perf_counter() - t1,
+            # Seconds and trials of the whole program (all its configurations together).
+            trials_simulated=trials_simulated(static) * len(padded),
+            configurations_together=len(padded),
+            task=config.task,
+        )
+        datasets.append(ds)
+    return datasets
 
 
 def trials_simulated(static: Static) -> int:

@@ -27,9 +27,9 @@ from bayescortex.experiments.redundancy.network import (
     BASELINES,
     NOISE,
     _networks,
-    network_measures,
 )
-from bayescortex.experiments.redundancy.pipeline import seed_keys
+from bayescortex.experiments.redundancy.network import network_measures as _measures
+from bayescortex.experiments.redundancy.pipeline import seed_keys, stack_configs
 from bayescortex.models import Stimulus
 
 PIXELS = Stimulus().size ** 2
@@ -53,6 +53,13 @@ def reduced():
     target = np.full((CONFIG.seeds, CONFIG.sessions + 1), TARGET)
     out = network_measures(static, hyper, keys, target)
     return static, hyper, keys, jax.tree.map(np.asarray, out)
+
+
+def network_measures(static, hyper, keys, target, **kw):
+    """The baselines of one configuration (the module's measures without a configuration
+    axis)."""
+    out = _measures(static, stack_configs([hyper]), keys[None], np.asarray(target)[None], **kw)
+    return jax.tree.map(lambda a: a[0], out)
 
 
 def _target(value):

@@ -31,9 +31,14 @@ TINY = RedundancyConfig(
 @pytest.fixture(scope="module")
 def tiny():
     static, hyper = TINY.split()
-    keys = P.seed_keys(TINY.seed, TINY.seeds)
-    states = P.init_states(static, hyper, keys)
+    hypers, keys = _configs(hyper), P.seed_keys(TINY.seed, TINY.seeds)[None]
+    states = P.init_states(static, hypers, keys)
     return static, hyper, keys, states
+
+
+def _configs(*hypers):
+    """Hyperparameters on a leading configuration axis."""
+    return P.stack_configs(hypers)
 
 
 def _close(a, b, **kw):
@@ -61,7 +66,7 @@ def test_streamed_statistics_equal_stored_trials(tiny):
     """Recording streamed in chunks gives the statistics of the stored trials."""
     static, hyper, keys, states = tiny
     p = static.protocol
-    model = jax.tree.map(lambda a: a[0], states.model)
+    model = jax.tree.map(lambda a: a[0, 0], states.model)
     conds = P.main_conditions(static)
     key = jax.random.key(7)
     stats = jax.jit(protocol.record, static_argnums=0)(p, hyper, model, key, key, conds)
@@ -116,14 +121,17 @@ def test_seeds_are_independent_lanes(tiny):
     (Separate calls with one seed run at another batch width, which rounds differently in
     float32; the float64 chunking test above shows such differences are rounding only.)"""
     static, hyper, keys, states = tiny
-    together = P.session_step(static, hyper, states, keys, 1)
+    hypers = _configs(hyper)
+    together = P.session_step(static, hypers, states, keys, 1)
     perm = jnp.array([2, 0, 1])
-    permuted = P.session_step(static, hyper, jax.tree.map(lambda a: a[perm], states), keys[perm], 1)
-    other = jax.tree.map(lambda a: a.at[0].set(a[2]), states)
-    replaced = P.session_step(static, hyper, other, keys.at[0].set(keys[2]), 1)
+    permuted = P.session_step(
+        static, hypers, jax.tree.map(lambda a: a[:, perm], states), keys[:, perm], 1
+    )
+    other = jax.tree.map(lambda a: a.at[:, 0].set(a[:, 2]), states)
+    replaced = P.session_step(static, hypers, other, keys.at[:, 0].set(keys[:, 2]), 1)
     for first, second in (
-        (jax.tree.map(lambda a: a[perm], together), permuted),
-        (jax.tree.map(lambda a: a[1:], together), jax.tree.map(lambda a: a[1:], replaced)),
+        (jax.tree.map(lambda a: a[:, perm], together), permuted),
+        (jax.tree.map(lambda a: a[:, 1:], together), jax.tree.map(lambda a: a[:, 1:], replaced)),
     ):
         _close(first[0], second[0], rtol=0, atol=0)  # the states
         _close(first[1], second[1], rtol=1e-6, atol=1e-7)  # the session's output
@@ -131,19 +139,22 @@ def test_seeds_are_independent_lanes(tiny):
 
 def test_no_recompilation_across_sessions_seeds_and_hyperparameters(tiny):
     static, hyper, keys, states = tiny
-    P.session_step(static, hyper, states, keys, 1)  # compiled (or cached) here
-    other = dataclasses.replace(hyper, learning_rate=0.02, odds_increment=0.1)
-    other_keys = P.seed_keys(5, TINY.seeds)
+    P.session_step(static, _configs(hyper), states, keys, 1)  # compiled (or cached) here
+    other = _configs(dataclasses.replace(hyper, learning_rate=0.02, odds_increment=0.1))
+    other_keys = P.seed_keys(5, TINY.seeds)[None]
     with compile_time() as ct:
-        for session, h, k in ((2, hyper, keys), (1, other, keys), (3, other, other_keys)):
+        for session, h, k in ((2, _configs(hyper), keys), (1, other, keys), (3, other, other_keys)):
             jax.block_until_ready(P.session_step(static, h, states, k, session))
     assert ct.seconds == 0.0
 
 
 def test_learning_rate_is_traced_and_acts(tiny):
     static, hyper, keys, states = tiny
-    slow = P.session_step(static, dataclasses.replace(hyper, learning_rate=0.005), states, keys, 1)
-    fast = P.session_step(static, dataclasses.replace(hyper, learning_rate=0.05), states, keys, 1)
+    slow, fast = (
+        P.session_step(static, _configs(dataclasses.replace(hyper, learning_rate=r)), states,
+                       keys, 1)
+        for r in (0.005, 0.05)
+    )  # fmt: skip
     k_slow = np.abs(np.asarray(slow[0].model.feedback.kappa_o)).mean()
     k_fast = np.abs(np.asarray(fast[0].model.feedback.kappa_o)).mean()
     assert k_fast > 3 * k_slow > 0
@@ -157,7 +168,7 @@ def test_passive_fixation_block_depends_on_learning_but_the_cut_does_not(tiny):
     passive null is an outcome, not a construction); with the top-down path cut (the authors'
     passive definition) the trained and the naive model respond identically."""
     static, hyper, keys, states = tiny
-    naive = jax.tree.map(lambda a: a[0], states.model)
+    naive = jax.tree.map(lambda a: a[0, 0], states.model)
     trained = eqx.tree_at(lambda m: m.feedback.kappa_o, naive, jnp.array([2.0, 0.0]))
     record = jax.jit(protocol.record, static_argnums=0)
     key = jax.random.key(11)
@@ -177,7 +188,7 @@ def test_resumed_run_equals_uninterrupted(tiny, tmp_path):
     static, hyper, keys, states = tiny
 
     def step(s, session):
-        return P.session_step(static, hyper, s, keys, session)
+        return P.session_step(static, _configs(hyper), s, keys, session)
 
     config = {"name": "tiny"}
     _, full = run_sessions(step, states, 2, progress=False)
@@ -209,15 +220,18 @@ def test_vmap_over_seeds_equals_separate_calls_float64():
     with jax.enable_x64(True):
         static, hyper = TINY.split()
         hyper = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), hyper)
-        keys = P.seed_keys(TINY.seed, TINY.seeds)
-        states = P.init_states(static, hyper, keys)
+        hypers, keys = _configs(hyper), P.seed_keys(TINY.seed, TINY.seeds)[None]
+        states = P.init_states(static, hypers, keys)
         assert states.model.fields.dtype == jnp.float64
-        _, together = P.session_step(static, hyper, states, keys, 1)
+        _, together = P.session_step(static, hypers, states, keys, 1)
         one = static._replace(seeds=1)
         for s in range(TINY.seeds):
-            pick = jax.tree.map(lambda a, s=s: a[s : s + 1], states)
-            _, alone = P.session_step(one, hyper, pick, keys[s : s + 1], 1)
-            _close(jax.tree.map(lambda a, s=s: a[s : s + 1], together), alone, rtol=1e-7, atol=1e-9)
+            pick = jax.tree.map(lambda a, s=s: a[:, s : s + 1], states)
+            _, alone = P.session_step(one, hypers, pick, keys[:, s : s + 1], 1)
+            _close(
+                jax.tree.map(lambda a, s=s: a[:, s : s + 1], together), alone, rtol=1e-7,
+                atol=1e-9,
+            )  # fmt: skip
 
 
 def test_frozen_noise_repeats_the_images_not_the_chains(tiny):
@@ -226,7 +240,7 @@ def test_frozen_noise_repeats_the_images_not_the_chains(tiny):
     kept zero-signal trials carry the block's bootstrap weights (row 0: the data)."""
     static, hyper, _, states = tiny
     p = static.protocol
-    model = jax.tree.map(lambda a: a[0], states.model)
+    model = jax.tree.map(lambda a: a[0, 0], states.model)
     main = P.main_conditions(static)
     frozen = main._replace(frozen=jnp.ones_like(main.frozen))
     key = jax.random.key(11)

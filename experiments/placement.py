@@ -1,0 +1,66 @@
+"""How a compiled program lays out its leading configuration axis: vectorised, in batches, or
+split over local devices.
+
+Sweeps stack the hyperparameters (array pytrees) of many configurations on a leading axis and
+run one compiled program over it. :func:`over_configs` lifts a function of one configuration
+to that axis: ``vmap`` (every configuration at once), ``lax.map`` with a batch size (memory
+bounded by the batch), and ``shard_map`` over a one-axis mesh of local devices (each device
+runs its block of configurations; no communication). Every random key derives from a
+configuration's own seed, so the layout changes results only by float rounding.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+
+class Placement(NamedTuple):
+    """How a compiled program lays out its leading configuration axis (static, hashable).
+
+    ``devices``: local devices the configurations are split over (``shard_map``; the number of
+    configurations must be a multiple of it); ``batch``: configurations vectorised at once on
+    a device (``lax.map`` with that batch size bounds memory; ``None``: all at once, one
+    ``vmap``). Results do not depend on the placement beyond float rounding.
+    """
+
+    devices: int = 1
+    batch: int | None = None
+
+
+VECTORISED = Placement()
+"""One device, every configuration at once."""
+
+
+def over_configs(fn, placement: Placement, n_mapped: int):
+    """Lift ``fn(*mapped, *shared)`` of one configuration to arguments whose first
+    ``n_mapped`` have a leading configuration axis (the rest shared by all), laid out by
+    ``placement``."""
+
+    def local(*args):
+        mapped, shared = args[:n_mapped], args[n_mapped:]
+        if placement.batch is None:
+            return jax.vmap(lambda *m: fn(*m, *shared))(*mapped)
+        return jax.lax.map(lambda m: fn(*m, *shared), mapped, batch_size=placement.batch)
+
+    if placement.devices == 1:
+        return local
+    devices = jax.devices()[: placement.devices]
+    if len(devices) < placement.devices:
+        raise ValueError(
+            f"devices: {placement.devices} requested, {len(devices)} available "
+            f"({jax.default_backend()}); on CPU set XLA_FLAGS="
+            f"--xla_force_host_platform_device_count=N before jax starts"
+        )
+    mesh = jax.sharding.Mesh(np.asarray(devices), ("config",))
+    spec = jax.sharding.PartitionSpec
+
+    def sharded(*args):
+        specs = (spec("config"),) * n_mapped + (spec(),) * (len(args) - n_mapped)
+        return jax.shard_map(
+            local, mesh=mesh, in_specs=specs, out_specs=spec("config"), check_vma=False
+        )(*args)
+
+    return sharded

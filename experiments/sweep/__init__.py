@@ -1,0 +1,26 @@
+"""Sweeps: many configurations of an experiment in one compiled program per shape, in
+resumable shards, on local devices or a Ray cluster.
+
+:mod:`.points` (grid and random points), :mod:`.run` (grouping, shards, executors, merge:
+:func:`sweep`), :mod:`.report` (summary, figure, the sweep folder), :mod:`.cli` (``bayescortex
+sweep``).
+"""
+
+from .points import parse_grid, points, random_points
+from .report import figure, save, summary_text
+from .run import STATUSES, Experiment, experiments, run_shard, shard_name, sweep
+
+__all__ = [
+    "STATUSES",
+    "Experiment",
+    "experiments",
+    "figure",
+    "parse_grid",
+    "points",
+    "random_points",
+    "run_shard",
+    "save",
+    "shard_name",
+    "summary_text",
+    "sweep",
+]

@@ -1,0 +1,96 @@
+"""``bayescortex sweep <experiment>``: the command line of :func:`~.run.sweep`."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from ..results import config_dict
+from .points import parse_grid, random_points
+from .report import save
+from .run import experiments, sweep
+
+
+def main(argv: list[str]) -> None:
+    """``bayescortex sweep <experiment> --grid name=v1,v2 [--random N name=lo:hi[:log] ...]
+    [sweep flags] [experiment flags]``."""
+
+    from ..cli import EXPERIMENTS, with_preset
+
+    parser = argparse.ArgumentParser(
+        prog="bayescortex sweep",
+        allow_abbrev=False,
+        description="Run an experiment at many configurations: one compiled program per "
+        "shape, configurations vectorised and split over devices, shards that resume. Every "
+        "other flag sets the base config (see 'bayescortex run <experiment> --help').",
+    )
+    parser.add_argument("experiment", choices=sorted(experiments()))
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=[],
+        metavar="NAME=V1,V2,...",
+        help="values of one config field; several --grid: their product",
+    )
+    parser.add_argument(
+        "--random",
+        nargs="+",
+        default=None,
+        metavar="N NAME=LO:HI[:log]",
+        help="N random points, each field drawn in [LO, HI] (log-uniform: :log)",
+    )
+    parser.add_argument(
+        "--shard-size",
+        type=int,
+        default=None,
+        help="configurations per shard (resume and Ray granularity; "
+        "default: one shard per shape group)",
+    )
+    parser.add_argument(
+        "--devices",
+        type=int,
+        default=None,
+        help="local devices to split configurations over (default: all)",
+    )
+    parser.add_argument(
+        "--config-batch",
+        type=int,
+        default=None,
+        help="configurations vectorised at once per device (memory bound)",
+    )
+    parser.add_argument(
+        "--ray",
+        action="store_true",
+        help="one Ray task per shard (RAY_ADDRESS, or a local cluster)",
+    )
+    parser.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs per Ray task")
+    args, rest = parser.parse_known_args(argv)
+    cls, _, presets = EXPERIMENTS[args.experiment]
+    base = with_preset(cls, presets, rest, f"bayescortex sweep {args.experiment}")
+    grid = parse_grid(cls, args.grid)
+    random = None
+    if args.random:
+        try:
+            n = int(args.random[0])
+        except ValueError as err:
+            raise ValueError(f"--random: the first value is the number of points, got "
+                             f"{args.random[0]!r}") from err  # fmt: skip
+        random = random_points(cls, n, args.random[1:], base.seed)
+    if not grid and not random:
+        raise ValueError("sweep: give at least one --grid or --random")
+    run_id = base.run_id or time.strftime("%Y%m%d-%H%M%S")
+    folder = Path(base.output) / "sweep" / args.experiment / run_id
+    exp = experiments()[args.experiment]
+    ds = sweep(
+        args.experiment, base, grid, random=random, folder=folder, shard_size=args.shard_size,
+        devices=args.devices, batch=args.config_batch, executor="ray" if args.ray else "local",
+        ray_gpus=args.ray_gpus,
+    )  # fmt: skip
+    meta = {
+        "experiment": args.experiment, "base": config_dict(base), "grid": grid,
+        "random": random, "shard_size": args.shard_size, "devices": args.devices,
+        "batch": args.config_batch, "executor": "ray" if args.ray else "local",
+    }  # fmt: skip
+    print(save(folder, ds, exp.headline, meta))
+    print(f"written to {folder}")

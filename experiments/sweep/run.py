@@ -1,0 +1,332 @@
+"""Sweeps: many configurations of an experiment in one compiled program per shape, in shards
+that resume, on local devices or on a Ray cluster.
+
+A sweep is a base config and a set of points (a grid, random draws, or both), each a few
+fields of the config set to other values. Points are grouped by the static part of their
+config (:meth:`split`: shapes, counts, choices): each group is one compiled program whose
+hyperparameters (arrays) and seed keys are a leading configuration axis, laid out by a
+:class:`~bayescortex.experiments.placement.Placement` (vectorised, batched with ``lax.map``,
+split over local devices). A group is cut into shards of at most ``shard_size``
+configurations; each shard is run, checked and written on its own (``shards/<hash>.nc``, the
+hash of the shard's configs and the package version), so a resumed sweep skips the finished
+shards and a killed one loses at most the shard in flight. The driver merges the shards into
+one Dataset with a ``config`` dimension: one coordinate per swept field, a ``status`` per
+configuration (``ok``, ``nan``: a required measure is not finite; ``invalid``: the config was
+rejected; ``error``: its shard failed) and a ``message``.
+
+Keys: every configuration uses the seeds of its own ``seed`` field (seed ``s`` is
+``fold_in(key(seed), s)``): configurations share their "animals" and stimuli (common random
+numbers), a point of a sweep gives what ``run`` gives for that config alone, and nothing
+depends on the shard, the batch or the device a configuration lands on.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+from tqdm.auto import tqdm
+
+from ..placement import Placement
+from ..results import config_dict, load_config, versions
+from .points import NOT_SWEPT, points
+
+STATUSES = ("ok", "nan", "invalid", "error")
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """What the sweep needs from an experiment.
+
+    ``config``: its config dataclass (with ``split() -> (static, hyper)``);
+    ``run_configs(configs, placement=, progress=) -> [Dataset]``: configurations sharing one
+    static part, as one program; ``effects(ds) -> {name: (value, low, high)}``: the effects of
+    one configuration's Dataset with their 95% intervals; ``required``: variables that must be
+    finite for a configuration to count as ``ok``; ``headline``: effects the sweep's figure
+    and summary show.
+    """
+
+    name: str
+    config: type
+    run_configs: Callable
+    effects: Callable
+    required: tuple[str, ...]
+    headline: tuple[str, ...]
+
+
+def experiments() -> dict[str, Experiment]:
+    """The sweepable experiments by name."""
+    from .. import redundancy
+
+    return {
+        "redundancy": Experiment(
+            "redundancy", redundancy.RedundancyConfig, redundancy.run_configs, redundancy.effects,
+            required=("accuracy", "information", "information_shuffled", "parameters"),
+            headline=(
+                "interaction_redundancy", "change_redundancy_engaged",
+                "change_redundancy_passive", "final_accuracy_engaged",
+            ),
+        )
+    }  # fmt: skip
+
+
+# -- shards -------------------------------------------------------------------------------------
+
+
+def _identity(config) -> dict:
+    return {k: v for k, v in config_dict(config).items() if k not in NOT_SWEPT}
+
+
+def shard_name(experiment: str, configs) -> str:
+    """Content address of a shard: a hash of the experiment, its configs (what they compute)
+    and the package version."""
+    text = json.dumps(
+        {"experiment": experiment, "configs": [_identity(c) for c in configs],
+         "version": versions().get("bayescortex")}, sort_keys=True,
+    )  # fmt: skip
+    return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+def _effects_dataset(exp: Experiment, ds: xr.Dataset) -> xr.Dataset:
+    values = exp.effects(ds)
+    data = {f"effect_{k}": ("interval", np.asarray(v, float)) for k, v in values.items()}
+    return xr.Dataset(data, coords={"interval": ["value", "low", "high"]})
+
+
+def check(exp: Experiment, ds: xr.Dataset) -> tuple[str, str]:
+    """``(status, message)`` of one configuration's Dataset: ``nan`` naming the required
+    variables that are not finite, else ``ok``."""
+    bad = [v for v in exp.required if v in ds and not np.all(np.isfinite(ds[v].values))]
+    if bad:
+        return "nan", f"not finite: {', '.join(bad)}"
+    return "ok", ""
+
+
+def run_shard(
+    experiment: str, configs: list[dict], path: str | os.PathLike, placement: Placement | None,
+    progress: bool = False,
+) -> str:  # fmt: skip
+    """Run one shard (configs sharing a static part, as JSON dicts) and write it atomically to
+    ``path``: the configurations' Datasets and effects on a ``config`` axis (local index), with
+    ``status``/``message``. Returns ``path``. ``placement`` None: every local device. (What a
+    Ray task runs.)"""
+    import jax
+
+    exp = experiments()[experiment]
+    loaded = [load_config(exp.config, c) for c in configs]
+    if placement is None:
+        placement = Placement(devices=_devices_for(jax.local_device_count(), len(loaded)))
+    t0 = time.perf_counter()
+    datasets = exp.run_configs(loaded, placement=placement, progress=progress)
+    parts = []
+    for ds in datasets:
+        status, message = check(exp, ds)
+        effects = _effects_dataset(exp, ds) if status == "ok" else xr.Dataset()
+        parts.append(
+            xr.merge([ds, effects], compat="override").assign(
+                status=((), status), message=((), message)
+            )
+        )
+    shard = xr.concat(parts, dim="config", join="outer", combine_attrs="drop_conflicts")
+    shard = shard.assign_coords(config=np.arange(len(parts)))
+    shard.attrs.update(
+        experiment=experiment, configs=json.dumps(configs), shard_seconds=time.perf_counter() - t0,
+        placement=json.dumps(placement._asdict()), versions=json.dumps(versions()),
+    )  # fmt: skip
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    shard.to_netcdf(tmp, engine="h5netcdf")
+    os.replace(tmp, path)
+    return str(path)
+
+
+def _load_shard(path: Path) -> xr.Dataset:
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+# -- the sweep ----------------------------------------------------------------------------------
+
+
+def sweep(
+    experiment: str,
+    base,
+    grid: dict[str, list] | None = None,
+    *,
+    seeds: int | None = None,
+    random: dict[str, list] | None = None,
+    folder: str | os.PathLike | None = None,
+    shard_size: int | None = None,
+    devices: int | None = None,
+    batch: int | None = None,
+    executor: str = "local",
+    ray_gpus: float = 0.0,
+    progress: bool = True,
+) -> xr.Dataset:
+    """Run ``experiment`` at every point of ``grid`` (and ``random``, see :func:`points`) on
+    top of the config ``base``; return one Dataset with a ``config`` dimension.
+
+    ``seeds`` overrides ``base.seeds``. Configurations are grouped by static part (one
+    compilation each), cut into shards of at most ``shard_size`` (default: a group is one
+    shard), each run with its configuration axis split over ``devices`` local devices
+    (default: all) and vectorised ``batch`` at a time (default: all). With ``folder``, each
+    finished shard is written to ``folder/shards/`` and found again by a later call (resume).
+    ``executor="ray"`` runs each shard as a Ray task (``ray.init()`` must reach a cluster, or
+    starts a local one; ``folder`` must be shared by the workers), ``ray_gpus`` GPUs each.
+    A configuration that is rejected, fails or gives non-finite required measures is reported
+    in ``status``/``message`` and its values are NaN; the others complete.
+    """
+    exp = experiments()[experiment]
+    if not isinstance(base, exp.config):
+        raise ValueError(f"base: expected a {exp.config.__name__}, got {type(base).__name__}")
+    if executor not in ("local", "ray"):
+        raise ValueError(f"executor: 'local' or 'ray', got {executor!r}")
+    if executor == "ray" and folder is None:
+        raise ValueError("executor='ray': a folder shared by the workers is needed (folder=)")
+    if shard_size is not None and shard_size < 1:
+        raise ValueError(f"shard_size: must be positive, got {shard_size}")
+    common = {} if seeds is None else {"seeds": seeds}
+    pts = points(grid, random) or [{}]
+    names = list(dict.fromkeys(k for p in pts for k in p))
+    configs, status, message = [], [], []
+    for p in pts:
+        try:
+            configs.append(dataclasses.replace(base, **common, **p))
+            status.append("ok")
+            message.append("")
+        except (ValueError, TypeError) as err:
+            configs.append(None)
+            status.append("invalid")
+            message.append(str(err))
+    groups: dict = {}
+    for i, c in enumerate(configs):
+        if c is not None:
+            groups.setdefault(c.split()[0], []).append(i)
+    size = shard_size or max((len(g) for g in groups.values()), default=1)
+    shards = [g[j : j + size] for g in groups.values() for j in range(0, len(g), size)]
+    folder = None if folder is None else Path(folder)
+    tmpdir = None
+    if folder is None:
+        tmpdir = tempfile.TemporaryDirectory(prefix="bayescortex-sweep-")
+        shard_dir = Path(tmpdir.name)
+    else:
+        shard_dir = folder / "shards"
+    placement = None
+    if devices is not None or batch is not None:
+        import jax
+
+        placement = Placement(devices or jax.local_device_count(), batch)
+    paths = [shard_dir / f"{shard_name(experiment, [configs[i] for i in s])}.nc" for s in shards]
+    todo = [k for k, p in enumerate(paths) if not p.exists()]
+    n_done = sum(len(shards[k]) for k in range(len(shards)) if k not in todo)
+    bar = tqdm(
+        total=sum(map(len, shards)), initial=n_done, desc=f"sweep {experiment}",
+        unit="config", disable=not progress,
+    )  # fmt: skip
+    failed: dict[int, str] = {}
+    with bar:
+        if n_done:
+            bar.set_postfix_str(f"{len(shards) - len(todo)} finished shards reused")
+        jobs = [(k, [config_dict(configs[i]) for i in shards[k]]) for k in todo]
+        if executor == "local":
+            for k, dicts in jobs:
+                pl = placement
+                if pl is None:
+                    import jax
+
+                    pl = Placement(devices=_devices_for(jax.local_device_count(), len(dicts)))
+                try:
+                    run_shard(experiment, dicts, paths[k], pl, progress=False)
+                except Exception as err:  # noqa: BLE001 - reported per configuration
+                    failed[k] = _describe(err)
+                bar.update(len(shards[k]))
+        else:
+            failed |= _run_ray(experiment, jobs, paths, placement, ray_gpus, bar, shards)
+    for k, why in failed.items():
+        for i in shards[k]:
+            status[i], message[i] = "error", why
+    per_config: dict[int, xr.Dataset] = {}
+    for k, s in enumerate(shards):
+        if k in failed:
+            continue
+        shard = _load_shard(paths[k])
+        for local, i in enumerate(s):
+            per_config[i] = shard.isel(config=local, drop=True)
+            status[i] = str(per_config[i]["status"].values)
+            message[i] = str(per_config[i]["message"].values)
+    if tmpdir is not None:
+        tmpdir.cleanup()
+    return _merge(pts, names, configs, per_config, status, message, base)
+
+
+def _devices_for(available: int, n_configs: int) -> int:
+    """Devices a shard of ``n_configs`` uses: all, unless it has fewer configurations."""
+    return max(1, min(available, n_configs))
+
+
+def _describe(err: BaseException) -> str:
+    last = traceback.format_exception_only(type(err), err)[-1].strip()
+    return last[:500]
+
+
+def _run_ray(experiment, jobs, paths, placement, gpus, bar, shards) -> dict[int, str]:
+    """Run shards as Ray tasks; ``{shard: error message}`` of those that failed."""
+    try:
+        import ray
+    except ImportError as err:
+        raise ValueError("executor='ray' needs Ray: pip install -e '.[ray]'") from err
+    if not ray.is_initialized():
+        ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(run_shard)
+    futures = {
+        task.remote(experiment, dicts, str(paths[k]), placement): k for k, dicts in jobs
+    }  # fmt: skip
+    failed = {}
+    pending = list(futures)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        k = futures[done[0]]
+        try:
+            ray.get(done[0])
+        except Exception as err:  # noqa: BLE001 - reported per configuration
+            failed[k] = _describe(getattr(err, "cause", None) or err)
+        bar.update(len(shards[k]))
+    return failed
+
+
+def _merge(pts, names, configs, per_config, status, message, base) -> xr.Dataset:
+    """One Dataset over every point (``config`` dimension); missing configurations NaN."""
+    order = sorted(per_config)
+    if order:
+        parts = [per_config[i].drop_vars(["status", "message"]) for i in order]
+        ds = xr.concat(parts, dim="config", join="outer", combine_attrs="drop_conflicts")
+        ds = ds.assign_coords(config=order).reindex(config=np.arange(len(pts)))
+    else:
+        ds = xr.Dataset(coords={"config": np.arange(len(pts))})
+    coords = {}
+    for name in names:
+        values = [p.get(name, getattr(base, name)) for p in pts]
+        coords[name] = ("config", np.asarray(values, dtype=object if _mixed(values) else None))
+    ds = ds.assign_coords(coords)
+    ds["status"] = ("config", np.asarray(status, dtype=str))
+    ds["message"] = ("config", np.asarray(message, dtype=str))
+    ds.attrs.update(
+        swept=json.dumps(names),
+        base_config=json.dumps(config_dict(base)),
+        configs=json.dumps([None if c is None else config_dict(c) for c in configs]),
+    )
+    return ds
+
+
+def _mixed(values) -> bool:
+    return any(v is None for v in values) or len({type(v) for v in values}) > 1
