@@ -8,7 +8,7 @@ sweep``).
 
 from .points import parse_grid, points, random_points
 from .report import figure, save, summary_text
-from .run import STATUSES, Experiment, experiments, run_shard, shard_name, sweep
+from .run import STATUSES, Experiment, experiments, register, run_shard, shard_name, sweep
 
 __all__ = [
     "STATUSES",
@@ -18,6 +18,7 @@ __all__ = [
     "parse_grid",
     "points",
     "random_points",
+    "register",
     "run_shard",
     "save",
     "shard_name",

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..results import config_dict
 from .points import parse_grid, random_points
 from .report import save
-from .run import experiments, sweep
+from .run import experiment_named, experiments, sweep
 
 
 def main(argv: list[str]) -> None:
@@ -81,7 +81,7 @@ def main(argv: list[str]) -> None:
         raise ValueError("sweep: give at least one --grid or --random")
     run_id = base.run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = Path(base.output) / "sweep" / args.experiment / run_id
-    exp = experiments()[args.experiment]
+    exp = experiment_named(args.experiment)
     ds = sweep(
         args.experiment, base, grid, random=random, folder=folder, shard_size=args.shard_size,
         devices=args.devices, batch=args.config_batch, executor="ray" if args.ray else "local",

@@ -63,20 +63,37 @@ class Experiment:
     headline: tuple[str, ...]
 
 
+REGISTRY: dict[str, Experiment] = {}
+"""Experiments added with :func:`register` (next to the built-in ones)."""
+
+
+def register(experiment: Experiment) -> None:
+    """Make ``experiment`` sweepable by name in this process (for a Ray cluster, register it
+    in a module the workers import)."""
+    REGISTRY[experiment.name] = experiment
+
+
 def experiments() -> dict[str, Experiment]:
-    """The sweepable experiments by name."""
+    """The sweepable experiments by name: the built-in ones and :data:`REGISTRY`."""
     from .. import redundancy
 
-    return {
-        "redundancy": Experiment(
-            "redundancy", redundancy.RedundancyConfig, redundancy.run_configs, redundancy.effects,
-            required=("accuracy", "information", "information_shuffled", "parameters"),
-            headline=(
-                "interaction_redundancy", "change_redundancy_engaged",
-                "change_redundancy_passive", "final_accuracy_engaged",
-            ),
-        )
-    }  # fmt: skip
+    builtin = Experiment(
+        "redundancy", redundancy.RedundancyConfig, redundancy.run_configs, redundancy.effects,
+        required=("accuracy", "information", "information_shuffled", "parameters"),
+        headline=(
+            "interaction_redundancy", "change_redundancy_engaged", "change_redundancy_passive",
+            "final_accuracy_engaged",
+        ),
+    )  # fmt: skip
+    return {"redundancy": builtin, **REGISTRY}
+
+
+def experiment_named(name: str) -> Experiment:
+    """The sweepable experiment ``name`` (ValueError listing the known ones)."""
+    known = experiments()
+    if name not in known:
+        raise ValueError(f"experiment: unknown {name!r}; sweepable: {sorted(known)}")
+    return known[name]
 
 
 # -- shards -------------------------------------------------------------------------------------
@@ -121,7 +138,7 @@ def run_shard(
     Ray task runs.)"""
     import jax
 
-    exp = experiments()[experiment]
+    exp = experiment_named(experiment)
     loaded = [load_config(exp.config, c) for c in configs]
     if placement is None:
         placement = Placement(devices=_devices_for(jax.local_device_count(), len(loaded)))
@@ -130,7 +147,12 @@ def run_shard(
     parts = []
     for ds in datasets:
         status, message = check(exp, ds)
-        effects = _effects_dataset(exp, ds) if status == "ok" else xr.Dataset()
+        effects = xr.Dataset()
+        if status == "ok":
+            try:
+                effects = _effects_dataset(exp, ds)
+            except Exception as err:  # noqa: BLE001 - reported per configuration
+                status, message = "error", f"effects: {_describe(err)}"
         parts.append(
             xr.merge([ds, effects], compat="override").assign(
                 status=((), status), message=((), message)
@@ -186,7 +208,7 @@ def sweep(
     A configuration that is rejected, fails or gives non-finite required measures is reported
     in ``status``/``message`` and its values are NaN; the others complete.
     """
-    exp = experiments()[experiment]
+    exp = experiment_named(experiment)
     if not isinstance(base, exp.config):
         raise ValueError(f"base: expected a {exp.config.__name__}, got {type(base).__name__}")
     if executor not in ("local", "ray"):

@@ -1,0 +1,265 @@
+"""The sweep engine on a toy experiment whose answer is known exactly: points, grouping into
+one compilation per shape, equality with per-configuration runs, resume, statuses, the
+command line, and (in a subprocess with 4 host devices) sharded == unsharded."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayescortex.experiments.placement import VECTORISED, Placement, over_configs
+from bayescortex.experiments.sweep import (
+    Experiment,
+    parse_grid,
+    points,
+    random_points,
+    register,
+    run_shard,
+    summary_text,
+    sweep,
+)
+from bayescortex.experiments.sweep import run as sweep_run
+
+TRACES = []
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    """y_s = scale * mean(z_s) + shift over ``size`` standard normals z of seed s."""
+
+    scale: float = 1.0
+    shift: float = 0.0
+    size: int = 4
+    seeds: int = 3
+    seed: int = 0
+    fail: bool = False
+    output: str = "results"
+    run_id: str | None = None
+
+    def __post_init__(self):
+        if self.size < 1:
+            raise ValueError(f"size: must be positive, got {self.size}")
+
+    def split(self):
+        return (self.size, self.seeds, self.fail), {"scale": self.scale, "shift": self.shift}
+
+
+class Out(NamedTuple):
+    y: jax.Array
+
+
+def _keys(config):
+    root = jax.random.key(config.seed)
+    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(config.seeds))
+
+
+def _one(size, hyper, keys):
+    z = jax.vmap(lambda k: jax.random.normal(k, (size,)))(keys)
+    # sqrt(scale): a negative scale gives NaN, which the sweep must report.
+    return Out(jnp.sqrt(hyper["scale"]) ** 2 * z.mean(1) + hyper["shift"])
+
+
+def _program(static, placement):
+    @jax.jit
+    def program(hypers, keys):
+        TRACES.append(static)
+        return over_configs(lambda h, k: _one(static[0], h, k), placement, 2)(hypers, keys)
+
+    return program
+
+
+PROGRAMS = {}
+
+
+def toy_run_configs(configs, *, placement=VECTORISED, progress=False):
+    static = configs[0].split()[0]
+    if static[2]:
+        raise RuntimeError("this shard fails on purpose")
+    padded = list(configs) + [configs[-1]] * (-len(configs) % placement.devices)
+    hypers = jax.tree.map(lambda *a: jnp.asarray(a), *[c.split()[1] for c in padded])
+    keys = jnp.stack([_keys(c) for c in padded])
+    program = PROGRAMS.setdefault((static, placement), _program(static, placement))
+    y = np.asarray(program(hypers, keys).y)
+    return [
+        xr.Dataset(
+            {"y_per_seed": ("seed", y[i]), "y": ((), y[i].mean())},
+            coords={"seed": np.arange(c.seeds)},
+        )
+        for i, c in enumerate(configs)
+    ]
+
+
+def toy_effects(ds):
+    v = float(ds.y)
+    return {"y": (v, v - 1.0, v + 1.0)}
+
+
+TOY = Experiment("toy", ToyConfig, toy_run_configs, toy_effects, required=("y",),
+                 headline=("y",))  # fmt: skip
+register(TOY)
+
+
+def _expected(config):
+    z = jax.vmap(lambda k: jax.random.normal(k, (config.size,)))(_keys(config))
+    return np.asarray(config.scale * z.mean(1) + config.shift)
+
+
+# -- points ---------------------------------------------------------------------------------------
+
+
+def test_grid_values_are_typed_by_the_config_fields():
+    grid = parse_grid(ToyConfig, ["scale=0.5,2", "size=3,5"])
+    assert grid == {"scale": [0.5, 2.0], "size": [3, 5]}
+    assert isinstance(grid["size"][0], int)
+    with pytest.raises(ValueError, match="expected int"):
+        parse_grid(ToyConfig, ["size=2.5"])
+    with pytest.raises(ValueError, match="not a field one can sweep"):
+        parse_grid(ToyConfig, ["output=a,b"])
+    with pytest.raises(ValueError, match="name=v1,v2"):
+        parse_grid(ToyConfig, ["scale"])
+
+
+def test_points_are_the_product_of_the_grid_times_the_draws():
+    drawn = random_points(ToyConfig, 3, ["shift=1e-3:1:log", "size=2:4"], seed=0)
+    assert all(1e-3 <= v <= 1 for v in drawn["shift"])
+    assert all(isinstance(v, int) and 2 <= v <= 4 for v in drawn["size"])
+    assert drawn == random_points(ToyConfig, 3, ["shift=1e-3:1:log", "size=2:4"], seed=0)
+    pts = points({"scale": [1.0, 2.0], "seeds": [1, 2]}, {"shift": drawn["shift"]})
+    assert len(pts) == 12
+    assert pts[0] == {"scale": 1.0, "seeds": 1, "shift": drawn["shift"][0]}
+    with pytest.raises(ValueError, match="lo <= hi"):
+        random_points(ToyConfig, 2, ["shift=1:0"], seed=0)
+    with pytest.raises(ValueError, match="both on the grid and drawn"):
+        points({"shift": [1.0]}, {"shift": [2.0]})
+
+
+# -- the sweep ------------------------------------------------------------------------------------
+
+
+def test_sweep_equals_each_configuration_and_compiles_once_per_shape():
+    """Six points in two shapes (size 4 and 6): two compilations, each configuration equal to
+    its closed form, coordinates the swept values."""
+    TRACES.clear()
+    base = ToyConfig()
+    ds = sweep("toy", base, {"size": [4, 6], "scale": [0.5, 1.0, 2.0]}, progress=False)
+    assert sorted(TRACES) == [(4, 3, False), (6, 3, False)]
+    assert list(ds.size.values) == [4, 4, 4, 6, 6, 6]
+    assert list(ds.scale.values) == [0.5, 1.0, 2.0] * 2
+    for i in range(6):
+        config = dataclasses.replace(base, size=int(ds.size[i]), scale=float(ds.scale[i]))
+        np.testing.assert_allclose(ds.y_per_seed[i], _expected(config), rtol=1e-6, atol=1e-7)
+    assert list(ds.status.values) == ["ok"] * 6
+    np.testing.assert_allclose(ds.effect_y.sel(interval="value"), ds.y)
+
+
+def test_batched_and_chunked_placements_equal_the_vectorised_one():
+    base = ToyConfig()
+    grid = {"scale": [0.5, 1.0, 2.0, 3.0, 4.0]}
+    whole = sweep("toy", base, grid, progress=False)
+    for kw in (dict(batch=2), dict(shard_size=2), dict(shard_size=3, batch=1)):
+        other = sweep("toy", base, grid, progress=False, **kw)
+        np.testing.assert_allclose(other.y_per_seed, whole.y_per_seed, rtol=1e-6)
+
+
+def test_nan_invalid_and_failing_configurations_are_reported_and_the_others_complete():
+    grid = {"scale": [1.0, -1.0], "size": [4, 0]}
+    ds = sweep("toy", ToyConfig(), grid, progress=False)
+    assert list(ds.status.values) == ["ok", "invalid", "nan", "invalid"]
+    assert "size: must be positive" in str(ds.message.values[1])
+    assert "not finite: y" in str(ds.message.values[2])
+    assert np.isfinite(ds.y.values[0]) and np.isnan(ds.y.values[1])
+    assert np.isnan(ds.effect_y.values[2]).all()  # no effect computed from NaN
+    failing = sweep("toy", ToyConfig(), {"fail": [False, True]}, progress=False)
+    assert list(failing.status.values) == ["ok", "error"]
+    assert "fails on purpose" in str(failing.message.values[1])
+    text = summary_text(ds, ("y",))
+    assert "invalid 2" in text and "config 2: nan: not finite: y" in text
+
+
+def test_resumed_sweep_skips_finished_shards(tmp_path, monkeypatch):
+    grid = {"scale": [1.0, 2.0, 3.0, 4.0]}
+    first = sweep("toy", ToyConfig(), grid, folder=tmp_path, shard_size=2, progress=False)
+    shards = sorted(p.name for p in (tmp_path / "shards").iterdir())
+    assert len(shards) == 2
+    (tmp_path / "shards" / shards[0]).unlink()  # as if killed while that shard was in flight
+    calls = []
+    original = sweep_run.run_shard
+    monkeypatch.setattr(
+        sweep_run, "run_shard", lambda *a, **k: calls.append(a) or original(*a, **k)
+    )
+    again = sweep("toy", ToyConfig(), grid, folder=tmp_path, shard_size=2, progress=False)
+    assert len(calls) == 1 and len(calls[0][1]) == 2  # only the missing shard ran
+    xr.testing.assert_allclose(first.y_per_seed, again.y_per_seed)
+    assert sorted(p.name for p in (tmp_path / "shards").iterdir()) == shards
+
+
+def test_shard_names_address_the_content():
+    from bayescortex.experiments.sweep import shard_name
+
+    a = [ToyConfig(scale=1.0), ToyConfig(scale=2.0)]
+    assert shard_name("toy", a) == shard_name(
+        "toy", [ToyConfig(scale=1.0, output="x"), ToyConfig(scale=2.0, run_id="y")]
+    )
+    assert shard_name("toy", a) != shard_name("toy", a[::-1])
+    assert shard_name("toy", a) != shard_name("toy", [ToyConfig(scale=1.0, seed=1), a[1]])
+
+
+def test_run_shard_writes_a_self_describing_file(tmp_path):
+    path = run_shard("toy", [dataclasses.asdict(ToyConfig(scale=2.0))], tmp_path / "s.nc", None)
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        assert json.loads(ds.attrs["configs"])[0]["scale"] == 2.0
+        assert str(ds.status.values[0]) == "ok"
+    assert not list(tmp_path.glob(".*partial"))
+
+
+def test_unknown_experiment_and_bad_base_are_clear_errors():
+    with pytest.raises(ValueError, match="sweepable"):
+        sweep("nope", ToyConfig(), {"scale": [1.0]})
+    with pytest.raises(ValueError, match="expected a ToyConfig"):
+        sweep("toy", object(), {"scale": [1.0]})
+
+
+SHARDED = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, os.getcwd())
+    import jax, numpy as np
+    assert jax.local_device_count() == 4, jax.devices()
+    from tests.experiments import test_sweep as T
+    base = T.ToyConfig()
+    grid = {"scale": [0.5, 1.0, 2.0, 3.0, 4.0, 5.0]}
+    one = T.sweep("toy", base, grid, devices=1, progress=False)
+    four = T.sweep("toy", base, grid, devices=4, progress=False)
+    two = T.sweep("toy", base, grid, devices=2, batch=1, progress=False)
+    for other in (four, two):
+        np.testing.assert_allclose(other.y_per_seed, one.y_per_seed, rtol=1e-6)
+    # the sharded program really is split over the devices
+    placement = T.Placement(devices=4)
+    hypers = {"scale": jax.numpy.ones(4), "shift": jax.numpy.zeros(4)}
+    keys = jax.numpy.stack([T._keys(base)] * 4)
+    y = T._program(T.ToyConfig().split()[0], placement)(hypers, keys).y
+    assert len(y.sharding.device_set) == 4, y.sharding
+    print("sharded ok")
+    """
+)
+
+
+def test_sharded_over_four_host_devices_equals_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", SHARDED], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "sharded ok" in out.stdout
