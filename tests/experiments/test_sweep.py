@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescortex.experiments.placement import VECTORISED, Placement, over_configs
+from bayescortex.experiments.placement import VECTORISED, over_configs
 from bayescortex.experiments.sweep import (
     Experiment,
     parse_grid,
@@ -245,7 +245,8 @@ SHARDED = textwrap.dedent(
     for other in (four, two):
         np.testing.assert_allclose(other.y_per_seed, one.y_per_seed, rtol=1e-6)
     # the sharded program really is split over the devices
-    placement = T.Placement(devices=4)
+    from bayescortex.experiments.placement import Placement
+    placement = Placement(devices=4)
     hypers = {"scale": jax.numpy.ones(4), "shift": jax.numpy.zeros(4)}
     keys = jax.numpy.stack([T._keys(base)] * 4)
     y = T._program(T.ToyConfig().split()[0], placement)(hypers, keys).y
