@@ -14,9 +14,9 @@ import sys
 import tyro
 
 from . import analyse, redundancy, simulate, training
-from .sweep import cli as sweep_cli
 from .redundancy.config import FULL as REDUNDANCY_FULL
 from .redundancy.config import LEGACY as REDUNDANCY_LEGACY
+from .sweep import cli as sweep_cli
 from .training.config import LEGACY as TRAINING_LEGACY
 
 COMMANDS = {

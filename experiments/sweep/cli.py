@@ -65,8 +65,17 @@ def main(argv: list[str]) -> None:
         help="one Ray task per shard (RAY_ADDRESS, or a local cluster)",
     )
     parser.add_argument("--ray-gpus", type=float, default=0.0, help="GPUs per Ray task")
+    parser.add_argument(
+        "--part", default="0/1", metavar="I/N",
+        help="run only the shards k with k %% N == I (N processes sharing --output)",
+    )  # fmt: skip
     args, rest = parser.parse_known_args(argv)
-    cls, _, presets = EXPERIMENTS[args.experiment]
+    try:
+        part = tuple(int(v) for v in args.part.split("/"))
+    except ValueError as err:
+        raise ValueError(f"--part: expected I/N, got {args.part!r}") from err
+    cls = experiment_named(args.experiment).config
+    presets = EXPERIMENTS[args.experiment][2] if args.experiment in EXPERIMENTS else {}
     base = with_preset(cls, presets, rest, f"bayescortex sweep {args.experiment}")
     grid = parse_grid(cls, args.grid)
     random = None
@@ -79,18 +88,24 @@ def main(argv: list[str]) -> None:
         random = random_points(cls, n, args.random[1:], base.seed)
     if not grid and not random:
         raise ValueError("sweep: give at least one --grid or --random")
+    if part[1] > 1 and base.run_id is None:
+        raise ValueError("--part: give --run-id, the folder every part writes its shards to")
     run_id = base.run_id or time.strftime("%Y%m%d-%H%M%S")
     folder = Path(base.output) / "sweep" / args.experiment / run_id
     exp = experiment_named(args.experiment)
     ds = sweep(
         args.experiment, base, grid, random=random, folder=folder, shard_size=args.shard_size,
         devices=args.devices, batch=args.config_batch, executor="ray" if args.ray else "local",
-        ray_gpus=args.ray_gpus,
+        ray_gpus=args.ray_gpus, part=part,
     )  # fmt: skip
     meta = {
         "experiment": args.experiment, "base": config_dict(base), "grid": grid,
         "random": random, "shard_size": args.shard_size, "devices": args.devices,
         "batch": args.config_batch, "executor": "ray" if args.ray else "local",
     }  # fmt: skip
+    if part[1] > 1:
+        print(f"part {part[0]}/{part[1]} done; shards in {folder / 'shards'}. Once every part "
+              f"is done, run the same command without --part to merge them.")  # fmt: skip
+        return
     print(save(folder, ds, exp.headline, meta))
     print(f"written to {folder}")

@@ -40,7 +40,7 @@ from ..placement import Placement
 from ..results import config_dict, load_config, versions
 from .points import NOT_SWEPT, points
 
-STATUSES = ("ok", "nan", "invalid", "error")
+STATUSES = ("ok", "nan", "invalid", "error", "pending")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +193,7 @@ def sweep(
     batch: int | None = None,
     executor: str = "local",
     ray_gpus: float = 0.0,
+    part: tuple[int, int] = (0, 1),
     progress: bool = True,
 ) -> xr.Dataset:
     """Run ``experiment`` at every point of ``grid`` (and ``random``, see :func:`points`) on
@@ -206,7 +207,9 @@ def sweep(
     ``executor="ray"`` runs each shard as a Ray task (``ray.init()`` must reach a cluster, or
     starts a local one; ``folder`` must be shared by the workers), ``ray_gpus`` GPUs each.
     A configuration that is rejected, fails or gives non-finite required measures is reported
-    in ``status``/``message`` and its values are NaN; the others complete.
+    in ``status``/``message`` and its values are NaN; the others complete. ``part=(i, n)``:
+    run only the shards ``k`` with ``k % n == i`` (process ``i`` of ``n`` sharing ``folder``);
+    points whose shard is neither run nor on disk are ``pending``.
     """
     exp = experiment_named(experiment)
     if not isinstance(base, exp.config):
@@ -215,6 +218,11 @@ def sweep(
         raise ValueError(f"executor: 'local' or 'ray', got {executor!r}")
     if executor == "ray" and folder is None:
         raise ValueError("executor='ray': a folder shared by the workers is needed (folder=)")
+    i_part, n_part = part
+    if not (n_part >= 1 and 0 <= i_part < n_part):
+        raise ValueError(f"part: need 0 <= i < n, got {i_part}/{n_part}")
+    if n_part > 1 and folder is None:
+        raise ValueError("part: the parts meet in a shared folder (folder=)")
     if shard_size is not None and shard_size < 1:
         raise ValueError(f"shard_size: must be positive, got {shard_size}")
     common = {} if seeds is None else {"seeds": seeds}
@@ -249,16 +257,16 @@ def sweep(
 
         placement = Placement(devices or jax.local_device_count(), batch)
     paths = [shard_dir / f"{shard_name(experiment, [configs[i] for i in s])}.nc" for s in shards]
-    todo = [k for k, p in enumerate(paths) if not p.exists()]
-    n_done = sum(len(shards[k]) for k in range(len(shards)) if k not in todo)
+    todo = [k for k, p in enumerate(paths) if not p.exists() and k % n_part == i_part]
+    n_done = sum(len(shards[k]) for k, p in enumerate(paths) if p.exists())
     bar = tqdm(
-        total=sum(map(len, shards)), initial=n_done, desc=f"sweep {experiment}",
-        unit="config", disable=not progress,
+        total=n_done + sum(len(shards[k]) for k in todo), initial=n_done, unit="config",
+        desc=f"sweep {experiment}", disable=not progress,
     )  # fmt: skip
     failed: dict[int, str] = {}
     with bar:
         if n_done:
-            bar.set_postfix_str(f"{len(shards) - len(todo)} finished shards reused")
+            bar.set_postfix_str(f"{sum(p.exists() for p in paths)} finished shards reused")
         jobs = [(k, [config_dict(configs[i]) for i in shards[k]]) for k in todo]
         if executor == "local":
             for k, dicts in jobs:
@@ -280,6 +288,10 @@ def sweep(
     per_config: dict[int, xr.Dataset] = {}
     for k, s in enumerate(shards):
         if k in failed:
+            continue
+        if not paths[k].exists():  # another part's shard, not written yet
+            for i in s:
+                status[i], message[i] = "pending", f"shard {k} belongs to another part"
             continue
         shard = _load_shard(paths[k])
         for local, i in enumerate(s):

@@ -264,3 +264,38 @@ def test_sharded_over_four_host_devices_equals_one_device():
                          capture_output=True, text=True, timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     assert "sharded ok" in out.stdout
+
+
+def test_parts_run_disjoint_shards_that_merge(tmp_path):
+    grid = {"scale": [1.0, 2.0, 3.0, 4.0]}
+    kw = dict(folder=tmp_path, shard_size=1, progress=False)
+    first = sweep("toy", ToyConfig(), grid, part=(0, 2), **kw)
+    assert list(first.status.values) == ["ok", "pending", "ok", "pending"]
+    second = sweep("toy", ToyConfig(), grid, part=(1, 2), **kw)
+    assert list(second.status.values) == ["ok"] * 4  # its own shards and the first part's
+    merged = sweep("toy", ToyConfig(), grid, **kw)
+    xr.testing.assert_allclose(merged.y_per_seed, sweep("toy", ToyConfig(), grid,
+                                                        progress=False).y_per_seed)  # fmt: skip
+    with pytest.raises(ValueError, match="part"):
+        sweep("toy", ToyConfig(), grid, part=(2, 2), **kw)
+
+
+def test_command_line_writes_a_sweep_folder(tmp_path, capsys):
+    from bayescortex.experiments.cli import main
+
+    with pytest.raises(SystemExit, match="--grid or --random"):
+        main(["sweep", "redundancy", "--output", str(tmp_path)])
+    with pytest.raises(SystemExit, match="not a field one can sweep"):
+        main(["sweep", "redundancy", "--grid", "colour=1,2"])
+    with pytest.raises(SystemExit, match="--run-id"):
+        main(["sweep", "redundancy", "--grid", "seed=1,2", "--part", "0/2"])
+    main(["sweep", "toy", "--grid", "scale=1,2", "--grid", "shift=0,1", "--seeds", "2",
+          "--output", str(tmp_path), "--run-id", "x"])  # fmt: skip
+    folder = tmp_path / "sweep" / "toy" / "x"
+    names = {p.name for p in folder.iterdir()}
+    assert {"results.nc", "summary.txt", "sweep.png", "sweep.pdf", "config.json"} <= names
+    with xr.open_dataset(folder / "results.nc", engine="h5netcdf") as ds:
+        assert ds.sizes["config"] == 4 and ds.sizes["seed"] == 2
+        assert list(ds["shift"].values) == [0.0, 1.0, 0.0, 1.0]
+    assert json.loads((folder / "config.json").read_text())["grid"]["scale"] == [1.0, 2.0]
+    assert "status: ok 4" in capsys.readouterr().out

@@ -1,0 +1,95 @@
+"""Sweeps of the real redundancy pipeline (slow: each program compiles for a minute or more):
+a sweep point equals the run of that configuration alone, one compilation serves a shape
+group, the configuration axis split over 4 host devices equals one device, and Ray shards
+merged equal the in-process sweep."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from bayescortex.experiments import redundancy
+from bayescortex.experiments.redundancy import pipeline
+from bayescortex.experiments.sweep import sweep
+
+pytestmark = pytest.mark.slow
+
+TINY = redundancy.RedundancyConfig(
+    seeds=2, sessions=1, neurons=12, units=6, trials_per_session=16, batch=8,
+    record_trials=10, zero_blocks=2, coherences=(6.0, 12.0), samples=12, presignal=3,
+    subset_size=6, subsets=6, bootstrap=4, bootstrap_subsets=3, controls=False, chunk=8,
+)  # fmt: skip
+GRID = {"learning_rate": [0.02, 0.1], "odds_increment": [0.05, 0.2]}
+COMPARED = ("accuracy_per_seed", "redundancy_per_seed", "information_per_seed", "parameters")
+
+
+def _close(a: xr.Dataset, b: xr.Dataset, rtol=2e-3, atol=2e-4):
+    """Equal but for float32 rounding of vectorised reductions in another batch width."""
+    for name in COMPARED:
+        np.testing.assert_allclose(a[name].values, b[name].values, rtol=rtol, atol=atol)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    before = pipeline.record_configs._cache_size()
+    ds = sweep("redundancy", TINY, GRID, shard_size=2, progress=False,
+               folder=tmp_path_factory.mktemp("local"))  # fmt: skip
+    return ds, pipeline.record_configs._cache_size() - before
+
+
+def test_a_sweep_point_equals_the_run_of_that_configuration(swept):
+    ds, compiled = swept
+    assert compiled == 1  # two shards of one shape: one compilation
+    assert list(ds.status.values) == ["ok"] * 4
+    for i in (0, 3):
+        config = TINY.__class__(**{**TINY.__dict__, "learning_rate": float(ds.learning_rate[i]),
+                                   "odds_increment": float(ds.odds_increment[i])})  # fmt: skip
+        alone = redundancy.run(config, progress=False)
+        _close(ds.isel(config=i), alone)
+
+
+SHARDED = textwrap.dedent(
+    """
+    import jax, numpy as np, dataclasses
+    assert jax.local_device_count() == 4
+    from bayescortex.experiments.placement import Placement
+    from bayescortex.experiments.redundancy import run_configs
+    from tests.experiments.test_sweep_pipeline import TINY, COMPARED, _close
+    configs = [dataclasses.replace(TINY, learning_rate=r) for r in (0.01, 0.03, 0.1, 0.3)]
+    four = run_configs(configs, placement=Placement(devices=4), progress=False)
+    batched = run_configs(configs, placement=Placement(devices=1, batch=2), progress=False)
+    for a, b in zip(four, batched):
+        _close(a, b)
+    print("sharded ok")
+    """
+)
+
+
+def test_configurations_split_over_four_host_devices_equal_one_device():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               JAX_PLATFORMS="cpu")  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", SHARDED], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "sharded ok" in out.stdout
+
+
+def test_ray_shards_merged_equal_the_in_process_sweep(swept, tmp_path):
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        merged = sweep("redundancy", TINY, GRID, shard_size=2, progress=False, folder=tmp_path,
+                       executor="ray")  # fmt: skip
+    finally:
+        ray.shutdown()
+    assert len(list((tmp_path / "shards").glob("*.nc"))) == 2
+    assert list(merged.status.values) == ["ok"] * 4
+    for i in range(4):
+        _close(merged.isel(config=i), swept[0].isel(config=i), rtol=1e-6, atol=1e-7)
