@@ -5,6 +5,7 @@ merged equal the in-process sweep."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -48,37 +49,38 @@ def test_a_sweep_point_equals_the_run_of_that_configuration(swept):
     assert compiled == 1  # two shards of one shape: one compilation
     assert list(ds.status.values) == ["ok"] * 4
     for i in (0, 3):
-        config = TINY.__class__(**{**TINY.__dict__, "learning_rate": float(ds.learning_rate[i]),
-                                   "odds_increment": float(ds.odds_increment[i])})  # fmt: skip
+        config = dataclasses.replace(
+            TINY, learning_rate=float(ds.learning_rate[i]),
+            odds_increment=float(ds.odds_increment[i]),
+        )  # fmt: skip
         alone = redundancy.run(config, progress=False)
         _close(ds.isel(config=i), alone)
 
 
 SHARDED = textwrap.dedent(
     """
-    import jax, numpy as np, dataclasses
+    import sys, jax
     assert jax.local_device_count() == 4
-    from bayescortex.experiments.placement import Placement
-    from bayescortex.experiments.redundancy import run_configs
-    from tests.experiments.test_sweep_pipeline import TINY, COMPARED, _close
-    configs = [dataclasses.replace(TINY, learning_rate=r) for r in (0.01, 0.03, 0.1, 0.3)]
-    four = run_configs(configs, placement=Placement(devices=4), progress=False)
-    batched = run_configs(configs, placement=Placement(devices=1, batch=2), progress=False)
-    for a, b in zip(four, batched):
-        _close(a, b)
-    print("sharded ok")
+    from bayescortex.experiments.sweep import sweep
+    from tests.experiments.test_sweep_pipeline import TINY, GRID
+    ds = sweep("redundancy", TINY, GRID, devices=4, progress=False)
+    assert ds.attrs["placement"] == '{"devices": 4, "batch": null}', ds.attrs["placement"]
+    ds.to_netcdf(sys.argv[1], engine="h5netcdf")
     """
 )
 
 
-def test_configurations_split_over_four_host_devices_equal_one_device():
+def test_configurations_split_over_four_host_devices_equal_one_device(swept, tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
                JAX_PLATFORMS="cpu")  # fmt: skip
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", SHARDED], cwd=root, env=env,
+    path = tmp_path / "four.nc"
+    out = subprocess.run([sys.executable, "-c", SHARDED, str(path)], cwd=root, env=env,
                          capture_output=True, text=True, timeout=900)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
-    assert "sharded ok" in out.stdout
+    with xr.open_dataset(path, engine="h5netcdf") as four:
+        for i in range(4):
+            _close(four.isel(config=i), swept[0].isel(config=i))
 
 
 def test_ray_shards_merged_equal_the_in_process_sweep(swept, tmp_path):
