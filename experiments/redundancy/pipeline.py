@@ -1,9 +1,10 @@
 """The redundancy experiment as pure compiled functions of (static, hyperparameters, key).
 
-:func:`seed_step` is one session of one seed: train (sessions >= 1), record the engaged and
-passive blocks with the same stimuli (a condition axis), stream them into statistics and
-reduce those to measures for the data and every bootstrap replicate. :func:`session_step`
-runs it for every configuration (hyperparameters with a leading axis) and seed at once;
+One session of one seed is :func:`seed_train` (sessions >= 1) then :func:`seed_record`: record
+the engaged and passive blocks with the same stimuli (a condition axis), stream them into
+statistics and reduce those to measures for the data and every bootstrap replicate.
+:func:`session_step` runs it for every configuration (hyperparameters with a leading axis) and
+seed at once;
 :func:`controls_step` records the controls (the other definition of passive viewing, the
 ablations ``coupling_only`` and ``no_accumulation``, the task switch, frozen noise) the same
 way. The configuration axis is laid out by a :class:`Placement`: vectorised, ``lax.map``-ped
@@ -136,20 +137,6 @@ def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, sessio
     return point, resampled, accuracy(stats), context_posterior(stats)[:, 0]
 
 
-def seed_step(
-    static: Static, hyper: Hyper, state: SeedState, seed_key, session: int
-) -> tuple[SeedState, SessionOutput]:
-    """One session of one seed: train (``session >= 1``), record engaged and passive blocks,
-    measure. The composition of :func:`seed_train` and :func:`seed_record`."""
-    info = TrainInfo(*(jnp.full((), jnp.nan),) * 3, jnp.zeros(()))
-    if session > 0:
-        state, info = seed_train(static, hyper, state, seed_key, session)
-    point, resampled, acc, ctx = seed_record(
-        static, hyper, state, seed_key, session, main_conditions(static)
-    )
-    return state, SessionOutput(point, resampled, acc, ctx, info, _parameters(state))
-
-
 def _train_one(static, hyper, states, keys, session):
     return jax.vmap(seed_train, in_axes=(None, None, 0, 0, None))(
         static, hyper, states, keys, session
@@ -184,7 +171,8 @@ def session_step(
     static: Static, hypers: Hyper, states: SeedState, keys, session: int,
     placement: Placement = VECTORISED,
 ):  # fmt: skip
-    """:func:`seed_step` of every configuration and seed: ``hypers`` has a leading
+    """One session (:func:`seed_train`, then :func:`seed_record` of the main conditions) of
+    every configuration and seed: ``hypers`` has a leading
     configuration axis, ``states`` and ``keys`` leading ``(config, seed)`` axes, and so have
     the outputs. From the two compiled programs."""
     lead = keys.shape
