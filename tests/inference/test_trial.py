@@ -298,16 +298,23 @@ def test_context_posterior_is_the_cue_prior_when_units_carry_no_context(cue):
 
 
 def test_chunked_simulation_passes_the_cue():
-    """simulate_chunked with the fixation cue equals one batch of fixation-cue trials."""
+    """simulate_chunked with the fixation cue equals one batch of fixation-cue trials. In
+    float64: in float32 a batch of another width rounds differently and a chain can carry the
+    difference along (measured: 1e-3 relative on one trial), which would hide nothing a wrong
+    cue changes but makes an exact comparison flaky."""
     logits = np.array([[2.0, 1.0, -3.0], [-3.0, -3.0, 3.0]])
-    model = reference_model(8, 4, delta=0.3, kappa_o=2.0, context_logits=logits)
-    whole = cue_records(model, 1)
-    chunked = simulate_chunked(
-        jax.random.key(4), model, Stimulus(), np.array([0, 1, 0, 1]),
-        np.array([-6.0, 0.0, 3.0, 6.0]), SMALL, inference_mode("engaged"), chunk_size=2, cue=1,
-    )  # fmt: skip
+    with jax.enable_x64(True):
+        model = reference_model(8, 4, delta=0.3, kappa_o=2.0, context_logits=logits)
+        model = jax.tree.map(lambda a: jnp.asarray(a, jnp.float64), model)
+        whole = cue_records(model, 1)
+        chunked = simulate_chunked(
+            jax.random.key(4), model, Stimulus(), np.array([0, 1, 0, 1]),
+            np.array([-6.0, 0.0, 3.0, 6.0]), SMALL, inference_mode("engaged"), chunk_size=2,
+            cue=1,
+        )  # fmt: skip
+    assert whole.counts.dtype == np.float64
     for a, b in zip(whole, chunked, strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
 
 
 def test_unknown_cue_is_named():
