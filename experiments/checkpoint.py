@@ -34,7 +34,9 @@ def _stem(directory: Path, session: int) -> Path:
     return directory / f"session_{session:04d}"
 
 
-def _atomic(path: Path, write) -> None:
+def atomic_write(path: Path, write) -> None:
+    """``write(tmp)`` to a hidden sibling of ``path``, then rename it to ``path`` (readers see
+    the old file or the whole new one, never a partial one)."""
     tmp = path.with_name(f".{path.name}.partial")
     write(tmp)
     os.replace(tmp, path)
@@ -58,12 +60,12 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stem = _stem(directory, session)
-    _atomic(stem.with_suffix(".eqx"), lambda p: eqx.tree_serialise_leaves(p, tree))
+    atomic_write(stem.with_suffix(".eqx"), lambda p: eqx.tree_serialise_leaves(p, tree))
     if dataset is not None:
-        _atomic(stem.with_suffix(".nc"), lambda p: dataset.to_netcdf(p, engine="h5netcdf"))
+        atomic_write(stem.with_suffix(".nc"), lambda p: dataset.to_netcdf(p, engine="h5netcdf"))
     meta = {"format": FORMAT, "session": session, "config": config, **(extra or {})}
     path = stem.with_suffix(".json")
-    _atomic(path, lambda p: p.write_text(json.dumps(meta, indent=2)))
+    atomic_write(path, lambda p: p.write_text(json.dumps(meta, indent=2)))
     return path
 
 

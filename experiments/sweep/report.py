@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..checkpoint import atomic_write
 from ..results import versions
 from .run import STATUSES
 
@@ -99,9 +100,7 @@ def save(folder: str | os.PathLike, ds: xr.Dataset, headline: tuple[str, ...], m
     folder.mkdir(parents=True, exist_ok=True)
 
     def atomic(name, write):
-        tmp = folder / f".{name}.partial"
-        write(tmp)
-        os.replace(tmp, folder / name)
+        atomic_write(folder / name, write)
 
     text = summary_text(ds, headline)
     atomic("results.nc", lambda p: ds.to_netcdf(p, engine="h5netcdf"))

@@ -36,6 +36,7 @@ import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
+from ..checkpoint import atomic_write
 from ..placement import Placement
 from ..results import config_dict, load_config, versions
 from .points import NOT_SWEPT, points
@@ -166,9 +167,7 @@ def run_shard(
     )  # fmt: skip
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    shard.to_netcdf(tmp, engine="h5netcdf")
-    os.replace(tmp, path)
+    atomic_write(path, lambda p: shard.to_netcdf(p, engine="h5netcdf"))
     return str(path)
 
 
@@ -270,13 +269,8 @@ def sweep(
         jobs = [(k, [config_dict(configs[i]) for i in shards[k]]) for k in todo]
         if executor == "local":
             for k, dicts in jobs:
-                pl = placement
-                if pl is None:
-                    import jax
-
-                    pl = Placement(devices=_devices_for(jax.local_device_count(), len(dicts)))
                 try:
-                    run_shard(experiment, dicts, paths[k], pl, progress=False)
+                    run_shard(experiment, dicts, paths[k], placement, progress=False)
                 except Exception as err:  # noqa: BLE001 - reported per configuration
                     failed[k] = _describe(err)
                 bar.update(len(shards[k]))
