@@ -53,7 +53,7 @@ def _grid(n: int) -> dict:
 
 def _timed(fn) -> dict:
     """Compile seconds and wall of a first call, and the wall of a second one."""
-    from bayescortex.experiments.results import compile_time
+    from bayescortex.experiments.compilation import compile_time
 
     with compile_time() as ct:
         t0 = time.perf_counter()

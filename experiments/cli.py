@@ -14,6 +14,7 @@ import sys
 import tyro
 
 from . import analyse, redundancy, simulate, training
+from .compilation import CACHE_ENV, cache_from_environment, enable_cache
 from .redundancy.config import FULL as REDUNDANCY_FULL
 from .redundancy.config import LEGACY as REDUNDANCY_LEGACY
 from .sweep import cli as sweep_cli
@@ -30,7 +31,8 @@ EXPERIMENTS = {
         {"full": REDUNDANCY_FULL, "legacy": REDUNDANCY_LEGACY},
     ),
 }  # fmt: skip
-USAGE = f"""usage: bayescortex {{{",".join([*COMMANDS, "run", "sweep"])}}} [--help] ...
+_NAMES = ",".join([*COMMANDS, "run", "sweep"])
+USAGE = f"""usage: bayescortex [--compile-cache DIR] {{{_NAMES}}} [--help] ...
 
   simulate      simulate trials of the reference model at fixed feedback
   train         learn the feedback over sessions, with engaged and passive recordings
@@ -43,7 +45,9 @@ USAGE = f"""usage: bayescortex {{{",".join([*COMMANDS, "run", "sweep"])}}} [--he
                 --random N name=lo:hi): one compiled program per shape, resumable shards,
                 local devices or a Ray cluster
 
-'bayescortex COMMAND --help' lists a command's flags.
+'bayescortex COMMAND --help' lists a command's flags. --compile-cache DIR (or the environment
+variable {CACHE_ENV}=DIR) keeps compiled programs in DIR, so a later run of the same
+configuration skips most of its compiling.
 """
 
 
@@ -85,6 +89,13 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         raise SystemExit(0 if argv else 2)
     try:
+        if argv[0] == "--compile-cache":
+            if len(argv) < 3:
+                raise SystemExit("bayescortex: --compile-cache DIR must come before a command")
+            enable_cache(argv[1])
+            argv = argv[2:]
+        else:
+            cache_from_environment()
         if argv[0] == "sweep":
             sweep_cli.main(argv[1:])
             return

@@ -8,7 +8,6 @@ leaves a half-written result where a finished one is expected.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import json
@@ -22,42 +21,7 @@ from importlib import metadata
 from pathlib import Path
 
 import jax
-import jax.monitoring
 import xarray as xr
-
-_COMPILE_EVENTS = (
-    "/jax/core/compile/jaxpr_trace_duration",
-    "/jax/core/compile/jaxpr_to_mlir_module_duration",
-    "/jax/core/compile/backend_compile_duration",
-)
-
-
-class CompileTime:
-    """Seconds jax spent tracing, lowering and compiling while :func:`compile_time` was open."""
-
-    seconds: float = 0.0
-
-
-@contextlib.contextmanager
-def compile_time():
-    """Measure compilation (jax's own monitoring events), to split wall time from run time.
-
-    >>> with compile_time() as ct:
-    ...     _ = jax.jit(lambda x: x + 1)(1.0)
-    >>> ct.seconds > 0
-    True
-    """
-    meter = CompileTime()
-
-    def listener(event, duration, **_):
-        if event in _COMPILE_EVENTS:
-            meter.seconds += duration
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
-        yield meter
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def check_fields(config, *, positive=(), non_negative=()) -> None:

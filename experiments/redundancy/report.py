@@ -457,6 +457,14 @@ def summary_text(config, ds: xr.Dataset) -> str:
         f"wall time: {a['simulation_seconds']:.0f} s for training, recording and measures "
         f"(of which compiling {a['simulation_compile_seconds']:.0f} s), "
         f"report {a['analysis_seconds']:.1f} s",
+        *(
+            [
+                f"persistent compilation cache: {a['compile_cache_hits']} programs loaded, "
+                f"{a['compile_seconds_saved']:.0f} s of compiling saved"
+            ]
+            if a.get("compile_cache_hits")
+            else []
+        ),
         f"{a['trials_simulated']} model trials (training and recording): "
         f"{1e3 * per_trial:.2f} ms per trial excluding compilation, "
         f"{REFERENCE_SECONDS_PER_TRIAL / per_trial:.0f}x the reference MATLAB "

@@ -12,8 +12,9 @@ import xarray as xr
 
 from bayescortex.models import CONTEXTS
 
+from ..compilation import compile_time
 from ..placement import VECTORISED, Placement
-from ..results import compile_time, config_dict
+from ..results import config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
 from .measures import ORIENTATION_BINS, trailing_dims
@@ -154,6 +155,8 @@ def run_configs(
         ds.attrs.update(
             simulation_seconds=t_sim,
             simulation_compile_seconds=sim_compile.seconds,
+            compile_cache_hits=sim_compile.cache_hits,
+            compile_seconds_saved=sim_compile.saved_seconds,
             analysis_seconds=time.perf_counter() - t1,
             # Seconds and trials of the whole program (all its configurations together).
             trials_simulated=trials_simulated(static) * len(padded),

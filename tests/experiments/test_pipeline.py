@@ -14,9 +14,9 @@ import pytest
 
 from bayescortex.analysis import moments_from_trials
 from bayescortex.experiments import protocol
+from bayescortex.experiments.compilation import compile_time
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.redundancy import pipeline as P
-from bayescortex.experiments.results import compile_time
 from bayescortex.experiments.session import run_sessions
 from bayescortex.inference import inference_mode, simulate_trials
 from bayescortex.models import Stimulus

@@ -1,0 +1,148 @@
+"""Where a Gibbs sweep's time goes, measured in this run (never asserted).
+
+Times each part of one sweep, compiled and vmapped over a batch of trials exactly as the
+trial simulation runs it (``lax.scan`` over sweeps), at N_x = 256, N_g = 64, 512 trials:
+
+- the whole sweep (:func:`gibbs.step`) and the whole trial (:func:`simulate_trials`, which adds
+  the images, the recording transform and the scan over sweeps);
+- the x block (sequential truncated-normal updates), the g block (sequential Bernoulli
+  updates), the belief update with the draw of ``(K, O)``, the contrast draw;
+- the truncated-normal draws alone, all of a sweep's at once (a lower bound for the x block's
+  transcendental work), and the x block with the draw replaced by a clipped Gaussian (the
+  cost of the scan structure without the special functions);
+- the dense float32 matmul rate of this machine, and each part's share of the sweep.
+
+    python benchmarks/bench_profile.py            # N_x = 256, 512 trials
+    python benchmarks/bench_profile.py --quick    # small sizes
+    python benchmarks/bench_profile.py --json     # one JSON object instead of the table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import jax
+import jax.numpy as jnp
+
+from bayescortex.inference import SamplerSettings, gibbs, inference_mode, simulate_trials
+from bayescortex.inference.truncnorm import positive_normal_from_uniform
+from bayescortex.models import Stimulus, reference_model
+
+
+def best_of(fn, *args, repeats: int = 3) -> float:
+    jax.block_until_ready(fn(*args))  # compile
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def matmul_gflops(n: int) -> float:
+    a = jax.random.normal(jax.random.key(0), (n, n))
+    f = jax.jit(lambda a: a @ a)
+    return 2 * n**3 / best_of(f, a, repeats=5) / 1e9
+
+
+def parts(n_x: int, n_g: int, n_trials: int, n_sweeps: int) -> dict[str, float]:
+    """Seconds per sweep of a batch of ``n_trials`` trials, for each part."""
+    model = reference_model(n_x, n_g, delta=0.08)
+    cond = gibbs.conditionals(model)
+    mode = inference_mode("engaged")
+    settings = SamplerSettings(n_samples=n_sweeps - 4, n_presignal=4)
+    keys = jax.random.split(jax.random.key(0), n_trials)
+    states = jax.vmap(lambda k: gibbs.init(k, cond, settings, mode))(keys)
+    _, image = model.sample(jax.random.key(1), contrast=6.0, context=0)
+    proj = model.project(image)
+    coupling = mode.coupling_feedback * cond.coupling
+    logits = gibbs._unit_prior_logits(cond, mode, 0, 0)
+
+    def scanned(body):
+        """``body(key, state) -> state`` run ``n_sweeps`` times on every trial."""
+
+        def chain(key, state):
+            def one(state, t):
+                return body(jax.random.fold_in(key, t), state), None
+
+            return jax.lax.scan(one, state, jnp.arange(n_sweeps))[0]
+
+        return jax.jit(jax.vmap(chain))
+
+    def sweep(k, s):
+        return gibbs.step(k, s, cond, proj, jnp.asarray(True), settings, mode)[0]
+
+    def x_block(k, s):
+        x = gibbs.update_neurons_gibbs(k, s.neurons, s.means, s.contrast, proj, cond)
+        return s._replace(neurons=x)
+
+    def g_block(k, s):
+        g, tau = gibbs.update_units(k, s.units, s.means, s.neurons, logits, coupling)
+        return s._replace(units=g, means=tau)
+
+    def belief(k, s):
+        lb = gibbs.update_belief(s.log_belief, s.units, cond, mode, 0.05, jnp.asarray(True))
+        flat = jax.random.categorical(k, lb.reshape(-1))
+        return s._replace(log_belief=lb, context=flat // 2, category=flat % 2)
+
+    def contrast(k, s):
+        c = gibbs.update_contrast(k, s.contrast, s.neurons, proj, cond, settings.contrast_step)
+        return s._replace(contrast=c)
+
+    def draws_only(k, s):
+        u = jax.random.uniform(k, s.neurons.shape, minval=jnp.finfo(jnp.float32).tiny)
+        mean = s.neurons - 1.0  # a spread of standardised bounds, both sides of the branch
+        return s._replace(neurons=positive_normal_from_uniform(mean, 0.5, u))
+
+    out = {}
+    for name, body in [
+        ("sweep", sweep),
+        ("x block", x_block),
+        ("g block", g_block),
+        ("belief", belief),
+        ("contrast", contrast),
+        ("truncated normals alone", draws_only),
+    ]:
+        f = scanned(body)
+        out[name] = best_of(f, keys, states) / n_sweeps
+
+    stimulus = Stimulus()
+    tasks, contrasts = jnp.zeros(n_trials, int), jnp.tile(jnp.array([6.0, -6.0]), n_trials // 2)
+
+    def trial(key):
+        return simulate_trials(key, model, stimulus, tasks, contrasts, settings, mode).counts
+
+    out["whole trial (per sweep)"] = best_of(trial, jax.random.key(2)) / settings.n_sweeps
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    n_x, n_g, n_trials, n_sweeps = (32, 16, 64, 12) if args.quick else (256, 64, 512, 24)
+    peak = matmul_gflops(256 if args.quick else 1024)
+    times = parts(n_x, n_g, n_trials, n_sweeps)
+    if args.json:
+        print(json.dumps({"n_x": n_x, "n_g": n_g, "trials": n_trials, "matmul_gflops": peak,
+                          "seconds_per_sweep": times}))  # fmt: skip
+        return
+    sweep = times["sweep"]
+    print(f"devices: {jax.devices()}; dense float32 matmul {peak:.1f} GFLOP/s")
+    print(f"N_x = {n_x}, N_g = {n_g}, {n_trials} trials in one batch, {n_sweeps} sweeps timed")
+    print(f"{'part':<26} {'ms/sweep':>9} {'us/trial':>9} {'of sweep':>9}")
+    for name, t in times.items():
+        print(f"{name:<26} {1e3 * t:9.2f} {1e6 * t / n_trials:9.2f} {t / sweep:9.2f}")
+    flops = 2 * n_x * n_x + 6 * n_x * n_g
+    print(
+        f"linear algebra of a sweep at the matmul rate: "
+        f"{1e6 * flops / peak / 1e9:.2f} us/trial ({flops / peak / 1e9 / (sweep / n_trials):.3f} "
+        f"of the measured sweep)"
+    )
+
+
+if __name__ == "__main__":
+    main()
