@@ -13,12 +13,20 @@ prints, as measured (never asserted):
 4. the peak resident memory of the process, and the bytes raw recorded counts would take
    against the bytes of the streamed statistics; with ``--memory``, the peak memory of a
    one-session run at 1x and 4x the recorded trials (each in a fresh process), to show that
-   memory no longer grows with the number of trials.
+   memory no longer grows with the number of trials;
+5. with ``--growth``, how the time after compilation grows with seeds, recorded trials and
+   neurons (a small one-session configuration, each factor doubled twice), as ratios to the
+   smallest.
+
+``--compile-cache DIR`` runs with the persistent compilation cache in DIR (run twice to see
+a warm start); ``--json`` prints the measured numbers as one JSON object instead.
 
     python benchmarks/bench_redundancy.py           # the default run
     python benchmarks/bench_redundancy.py --full    # the paper-scale run
     python benchmarks/bench_redundancy.py --quick   # smoke run with tiny sizes
     python benchmarks/bench_redundancy.py --quick --memory
+    python benchmarks/bench_redundancy.py --growth
+    python benchmarks/bench_redundancy.py --compile-cache ~/.cache/bayescortex   # twice
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ import resource
 import subprocess
 import sys
 
+from bayescortex.experiments.compilation import enable_cache
 from bayescortex.experiments.redundancy import FULL, RedundancyConfig, run
 from bayescortex.experiments.redundancy.run import REFERENCE_SECONDS_PER_TRIAL
 
@@ -59,6 +68,8 @@ def report(config: RedundancyConfig, attrs: dict, preset: str) -> str:
         f"{config.neurons} neurons, {config.record_trials} trials per contrast, "
         f"{config.bootstrap} bootstrap resamples",
         f"  pipeline    {sim:8.1f} s   compile {sim_c:7.1f} s   run {sim - sim_c:8.1f} s",
+        f"  persistent compilation cache: {attrs.get('compile_cache_hits', 0)} programs "
+        f"loaded, {attrs.get('compile_seconds_saved', 0.0):.0f} s of compiling saved",
         f"  report      {rep:8.1f} s",
         f"  model trials {trials}: {1e3 * per_trial:.2f} ms per trial after compilation",
         f"  MATLAB at {REFERENCE_SECONDS_PER_TRIAL:g} s per trial: {matlab / 3600:.1f} h; "
@@ -100,19 +111,69 @@ def memory_check() -> None:
     print(f"  4x the trials -> {peaks[4] / peaks[1]:.2f}x the peak memory")
 
 
+GROWTH_BASE = RedundancyConfig(
+    seeds=1, sessions=1, neurons=16, units=8, trials_per_session=32, record_trials=24,
+    subset_size=8, subsets=8, bootstrap=8, bootstrap_subsets=4, controls=False,
+)  # fmt: skip
+
+
+def growth() -> dict[str, list[dict]]:
+    """Seconds after compilation as seeds, recorded trials and neurons double, twice each."""
+    factors = {"seeds": (1, 2, 4), "record_trials": (24, 48, 96), "neurons": (16, 32, 64)}
+    table = {}
+    for field, values in factors.items():
+        rows = []
+        for value in values:
+            changes = {field: value}
+            if field == "neurons":
+                changes["subset_size"] = value // 2
+            cfg = dataclasses.replace(GROWTH_BASE, **changes)
+            a = run(cfg, progress=False).attrs
+            rows.append({field: value, "run_seconds": a["simulation_seconds"]
+                         - a["simulation_compile_seconds"],
+                         "compile_seconds": a["simulation_compile_seconds"]})  # fmt: skip
+        for row in rows:
+            row["ratio"] = row["run_seconds"] / rows[0]["run_seconds"]
+        table[field] = rows
+    return table
+
+
+def print_growth(table: dict[str, list[dict]]) -> None:
+    print("time after compilation as one factor doubles (1 session, 16 neurons, 1 seed, ...)")
+    for field, rows in table.items():
+        cells = ", ".join(f"{r[field]}: {r['run_seconds']:.2f} s ({r['ratio']:.2f}x)" for r in rows)
+        print(f"  {field:14s} {cells}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--quick", action="store_true", help="tiny sizes, for a smoke run")
     group.add_argument("--full", action="store_true", help="the paper-scale preset")
     parser.add_argument("--memory", action="store_true", help="peak memory at 1x and 4x trials")
+    parser.add_argument("--growth", action="store_true", help="cost vs seeds, trials, neurons")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--compile-cache", metavar="DIR", help="persistent compilation cache")
     args = parser.parse_args()
+    if args.compile_cache:
+        enable_cache(args.compile_cache)
+    if args.growth:
+        table = growth()
+        if args.json:
+            print(json.dumps(table))
+        else:
+            print_growth(table)
+        return
     preset = "quick" if args.quick else "full" if args.full else "default"
     config = {"quick": QUICK, "full": FULL, "default": RedundancyConfig()}[preset]
     if args.memory:
         memory_check()
         return
-    ds = run(config, progress=True)
+    ds = run(config, progress=not args.json)
+    if args.json:
+        keep = {k: v for k, v in ds.attrs.items() if isinstance(v, (int, float, str))}
+        print(json.dumps({"preset": preset, **keep, "peak_gib": peak_gib()}))
+        return
     print(report(config, ds.attrs, preset))
 
 

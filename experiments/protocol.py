@@ -71,6 +71,13 @@ BOOTSTRAP_KEY = 2**31 - 1
 """``fold_in(seed key, BOOTSTRAP_KEY)`` draws the Poisson bootstrap weights (never a session)."""
 
 
+def default_chunk(backend: str | None = None) -> int:
+    """Trials in flight per seed and condition when a config leaves it open: 64 on CPU (the
+    sampler's working set stays in cache), 4096 on an accelerator (which only a large batch
+    fills: the coordinate scan is sequential, so the trials are its parallelism)."""
+    return 64 if (backend or jax.default_backend()) == "cpu" else 4096
+
+
 class Protocol(NamedTuple):
     """The static part of a configuration: shapes, layout and algorithm choices (hashable)."""
 

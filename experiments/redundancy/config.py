@@ -10,7 +10,7 @@ from typing import Literal, NamedTuple
 
 from bayescortex.models import task_index
 
-from ..protocol import Hyper, LearningOptions, Protocol, learning_rate
+from ..protocol import Hyper, LearningOptions, Protocol, default_chunk, learning_rate
 from ..results import check_fields
 
 
@@ -94,10 +94,11 @@ class RedundancyConfig(LearningOptions):
     network_learning_rate: float = 3e-4
     """Adam step size of the baselines (small enough that early stopping can match the
     sampling model's accuracy: at 3e-3 one step moved accuracy by 0.1 to 0.3)."""
-    chunk: int = 64
-    """Trials simulated at once per seed and condition (bounds memory). Small batches keep the
-    sampler's working set in cache: at 64 neurons a block ran 20% faster with 64 than with 192
-    or 512 (2 cores); at 256 neurons 32 to 256 made no difference."""
+    chunk: int | None = None
+    """Trials simulated at once per seed and condition (bounds memory; None: 64 on CPU, where
+    small batches keep the sampler's working set in cache (at 64 neurons 20% faster than 192
+    or 512 on 2 cores; at 256 neurons 32 to 256 made no difference), 4096 on a GPU or TPU,
+    which only a large batch fills). Results do not depend on it beyond float rounding."""
     seed: int = 0
     """Root seed; seed s of the run uses fold_in(key(seed), s)."""
     output: str = "results"
@@ -112,10 +113,11 @@ class RedundancyConfig(LearningOptions):
                 "seeds", "sessions", "neurons", "units", "trials_per_session", "batch",
                 "odds_increment", "record_trials", "zero_blocks", "samples", "subset_size",
                 "subsets", "bootstrap", "bootstrap_subsets", "network_hidden", "network_steps",
-                "chunk",
             ),
             non_negative=("presignal", "frame_every"),
         )  # fmt: skip
+        if self.chunk is not None:
+            check_fields(self, positive=("chunk",))
         self.check_learning()
         if self.learning_rate is not None and not (
             math.isfinite(self.learning_rate) and self.learning_rate > 0
@@ -179,7 +181,7 @@ class RedundancyConfig(LearningOptions):
             coherences=tuple(sorted(float(c) for c in self.coherences)),
             zero_trials=self.zero_blocks * self.record_trials,
             trials_per_level=self.record_trials,
-            chunk=self.chunk,
+            chunk=self.chunk or default_chunk(),
             resamples=self.bootstrap,
         )
         static = Static(
