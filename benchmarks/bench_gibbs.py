@@ -7,6 +7,9 @@
 4. Scaling in neurons (N_x = 64, 128, 256).
 5. Effective samples per second of the x-block: exact Gibbs vs numpyro NUTS on the same
    posterior p(x | g, s, y).
+6. The memory model: bytes of device memory per trial in flight (XLA's own buffer assignment
+   of the compiled batch at 256 and 512 trials, differenced), and how many trials that lets a
+   device of a given size hold at once.
 
     python benchmarks/bench_gibbs.py           # full
     python benchmarks/bench_gibbs.py --quick   # smoke run with small sizes
@@ -59,6 +62,28 @@ def trial_throughput(n_x: int, n_g: int, n_trials: int, settings: SamplerSetting
     # Linear algebra per sweep and trial: x conditionals (G rows times x) and g conditionals.
     flops = n_trials * settings.n_sweeps * (2 * n_x * n_x + 6 * n_x * n_g)
     return first - second, second, flops / second / 1e9
+
+
+def bytes_per_trial(n_x: int, n_g: int, settings: SamplerSettings) -> float:
+    """Device bytes per trial in flight: the compiled batch's temporaries and outputs at 512
+    trials minus those at 256, per trial (XLA's buffer assignment; nothing is run)."""
+    from bayescortex.inference.trial import _simulate_batch
+
+    model = reference_model(n_x, n_g, delta=0.08)
+    mode = inference_mode("engaged")
+
+    def size(n_trials: int) -> int:
+        def batch(model, tasks, contrasts, ids):
+            key = jax.random.key(0)
+            return _simulate_batch(
+                key, model, Stimulus(), tasks, contrasts, settings, mode, ids, jnp.asarray(0)
+            )
+
+        args = (model, jnp.zeros(n_trials, int), jnp.zeros(n_trials), jnp.arange(n_trials))
+        memory = jax.jit(batch).lower(*args).compile().memory_analysis()
+        return memory.temp_size_in_bytes + memory.output_size_in_bytes
+
+    return (size(512) - size(256)) / 256
 
 
 def ess_per_second(n_x: int, quick: bool):
@@ -122,6 +147,12 @@ def main() -> None:
         print(
             f"{n_x:5d} {n_g:5d} {compile_s:10.1f} {run_s:8.2f} {rate:9.1f} {gflops:8.2f} "
             f"{gflops / peak:9.3f} {rate * REFERENCE_SECONDS_PER_TRIAL:9.0f}x"
+        )
+    for n_x, n_g in sizes:
+        per_trial = bytes_per_trial(n_x, n_g, settings)
+        print(
+            f"memory: N_x = {n_x}: {per_trial / 1024:.1f} KiB per trial in flight; a 16 GiB "
+            f"device holds {16 * 2**30 / per_trial:,.0f} trials at once"
         )
     gibbs_rate, nuts_rate = ess_per_second(8 if args.quick else 32, args.quick)
     print(
