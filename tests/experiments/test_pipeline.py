@@ -137,7 +137,7 @@ def test_seeds_are_independent_lanes(tiny):
         _close(first[1], second[1], rtol=1e-6, atol=1e-7)  # the session's output
 
 
-def test_no_recompilation_across_sessions_seeds_and_hyperparameters(tiny):
+def test_no_recompilation_across_sessions_seeds_modes_and_hyperparameters(tiny):
     static, hyper, keys, states = tiny
     P.session_step(static, _configs(hyper), states, keys, 1)  # compiled (or cached) here
     other = _configs(dataclasses.replace(hyper, learning_rate=0.02, odds_increment=0.1))
@@ -146,6 +146,12 @@ def test_no_recompilation_across_sessions_seeds_and_hyperparameters(tiny):
         for session, h, k in ((2, _configs(hyper), keys), (1, other, keys), (3, other, other_keys)):
             jax.block_until_ready(P.session_step(static, h, states, k, session))
     assert ct.seconds == 0.0
+    # The modes are an array axis too: every control pair (other modes, cues, tasks, frozen
+    # noise) reuses the main conditions' recording program (eager glue around it may compile
+    # small ops of its own).
+    programs = P.record_configs._cache_size()
+    jax.block_until_ready(P.controls_step(static, other, states, other_keys, 2))
+    assert P.record_configs._cache_size() == programs
 
 
 def test_learning_rate_is_traced_and_acts(tiny):
