@@ -21,9 +21,25 @@ correlations, variance along f', category and orientation structure of correlati
 :mod:`.choice` (choice probability, psychophysical kernels, weighted and traceable),
 :mod:`.psychometric` (logistic psychometric fits, the learning index, correlations over
 sessions), :mod:`.recording` (input handling, grouping trials by signal, time bins),
-:mod:`.io` (spike counts from spike times, NWB files and pynapple objects).
+:mod:`.io` (spike counts from spike times, NWB files and pynapple objects), :mod:`.bci`
+(brain-computer-interface imaging: hit rates, somato-dendritic residuals, signed instructive
+signals).
 """
 
+from .bci import (
+    decode_outcome,
+    error_change_contrast,
+    feedback_alignment,
+    group_mean_sign,
+    group_means,
+    hit_and_reward_rates,
+    learning_speed,
+    pre_outcome_features,
+    residual_coupling,
+    sign_recovery,
+    signed_mode_energy,
+    somatodendritic_residual,
+)
 from .bootstrap import (
     ConfidenceInterval,
     block_resample_indices,
@@ -95,6 +111,18 @@ from .redundancy import (
 )
 
 __all__ = [
+    "decode_outcome",
+    "error_change_contrast",
+    "feedback_alignment",
+    "group_mean_sign",
+    "group_means",
+    "hit_and_reward_rates",
+    "learning_speed",
+    "pre_outcome_features",
+    "residual_coupling",
+    "sign_recovery",
+    "signed_mode_energy",
+    "somatodendritic_residual",
     "absolute_redundancy",
     "ConfidenceInterval",
     "OrderedCorrelations",

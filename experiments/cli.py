@@ -13,7 +13,8 @@ import sys
 
 import tyro
 
-from . import analyse, redundancy, simulate, training
+from . import analyse, bci, redundancy, simulate, training
+from .bci.config import FULL as BCI_FULL
 from .compilation import CACHE_ENV, cache_from_environment, enable_cache
 from .redundancy.config import FULL as REDUNDANCY_FULL
 from .redundancy.config import LEGACY as REDUNDANCY_LEGACY
@@ -30,6 +31,7 @@ EXPERIMENTS = {
         redundancy.RedundancyConfig, redundancy.main,
         {"full": REDUNDANCY_FULL, "legacy": REDUNDANCY_LEGACY},
     ),
+    "bci": (bci.BCIConfig, bci.main, {"full": BCI_FULL}),
 }  # fmt: skip
 _NAMES = ",".join([*COMMANDS, "run", "sweep"])
 USAGE = f"""usage: bayescortex [--compile-cache DIR] {{{_NAMES}}} [--help] ...
@@ -41,6 +43,8 @@ USAGE = f"""usage: bayescortex [--compile-cache DIR] {{{_NAMES}}} [--help] ...
   run NAME      run an experiment: {", ".join(EXPERIMENTS)} (presets: --full, paper scale;
                 --legacy, the first version's definitions: joint-likelihood learning of the
                 coupling, no 'none' context, passive = top-down path cut, static frames)
+                bci: vectorized instructive signals in dendrites during BCI learning
+                (--full: 14 sessions, 8 animals, and the K = 64 speed-ratio comparison)
   sweep NAME    run an experiment at many configurations (--grid name=v1,v2 ...,
                 --random N name=lo:hi): one compiled program per shape, resumable shards,
                 local devices or a Ray cluster

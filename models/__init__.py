@@ -1,4 +1,6 @@
-"""Generative models: stimuli, projective fields, the hierarchical task model, its feedback."""
+"""Generative models: stimuli, projective fields, the hierarchical task model, its feedback;
+two-compartment neurons learning a brain-computer-interface task (import them from
+:mod:`bayescortex.models.bci` and :mod:`bayescortex.models.bci_task`)."""
 
 from .feedback import AbstractFeedback, FreeFormFeedback, ParametricFeedback
 from .hierarchical import HierarchicalModel, Latents, reference_model

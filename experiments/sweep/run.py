@@ -86,7 +86,17 @@ def experiments() -> dict[str, Experiment]:
             "final_accuracy_engaged",
         ),
     )  # fmt: skip
-    return {"redundancy": builtin, **REGISTRY}
+    from .. import bci
+
+    bci_experiment = Experiment(
+        "bci", bci.BCIConfig, bci.run_configs, bci.effects,
+        required=("hit_rate", "soma_rate", "feedback_alignment", "threshold"),
+        headline=(
+            "hit_rate_change_vectorized", "hit_rate_change_scalar", "sign_recovery_vectorized",
+            "speed_ratio",
+        ),
+    )  # fmt: skip
+    return {"redundancy": builtin, "bci": bci_experiment, **REGISTRY}
 
 
 def experiment_named(name: str) -> Experiment:

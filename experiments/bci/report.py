@@ -1,0 +1,381 @@
+"""The BCI experiment's report: effects with 95% bootstrap-over-seeds intervals, the
+acceptance criteria, and the summary text.
+
+Every effect is the mean over seeds (animals) of a per-seed value, or a ratio of two such
+means; its interval resamples the seeds with replacement (``bootstrap`` times) and takes the
+centred percentile interval (:func:`bayescortex.analysis.percentile_interval`); a ratio takes
+the plain percentile interval, undefined when the resampled denominator reaches 0. A per-seed
+value that is NaN makes the effect NaN (never averaged away). The imaging measures of a
+neuron are pooled over the learning sessions (sessions >= 1) as the mean of the sessions where
+they are defined; how many recorded blocks were undefined is part of the summary.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from bayescortex.analysis import bci as analysis
+from bayescortex.analysis import percentile_interval
+
+from .run import FITS, LEARNED_MARGIN
+
+SUFFIX = {"linear": "", "quadratic": "_quadratic", "with_others": "_with_others"}
+"""Effect-name suffix of each residual fit."""
+
+
+def _pick(seed: int, n_resamples: int, n_seeds: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 0xBC1])
+    return rng.integers(0, n_seeds, size=(n_resamples, n_seeds))
+
+
+def _interval(value: float, samples: np.ndarray) -> tuple[float, float, float]:
+    if not np.isfinite(value) or not np.all(np.isfinite(samples)):
+        return float(value), float("nan"), float("nan")
+    low, high = percentile_interval(samples, 0.95, center=value)
+    return float(value), float(low), float(high)
+
+
+def mean_effect(per_seed: np.ndarray, pick: np.ndarray) -> tuple[float, float, float]:
+    """Seed mean of ``per_seed`` and its centred 95% bootstrap interval."""
+    x = np.asarray(per_seed, float)
+    if not np.all(np.isfinite(x)):
+        return float("nan"), float("nan"), float("nan")
+    return _interval(float(x.mean()), x[pick].mean(axis=1))
+
+
+def ratio_effect(a: np.ndarray, b: np.ndarray, pick: np.ndarray) -> tuple[float, float, float]:
+    """``mean(a) / mean(b)`` over seeds and its 95% bootstrap percentile interval; the interval
+    is NaN (undefined, the ratio unbounded) when resampled ``mean(b)`` reaches 0 or changes
+    sign."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))) or b.mean() == 0:
+        return float("nan"), float("nan"), float("nan")
+    value = float(a.mean() / b.mean())
+    denominators = b[pick].mean(axis=1)
+    if np.any(np.sign(denominators) != np.sign(b.mean())):
+        return value, float("nan"), float("nan")
+    low, high = np.quantile(a[pick].mean(axis=1) / denominators, [0.025, 0.975])
+    return value, float(low), float(high)
+
+
+def pooled(ds: xr.Dataset, name: str) -> xr.DataArray:
+    """Per-neuron imaging measure ``name`` pooled over the learning sessions (mean of the
+    defined sessions; NaN where none is defined): dims (variant, seed, fit, target)."""
+    x = ds[name].sel(session=ds.session[ds.session >= 1]).transpose(..., "session")
+    return xr.DataArray(_mean_defined(x.values), dims=x.dims[:-1], coords={
+        d: x[d] for d in x.dims[:-1]})  # fmt: skip
+
+
+def per_seed_measures(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """Per-seed values of every effect (arrays over seeds), named like the effects."""
+    signs = np.where(ds.role.values == "P+", 1, -1)
+    last = int(ds.session[-1])
+    out: dict[str, np.ndarray] = {}
+    coupling, contrast = pooled(ds, "coupling"), pooled(ds, "contrast")
+    for v in ds.variant.values:
+        d = ds.sel(variant=v)
+        hr = d.hit_rate.values  # (seed, session)
+        out[f"hit_rate_first_{v}"] = hr[:, 0]
+        out[f"hit_rate_last_{v}"] = hr[:, -1]
+        out[f"hit_rate_change_{v}"] = hr[:, -1] - hr[:, 0]
+        out[f"learned_fraction_{v}"] = (hr[:, -1] - hr[:, 0] >= LEARNED_MARGIN).astype(float)
+        out[f"learning_speed_{v}"] = analysis.learning_speed(hr)
+        out[f"plus_rate_change_{v}"] = (d.plus_rate.sel(session=last) - d.plus_rate.sel(
+            session=0)).values  # fmt: skip
+        out[f"minus_rate_change_{v}"] = (d.minus_rate.sel(session=last) - d.minus_rate.sel(
+            session=0)).values  # fmt: skip
+        out[f"feedback_alignment_last_{v}"] = d.feedback_alignment.sel(session=last).values
+        dec = d.decoding.sel(session=d.session[d.session >= 1]).values
+        out[f"decoding_{v}"] = _mean_defined(dec)
+        for fit, suffix in SUFFIX.items():
+            cp = coupling.sel(variant=v, fit=fit).values  # (seed, target)
+            ct = contrast.sel(variant=v, fit=fit).values
+            sp, sm = _nan_groups(cp, signs, analysis.group_mean_sign)
+            cp_plus, cp_minus = _nan_groups(ct, signs, analysis.group_means)
+            out[f"residual_sign_plus_{v}{suffix}"] = sp
+            out[f"residual_sign_minus_{v}{suffix}"] = sm
+            out[f"contrast_plus_{v}{suffix}"] = cp_plus
+            out[f"contrast_minus_{v}{suffix}"] = cp_minus
+            out[f"contrast_sign_plus_{v}{suffix}"], out[f"contrast_sign_minus_{v}{suffix}"] = (
+                _nan_groups(ct, signs, analysis.group_mean_sign)
+            )
+            # The vectorized residual tracks B_i x error, so it falls with the error in P+
+            # neurons: the estimated sign of B_i is minus the sign of the contrast.
+            out[f"sign_recovery_{v}{suffix}"] = _nan_rows(
+                ct, lambda x: analysis.sign_recovery(-x, signs)
+            )
+            out[f"sign_recovery_coupling_{v}{suffix}"] = _nan_rows(
+                cp, lambda x: analysis.sign_recovery(x, signs)
+            )
+            out[f"signed_energy_{v}{suffix}"] = _nan_rows(
+                ct, lambda x: analysis.signed_mode_energy(x, signs)
+            )
+    return out
+
+
+def _mean_defined(x: np.ndarray) -> np.ndarray:
+    """Mean over the last axis of the finite values; NaN where none is finite."""
+    finite = np.isfinite(x)
+    total = np.where(finite, x, 0.0).sum(axis=-1)
+    count = finite.sum(axis=-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _nan_rows(x: np.ndarray, fn) -> np.ndarray:
+    """``fn`` per row (seed), NaN for rows with any NaN."""
+    return np.array([fn(row) if np.all(np.isfinite(row)) else np.nan for row in x], float)
+
+
+def _nan_groups(x: np.ndarray, signs: np.ndarray, fn) -> tuple[np.ndarray, np.ndarray]:
+    pairs = [fn(row, signs) if np.all(np.isfinite(row)) else (np.nan, np.nan) for row in x]
+    return np.array([p[0] for p in pairs], float), np.array([p[1] for p in pairs], float)
+
+
+def effects(ds: xr.Dataset, *, bootstrap: int | None = None, seed: int | None = None):
+    """Every effect of the run: ``{name: (value, low, high)}`` (95% bootstrap over seeds).
+
+    Per variant ``v``: hit rate in the baseline and last session and its change, the fraction
+    of seeds that learned (:data:`~.run.LEARNED_MARGIN`), learning speed (mean rise of the
+    hit rate over the learning sessions), P+ and P- somatic rate changes, corr(B~, B) in the
+    last session, outcome decoding; per residual fit (suffix ``""`` linear,
+    ``_quadratic``, ``_with_others``): mean sign of the residual-error coupling per group,
+    mean event-locked contrast and its mean sign per group, sign recovery from the contrast
+    and from the coupling, and the signed-mode energy of the contrast. ``speed_ratio`` and
+    ``speed_difference``: learning speed of vectorized over / minus scalar;
+    ``speed_ratio_k<K>``, ``speed_difference_k<K>`` the same at ``K`` targets.
+    """
+    config = json.loads(ds.attrs["config"]) if "config" in ds.attrs else {}
+    n_boot = bootstrap or config.get("bootstrap", 1000)
+    pick = _pick(config.get("seed", 0) if seed is None else seed, n_boot, ds.sizes["seed"])
+    values = per_seed_measures(ds)
+    out = {name: mean_effect(x, pick) for name, x in values.items()}
+    variants = list(ds.variant.values)
+    if "vectorized" in variants and "scalar" in variants:
+        out["speed_ratio"] = ratio_effect(
+            values["learning_speed_vectorized"], values["learning_speed_scalar"], pick
+        )
+        out["speed_difference"] = mean_effect(
+            values["learning_speed_vectorized"] - values["learning_speed_scalar"], pick
+        )
+    if "compare_hit_rate" in ds:
+        h = ds.compare_hit_rate
+        k = ds.attrs.get("compare_targets", 0)
+        sv = analysis.learning_speed(h.sel(compare_variant="vectorized").values)
+        ss = analysis.learning_speed(h.sel(compare_variant="scalar").values)
+        out[f"learning_speed_vectorized_k{k}"] = mean_effect(sv, pick)
+        out[f"learning_speed_scalar_k{k}"] = mean_effect(ss, pick)
+        out[f"speed_ratio_k{k}"] = ratio_effect(sv, ss, pick)
+        out[f"speed_difference_k{k}"] = mean_effect(sv - ss, pick)
+    return out
+
+
+def with_effects(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the effects (``effect_value``, ``effect_low``, ``effect_high`` over dim
+    ``effect``)."""
+    found = effects(ds)
+    values = np.array(list(found.values()), float).reshape(-1, 3)
+    return ds.assign(
+        effect_value=("effect", values[:, 0]),
+        effect_low=("effect", values[:, 1]),
+        effect_high=("effect", values[:, 2]),
+    ).assign_coords(effect=list(found))
+
+
+def _opposite(e, plus: str, minus: str) -> bool:
+    """The two groups' intervals lie on opposite sides of 0."""
+    p, m = e(plus), e(minus)
+    return (p[1] > 0 and m[2] < 0) or (p[2] < 0 and m[1] > 0)
+
+
+CRITERIA = (
+    (
+        f"(a) vectorized learns: last-session hit rate >= baseline + {LEARNED_MARGIN:g} in at "
+        "least 75% of seeds",
+        lambda e: e("learned_fraction_vectorized")[0] >= 0.75,
+    ),
+    (
+        "(c) blocked apical input does not learn: hit-rate change below 0.1 (seed mean) and at "
+        "most 25% of seeds learned",
+        lambda e: (
+            e("hit_rate_change_blocked")[0] < 0.1 and e("learned_fraction_blocked")[0] <= 0.25
+        ),
+    ),
+    (
+        "(a) residual-error coupling: mean sign opposite in P+ and P- (95% CIs on opposite "
+        "sides of 0)",
+        lambda e: _opposite(e, "residual_sign_plus_vectorized", "residual_sign_minus_vectorized"),
+    ),
+    (
+        "(a) error-decrease minus error-increase contrast (event-locked): opposite signs in P+ "
+        "and P- (95% CIs on opposite sides of 0)",
+        lambda e: _opposite(e, "contrast_plus_vectorized", "contrast_minus_vectorized"),
+    ),
+    (
+        "(a) sign(B_i) recovered from the residual contrast for >= 80% of targets (seed mean)",
+        lambda e: e("sign_recovery_vectorized")[0] >= 0.8,
+    ),
+    (
+        "(b) scalar: P+ and P- contrasts share their sign (point estimates)",
+        lambda e: np.sign(e("contrast_plus_scalar")[0]) == np.sign(e("contrast_minus_scalar")[0]),
+    ),
+    (
+        "(a) P- somatic activity falls over learning (95% CI < 0)",
+        lambda e: e("minus_rate_change_vectorized")[2] < 0,
+    ),
+    (
+        "(a) corr(B~, B) rises from 0 (last session, 95% CI > 0)",
+        lambda e: e("feedback_alignment_last_vectorized")[1] > 0,
+    ),
+    (
+        "somatic-gain control (soma_dimmed) still learns: >= 75% of seeds",
+        lambda e: e("learned_fraction_soma_dimmed")[0] >= 0.75,
+    ),
+    (
+        "(d) fixed random feedback learns less than vectorized (hit-rate change, point)",
+        lambda e: e("hit_rate_change_random_feedback")[0] < e("hit_rate_change_vectorized")[0],
+    ),
+    (
+        "(e) shuffled feedback signs learn less than vectorized (hit-rate change, point)",
+        lambda e: e("hit_rate_change_shuffled")[0] < e("hit_rate_change_vectorized")[0],
+    ),
+)
+"""Each acceptance criterion: text and a check on the effects (``e(name) -> (value, low,
+high)``)."""
+
+
+def criteria(ds: xr.Dataset) -> list[tuple[str, bool | None]]:
+    """Each criterion and whether it holds: None where its variants were not run, False
+    (never a pass) where a value it uses is not finite."""
+
+    def e(name):
+        row = ds.sel(effect=name)
+        return float(row.effect_value), float(row.effect_low), float(row.effect_high)
+
+    out = []
+    for text, check in CRITERIA:
+        try:
+            used = _names_used(check)
+            if any(not np.all(np.isfinite(e(n))) for n in used):
+                out.append((text, False))
+                continue
+            out.append((text, bool(check(e))))
+        except KeyError:
+            out.append((text, None))
+    return out
+
+
+def _names_used(check) -> list[str]:
+    seen: list[str] = []
+    check(lambda name: seen.append(name) or (0.0, 0.0, 0.0))
+    return seen
+
+
+def _fmt(ds, name: str, digits: int = 2) -> str:
+    if name not in ds.effect.values:
+        return "-"
+    row = ds.sel(effect=name)
+    v, lo, hi = float(row.effect_value), float(row.effect_low), float(row.effect_high)
+    return f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+
+
+def faking_text(ds: xr.Dataset) -> list[str]:
+    """What the scalar-plus-nonlinear confound (b') does to the residual analysis."""
+    if "scalar_nonlinear" not in ds.variant.values:
+        return []
+    lines = ["", "(b') scalar RPE plus a quadratic soma-to-dendrite term:"]
+    for fit, suffix in SUFFIX.items():
+        p = f"contrast_plus_scalar_nonlinear{suffix}"
+        m = f"contrast_minus_scalar_nonlinear{suffix}"
+        sp = f"residual_sign_plus_scalar_nonlinear{suffix}"
+        sm = f"residual_sign_minus_scalar_nonlinear{suffix}"
+        if p not in ds.effect.values:
+            continue
+        fakes = _opposite(lambda n: tuple(float(ds.sel(effect=n)[k]) for k in (
+            "effect_value", "effect_low", "effect_high")), p, m)  # fmt: skip
+        fakes_sign = _opposite(lambda n: tuple(float(ds.sel(effect=n)[k]) for k in (
+            "effect_value", "effect_low", "effect_high")), sp, sm)  # fmt: skip
+        lines.append(
+            f"  {fit:12s} fit: contrast P+ {_fmt(ds, p, 3)}  P- {_fmt(ds, m, 3)}  "
+            f"coupling sign P+ {_fmt(ds, sp)}  P- {_fmt(ds, sm)}  -> "
+            f"{'FAKES' if fakes or fakes_sign else 'does not fake'} group-opposite residuals"
+        )
+    return lines
+
+
+def summary_text(config, ds: xr.Dataset) -> str:
+    """The run as text: per-variant learning and residual effects with 95% CIs over seeds,
+    the speed ratios, (b'), the criteria and timings."""
+    lines = [
+        "Vectorized instructive signals in dendrites during BCI learning (Francioni et al. 2026)",
+        f"{config.seeds} seeds, {config.sessions} learning sessions after a baseline, "
+        f"{config.targets} targets of {config.neurons} neurons, {config.trials} trials per "
+        f"session ({config.record_trials} imaged), threshold for a "
+        f"{100 * config.baseline_hit_rate:g}% baseline hit rate",
+        "",
+        "Learning (seed means, 95% bootstrap CIs over seeds):",
+        f"  {'variant':18s} {'hit rate session 0':>20s} {'hit rate last':>20s} "
+        f"{'learned':>8s} {'P+ rate change':>22s} {'P- rate change':>22s} "
+        f"{'corr(B~,B) last':>22s}",
+    ]
+    for v in ds.variant.values:
+        lines.append(
+            f"  {v:18s} {_fmt(ds, f'hit_rate_first_{v}'):>20s} "
+            f"{_fmt(ds, f'hit_rate_last_{v}'):>20s} "
+            f"{float(ds.sel(effect=f'learned_fraction_{v}').effect_value):8.2f} "
+            f"{_fmt(ds, f'plus_rate_change_{v}'):>22s} {_fmt(ds, f'minus_rate_change_{v}'):>22s} "
+            f"{_fmt(ds, f'feedback_alignment_last_{v}'):>22s}"
+        )
+    lines += [
+        "",
+        "Somato-dendritic residual (linear fit on the own soma), pooled over learning sessions:",
+        f"  {'variant':18s} {'coupling sign P+':>20s} {'coupling sign P-':>20s} "
+        f"{'contrast P+':>24s} {'contrast P-':>24s} {'sign recovery':>20s} "
+        f"{'signed energy':>20s} {'decoding':>20s}",
+    ]
+    for v in ds.variant.values:
+        lines.append(
+            f"  {v:18s} {_fmt(ds, f'residual_sign_plus_{v}'):>20s} "
+            f"{_fmt(ds, f'residual_sign_minus_{v}'):>20s} "
+            f"{_fmt(ds, f'contrast_plus_{v}', 3):>24s} {_fmt(ds, f'contrast_minus_{v}', 3):>24s} "
+            f"{_fmt(ds, f'sign_recovery_{v}'):>20s} {_fmt(ds, f'signed_energy_{v}'):>20s} "
+            f"{_fmt(ds, f'decoding_{v}'):>20s}"
+        )
+    lines.append("  (contrast: event-locked residual change at error decreases minus increases; "
+                 "sign recovery: sign(B_i) = -sign(contrast_i); decoding: balanced accuracy of "
+                 "hit vs miss from pre-outcome residuals, chance 0.5)")  # fmt: skip
+    undefined = {
+        v: int(np.isnan(ds.contrast.sel(variant=v, fit="linear").values).any(axis=-1).sum())
+        for v in ds.variant.values
+    }
+    blocks = ds.sizes["seed"] * ds.sizes["session"]
+    lines.append(
+        "  recorded blocks without a defined contrast (too few error changes), of "
+        f"{blocks} per variant: " + ", ".join(f"{v} {n}" for v, n in undefined.items())
+    )
+    lines += faking_text(ds)
+    lines += ["", "Learning speed (mean hit-rate rise over the learning sessions):"]
+    for name in [n for n in ds.effect.values if str(n).startswith("speed_")]:
+        op = "/" if str(name).startswith("speed_ratio") else "-"
+        lines.append(f"  {name:24s} vectorized {op} scalar = {_fmt(ds, name)}")
+    lines.append("  (equal eta and g_a; the rules' signals have different units, so the ratio is "
+                 "not a rate-matched comparison; a NaN interval: the scalar's speed is not "
+                 "distinguishable from 0, the ratio is unbounded)")  # fmt: skip
+    for name in [n for n in ds.effect.values if str(n).startswith("learning_speed_")]:
+        lines.append(f"  {name:32s} {_fmt(ds, name, 3)}")
+    lines += ["", "Acceptance criteria:"]
+    for text, ok in criteria(ds):
+        lines.append(f"  [{'PASS' if ok else 'FAIL' if ok is not None else 'n/a '}] {text}")
+    a = ds.attrs
+    lines += [
+        "",
+        f"wall time: {a['simulation_seconds']:.1f} s simulating (of which compiling "
+        f"{a['simulation_compile_seconds']:.1f} s), {a['analysis_seconds']:.1f} s analysing; "
+        f"{a['trials_simulated']} model trials",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["CRITERIA", "FITS", "criteria", "effects", "summary_text", "with_effects"]

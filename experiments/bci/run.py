@@ -1,0 +1,286 @@
+"""Run the BCI experiment: the compiled session programs, the session loop, the imaging
+analysis of every recorded block and the results Dataset."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import json
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from bayescortex.analysis import bci as analysis
+from bayescortex.models.bci import rules
+from bayescortex.models.bci_task import decoder, init_state, session_step, target_signs
+
+from ..compilation import compile_time
+from ..placement import VECTORISED, Placement, over_configs
+from ..results import config_dict
+from ..session import run_sessions
+from .config import BCIConfig, Static
+
+RESUMABLE = ("output", "run_id", "bootstrap", "pre_outcome_window")
+"""Config fields that may differ when a run resumes (where it goes; how it is analysed)."""
+
+FITS = {"linear": {}, "quadratic": {"degree": 2}, "with_others": {"others": True}}
+"""Residual fits: own soma (linear), own soma and its square, own and other somata."""
+
+LEARNED_MARGIN = 0.2
+"""A seed has learned when its last session's hit rate exceeds its baseline's by this much."""
+
+
+def seed_keys(seed: int, n: int) -> jax.Array:
+    """Keys of seeds ``0..n-1``: ``fold_in(key(seed), s)``."""
+    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(seed), s))(jnp.arange(n))
+
+
+def stack(trees):
+    """Stack pytrees on a new leading (configuration) axis."""
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+@functools.lru_cache(maxsize=16)
+def programs(static: Static, placement: Placement = VECTORISED):
+    """The compiled ``init(hypers, keys)`` and ``step(hypers, states, keys, session)`` of a
+    static part: configurations (leading axis, laid out by ``placement``) x variants x seeds.
+    Variants share their seeds' keys (paired comparisons)."""
+
+    def init_one(hyper, keys):
+        table = rules(static.variants)
+
+        def per_variant(rule):
+            return jax.vmap(lambda k: init_state(static.task, hyper, rule, k))(keys)
+
+        return jax.vmap(per_variant)(table)
+
+    def step_one(hyper, states, keys, session):
+        session_keys = jax.vmap(lambda k: jax.random.fold_in(k, session))(keys)
+        per_seed = jax.vmap(lambda s, k: session_step(static.task, hyper, s, k))
+        return jax.vmap(per_seed, in_axes=(0, None))(states, session_keys)
+
+    init = jax.jit(over_configs(init_one, placement, 2))
+    step = jax.jit(over_configs(step_one, placement, 3))
+    return init, step
+
+
+def simulate(static: Static, hypers, keys, *, placement=VECTORISED, checkpoint_dir=None,
+             config: dict | None = None, progress: bool = True):  # fmt: skip
+    """Run sessions ``0..static.sessions`` of configurations sharing ``static``; return the
+    final states and every session's stats (leading axes config, variant, seed)."""
+    init, step = programs(static, placement)
+    vectorized = static.variants.index("vectorized") if "vectorized" in static.variants else 0
+
+    def run_step(states, session):
+        return step(hypers, states, keys, jnp.asarray(session, jnp.int32))
+
+    def describe(session, out):
+        hits = np.asarray(out.hits)[:, vectorized].mean() / static.task.trials
+        return f"session {session}: {static.variants[vectorized]} hit rate {hits:.2f}"
+
+    states = init(hypers, keys)
+    return run_sessions(
+        run_step, states, static.sessions, checkpoint_dir=checkpoint_dir, config=config,
+        may_differ=RESUMABLE, progress=progress, describe=describe,
+        extra={"keys": "seed s: fold_in(key(seed), s); session: fold_in(seed key, session); "
+               "trial k: fold_in(session key, k)"},
+    )  # fmt: skip
+
+
+def run(config: BCIConfig, *, progress: bool = True, checkpoint_dir=None) -> xr.Dataset:
+    """Run the experiment; returns the results Dataset (dims ``variant``, ``seed``,
+    ``session``, ``neuron``, ``target``, ``fit``; see :func:`dataset`).
+
+    With ``checkpoint_dir``, every session is checkpointed there and an interrupted run
+    resumes after its last finished session.
+    """
+    return run_configs([config], progress=progress, checkpoint_dir=checkpoint_dir)[0]
+
+
+def run_configs(
+    configs: list[BCIConfig], *, placement: Placement = VECTORISED, progress: bool = True,
+    checkpoint_dir=None,
+) -> list[xr.Dataset]:  # fmt: skip
+    """Run configurations that share one static part as one compiled program (their
+    hyperparameters and seed keys on a leading configuration axis, laid out by
+    ``placement``); configuration ``i`` gives the Dataset :func:`run` gives for it alone (to
+    float rounding). Padded to a multiple of ``placement.devices`` with copies of the last
+    configuration (dropped)."""
+    if not configs:
+        raise ValueError("configs: need at least one configuration")
+    static = configs[0].split()[0]
+    for c in configs[1:]:
+        other = c.split()[0]
+        if other != static:
+            diff = [f for f in Static._fields if getattr(other, f) != getattr(static, f)]
+            raise ValueError(f"configs: one compiled program needs one static part; {diff} "
+                             f"differ (group configurations by Static first)")  # fmt: skip
+    n = len(configs)
+    padded = list(configs) + [configs[-1]] * (-n % placement.devices)
+    hypers = stack([c.split()[1] for c in padded])
+    keys = stack([seed_keys(c.seed, c.seeds) for c in padded])
+    saved = config_dict(configs[0]) if n == 1 else {"configs": [config_dict(c) for c in configs]}
+    t0 = time.perf_counter()
+    with compile_time() as compiled:
+        states, outputs = simulate(
+            static, hypers, keys, placement=placement, checkpoint_dir=checkpoint_dir,
+            config=saved, progress=progress,
+        )  # fmt: skip
+        compare = None
+        split = configs[0].compare_split()
+        if split is not None:
+            sub = None if checkpoint_dir is None else Path(checkpoint_dir) / "compare"
+            _, compare = simulate(
+                split[0], hypers, keys, placement=placement, checkpoint_dir=sub, config=saved,
+                progress=progress,
+            )  # fmt: skip
+    seconds = time.perf_counter() - t0
+    datasets = []
+    for i, config in enumerate(configs):
+        t1 = time.perf_counter()
+        take = functools.partial(_take, i=i)
+        ds = dataset(
+            config,
+            static,
+            [take(o) for o in outputs],
+            take(states.threshold),
+            None if compare is None else [take(o.hits) for o in compare],
+        )
+        ds.attrs.update(
+            simulation_seconds=seconds,
+            simulation_compile_seconds=compiled.seconds,
+            analysis_seconds=time.perf_counter() - t1,
+            configurations_together=len(padded),
+            trials_simulated=trials_simulated(config) * len(padded),
+        )
+        datasets.append(ds)
+    return datasets
+
+
+def _take(tree, i: int):
+    return jax.tree.map(lambda a: np.asarray(a[i]), tree)
+
+
+def trials_simulated(config: BCIConfig) -> int:
+    """Model trials run by one configuration (calibration and sessions, every variant and
+    seed, and the comparison)."""
+    per = config.calibration_trials + (config.sessions + 1) * config.trials
+    main = len(config.variants) * config.seeds * per
+    return main + (2 * config.seeds * per if config.compare_targets else 0)
+
+
+def block_measures(record, signs: np.ndarray, window: int) -> dict[str, np.ndarray]:
+    """Imaging measures of one recorded block (one variant, seed and session).
+
+    ``record``: :class:`~bayescortex.models.bci_task.Frames` with arrays ``(trials, time,
+    ...)``. Returns per fit (:data:`FITS`) and target the residual's coupling with the error
+    (correlation) and its event-locked error-decrease minus error-increase contrast, and the
+    decoding accuracy of the outcome from the pre-outcome linear-fit residuals. Undefined
+    values (a constant error, too few events, a single outcome) are NaN.
+    """
+    active = np.asarray(record.active) > 0
+    soma, dend = np.asarray(record.soma), np.asarray(record.dendrite)
+    error = np.where(active, np.asarray(record.error), np.nan)
+    k = soma.shape[-1]
+    coupling = np.full((len(FITS), k), np.nan)
+    contrast = np.full((len(FITS), k), np.nan)
+    decoding = np.nan
+    if active.sum() < 2 * k + 4:
+        return {"coupling": coupling, "contrast": contrast, "decoding": np.asarray(decoding)}
+    for j, options in enumerate(FITS.values()):
+        res = analysis.somatodendritic_residual(dend[active], soma[active], **options)
+        if np.std(error[active]) > 0:
+            coupling[j] = analysis.residual_coupling(res, error[active])
+        full = np.full(soma.shape, np.nan)
+        full[active] = res
+        try:
+            contrast[j] = analysis.error_change_contrast(full, error)
+        except ValueError:
+            pass
+        if j == 0:
+            hit = np.any(np.asarray(record.reward) > 0, axis=1)
+            last = active.sum(axis=1)  # frames in the trial, the hit frame included
+            outcome = np.where(hit, last - 1, last)
+            usable = outcome >= 1
+            try:
+                feats = analysis.pre_outcome_features(full[usable], outcome[usable], window)
+                decoding = analysis.decode_outcome(feats, hit[usable].astype(int))
+            except ValueError:
+                pass
+    return {"coupling": coupling, "contrast": contrast, "decoding": np.asarray(decoding)}
+
+
+def dataset(config: BCIConfig, static: Static, outputs, threshold, compare=None) -> xr.Dataset:
+    """The results of one configuration from its sessions' stats (leading axes variant,
+    seed): behaviour, rates, feedback weights and their alignment, and the imaging measures
+    of every recorded block."""
+    task = static.task
+    stack_s = lambda get: np.stack([np.asarray(get(o)) for o in outputs], axis=2)  # noqa: E731
+    hits = stack_s(lambda o: o.hits)
+    frames = stack_s(lambda o: o.active_frames)
+    hit_frames = stack_s(lambda o: o.hit_frames)
+    soma = stack_s(lambda o: o.soma_mean)
+    feedback = stack_s(lambda o: o.feedback)
+    signs = target_signs(task)
+    dec = np.asarray(decoder(task))
+    plus, minus = analysis.group_means(soma[..., : task.targets], signs)
+    n_v, n_s, n_sess = hits.shape
+    coupling = np.full((n_v, n_s, n_sess, len(FITS), task.targets), np.nan)
+    contrast = np.full_like(coupling, np.nan)
+    decoding = np.full((n_v, n_s, n_sess), np.nan)
+    for s, out in enumerate(outputs):
+        for v in range(n_v):
+            for i in range(n_s):
+                block = jax.tree.map(lambda a, v=v, i=i: np.asarray(a)[v, i], out.record)
+                m = block_measures(block, signs, config.pre_outcome_window)
+                coupling[v, i, s], contrast[v, i, s] = m["coupling"], m["contrast"]
+                decoding[v, i, s] = m["decoding"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        time_to_hit = np.where(hits > 0, hit_frames / np.maximum(hits, 1), np.nan)
+    data = {
+        "hit_rate": (("variant", "seed", "session"), hits / task.trials),
+        "reward_rate": (("variant", "seed", "session"), hits / frames),
+        "time_to_hit": (("variant", "seed", "session"), time_to_hit),
+        "soma_rate": (("variant", "seed", "session", "neuron"), soma),
+        "plus_rate": (("variant", "seed", "session"), plus),
+        "minus_rate": (("variant", "seed", "session"), minus),
+        "feedback": (("variant", "seed", "session", "neuron"), feedback),
+        "feedback_alignment": (
+            ("variant", "seed", "session"),
+            analysis.feedback_alignment(feedback, dec),
+        ),
+        "bias": (("variant", "seed", "session", "neuron"), stack_s(lambda o: o.bias)),
+        "threshold": (("variant", "seed"), np.asarray(threshold)),
+        "coupling": (("variant", "seed", "session", "fit", "target"), coupling),
+        "contrast": (("variant", "seed", "session", "fit", "target"), contrast),
+        "decoding": (("variant", "seed", "session"), decoding),
+        "decoder": (("neuron",), dec),
+    }
+    coords = {
+        "variant": list(static.variants), "seed": np.arange(config.seeds),
+        "session": np.arange(static.sessions + 1), "neuron": np.arange(task.neurons),
+        "target": np.arange(task.targets), "fit": list(FITS),
+        "role": ("target", np.where(signs > 0, "P+", "P-")),
+    }  # fmt: skip
+    if compare is not None:
+        data["compare_hit_rate"] = (
+            ("compare_variant", "seed", "session"),
+            np.stack([np.asarray(h) for h in compare], axis=2) / task.trials,
+        )
+        coords["compare_variant"] = ["vectorized", "scalar"]
+    ds = xr.Dataset(data, coords=coords)
+    ds.attrs.update(
+        targets=task.targets, compare_targets=config.compare_targets,
+        config=json.dumps(config_dict(config)),
+    )  # fmt: skip
+    return ds
+
+
+def run_folder(config: BCIConfig) -> Path:
+    """``<output>/bci/<run_id>`` (run id: the config's, or a timestamp)."""
+    run_id = config.run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    return Path(config.output) / "bci" / run_id
