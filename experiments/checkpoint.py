@@ -12,11 +12,15 @@ A checkpoint folder holds, for every finished session ``s``,
 
 Every file is written under a temporary name and renamed into place. Loading checks the saved
 config against the current one and refuses a mismatch with a ``ValueError`` naming the field.
-No RNG state is stored: runs derive every key from the seed and the session index.
+No RNG state is stored: runs derive every key from the seed and the session index. A run holds
+:func:`exclusive` on its folder while it writes, so a second process given the same folder
+(the same run id) is refused instead of interleaving its checkpoints with the first's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
@@ -40,6 +44,40 @@ def atomic_write(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     write(tmp)
     os.replace(tmp, path)
+
+
+LOCK_NAME = ".lock"
+
+
+@contextlib.contextmanager
+def exclusive(directory: str | os.PathLike):
+    """Hold an exclusive lock on ``directory`` (created if needed) while the block runs.
+
+    The lock is the operating system's (``flock`` on ``directory/.lock``): it is released when
+    the block ends or the process dies, so a killed run never leaves a stale lock behind. A
+    second holder, in this or another process, gets a ``ValueError`` naming the folder.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_NAME
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise ValueError(
+                f"run_id: {directory} is in use by {holder}; wait for it to finish or choose "
+                "another run_id"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()}")
+        handle.flush()
+        try:
+            yield path
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_checkpoint(

@@ -10,6 +10,7 @@ index, a resumed run gives the same numbers as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -50,8 +51,20 @@ def run_sessions(
     outputs)`` gives a progress-bar postfix (e.g. accuracy). ``session_meta(session)`` gives
     JSON-ready facts of a session that a resumed run must agree with (e.g. the task it trained,
     under the config field that schedules it): they are saved with the checkpoint, and a
-    mismatch raises a ``ValueError`` naming the field.
+    mismatch raises a ``ValueError`` naming the field. While it runs it holds
+    :func:`checkpoint.exclusive` on ``checkpoint_dir``: a second run given the same folder is
+    refused with a ``ValueError``.
     """
+    guard = (
+        contextlib.nullcontext() if checkpoint_dir is None else checkpoint.exclusive(checkpoint_dir)
+    )
+    with guard:
+        return _run(step, state, n_sessions, checkpoint_dir, config, may_differ, extra,
+                    progress, describe, session_meta)  # fmt: skip
+
+
+def _run(step, state, n_sessions, checkpoint_dir, config, may_differ, extra, progress, describe,
+         session_meta):  # fmt: skip
     session_meta = session_meta or (lambda s: {})
     outputs: list[Any] = []
     start = 0
