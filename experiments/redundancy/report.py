@@ -393,6 +393,32 @@ def _baseline_table(ds: xr.Dataset) -> list[str]:
     return lines
 
 
+def _apical_block(config, ds: xr.Dataset) -> list[str]:
+    """The cross-experiment prediction: task-cued trials with the top-down input cut (the
+    apical gain g_a = 0 of the BCI experiment) lose the learning-induced redundancy rise."""
+    name = (
+        "change_redundancy_passive" if config.passive == "cut"
+        else "control_passive_cut_redundancy"
+    )  # fmt: skip
+    if name not in ds.effect.values or "change_redundancy_engaged" not in ds.effect.values:
+        return []
+
+    def show(effect):
+        row = ds.sel(effect=effect)
+        return (
+            f"{float(row.effect_value):+.3f} "
+            f"[{float(row.effect_low):+.3f}, {float(row.effect_high):+.3f}]"
+        )
+
+    return [
+        "",
+        "Apical block (task cue, top-down input cut: g_a = 0 as in `run bci`'s 'blocked'):",
+        f"  redundancy change {show(name)} against {show('change_redundancy_engaged')} "
+        "engaged; the joint prediction is that blocking apical input abolishes this rise "
+        "and BCI learning alike",
+    ]
+
+
 def summary_text(config, ds: xr.Dataset) -> str:
     """The statistics as text: effects with 95% CIs, the criteria, timings."""
     lines = [
@@ -438,7 +464,7 @@ def summary_text(config, ds: xr.Dataset) -> str:
         "  (I_red(win), p(K): the first time bin, the window of the passive presentation; "
         "p(K): mean posterior of the context)",
     ]
-    lines += _noise_table(ds) + _baseline_table(ds)
+    lines += _noise_table(ds) + _baseline_table(ds) + _apical_block(config, ds)
     if "parameters" in ds:
         last = ds.parameters.isel(session=-1).mean("seed")
         first = ds.parameters.isel(session=0).mean("seed")

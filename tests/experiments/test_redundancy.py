@@ -164,3 +164,25 @@ def test_pooled_moments_give_numpys_pooled_covariance():
     expected = centred.T @ centred / (level.size - 5)
     np.testing.assert_allclose(np.asarray(covariance(pooled)), expected, rtol=1e-4, atol=1e-4)
     assert float(pooled.zero_weight) == level.size - 5 + 1
+
+
+def test_summary_reports_the_apical_block_prediction():
+    """The task-cued, top-down-cut condition is reported as the apical block next to the
+    engaged change, from whichever of the main pair or the controls recorded it."""
+    import xarray as xr
+
+    from bayescortex.experiments.redundancy.report import _apical_block
+
+    names = ["change_redundancy_engaged", "change_redundancy_passive",
+             "control_passive_cut_redundancy"]  # fmt: skip
+    ds = xr.Dataset(
+        {"effect_value": ("effect", [0.27, 0.01, -0.009]),
+         "effect_low": ("effect", [0.18, -0.02, -0.03]),
+         "effect_high": ("effect", [0.35, 0.03, 0.012])},
+        coords={"effect": names},
+    )  # fmt: skip
+    fixation = "\n".join(_apical_block(redundancy.RedundancyConfig(passive="fixation"), ds))
+    assert "-0.009 [-0.030, +0.012] against +0.270 [+0.180, +0.350]" in fixation
+    cut = "\n".join(_apical_block(redundancy.RedundancyConfig(passive="cut"), ds))
+    assert "+0.010 [-0.020, +0.030]" in cut
+    assert _apical_block(redundancy.RedundancyConfig(), ds.isel(effect=[0, 1])) == []
