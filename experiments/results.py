@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import shutil
@@ -151,3 +152,65 @@ def save_run(
         (tmp / "summary.txt").write_text(summary)
     os.replace(tmp, final)
     return final
+
+
+def run_folder(experiment: str, config) -> Path:
+    """``<config.output>/<experiment>/<run id>`` (run id: the config's, or a timestamp).
+
+    >>> run_folder("train", types.SimpleNamespace(output="out", run_id="../elsewhere"))
+    Traceback (most recent call last):
+    ValueError: run_id: a folder name without path separators, got '../elsewhere'
+    """
+    run_id = config.run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
+    if Path(run_id).name != run_id or run_id in (".", "..") or "\\" in run_id:
+        raise ValueError(f"run_id: a folder name without path separators, got {run_id!r}")
+    return Path(config.output) / experiment / run_id
+
+
+def run_and_save(experiment: str, config, run, *, summary, figures) -> Path:
+    """The ``main`` of an experiment command: ``run(config, checkpoint_dir=...)`` (resuming an
+    unfinished run of the same run id from its checkpoints), then write the run folder
+    (:func:`save_run`, with ``summary(config, ds)`` and ``figures(ds)``) with the checkpoints
+    moved into it, print the summary and return the folder."""
+    folder = run_folder(experiment, config)
+    checkpoints = folder.with_name(f"{folder.name}.checkpoints")
+    if folder.exists():
+        raise ValueError(f"run_id: {folder} exists already; choose another run_id")
+    checkpoints.mkdir(parents=True, exist_ok=True)  # fails now, not after the run, if unwritable
+    ds = run(config, checkpoint_dir=checkpoints)
+    text = summary(config, ds)
+    final = save_run(
+        experiment, config, ds, root=config.output, run_id=folder.name, figures=figures(ds),
+        summary=text,
+    )  # fmt: skip
+    shutil.move(os.fspath(checkpoints), os.fspath(final / "checkpoints"))
+    print(text)
+    print(f"written to {final}")
+    return final
+
+
+def evaluate_criteria(ds: xr.Dataset, criteria) -> list[tuple[str, bool | None]]:
+    """Each ``(text, check)`` of ``criteria`` and whether it holds on the effects of ``ds``
+    (``effect_value``, ``effect_low``, ``effect_high`` along ``effect``); ``check(e)`` reads an
+    effect as ``e(name) -> (value, low, high)``. None where an effect it uses was not
+    computed (its data were not run); False, never a pass, where one is not finite."""
+
+    def e(name):
+        row = ds.sel(effect=name)
+        return float(row.effect_value), float(row.effect_low), float(row.effect_high)
+
+    def names_used(check) -> list[str]:
+        seen: list[str] = []
+        check(lambda name: seen.append(name) or (0.0, 0.0, 0.0))
+        return seen
+
+    out = []
+    for text, check in criteria:
+        try:
+            if any(not all(math.isfinite(v) for v in e(n)) for n in names_used(check)):
+                out.append((text, False))
+                continue
+            out.append((text, bool(check(e))))
+        except KeyError:
+            out.append((text, None))
+    return out

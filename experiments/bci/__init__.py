@@ -20,34 +20,24 @@ Modules: :mod:`.config`, :mod:`.run` (programs, session loop, Dataset), :mod:`.r
 
 from __future__ import annotations
 
-import os
-import shutil
-
-from ..results import save_run
+from ..results import run_and_save
 from .config import FULL, BCIConfig, Static
 from .figures import figures
 from .report import criteria, effects, summary_text, with_effects
-from .run import run, run_configs, run_folder
+from .run import run, run_configs
 
 
 def main(config: BCIConfig) -> None:
     """Run (resuming an unfinished run of the same ``run_id``), write the run folder
     ``<output>/bci/<run_id>/`` (config.json, versions.json, results.nc, bci.png/pdf,
     summary.txt, checkpoints/) and print the summary."""
-    folder = run_folder(config)
-    checkpoints = folder.with_name(f"{folder.name}.checkpoints")
-    if folder.exists():
-        raise ValueError(f"run_id: {folder} exists already; choose another run_id")
-    checkpoints.mkdir(parents=True, exist_ok=True)
-    ds = with_effects(run(config, checkpoint_dir=checkpoints))
-    text = summary_text(config, ds)
-    final = save_run(
-        "bci", config, ds, root=config.output, run_id=folder.name, figures=figures(ds),
-        summary=text,
-    )  # fmt: skip
-    shutil.move(os.fspath(checkpoints), os.fspath(final / "checkpoints"))
-    print(text)
-    print(f"written to {final}")
+    run_and_save(
+        "bci",
+        config,
+        lambda c, **kw: with_effects(run(c, **kw)),
+        summary=summary_text,
+        figures=figures,
+    )
 
 
 __all__ = [

@@ -20,6 +20,7 @@ import xarray as xr
 from bayescortex.analysis import bci as analysis
 from bayescortex.analysis import percentile_interval
 
+from ..results import evaluate_criteria
 from .run import FITS, LEARNED_MARGIN
 
 SUFFIX = {"linear": "", "quadratic": "_quadratic", "with_others": "_with_others"}
@@ -249,28 +250,7 @@ high)``)."""
 def criteria(ds: xr.Dataset) -> list[tuple[str, bool | None]]:
     """Each criterion and whether it holds: None where its variants were not run, False
     (never a pass) where a value it uses is not finite."""
-
-    def e(name):
-        row = ds.sel(effect=name)
-        return float(row.effect_value), float(row.effect_low), float(row.effect_high)
-
-    out = []
-    for text, check in CRITERIA:
-        try:
-            used = _names_used(check)
-            if any(not np.all(np.isfinite(e(n))) for n in used):
-                out.append((text, False))
-                continue
-            out.append((text, bool(check(e))))
-        except KeyError:
-            out.append((text, None))
-    return out
-
-
-def _names_used(check) -> list[str]:
-    seen: list[str] = []
-    check(lambda name: seen.append(name) or (0.0, 0.0, 0.0))
-    return seen
+    return evaluate_criteria(ds, CRITERIA)
 
 
 def _fmt(ds, name: str, digits: int = 2) -> str:

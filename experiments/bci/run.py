@@ -3,7 +3,6 @@ analysis of every recorded block and the results Dataset."""
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import time
@@ -278,9 +277,3 @@ def dataset(config: BCIConfig, static: Static, outputs, threshold, compare=None)
         config=json.dumps(config_dict(config)),
     )  # fmt: skip
     return ds
-
-
-def run_folder(config: BCIConfig) -> Path:
-    """``<output>/bci/<run_id>`` (run id: the config's, or a timestamp)."""
-    run_id = config.run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return Path(config.output) / "bci" / run_id

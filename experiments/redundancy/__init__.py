@@ -25,14 +25,11 @@ loop and the results Dataset), :mod:`.report` (effects, criteria, summary) and :
 
 from __future__ import annotations
 
-import os
-import shutil
-
-from ..results import save_run
+from ..results import run_and_save
 from .config import FULL, LEGACY, RedundancyConfig, Static
 from .figures import figures
 from .report import criteria, effects, summary_text, with_effects
-from .run import run, run_configs, run_folder
+from .run import run, run_configs
 
 
 def main(config: RedundancyConfig) -> None:
@@ -40,20 +37,13 @@ def main(config: RedundancyConfig) -> None:
     ``<output>/redundancy/<run_id>/`` (config.json, versions.json, results.nc, figures,
     summary.txt, checkpoints/) and print the summary. Exits non-zero if a criterion could not
     be evaluated on finite numbers."""
-    folder = run_folder(config)
-    checkpoints = folder.with_name(f"{folder.name}.checkpoints")
-    if folder.exists():
-        raise ValueError(f"run_id: {folder} exists already; choose another run_id")
-    checkpoints.mkdir(parents=True, exist_ok=True)  # fails now, not after the run, if unwritable
-    ds = with_effects(run(config, checkpoint_dir=checkpoints))
-    text = summary_text(config, ds)
-    final = save_run(
-        "redundancy", config, ds, root=config.output, run_id=folder.name,
-        figures=figures(ds), summary=text,
-    )  # fmt: skip
-    shutil.move(os.fspath(checkpoints), os.fspath(final / "checkpoints"))
-    print(text)
-    print(f"written to {final}")
+    run_and_save(
+        "redundancy",
+        config,
+        lambda c, **kw: with_effects(run(c, **kw)),
+        summary=summary_text,
+        figures=figures,
+    )
 
 
 __all__ = [

@@ -13,6 +13,7 @@ import xarray as xr
 
 from bayescortex.analysis import percentile_interval
 
+from ..results import evaluate_criteria
 from .measures import MEASURES
 from .pipeline import MODES
 from .run import REFERENCE_SECONDS_PER_TRIAL
@@ -295,28 +296,7 @@ CRITERIA = (
 def criteria(ds: xr.Dataset) -> list[tuple[str, bool | None]]:
     """Each acceptance criterion and whether it holds: None where its data were not run, and
     False (never a pass) where an effect or its interval is not finite."""
-
-    def e(name):
-        row = ds.sel(effect=name)
-        return float(row.effect_value), float(row.effect_low), float(row.effect_high)
-
-    out = []
-    for text, check in CRITERIA:
-        try:
-            used = _names_used(check)
-            if any(not np.all(np.isfinite(e(n))) for n in used):
-                out.append((text, False))
-                continue
-            out.append((text, bool(check(e))))
-        except KeyError:
-            out.append((text, None))
-    return out
-
-
-def _names_used(check) -> list[str]:
-    seen = []
-    check(lambda name: seen.append(name) or (0.0, 0.0, 0.0))
-    return seen
+    return evaluate_criteria(ds, CRITERIA)
 
 
 def level(ds: xr.Dataset, name: str, **sel) -> tuple[float, float, float]:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import time
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -228,9 +226,3 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
             "baseline": list(BASELINES), "noise": list(NOISE),
         }  # fmt: skip
     return xr.Dataset(data, coords=coords)
-
-
-def run_folder(config: RedundancyConfig) -> Path:
-    """``<output>/redundancy/<run_id>`` (run id: the config's, or a timestamp)."""
-    run_id = config.run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    return Path(config.output) / "redundancy" / run_id

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import time
-from pathlib import Path
 
-from ..results import config_dict
+from ..results import config_dict, run_folder
 from .points import parse_grid, random_points
 from .report import save
 from .run import experiment_named, experiments, sweep
@@ -90,8 +88,7 @@ def main(argv: list[str]) -> None:
         raise ValueError("sweep: give at least one --grid or --random")
     if part[1] > 1 and base.run_id is None:
         raise ValueError("--part: give --run-id, the folder every part writes its shards to")
-    run_id = base.run_id or time.strftime("%Y%m%d-%H%M%S")
-    folder = Path(base.output) / "sweep" / args.experiment / run_id
+    folder = run_folder(f"sweep/{args.experiment}", base)
     exp = experiment_named(args.experiment)
     ds = sweep(
         args.experiment, base, grid, random=random, folder=folder, shard_size=args.shard_size,

@@ -84,10 +84,10 @@ so a run resumed from any checkpoint replays exactly what an uninterrupted run d
 
 from __future__ import annotations
 
-import datetime
 import functools
 import json
 import os
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -109,6 +109,7 @@ from bayescortex.models import (
 )
 
 from .. import checkpoint
+from ..compilation import compile_time
 from ..protocol import (
     Hyper,
     Protocol,
@@ -125,7 +126,7 @@ from ..protocol import (
     session_key,
     train_session,
 )
-from ..results import config_dict, versions
+from ..results import config_dict, run_folder, versions
 from ..session import run_sessions
 from .config import RESUMABLE, TrainConfig
 
@@ -231,12 +232,20 @@ def train(
         task = config.session_task(session)
         return f"session {session} ({task}): {config.record_modes[0]} accuracy {acc:.3f}"
 
-    state, outputs = run_sessions(
-        step, initial_state(config), config.sessions, checkpoint_dir=checkpoint_dir,
-        config=config_dict(config), may_differ=RESUMABLE, progress=progress, describe=describe,
-        session_meta=lambda s: {"tasks": config.session_task(s)},
-    )  # fmt: skip
-    return state.model, learning_curves(config, protocol, outputs)
+    t0 = time.perf_counter()
+    with compile_time() as compiling:
+        state, outputs = run_sessions(
+            step, initial_state(config), config.sessions, checkpoint_dir=checkpoint_dir,
+            config=config_dict(config), may_differ=RESUMABLE, progress=progress,
+            describe=describe, session_meta=lambda s: {"tasks": config.session_task(s)},
+        )  # fmt: skip
+    curves = learning_curves(config, protocol, outputs)
+    curves.attrs.update(
+        wall_seconds=time.perf_counter() - t0,
+        compile_seconds=compiling.seconds,
+        compile_cache_hits=compiling.cache_hits,
+    )
+    return state.model, curves
 
 
 def load_model(
@@ -382,6 +391,14 @@ def summary_text(ds: xr.Dataset) -> str:
                 f"{s:7d}  "
                 + "  ".join(f"{float(v):{w}.4f}" for v, w in zip(values, width, strict=True))
             )
+    if "wall_seconds" in ds.attrs:
+        cached = ds.attrs.get("compile_cache_hits", 0)
+        lines += [
+            "",
+            f"wall time {ds.attrs['wall_seconds']:.0f} s, of which compiling "
+            f"{ds.attrs['compile_seconds']:.0f} s"
+            + (f" ({cached} programs from the persistent cache)" if cached else ""),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -395,8 +412,7 @@ def main(config: TrainConfig) -> Path:
     """Train (resuming the run's checkpoints if any) and write the run folder
     ``<output>/train/<run_id>/``: config.json, versions.json, results.nc (the learning curves),
     model.eqx (the final model), summary.txt and checkpoints/."""
-    run_id = config.run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    folder = Path(config.output) / "train" / run_id
+    folder = run_folder("train", config)
     (folder / "checkpoints").mkdir(parents=True, exist_ok=True)  # fails now if unwritable
     model, ds = train(config, progress=True, checkpoint_dir=folder / "checkpoints")
     cfg = config_dict(config)
