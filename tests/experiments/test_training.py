@@ -120,7 +120,9 @@ def test_summary_names_the_parameters(uninterrupted):
     _, ds, _ = uninterrupted
     text = training.summary_text(ds)
     assert "objective: conditional" in text and "p_none_given_fixation" in text
-    assert len(text.splitlines()) == 3 + 6 + 2 + 6
+    assert len(text.splitlines()) == 3 + 6 + 2 + 6 + 2  # ..., a blank line, the wall time
+    assert text.splitlines()[-1].startswith("wall time ")
+    assert "of which compiling" in text.splitlines()[-1]
 
 
 def test_sessions_seeds_and_hyperparameters_do_not_recompile(uninterrupted):
