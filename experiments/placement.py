@@ -64,3 +64,21 @@ def over_configs(fn, placement: Placement, n_mapped: int):
         )(*args)
 
     return sharded
+
+
+def shared_static(configs, placement: Placement):
+    """The static part every config of ``configs`` shares (``config.split()[0]``, a
+    NamedTuple), and ``configs`` padded to a multiple of ``placement.devices`` by repeating the
+    last one (the copies' results are dropped). A ValueError names the fields that differ."""
+    if not configs:
+        raise ValueError("configs: need at least one configuration")
+    static = configs[0].split()[0]
+    for c in configs[1:]:
+        other = c.split()[0]
+        if other != static:
+            diff = [f for f in type(static)._fields if getattr(other, f) != getattr(static, f)]
+            raise ValueError(
+                f"configs: one compiled program needs one static part; {diff} differ "
+                f"(group configurations by their static part first, as sweep() does)"
+            )
+    return static, list(configs) + [configs[-1]] * (-len(configs) % placement.devices)

@@ -18,7 +18,7 @@ from bayescortex.models.bci import rules
 from bayescortex.models.bci_task import decoder, init_state, session_step, target_signs
 
 from ..compilation import compile_time
-from ..placement import VECTORISED, Placement, over_configs
+from ..placement import VECTORISED, Placement, over_configs, shared_static
 from ..results import config_dict
 from ..session import run_sessions
 from .config import BCIConfig, Static
@@ -109,17 +109,8 @@ def run_configs(
     ``placement``); configuration ``i`` gives the Dataset :func:`run` gives for it alone (to
     float rounding). Padded to a multiple of ``placement.devices`` with copies of the last
     configuration (dropped)."""
-    if not configs:
-        raise ValueError("configs: need at least one configuration")
-    static = configs[0].split()[0]
-    for c in configs[1:]:
-        other = c.split()[0]
-        if other != static:
-            diff = [f for f in Static._fields if getattr(other, f) != getattr(static, f)]
-            raise ValueError(f"configs: one compiled program needs one static part; {diff} "
-                             f"differ (group configurations by Static first)")  # fmt: skip
+    static, padded = shared_static(configs, placement)
     n = len(configs)
-    padded = list(configs) + [configs[-1]] * (-n % placement.devices)
     hypers = stack([c.split()[1] for c in padded])
     keys = stack([seed_keys(c.seed, c.seeds) for c in padded])
     saved = config_dict(configs[0]) if n == 1 else {"configs": [config_dict(c) for c in configs]}

@@ -11,7 +11,7 @@ import xarray as xr
 from bayescortex.models import CONTEXTS
 
 from ..compilation import compile_time
-from ..placement import VECTORISED, Placement
+from ..placement import VECTORISED, Placement, shared_static
 from ..results import config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
@@ -101,19 +101,8 @@ def run_configs(
     ``placement``), and configuration ``i`` gives the Dataset :func:`run` gives for it alone
     (to float rounding). Padded to a multiple of ``placement.devices`` by repeating the last
     configuration (its copies are dropped)."""
-    if not configs:
-        raise ValueError("configs: need at least one configuration")
-    static = configs[0].split()[0]
-    for c in configs[1:]:
-        other = c.split()[0]
-        if other != static:
-            diff = [f for f in Static._fields if getattr(other, f) != getattr(static, f)]
-            raise ValueError(
-                f"configs: one compiled program needs one static part; {diff} differ "
-                f"(group configurations by Static first, as sweep() does)"
-            )
+    static, padded = shared_static(configs, placement)
     n = len(configs)
-    padded = list(configs) + [configs[-1]] * (-n % placement.devices)
     hypers = stack_configs([c.split()[1] for c in padded])
     keys = stack_configs([seed_keys(c.seed, c.seeds) for c in padded])
     last = static.sessions
