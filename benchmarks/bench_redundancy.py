@@ -38,7 +38,7 @@ import resource
 import subprocess
 import sys
 
-from bayescortex.experiments.compilation import enable_cache
+from bayescortex.experiments.compilation import CompileTime, enable_cache
 from bayescortex.experiments.redundancy import FULL, RedundancyConfig, run
 from bayescortex.experiments.redundancy.run import REFERENCE_SECONDS_PER_TRIAL
 
@@ -68,8 +68,7 @@ def report(config: RedundancyConfig, attrs: dict, preset: str) -> str:
         f"{config.neurons} neurons, {config.record_trials} trials per contrast, "
         f"{config.bootstrap} bootstrap resamples",
         f"  pipeline    {sim:8.1f} s   compile {sim_c:7.1f} s   run {sim - sim_c:8.1f} s",
-        f"  persistent compilation cache: {attrs.get('compile_cache_hits', 0)} programs "
-        f"loaded, {attrs.get('compile_seconds_saved', 0.0):.0f} s of compiling saved",
+        f"  compiling: {CompileTime.from_attrs(sim_c, attrs).describe()}",
         f"  report      {rep:8.1f} s",
         f"  model trials {trials}: {1e3 * per_trial:.2f} ms per trial after compilation",
         f"  MATLAB at {REFERENCE_SECONDS_PER_TRIAL:g} s per trial: {matlab / 3600:.1f} h; "

@@ -49,8 +49,29 @@ class CompileTime:
     cache_misses: int = 0
     saved_seconds: float = 0.0
 
+    def cache_attrs(self) -> dict:
+        """The persistent cache's share, for a results Dataset's attributes (read back by
+        :meth:`from_attrs`)."""
+        return {
+            "compile_cache_hits": self.cache_hits,
+            "compile_cache_misses": self.cache_misses,
+            "compile_seconds_saved": self.saved_seconds,
+        }
+
+    @classmethod
+    def from_attrs(cls, seconds: float, attrs) -> CompileTime:
+        """The meter a run left in a Dataset's attributes: ``seconds`` and :meth:`cache_attrs`
+        (absent in files from before the cache: no cache)."""
+        return cls(
+            seconds=float(seconds),
+            cache_hits=int(attrs.get("compile_cache_hits", 0)),
+            cache_misses=int(attrs.get("compile_cache_misses", 0)),
+            saved_seconds=float(attrs.get("compile_seconds_saved", 0.0)),
+        )
+
     def describe(self) -> str:
-        """E.g. ``'29 s'`` or ``'6 s (persistent cache: 3 programs loaded, 25 s saved)'``."""
+        """E.g. ``'29 s'``, or with a cache ``'6 s (persistent cache: 3 programs loaded, 25 s
+        saved, 1 compiled and stored)'``."""
         text = f"{self.seconds:.0f} s"
         if self.cache_hits or self.cache_misses:
             text += (

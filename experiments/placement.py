@@ -6,7 +6,10 @@ run one compiled program over it. :func:`over_configs` lifts a function of one c
 to that axis: ``vmap`` (every configuration at once), ``lax.map`` with a batch size (memory
 bounded by the batch), and ``shard_map`` over a one-axis mesh of local devices (each device
 runs its block of configurations; no communication). Every random key derives from a
-configuration's own seed, so the layout changes results only by float rounding.
+configuration's own seed, so the layout changes results only by float rounding. The pieces
+every experiment's ``run_configs`` shares live here too: :func:`shared_static` (one static
+part, padded to the devices), :func:`seed_keys`, :func:`stack_configs` and its inverse
+:func:`take_config`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 
@@ -82,3 +86,20 @@ def shared_static(configs, placement: Placement):
                 f"(group configurations by their static part first, as sweep() does)"
             )
     return static, list(configs) + [configs[-1]] * (-len(configs) % placement.devices)
+
+
+def seed_keys(root_seed: int, n_seeds: int) -> jax.Array:
+    """Seed ``s`` of a run (an "animal"): ``fold_in(key(root_seed), s)``, for ``s < n_seeds``."""
+    root = jax.random.key(root_seed)
+    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(n_seeds))
+
+
+def stack_configs(trees):
+    """Stack pytrees (hyperparameters, keys) on a new leading configuration axis."""
+    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
+
+
+def take_config(tree, i: int):
+    """Configuration ``i`` of a pytree with a leading configuration axis, as numpy arrays
+    (the inverse of :func:`stack_configs`)."""
+    return jax.tree.map(lambda a: np.asarray(a[i]), tree)

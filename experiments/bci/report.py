@@ -20,6 +20,7 @@ import xarray as xr
 from bayescortex.analysis import bci as analysis
 from bayescortex.analysis import percentile_interval
 
+from ..compilation import CompileTime
 from ..results import evaluate_criteria
 from .run import FITS, LEARNED_MARGIN
 
@@ -352,7 +353,8 @@ def summary_text(config, ds: xr.Dataset) -> str:
     lines += [
         "",
         f"wall time: {a['simulation_seconds']:.1f} s simulating (of which compiling "
-        f"{a['simulation_compile_seconds']:.1f} s), {a['analysis_seconds']:.1f} s analysing; "
+        f"{CompileTime.from_attrs(a['simulation_compile_seconds'], a).describe()}), "
+        f"{a['analysis_seconds']:.1f} s analysing; "
         f"{a['trials_simulated']} model trials",
     ]
     return "\n".join(lines) + "\n"

@@ -18,7 +18,15 @@ from bayescortex.models.bci import rules
 from bayescortex.models.bci_task import decoder, init_state, session_step, target_signs
 
 from ..compilation import compile_time
-from ..placement import VECTORISED, Placement, over_configs, shared_static
+from ..placement import (
+    VECTORISED,
+    Placement,
+    over_configs,
+    seed_keys,
+    shared_static,
+    stack_configs,
+    take_config,
+)
 from ..results import config_dict
 from ..session import run_sessions
 from .config import BCIConfig, Static
@@ -31,16 +39,6 @@ FITS = {"linear": {}, "quadratic": {"degree": 2}, "with_others": {"others": True
 
 LEARNED_MARGIN = 0.2
 """A seed has learned when its last session's hit rate exceeds its baseline's by this much."""
-
-
-def seed_keys(seed: int, n: int) -> jax.Array:
-    """Keys of seeds ``0..n-1``: ``fold_in(key(seed), s)``."""
-    return jax.vmap(lambda s: jax.random.fold_in(jax.random.key(seed), s))(jnp.arange(n))
-
-
-def stack(trees):
-    """Stack pytrees on a new leading (configuration) axis."""
-    return jax.tree.map(lambda *a: jnp.stack(a), *trees)
 
 
 @functools.lru_cache(maxsize=16)
@@ -111,8 +109,8 @@ def run_configs(
     configuration (dropped)."""
     static, padded = shared_static(configs, placement)
     n = len(configs)
-    hypers = stack([c.split()[1] for c in padded])
-    keys = stack([seed_keys(c.seed, c.seeds) for c in padded])
+    hypers = stack_configs([c.split()[1] for c in padded])
+    keys = stack_configs([seed_keys(c.seed, c.seeds) for c in padded])
     saved = config_dict(configs[0]) if n == 1 else {"configs": [config_dict(c) for c in configs]}
     t0 = time.perf_counter()
     with compile_time() as compiled:
@@ -132,7 +130,7 @@ def run_configs(
     datasets = []
     for i, config in enumerate(configs):
         t1 = time.perf_counter()
-        take = functools.partial(_take, i=i)
+        take = functools.partial(take_config, i=i)
         ds = dataset(
             config,
             static,
@@ -143,16 +141,13 @@ def run_configs(
         ds.attrs.update(
             simulation_seconds=seconds,
             simulation_compile_seconds=compiled.seconds,
+            **compiled.cache_attrs(),
             analysis_seconds=time.perf_counter() - t1,
             configurations_together=len(padded),
             trials_simulated=trials_simulated(config) * len(padded),
         )
         datasets.append(ds)
     return datasets
-
-
-def _take(tree, i: int):
-    return jax.tree.map(lambda a: np.asarray(a[i]), tree)
 
 
 def trials_simulated(config: BCIConfig) -> int:
@@ -163,7 +158,7 @@ def trials_simulated(config: BCIConfig) -> int:
     return main + (2 * config.seeds * per if config.compare_targets else 0)
 
 
-def block_measures(record, signs: np.ndarray, window: int) -> dict[str, np.ndarray]:
+def block_measures(record, window: int) -> dict[str, np.ndarray]:
     """Imaging measures of one recorded block (one variant, seed and session).
 
     ``record``: :class:`~bayescortex.models.bci_task.Frames` with arrays ``(trials, time,
@@ -226,7 +221,7 @@ def dataset(config: BCIConfig, static: Static, outputs, threshold, compare=None)
         for v in range(n_v):
             for i in range(n_s):
                 block = jax.tree.map(lambda a, v=v, i=i: np.asarray(a)[v, i], out.record)
-                m = block_measures(block, signs, config.pre_outcome_window)
+                m = block_measures(block, config.pre_outcome_window)
                 coupling[v, i, s], contrast[v, i, s] = m["coupling"], m["contrast"]
                 decoding[v, i, s] = m["decoding"]
     with np.errstate(invalid="ignore", divide="ignore"):

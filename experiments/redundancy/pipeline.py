@@ -25,6 +25,8 @@ import jax.numpy as jnp
 from bayescortex.inference import inference_mode
 
 from ..placement import VECTORISED, Placement, over_configs
+from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
+from ..placement import stack_configs as stack_configs  # and its configuration axis
 from ..protocol import (
     Conditions,
     Hyper,
@@ -206,14 +208,3 @@ def init_states(static: Static, hypers: Hyper, keys) -> SeedState:
     """Naive states of every configuration and seed (leading axes ``(config, seed)``)."""
     one = lambda hyper, ks: jax.vmap(lambda k: init_state(static.protocol, hyper, k))(ks)  # noqa: E731
     return jax.vmap(one)(hypers, keys)
-
-
-def seed_keys(root_seed: int, n_seeds: int) -> jax.Array:
-    """Seed ``s`` of a run: ``fold_in(key(root_seed), s)``."""
-    root = jax.random.key(root_seed)
-    return jax.vmap(lambda s: jax.random.fold_in(root, s))(jnp.arange(n_seeds))
-
-
-def stack_configs(trees):
-    """Stack pytrees (hyperparameters, keys) on a new leading configuration axis."""
-    return jax.tree.map(lambda *a: jnp.stack(a), *trees)

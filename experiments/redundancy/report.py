@@ -13,6 +13,7 @@ import xarray as xr
 
 from bayescortex.analysis import percentile_interval
 
+from ..compilation import CompileTime
 from ..results import evaluate_criteria
 from .measures import MEASURES
 from .pipeline import MODES
@@ -461,16 +462,9 @@ def summary_text(config, ds: xr.Dataset) -> str:
     lines += [
         "",
         f"wall time: {a['simulation_seconds']:.0f} s for training, recording and measures "
-        f"(of which compiling {a['simulation_compile_seconds']:.0f} s), "
+        f"(of which compiling "
+        f"{CompileTime.from_attrs(a['simulation_compile_seconds'], a).describe()}), "
         f"report {a['analysis_seconds']:.1f} s",
-        *(
-            [
-                f"persistent compilation cache: {a['compile_cache_hits']} programs loaded, "
-                f"{a['compile_seconds_saved']:.0f} s of compiling saved"
-            ]
-            if a.get("compile_cache_hits")
-            else []
-        ),
         f"{a['trials_simulated']} model trials (training and recording): "
         f"{1e3 * per_trial:.2f} ms per trial excluding compilation, "
         f"{REFERENCE_SECONDS_PER_TRIAL / per_trial:.0f}x the reference MATLAB "

@@ -11,7 +11,7 @@ import xarray as xr
 from bayescortex.models import CONTEXTS
 
 from ..compilation import compile_time
-from ..placement import VECTORISED, Placement, shared_static
+from ..placement import VECTORISED, Placement, shared_static, take_config
 from ..results import config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
@@ -88,10 +88,6 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
     return run_configs([config], progress=progress, checkpoint_dir=checkpoint_dir)[0]
 
 
-def _take(tree, i: int):
-    return jax.tree.map(lambda a: np.asarray(a[i]), tree)
-
-
 def run_configs(
     configs: list[RedundancyConfig], *, placement: Placement = VECTORISED, progress: bool = True,
     checkpoint_dir=None,
@@ -138,12 +134,12 @@ def run_configs(
     datasets = []
     for i, config in enumerate(configs):
         t1 = time.perf_counter()
-        ds = _dataset(config, static, [_take(o, i) for o in outputs], _take(networks, i))
+        mine = [take_config(o, i) for o in outputs]
+        ds = _dataset(config, static, mine, take_config(networks, i))
         ds.attrs.update(
             simulation_seconds=t_sim,
             simulation_compile_seconds=sim_compile.seconds,
-            compile_cache_hits=sim_compile.cache_hits,
-            compile_seconds_saved=sim_compile.saved_seconds,
+            **sim_compile.cache_attrs(),
             analysis_seconds=time.perf_counter() - t1,
             # Seconds and trials of the whole program (all its configurations together).
             trials_simulated=trials_simulated(static) * len(padded),

@@ -109,7 +109,7 @@ from bayescortex.models import (
 )
 
 from .. import checkpoint
-from ..compilation import compile_time
+from ..compilation import CompileTime, compile_time
 from ..protocol import (
     Hyper,
     Protocol,
@@ -243,7 +243,7 @@ def train(
     curves.attrs.update(
         wall_seconds=time.perf_counter() - t0,
         compile_seconds=compiling.seconds,
-        compile_cache_hits=compiling.cache_hits,
+        **compiling.cache_attrs(),
     )
     return state.model, curves
 
@@ -392,12 +392,11 @@ def summary_text(ds: xr.Dataset) -> str:
                 + "  ".join(f"{float(v):{w}.4f}" for v, w in zip(values, width, strict=True))
             )
     if "wall_seconds" in ds.attrs:
-        cached = ds.attrs.get("compile_cache_hits", 0)
+        compiling = CompileTime.from_attrs(ds.attrs["compile_seconds"], ds.attrs)
         lines += [
             "",
             f"wall time {ds.attrs['wall_seconds']:.0f} s, of which compiling "
-            f"{ds.attrs['compile_seconds']:.0f} s"
-            + (f" ({cached} programs from the persistent cache)" if cached else ""),
+            f"{compiling.describe()}",
         ]
     return "\n".join(lines) + "\n"
 
