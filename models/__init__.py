@@ -1,6 +1,17 @@
 """Generative models: stimuli, projective fields, the hierarchical task model, its feedback;
 two-compartment neurons learning a brain-computer-interface task (import them from
-:mod:`bayescortex.models.bci` and :mod:`bayescortex.models.bci_task`)."""
+:mod:`bayescortex.models.bci` and :mod:`bayescortex.models.bci_task`).
+
+The models, the sampler and the experiments need the ``[models]`` extra (equinox, numpyro,
+optax, flax, matplotlib); the estimators in :mod:`bayescortex.analysis` do not."""
+
+try:
+    import equinox  # noqa: F401
+except ModuleNotFoundError as error:  # pragma: no cover - exercised in a fresh venv by CI
+    raise ModuleNotFoundError(
+        "bayescortex.models needs the model stack (equinox, numpyro, optax, flax, matplotlib): "
+        "pip install 'bayescortex[models]'"
+    ) from error
 
 from .feedback import AbstractFeedback, FreeFormFeedback, ParametricFeedback
 from .hierarchical import HierarchicalModel, Latents, reference_model

@@ -1,0 +1,40 @@
+"""Run inside a fresh virtual environment holding only ``pip install .`` (no extras).
+
+The estimators must import and run with jax, numpy and xarray alone; the model stack and
+plotting must not have been installed; the models must say which extra they need.
+"""
+
+import importlib.metadata as metadata
+
+import jax
+import numpy as np
+
+HEAVY = ("flax", "optax", "numpyro", "equinox", "matplotlib")
+
+
+def installed(name: str) -> bool:
+    try:
+        metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+pulled = [name for name in HEAVY if installed(name)]
+assert not pulled, f"the estimator install pulled in {pulled}"
+
+from bayescortex.analysis import redundancy_summary  # noqa: E402
+
+rng = np.random.default_rng(0)
+signal = np.repeat([-0.2, 0.0, 0.2], 200)
+counts = 10 + signal[:, None] * rng.normal(size=8) + rng.normal(size=(signal.size, 8))
+ds = redundancy_summary(counts, signal, key=jax.random.key(0))
+assert np.isfinite(float(ds["information_combined"])), ds
+
+try:
+    import bayescortex.models  # noqa: F401
+except ModuleNotFoundError as error:
+    assert "bayescortex[models]" in str(error), error
+else:
+    raise AssertionError("bayescortex.models imported without the [models] extra")
+print(f"estimators alone: OK (none of {', '.join(HEAVY)} installed)")
