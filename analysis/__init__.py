@@ -69,13 +69,17 @@ from .correlations import (
     total_correlation,
 )
 from .fisher import (
+    fisher_covariance,
+    fisher_interval,
     fisher_variance,
     fprime,
+    information_matrix_from_moments,
     linear_fisher,
     linear_fisher_from_moments,
     pooled_covariance,
     pooled_linear_fisher,
     sample_covariance,
+    score_interval,
     shuffled_fisher,
     shuffled_fisher_from_moments,
 )
@@ -93,7 +97,7 @@ from .psychometric import (
     learning_index,
     psychometric_fit,
 )
-from .recording import SignalLayout, bin_time, group_by_signal
+from .recording import SignalLayout, align_trials, bin_time, group_by_signal
 from .redundancy import (
     RedundancyEstimate,
     RedundancyResult,
@@ -101,16 +105,25 @@ from .redundancy import (
     combine_coherences,
     estimate_redundancy,
     inverse_variance_mean,
+    joint_covariance,
     median_over_subsets,
     percent_redundancy,
     random_subsets,
     redundancy_from_moments,
     redundancy_from_stats,
+    redundancy_intervals,
     redundancy_summary,
     subset_redundancy,
 )
 
 __all__ = [
+    "align_trials",
+    "fisher_covariance",
+    "fisher_interval",
+    "information_matrix_from_moments",
+    "joint_covariance",
+    "redundancy_intervals",
+    "score_interval",
     "decode_outcome",
     "error_change_contrast",
     "feedback_alignment",

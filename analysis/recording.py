@@ -112,6 +112,47 @@ def as_counts(counts: ArrayLike | xr.DataArray, name: str = "counts") -> Counts:
     return Counts(values, neuron_coord, time_coord)
 
 
+def align_trials(counts, other, name: str):
+    """``other`` (a per-trial DataArray) in the trial order of ``counts``, by ``trial`` label.
+
+    Pairing by position would silently mismatch trials when the two carry the same trials in
+    different orders (a permuted signal gave I = -0.355 instead of 9.52). When both are
+    DataArrays with a ``trial`` coordinate, ``other`` is reordered to the labels of
+    ``counts``; labels that differ, or repeat, raise. Anything else passes through unchanged
+    (paired by position, the documented behaviour for plain arrays).
+
+    Raises:
+        ValueError: naming ``name``, when the ``trial`` labels are not the same set of
+            unique labels.
+
+    >>> c = xr.DataArray(np.zeros((3, 2)), dims=("trial", "neuron"), coords={"trial": [5, 6, 7]})
+    >>> s = xr.DataArray([0.7, 0.5, 0.6], dims="trial", coords={"trial": [7, 5, 6]})
+    >>> align_trials(c, s, "signal").values.tolist()
+    [0.5, 0.6, 0.7]
+    """
+    if not (
+        isinstance(counts, xr.DataArray)
+        and isinstance(other, xr.DataArray)
+        and TRIAL in counts.coords
+        and TRIAL in other.coords
+    ):
+        return other
+    want = np.asarray(counts[TRIAL].values)
+    have = np.asarray(other[TRIAL].values)
+    if np.array_equal(want, have):
+        return other
+    unique = len(np.unique(want)) == want.size and len(np.unique(have)) == have.size
+    if not unique or want.size != have.size or not np.array_equal(np.sort(want), np.sort(have)):
+        missing = np.setdiff1d(want, have)[:5].tolist()
+        extra = np.setdiff1d(have, want)[:5].tolist()
+        raise ValueError(
+            f"{name}: its 'trial' coordinate does not match that of counts (labels must be the "
+            f"same unique trials; missing {missing}, extra {extra}); trials are paired by "
+            "label, never by position, when both carry a 'trial' coordinate"
+        )
+    return other.sel({TRIAL: want})
+
+
 def as_trial_vector(x: ArrayLike | xr.DataArray, name: str, n_trials: int) -> np.ndarray:
     """A per-trial vector (signal levels, choices) as numpy, checked against ``n_trials``."""
     if isinstance(x, xr.DataArray):

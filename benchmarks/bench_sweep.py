@@ -20,6 +20,7 @@ speed-up.)
 
     python benchmarks/bench_sweep.py                 # 16 configurations, 1, 2 and 4 devices
     python benchmarks/bench_sweep.py --configs 4 --devices 1 --json out.json
+    python benchmarks/bench_sweep.py --quick         # smoke run: tiny size, 2 configurations
 """
 
 from __future__ import annotations
@@ -64,9 +65,10 @@ def _timed(fn) -> dict:
     return {"compile_s": ct.seconds, "first_s": first, "seconds": time.perf_counter() - t0}
 
 
-def worker(n: int, full: bool) -> dict:
-    """Timings in this process (its device count is fixed by XLA_FLAGS). ``full``: both sizes,
-    the loop and both placements; else the small size's vectorised program only."""
+def worker(n: int, full: bool, sizes: tuple[str, ...] = tuple(SIZES), quick: bool = False) -> dict:
+    """Timings in this process (its device count is fixed by XLA_FLAGS). ``full``: each of
+    ``sizes``, the loop and both placements; else the first size's vectorised program only
+    (``quick``: and the sweep end to end)."""
     import jax
 
     from bayescortex.experiments.placement import Placement
@@ -75,8 +77,8 @@ def worker(n: int, full: bool) -> dict:
 
     devices = jax.local_device_count()
     out = {"devices": devices, "configs": n, "backend": jax.default_backend()}
-    for size, fields in SIZES.items() if full else [("small", SIZES["small"])]:
-        base = RedundancyConfig(**fields)
+    for size in sizes if full else sizes[:1]:
+        base = RedundancyConfig(**SIZES[size])
         configs = [dataclasses.replace(base, learning_rate=v) for v in _grid(n)["learning_rate"]]
         r = out[size] = {}
         placements = {"vmap": Placement(devices)}
@@ -87,6 +89,10 @@ def worker(n: int, full: bool) -> dict:
                 lambda p=placement, cs=configs: run_configs(cs, placement=p, progress=False)
             )
         if not full:
+            if quick:  # the sweep end to end, reusing the program just compiled
+                r["sweep"] = _timed(
+                    lambda b=base: sweep("redundancy", b, _grid(n), devices=devices, progress=False)
+                )
             continue
         r["loop"] = _timed(lambda cs=configs: [run(c, progress=False) for c in cs])
         results = [run(c, progress=False) for c in configs]
@@ -107,16 +113,21 @@ def main() -> None:
     parser.add_argument("--json", default=None, help="write the measurements to this file")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="smoke run: tiny, 2 configs")
     args = parser.parse_args()
+    sizes = ("tiny",) if args.quick else tuple(SIZES)
+    if args.quick:
+        args.configs, args.devices = 2, [1]
     if args.worker:
-        print(json.dumps(worker(args.configs, args.full)))
+        print(json.dumps(worker(args.configs, args.full, sizes, args.quick)))
         return
     n = args.configs
     results = []
     for d in args.devices:
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={d}")
         cmd = [sys.executable, __file__, "--worker", "--configs", str(n)]
-        if d == args.devices[0]:
+        cmd += ["--quick"] if args.quick else []
+        if d == args.devices[0] and not args.quick:
             cmd.append("--full")
         out = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if out.returncode:
@@ -143,10 +154,10 @@ def main() -> None:
                       f"{loop / batch4:.2f}x (best {loop / best:.2f}x)")  # fmt: skip
                 print(f"    sweep end to end / (loop + effects): "
                       f"{(loop + m['effects_s']) / m['sweep']['seconds']:.2f}x")  # fmt: skip
-    first = results[0]["small"]["program_vmap"]["seconds"]
+    first = results[0][sizes[0]]["program_vmap"]["seconds"]
     for r in results[1:]:
-        print(f"{r['devices']} devices vs {results[0]['devices']} (small, vmap): "
-              f"{first / r['small']['program_vmap']['seconds']:.2f}x")  # fmt: skip
+        print(f"{r['devices']} devices vs {results[0]['devices']} ({sizes[0]}, vmap): "
+              f"{first / r[sizes[0]]['program_vmap']['seconds']:.2f}x")  # fmt: skip
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"sizes": SIZES, "results": results}, f, indent=2)

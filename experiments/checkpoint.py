@@ -10,8 +10,11 @@ A checkpoint folder holds, for every finished session ``s``,
   when its JSON file exists, so a run killed while writing leaves the previous checkpoint as
   the latest.
 
-Every file is written under a temporary name and renamed into place. Loading checks the saved
-config against the current one and refuses a mismatch with a ``ValueError`` naming the field.
+Every file is written under a temporary name and renamed into place, and every session's
+checkpoint is kept. Loading checks the saved config against the current one and refuses a
+mismatch with a ``ValueError`` naming the field; a file that cannot be read (truncated, random
+bytes, arrays of other shapes) is an :class:`UnreadableCheckpoint` naming the file, and the
+session runner then resumes from the session before it.
 No RNG state is stored: runs derive every key from the seed and the session index. A run holds
 :func:`exclusive` on its folder while it writes, so a second process given the same folder
 (the same run id) is refused instead of interleaving its checkpoints with the first's.
@@ -27,11 +30,14 @@ import re
 from pathlib import Path
 from typing import Any
 
-import equinox as eqx
 import xarray as xr
 
 FORMAT = 1
 _NAME = re.compile(r"^session_(\d{4,})\.json$")
+
+
+class UnreadableCheckpoint(ValueError):
+    """A checkpoint file that exists but cannot be read (the message names the file)."""
 
 
 def _stem(directory: Path, session: int) -> Path:
@@ -98,6 +104,8 @@ def save_checkpoint(
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     stem = _stem(directory, session)
+    import equinox as eqx  # here, so that results.py (used by the estimators' CLI) stays light
+
     atomic_write(stem.with_suffix(".eqx"), lambda p: eqx.tree_serialise_leaves(p, tree))
     if dataset is not None:
         atomic_write(stem.with_suffix(".nc"), lambda p: dataset.to_netcdf(p, engine="h5netcdf"))
@@ -147,8 +155,10 @@ def read_meta(directory: str | os.PathLike, session: int) -> dict:
         meta = json.loads(path.read_text())
     except FileNotFoundError:
         raise ValueError(f"checkpoint: no checkpoint of session {session} in {directory}") from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"checkpoint {path}: not valid JSON ({err})") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UnreadableCheckpoint(f"checkpoint {path}: not valid JSON ({err})") from err
+    if not isinstance(meta, dict) or "config" not in meta:
+        raise UnreadableCheckpoint(f"checkpoint {path}: not a checkpoint's metadata")
     if meta.get("format") != FORMAT:
         raise ValueError(f"checkpoint {path}: format {meta.get('format')!r}, expected {FORMAT}")
     return meta
@@ -159,8 +169,11 @@ def load_dataset(directory: str | os.PathLike, session: int) -> xr.Dataset | Non
     nc = _stem(Path(directory), session).with_suffix(".nc")
     if not nc.exists():
         return None
-    with xr.open_dataset(nc, engine="h5netcdf") as opened:
-        return opened.load()
+    try:
+        with xr.open_dataset(nc, engine="h5netcdf") as opened:
+            return opened.load()
+    except (OSError, ValueError) as err:
+        raise UnreadableCheckpoint(f"checkpoint {nc}: cannot be read ({err})") from err
 
 
 def load_checkpoint(
@@ -176,10 +189,20 @@ def load_checkpoint(
     ``like`` is a pytree of the same structure, shapes and dtypes as the saved one (e.g. a
     freshly initialised model and optimiser state); ``config`` the current config as a dict,
     checked field by field against the saved one (see :func:`check_config`) before anything
-    else is read.
+    else is read. A file that cannot be read raises :class:`UnreadableCheckpoint` naming it;
+    a config that differs, a plain ``ValueError``.
     """
     meta = read_meta(directory, session)
     stem = _stem(Path(directory), session)
     check_config(meta["config"], config, may_differ=may_differ, source=f"checkpoint {stem}")
-    tree = eqx.tree_deserialise_leaves(stem.with_suffix(".eqx"), like)
+    path = stem.with_suffix(".eqx")
+    try:
+        import equinox as eqx
+
+        tree = eqx.tree_deserialise_leaves(path, like)
+    except (OSError, ValueError, EOFError, RuntimeError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UnreadableCheckpoint(
+            f"checkpoint {path}: cannot be read as this run's state ({reason})"
+        ) from err
     return tree, meta, load_dataset(directory, session)

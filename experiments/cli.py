@@ -13,26 +13,63 @@ import sys
 
 import tyro
 
-from . import analyse, bci, redundancy, simulate, training
-from .bci.config import FULL as BCI_FULL
 from .compilation import CACHE_ENV, cache_from_environment, enable_cache
-from .redundancy.config import FULL as REDUNDANCY_FULL
-from .redundancy.config import LEGACY as REDUNDANCY_LEGACY
-from .sweep import cli as sweep_cli
-from .training.config import LEGACY as TRAINING_LEGACY
 
-COMMANDS = {
-    "simulate": (simulate.SimulateConfig, simulate.main, {}),
-    "train": (training.TrainConfig, training.main, {"legacy": TRAINING_LEGACY}),
-    "analyse": (analyse.AnalyseConfig, analyse.main, {}),
-}
-EXPERIMENTS = {
-    "redundancy": (
-        redundancy.RedundancyConfig, redundancy.main,
-        {"full": REDUNDANCY_FULL, "legacy": REDUNDANCY_LEGACY},
-    ),
-    "bci": (bci.BCIConfig, bci.main, {"full": BCI_FULL}),
-}  # fmt: skip
+
+def _simulate():
+    from . import simulate
+
+    return simulate.SimulateConfig, simulate.main, {}
+
+
+def _train():
+    from . import training
+    from .training.config import LEGACY
+
+    return training.TrainConfig, training.main, {"legacy": LEGACY}
+
+
+def _analyse():
+    from . import analyse
+
+    return analyse.AnalyseConfig, analyse.main, {}
+
+
+def _redundancy():
+    from . import redundancy
+    from .redundancy.config import FULL, LEGACY
+
+    return redundancy.RedundancyConfig, redundancy.main, {"full": FULL, "legacy": LEGACY}
+
+
+def _bci():
+    from . import bci
+    from .bci.config import FULL
+
+    return bci.BCIConfig, bci.main, {"full": FULL}
+
+
+class Registry(dict):
+    """``name -> (config class, main, presets)``, each imported on first use: ``bayescortex
+    analyse`` then needs only the estimators' dependencies, and a command that needs the model
+    stack says which extra installs it."""
+
+    def __getitem__(self, name: str):
+        entry = super().__getitem__(name)
+        if callable(entry):
+            try:
+                entry = entry()
+            except ModuleNotFoundError as err:
+                raise SystemExit(
+                    f"bayescortex: {name!r} needs the model stack ({err.name} is not installed): "
+                    "pip install 'bayescortex[models]'"
+                ) from err
+            super().__setitem__(name, entry)
+        return entry
+
+
+COMMANDS = Registry(simulate=_simulate, train=_train, analyse=_analyse)
+EXPERIMENTS = Registry(redundancy=_redundancy, bci=_bci)
 _NAMES = ",".join([*COMMANDS, "run", "sweep"])
 USAGE = f"""usage: bayescortex [--compile-cache DIR] {{{_NAMES}}} [--help] ...
 
@@ -70,7 +107,7 @@ def _parse(argv: list[str]):
     if command == "run":
         if not rest or rest[0] in ("-h", "--help"):
             flags = " ".join(
-                f"[--{p}]" for p in dict.fromkeys(p for e in EXPERIMENTS.values() for p in e[2])
+                f"[--{p}]" for p in dict.fromkeys(p for e in EXPERIMENTS for p in EXPERIMENTS[e][2])
             )
             print(f"usage: bayescortex run {{{','.join(EXPERIMENTS)}}} [--help] {flags} [flags]")
             raise SystemExit(0 if rest else 2)
@@ -87,6 +124,31 @@ def _parse(argv: list[str]):
     raise SystemExit(f"bayescortex: unknown command {command!r}\n\n{USAGE}")
 
 
+def _sweep_cli():
+    try:
+        from .sweep import cli
+    except ModuleNotFoundError as err:
+        raise SystemExit(
+            f"bayescortex: 'sweep' needs the model stack ({err.name} is not installed): "
+            "pip install 'bayescortex[models]'"
+        ) from err
+    return cli
+
+
+def parse(argv: list[str]):
+    """The config ``bayescortex <argv>`` would run, resolved and validated; nothing runs.
+
+    ``argv`` as after ``bayescortex`` (``--compile-cache DIR`` allowed first). For ``sweep``,
+    the sweep's flags, part, base config, grid and random points. Unknown commands, flags or
+    invalid values raise ``SystemExit`` or ``ValueError`` as the command would.
+    """
+    if argv[:1] == ["--compile-cache"]:
+        argv = argv[2:]
+    if argv[:1] == ["sweep"]:
+        return _sweep_cli().parse(argv[1:])
+    return _parse(argv)[1]
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -101,14 +163,29 @@ def main(argv: list[str] | None = None) -> None:
         else:
             cache_from_environment()
         if argv[0] == "sweep":
-            sweep_cli.main(argv[1:])
+            _sweep_cli().main(argv[1:])
             return
         command, config, fn = _parse(argv)
         fn(config)
-    except (ValueError, FloatingPointError, FileExistsError, PermissionError) as err:
-        raise SystemExit(f"bayescortex {argv[0]}: {err}") from err
+    except FloatingPointError as err:
+        raise SystemExit(
+            f"bayescortex {argv[0]}: non-finite numbers during the run ({_first_line(err)}); "
+            "check the inputs, or rerun with JAX_DEBUG_NANS=1 to find the operation"
+        ) from err
+    except (ValueError, OSError) as err:
+        raise SystemExit(f"bayescortex {argv[0]}: {_first_line(err)}") from err
+    except MemoryError as err:
+        raise SystemExit(
+            f"bayescortex {argv[0]}: out of memory ({_first_line(err) or 'no detail'}); run "
+            "fewer trials, seeds or configurations at once, or a smaller --chunk"
+        ) from err
     except KeyboardInterrupt:
         raise SystemExit(f"bayescortex {argv[0]}: interrupted") from None
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 if __name__ == "__main__":

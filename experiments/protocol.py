@@ -96,6 +96,7 @@ class Protocol(NamedTuple):
     presignal: int = 20
     burn_in: int = 3
     bins: int = 4
+    trial_layout: Literal["reference", "presignal"] = "reference"
     frame_every: int = 8
     contrast_prior: Literal["slow", "clamped"] = "slow"
     x_sampler: Literal["gibbs", "mala"] = "gibbs"
@@ -286,18 +287,21 @@ def _settings(protocol: Protocol, hyper: Hyper, **layout) -> SamplerSettings:
 
 
 def record_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
-    """Sampler settings of recorded trials."""
+    """Sampler settings of recorded trials (and of the conditional objective's training
+    trials): ``protocol.trial_layout`` (see :class:`~bayescortex.inference.SamplerSettings`)."""
     return _settings(
         protocol, hyper, n_samples=protocol.samples, n_presignal=protocol.presignal,
-        burn_in=protocol.burn_in, n_bins=protocol.bins,
+        burn_in=protocol.burn_in, n_bins=protocol.bins, layout=protocol.trial_layout,
     )  # fmt: skip
 
 
 def train_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
-    """Sampler settings of the clamped training chains."""
+    """Sampler settings of the joint objective's clamped training chains: a plain chain of
+    ``train_sweeps`` sweeps, each a sample (no pre-signal period, the initial draw not a
+    sample; :func:`~bayescortex.inference.learning.exact_settings`)."""
     return _settings(
         protocol, hyper, n_samples=protocol.train_sweeps, n_presignal=0,
-        burn_in=protocol.train_burn_in, n_bins=1,
+        burn_in=protocol.train_burn_in, n_bins=1, layout="presignal",
     )  # fmt: skip
 
 
@@ -397,9 +401,9 @@ def train_session(
     Each trial shows a training contrast in ``task`` with the task cue; the outcome reveals the
     category and the feedback takes one optax step per minibatch
     (:func:`bayescortex.inference.learning.fisher_step` with ``protocol.objective``).
-    Conditional objective: the trials are behaving trials (the recording's sweeps, pre-signal
-    period and noise frames); joint: one static image and ``train_sweeps`` exact sweeps.
-    ``key`` is the session key.
+    Conditional objective: the trials are behaving trials (the recording's trial layout,
+    samples, pre-signal period and noise frames); joint: one static image and
+    ``train_sweeps`` exact sweeps. ``key`` is the session key.
     """
     steps = protocol.trials_per_session // protocol.batch
     contrasts = jnp.asarray(protocol.train_contrasts)

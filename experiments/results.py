@@ -3,19 +3,26 @@
 ``results/<experiment>/<run-id>/`` holds ``config.json``, ``versions.json``, ``results.nc`` (the
 xarray Dataset, config also in its attributes), any figures (PNG and PDF) and ``summary.txt``.
 The folder is assembled under a temporary name and renamed into place, so a crashed run never
-leaves a half-written result where a finished one is expected.
+leaves a half-written result where a finished one is expected. Every run folder also holds
+``manifest.json``, written last: each final file with its size and SHA-256.
+:func:`check_complete` reads it back (``train``, which rewrites the final files of a folder
+that keeps its checkpoints, relies on it: see :func:`write_together`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import datetime
+import hashlib
 import json
 import math
 import os
 import platform
 import shutil
 import sys
+import tempfile
 import types
 import typing
 from importlib import metadata
@@ -23,6 +30,11 @@ from pathlib import Path
 
 import jax
 import xarray as xr
+
+from .checkpoint import atomic_write
+
+MANIFEST = "manifest.json"
+"""The file, written last, that lists a run folder's final files (see :func:`write_together`)."""
 
 
 def check_fields(config, *, positive=(), non_negative=()) -> None:
@@ -41,8 +53,40 @@ def check_fields(config, *, positive=(), non_negative=()) -> None:
 
 
 def config_dict(config) -> dict:
-    """A dataclass config as a JSON-ready dict (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(config)))
+    """A dataclass config as a JSON-ready dict (tuples become lists).
+
+    A non-finite value (NaN, inf) is a ``ValueError`` naming the field: strict JSON has no
+    such values, and a config.json holding one could not be read back.
+    """
+    data = dataclasses.asdict(config)
+    for name, value in data.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ValueError(f"{name}: must be finite, got {value!r}") from None
+    return json.loads(json.dumps(data, allow_nan=False))
+
+
+def check_output(root: str | os.PathLike) -> Path:
+    """Make sure run folders can be written under ``root`` (created if missing) before any
+    computation: a ``ValueError`` in one line names the folder and the reason otherwise.
+
+    >>> check_output("/proc/no-such-folder")
+    Traceback (most recent call last):
+    ValueError: output: cannot write run folders to /proc/no-such-folder (No such file or directory)
+    """
+    path = Path(root)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"output: {path} is a file, not a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+            pass
+    except OSError as err:
+        raise ValueError(
+            f"output: cannot write run folders to {path} ({err.strerror or err})"
+        ) from None
+    return path
 
 
 def load_config(cls, source: str | os.PathLike | dict):
@@ -141,17 +185,72 @@ def save_run(
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     cfg = config_dict(config)
-    (tmp / "config.json").write_text(json.dumps(cfg, indent=2))
-    (tmp / "versions.json").write_text(json.dumps(versions(), indent=2))
+    files = {
+        "config.json": lambda p: p.write_text(json.dumps(cfg, indent=2)),
+        "versions.json": lambda p: p.write_text(json.dumps(versions(), indent=2)),
+    }
     dataset = dataset.assign_attrs(experiment=experiment, config=json.dumps(cfg))
-    dataset.to_netcdf(tmp / "results.nc", engine="h5netcdf")
+    files["results.nc"] = lambda p: dataset.to_netcdf(p, engine="h5netcdf")
     for stem, fig in (figures or {}).items():
-        fig.savefig(tmp / f"{stem}.png", dpi=120, bbox_inches="tight")
-        fig.savefig(tmp / f"{stem}.pdf", bbox_inches="tight")
+        files[f"{stem}.png"] = lambda p, f=fig: f.savefig(
+            p, format="png", dpi=120, bbox_inches="tight"
+        )
+        files[f"{stem}.pdf"] = lambda p, f=fig: f.savefig(p, format="pdf", bbox_inches="tight")
     if summary is not None:
-        (tmp / "summary.txt").write_text(summary)
+        files["summary.txt"] = lambda p: p.write_text(summary)
+    write_together(tmp, files)
     os.replace(tmp, final)
     return final
+
+
+def _digest(path: Path) -> str:
+    sha = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def write_together(folder: str | os.PathLike, files: dict) -> Path:
+    """Write a run's final files into ``folder`` as one unit: ``files`` maps names to
+    ``write(path)``; the old :data:`MANIFEST` is removed first, every file is written under a
+    temporary name and renamed, and the manifest (each file's size and SHA-256) comes last. A
+    reader that finds the manifest and the files it lists (:func:`check_complete`) reads one
+    complete set; a run killed while writing leaves no manifest. Returns the manifest's path.
+    """
+    folder = Path(folder)
+    manifest = folder / MANIFEST
+    manifest.unlink(missing_ok=True)
+    for name, write in files.items():
+        atomic_write(folder / name, write)
+    listing = {
+        name: {"bytes": (folder / name).stat().st_size, "sha256": _digest(folder / name)}
+        for name in files
+    }
+    atomic_write(manifest, lambda p: p.write_text(json.dumps({"files": listing}, indent=2)))
+    return manifest
+
+
+def check_complete(folder: str | os.PathLike) -> list[str]:
+    """The final files of run folder ``folder``, checked against its :data:`MANIFEST`: a
+    ``ValueError`` naming the folder if the manifest is missing (the run did not finish writing)
+    or a file is missing or differs from it."""
+    folder = Path(folder)
+    try:
+        listing = json.loads((folder / MANIFEST).read_text())["files"]
+    except FileNotFoundError:
+        raise ValueError(
+            f"{folder}: incomplete run folder (no {MANIFEST}: the run did not finish writing)"
+        ) from None
+    except (json.JSONDecodeError, KeyError, TypeError) as err:
+        raise ValueError(f"{folder / MANIFEST}: unreadable ({err})") from err
+    for name, entry in listing.items():
+        path = folder / name
+        if not path.exists():
+            raise ValueError(f"{folder}: incomplete run folder ({name} is missing)")
+        if path.stat().st_size != entry["bytes"] or _digest(path) != entry["sha256"]:
+            raise ValueError(f"{folder}: {name} differs from {MANIFEST} (changed or partial)")
+    return list(listing)
 
 
 def run_folder(experiment: str, config) -> Path:
@@ -171,29 +270,64 @@ def run_and_save(experiment: str, config, run, *, summary, figures) -> Path:
     """The ``main`` of an experiment command: ``run(config, checkpoint_dir=...)`` (resuming an
     unfinished run of the same run id from its checkpoints), then write the run folder
     (:func:`save_run`, with ``summary(config, ds)`` and ``figures(ds)``) with the checkpoints
-    moved into it, print the summary and return the folder."""
+    moved into it, print the summary and return the folder. The output folder and the config
+    are checked before anything runs. If an acceptance criterion met a non-finite effect
+    (:func:`not_evaluable`), the folder is still written and then :class:`NotEvaluable` is
+    raised (the command exits non-zero)."""
     folder = run_folder(experiment, config)
+    config_dict(config)  # a non-finite field fails now, not when config.json is written
+    check_output(folder.parent)  # fails now, not after the run, if unwritable
     checkpoints = folder.with_name(f"{folder.name}.checkpoints")
     if folder.exists():
         raise ValueError(f"run_id: {folder} exists already; choose another run_id")
-    checkpoints.mkdir(parents=True, exist_ok=True)  # fails now, not after the run, if unwritable
+    checkpoints.mkdir(parents=True, exist_ok=True)
     ds = run(config, checkpoint_dir=checkpoints)
-    text = summary(config, ds)
+    with not_evaluable() as unevaluable:
+        text = summary(config, ds)
+        figs = figures(ds)
     final = save_run(
-        experiment, config, ds, root=config.output, run_id=folder.name, figures=figures(ds),
+        experiment, config, ds, root=config.output, run_id=folder.name, figures=figs,
         summary=text,
     )  # fmt: skip
     shutil.move(os.fspath(checkpoints), os.fspath(final / "checkpoints"))
     print(text)
     print(f"written to {final}")
+    if unevaluable:
+        raise NotEvaluable(
+            f"{len(unevaluable)} acceptance criteria not evaluable (an effect they use is not "
+            f"finite; counted as FAIL): {'; '.join(unevaluable)}. Results written to {final}"
+        )
     return final
+
+
+class NotEvaluable(ValueError):
+    """Acceptance criteria met non-finite effects (they count as FAIL; a command exits non-zero)."""
+
+
+_NOT_EVALUABLE: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "not_evaluable", default=None
+)
+
+
+@contextlib.contextmanager
+def not_evaluable():
+    """Collect, while the block runs, every criterion :func:`evaluate_criteria` could not
+    evaluate on finite numbers (as ``'text (not finite: effect, ...)'``, each once)."""
+    found: list[str] = []
+    token = _NOT_EVALUABLE.set(found)
+    try:
+        yield found
+    finally:
+        _NOT_EVALUABLE.reset(token)
 
 
 def evaluate_criteria(ds: xr.Dataset, criteria) -> list[tuple[str, bool | None]]:
     """Each ``(text, check)`` of ``criteria`` and whether it holds on the effects of ``ds``
     (``effect_value``, ``effect_low``, ``effect_high`` along ``effect``); ``check(e)`` reads an
     effect as ``e(name) -> (value, low, high)``. None where an effect it uses was not
-    computed (its data were not run); False, never a pass, where one is not finite."""
+    computed (its data were not run); False, never a pass, where one is not finite (such
+    criteria are also collected by an open :func:`not_evaluable`, so a command can exit
+    non-zero)."""
 
     def e(name):
         row = ds.sel(effect=name)
@@ -205,10 +339,15 @@ def evaluate_criteria(ds: xr.Dataset, criteria) -> list[tuple[str, bool | None]]
         return seen
 
     out = []
+    collected = _NOT_EVALUABLE.get()
     for text, check in criteria:
         try:
-            if any(not all(math.isfinite(v) for v in e(n)) for n in names_used(check)):
+            bad = [n for n in names_used(check) if not all(math.isfinite(v) for v in e(n))]
+            if bad:
                 out.append((text, False))
+                entry = f"{text} (not finite: {', '.join(dict.fromkeys(bad))})"
+                if collected is not None and entry not in collected:
+                    collected.append(entry)
                 continue
             out.append((text, bool(check(e))))
         except KeyError:

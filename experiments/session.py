@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -51,7 +52,9 @@ def run_sessions(
     outputs)`` gives a progress-bar postfix (e.g. accuracy). ``session_meta(session)`` gives
     JSON-ready facts of a session that a resumed run must agree with (e.g. the task it trained,
     under the config field that schedules it): they are saved with the checkpoint, and a
-    mismatch raises a ``ValueError`` naming the field. While it runs it holds
+    mismatch raises a ``ValueError`` naming the field. A checkpoint file that cannot be read
+    (truncated, corrupted) is named in a ``RuntimeWarning`` and the run resumes after the
+    last session before it that can be. While it runs it holds
     :func:`checkpoint.exclusive` on ``checkpoint_dir``: a second run given the same folder is
     refused with a ``ValueError``.
     """
@@ -72,11 +75,21 @@ def _run(step, state, n_sessions, checkpoint_dir, config, may_differ, extra, pro
     if checkpoint_dir is not None:
         done = checkpoint.latest_session(checkpoint_dir, at_most=n_sessions)
         if done is not None:
+            loaded = state
             for s in range(done + 1):
                 out_like = _zeros_like(eqx.filter_eval_shape(step, state, s)[1])
-                (loaded, out), meta, _ = checkpoint.load_checkpoint(
-                    checkpoint_dir, s, (state, out_like), config=config, may_differ=may_differ
-                )
+                try:
+                    (loaded_s, out), meta, _ = checkpoint.load_checkpoint(
+                        checkpoint_dir, s, (state, out_like), config=config, may_differ=may_differ
+                    )
+                except checkpoint.UnreadableCheckpoint as err:
+                    # Every session's checkpoint is kept: rerun from the last good one (the
+                    # sessions are deterministic, so the result is the same).
+                    after = f"after session {s - 1}" if s else "from the start"
+                    warnings.warn(f"{err}; resuming {after}", RuntimeWarning, stacklevel=3)
+                    done = s - 1
+                    break
+                loaded = loaded_s
                 for field, now in session_meta(s).items():
                     if meta.get("session_meta", {}).get(field) != now:
                         raise ValueError(

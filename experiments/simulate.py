@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+from pathlib import Path
 from typing import Literal
 
 import jax
@@ -48,6 +50,33 @@ Mode = Literal["engaged", "cut", "coupling_only", "no_accumulation"]
 
 IMPOSSIBLE_LOGIT = -1e9
 """Log prior of a context given probability 0 (finite, so ``0 * it = 0``; ``exp`` of it is 0)."""
+
+MAX_CONTRAST = 1000.0
+"""Largest |contrast| accepted, in image units (multiples of the pixel noise sd, 1): the paper's
+largest is 12, and in float32 the sampler's sums overflow somewhere above 1e15."""
+
+MAX_DELTA = 100.0
+"""Largest coupling ``delta`` accepted (the reference's trained value is 0.08; learning stays
+below 0.5). At 256 neurons ``delta = 1e30`` gave non-finite counts in 64% of the trials."""
+
+
+def check_contrasts(name: str, values, *, unsigned: bool = False) -> None:
+    """ValueError naming ``name`` unless ``values`` is a non-empty sequence of finite contrasts
+    with ``|c| <= MAX_CONTRAST`` (and ``c > 0`` if ``unsigned``).
+
+    >>> check_contrasts("coherences", (3.0, 1e30), unsigned=True)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: coherences: need positive unsigned contrasts c <= 1000 (image units, ...
+    """
+    ok = bool(values) and all(
+        math.isfinite(c) and abs(c) <= MAX_CONTRAST and (c > 0 or not unsigned) for c in values
+    )
+    if not ok:
+        kind = "positive unsigned contrasts c" if unsigned else "finite contrasts with |c|"
+        raise ValueError(
+            f"{name}: need {kind} <= {MAX_CONTRAST:g} (image units, pixel noise sd 1), "
+            f"got {tuple(values)}"
+        )
 
 
 def context_logits(probabilities) -> np.ndarray:
@@ -81,24 +110,40 @@ class RecordingOptions:
     Shared by the configs of every command that records trials (``simulate``, ``train``).
     """
 
+    trial_layout: Literal["reference", "presignal"] = "reference"
+    """'reference' (the authors' scripts): every sample sees the stimulus, sample 1 is the
+    initial draw, and in the first presignal samples the belief restarts from the prior each
+    sample; 'presignal': presignal extra sweeps on signal-free noise (belief frozen) before the
+    samples on the stimulus."""
     samples: int = 100
-    """Gibbs sweeps with the stimulus on."""
+    """Samples of a trial on the stimulus (the reference: the initial draw and samples - 1
+    Gibbs sweeps)."""
     presignal: int = 20
-    """Sweeps on signal-free noise before the stimulus."""
+    """Pre-signal period: samples before the belief accumulates evidence (see
+    trial_layout)."""
+    burn_in: int = 3
+    """Samples discarded from the spike counts (counts sum samples burn_in + 1 .. samples)."""
     bins: int = 4
     """Time bins of the spike counts."""
     frame_every: int = 8
     """Sweeps per noise frame (0: one static frame per trial). The reference samples at 80 per
     second and the paper's noise frames last 100 ms: 8 sweeps."""
     contrast_prior: Literal["slow", "clamped"] = "slow"
+    """The sampler's belief about the contrast: 'slow' samples it under a slow random walk
+    (truncated at 0); 'clamped' holds it fixed."""
     x_sampler: Literal["gibbs", "mala"] = "gibbs"
+    """Sampler of the neurons: 'gibbs' (exact truncated-normal updates, one neuron at a time)
+    or 'mala' (reflected Langevin steps on all neurons at once)."""
     seed: int = 0
+    """Root seed: trial n uses fold_in(key(seed), n), so results do not depend on chunk."""
     chunk: int = 512
-    """Recorded trials per compiled batch (bounds memory)."""
+    """Recorded trials per compiled batch (bounds memory; results equal to float rounding)."""
 
     def __post_init__(self):
         check_fields(
-            self, positive=("samples", "bins", "chunk"), non_negative=("presignal", "frame_every")
+            self,
+            positive=("samples", "bins", "chunk"),
+            non_negative=("presignal", "burn_in", "frame_every"),
         )
         self.record_settings()
 
@@ -107,7 +152,9 @@ class RecordingOptions:
         return SamplerSettings(
             n_samples=self.samples,
             n_presignal=self.presignal,
+            burn_in=self.burn_in,
             n_bins=self.bins,
+            layout=self.trial_layout,
             contrast_prior=self.contrast_prior,
             x_sampler=self.x_sampler,
         )
@@ -122,7 +169,8 @@ class SimulateConfig(RecordingOptions):
     cue: Literal["task", "fixation"] = "task"
     """The trial's cue: 'task' (a task trial) or 'fixation' (passive viewing)."""
     delta: float = 0.08
-    """x-g coupling strength (0: no top-down effect on the neurons; 0.08: the reference)."""
+    """x-g coupling strength, 0 to 100 (0: no top-down effect on the neurons; 0.08: the
+    reference)."""
     kappa_o: tuple[float, ...] = (1.0,)
     """Category kernel of the middle layer's prior: one value for both tasks, or one per task
     (cardinal oblique). 0: a task-free middle layer."""
@@ -132,9 +180,12 @@ class SimulateConfig(RecordingOptions):
     trials: int = 512
     """Trials per contrast."""
     contrasts: tuple[float, ...] = (0.0, 3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
-    """Signed contrasts (> 0: first category)."""
+    """Signed contrasts in image units (multiples of the pixel noise sd, 1; |c| <= 1000; > 0:
+    first category, 0: no signal)."""
     neurons: int = 256
+    """Sensory neurons N_x (the recorded population)."""
     units: int = 64
+    """Middle-layer units N_g."""
     mode: Mode = "engaged"
     """Inference mode: 'engaged' (full inference), 'cut' (no top-down signal, the authors'
     passive condition), 'coupling_only', 'no_accumulation'."""
@@ -144,10 +195,9 @@ class SimulateConfig(RecordingOptions):
     def __post_init__(self):
         super().__post_init__()
         check_fields(self, positive=("trials", "neurons", "units"))
-        if not self.contrasts or not all(np.isfinite(self.contrasts)):
-            raise ValueError(f"contrasts: need finite values, got {self.contrasts}")
-        if not (math.isfinite(self.delta) and self.delta >= 0):
-            raise ValueError(f"delta: must be finite and >= 0, got {self.delta}")
+        check_contrasts("contrasts", self.contrasts)
+        if not (math.isfinite(self.delta) and 0 <= self.delta <= MAX_DELTA):
+            raise ValueError(f"delta: must lie in [0, {MAX_DELTA:g}], got {self.delta}")
         if len(self.kappa_o) not in (1, len(TASKS)) or not all(
             math.isfinite(k) and k >= 0 for k in self.kappa_o
         ):
@@ -199,7 +249,7 @@ def record_dataset(rec: TrialRecord, tasks, contrasts, n_neurons: int) -> xr.Dat
         },
     ).assign_attrs(
         context_posterior="p_t(K | q, y): the posterior over the context, mean over each time "
-        "bin's sweeps"
+        "bin's samples"
     )
 
 
@@ -209,11 +259,77 @@ def accuracy_by_contrast(ds: xr.Dataset) -> xr.DataArray:
     return hit.groupby(ds.contrast).mean()
 
 
+def output_bytes(config: SimulateConfig) -> int:
+    """Estimated peak host memory of a run's outputs, bytes: every recorded array of every
+    trial (float32; frames counted as if one per sweep), three times (the chunks, their
+    concatenation, the Dataset's own columns)."""
+    sweeps = config.presignal + config.samples
+    per_trial = 4 * (
+        config.bins * config.neurons + config.samples + config.bins * len(CONTEXTS) + sweeps + 8
+    )
+    return 3 * per_trial * config.trials * len(config.contrasts)
+
+
+def available_bytes() -> int | None:
+    """Memory the operating system can still give this process (None if it does not say)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(config: SimulateConfig) -> None:
+    """ValueError, before any computation, if the outputs would not fit in available memory."""
+    need, have = output_bytes(config), available_bytes()
+    if have is not None and need > have:
+        n = config.trials * len(config.contrasts)
+        raise ValueError(
+            f"trials: {n} trials need about {need / 2**30:.1f} GiB for their outputs, more than "
+            f"the {have / 2**30:.1f} GiB available; simulate fewer trials per run (e.g. several "
+            "runs with different --seed)"
+        )
+
+
+def check_finite(ds: xr.Dataset) -> None:
+    """FloatingPointError naming how many trials gave non-finite responses, beliefs, context
+    posteriors or energies (never averaged into a summary, never written)."""
+    bad = np.zeros(ds.sizes["trial"], bool)
+    names = []
+    for name in ("counts", "belief", "context_posterior", "energy"):
+        values = ds[name].values
+        rows = ~np.isfinite(values.reshape(values.shape[0], -1)).all(axis=1)
+        if rows.any():
+            names.append(name)
+        bad |= rows
+    if bad.any():
+        raise FloatingPointError(
+            f"{int(bad.sum())} of {bad.size} trials gave non-finite {', '.join(names)} "
+            f"(contrasts {sorted(set(ds.contrast.values[bad].tolist()))}); nothing was written"
+        )
+
+
 def run(config: SimulateConfig, *, progress: bool = True) -> xr.Dataset:
-    """Simulate ``config.trials`` trials per contrast; returns the trial Dataset."""
+    """Simulate ``config.trials`` trials per contrast; returns the trial Dataset.
+
+    Checks first that the outputs fit in memory (:func:`check_memory`) and afterwards that
+    every trial is finite (:func:`check_finite`)."""
+    check_memory(config)
     task = task_index(config.task)
     contrasts = np.repeat(np.asarray(config.contrasts, dtype=float), config.trials)
+
+    def on_chunk(done: int) -> None:
+        bar.set_postfix_str("", refresh=False)
+        bar.update(done)
+
     with tqdm(total=contrasts.size, desc="trials", unit="trial", disable=not progress) as bar:
+        if progress:
+            bar.set_postfix_str("compiling the sampler (the first chunk waits for it)")
         rec = simulate_chunked(
             jax.random.key(config.seed),
             config.model(),
@@ -223,15 +339,20 @@ def run(config: SimulateConfig, *, progress: bool = True) -> xr.Dataset:
             config.record_settings(),
             inference_mode(config.mode),
             chunk_size=config.chunk,
-            on_chunk=bar.update,
+            on_chunk=on_chunk,
             cue=CUES.index(config.cue),
         )
-    return record_dataset(rec, task, contrasts, config.neurons)
+    ds = record_dataset(rec, task, contrasts, config.neurons)
+    check_finite(ds)
+    return ds
 
 
 def main(config: SimulateConfig) -> None:
-    from .results import save_run
+    from .results import check_output, config_dict, save_run
 
+    config_dict(config)  # a non-finite field fails now, not when config.json is written
+    check_memory(config)
+    check_output(Path(config.output) / "simulate")
     ds = run(config)
     acc = accuracy_by_contrast(ds)
     prior = np.exp(config.logits()[CUES.index(config.cue)])

@@ -3,7 +3,7 @@
 from . import gibbs, mala
 from .gibbs import Conditionals, GibbsInfo, GibbsState, conditionals
 from .loop import sample_chain
-from .modes import MODES, InferenceMode, SamplerSettings, inference_mode
+from .modes import LAYOUTS, MODES, InferenceMode, SamplerSettings, inference_mode
 from .trial import TrialRecord, simulate_chunked, simulate_trial, simulate_trials
 from .truncnorm import positive_normal
 
@@ -12,6 +12,7 @@ __all__ = [
     "GibbsInfo",
     "GibbsState",
     "InferenceMode",
+    "LAYOUTS",
     "MODES",
     "SamplerSettings",
     "TrialRecord",

@@ -62,7 +62,7 @@ from bayescortex.models.stimuli import Stimulus, category_of
 from . import gibbs
 from .loop import sample_chain
 from .modes import InferenceMode, SamplerSettings
-from .trial import _layout, trial_images, trial_keys
+from .trial import forgetting, trial_images, trial_keys, trial_schedule
 
 OBJECTIVES = ("conditional", "joint")
 
@@ -175,8 +175,10 @@ def clamp_category(cond: gibbs.Conditionals, category: Int[Array, ""]) -> gibbs.
 
 
 def exact_settings(settings: SamplerSettings) -> SamplerSettings:
-    """``settings`` with the belief update made exact (``odds_increment = 1``, no presignal)."""
-    return dataclasses.replace(settings, odds_increment=1.0, n_presignal=0)
+    """``settings`` with the belief update made exact (``odds_increment = 1``) for a plain
+    chain: no pre-signal period, every sweep a sample (``layout="presignal"`` with
+    ``n_presignal = 0``; ``n_sweeps = n_samples``)."""
+    return dataclasses.replace(settings, odds_increment=1.0, n_presignal=0, layout="presignal")
 
 
 def posterior_samples(
@@ -232,31 +234,46 @@ def chain_latents(
     evidence,
     settings: SamplerSettings,
     mode: InferenceMode,
-) -> tuple[Latents, Float[Array, "sweeps contexts categories"]]:
+    *,
+    memoryless=None,
+    initial: bool = False,
+) -> tuple[Latents, Float[Array, "states contexts categories"]]:
     """One chain of the sampler over per-sweep image projections: the latents and the belief
-    ``log p_t(K, O)`` after every sweep (leading axis: sweeps). ``evidence[t]`` says whether
-    sweep ``t`` accumulates evidence (False in the pre-signal period). ``key`` is split as a
-    trial's (:func:`~bayescortex.inference.trial.trial_keys`): with the same key, the same
-    images and ``cond`` a chain repeats :func:`~bayescortex.inference.trial.simulate_trial`'s."""
+    ``log p_t(K, O)`` after every sweep (leading axis: sweeps; with ``initial``, the initial
+    state first). ``evidence[t]`` says whether sweep ``t`` accumulates evidence (False in the
+    pre-signal period of the ``"presignal"`` layout); ``memoryless[t]`` (optional) whether its
+    belief restarts from the prior (the pre-signal samples of the ``"reference"`` layout).
+    ``key`` is split as a trial's (:func:`~bayescortex.inference.trial.trial_keys`): with the
+    same key, the same images, schedule (:func:`~bayescortex.inference.trial.trial_schedule`)
+    and ``cond`` a chain repeats :func:`~bayescortex.inference.trial.simulate_trial`'s."""
     _, k_init, k_run = trial_keys(key)
     state = gibbs.init(k_init, cond, settings, mode)
+    n = projections.shape[0]
+    forget = jnp.zeros(n, bool) if memoryless is None else jnp.asarray(memoryless)
 
     def sweep(key, state, inputs):
-        projection, ev = inputs
-        return gibbs.step(key, state, cond, projection, ev, settings, mode)
+        projection, ev, reset = inputs
+        m = mode if memoryless is None else forgetting(mode, reset)
+        return gibbs.step(key, state, cond, projection, ev, settings, m)
 
     _, (latents, belief) = sample_chain(
-        k_run, sweep, state, projections.shape[0], inputs=(projections, jnp.asarray(evidence)),
+        k_run, sweep, state, n, inputs=(projections, jnp.asarray(evidence), forget),
         transform=lambda state, info: (_latents(state), state.log_belief),
     )  # fmt: skip
+    if initial:
+        latents, belief = jax.tree.map(
+            lambda a, b: jnp.concatenate([a[None], b]),
+            (_latents(state), state.log_belief), (latents, belief),
+        )  # fmt: skip
     return latents, belief
 
 
 def sample_weights(settings: SamplerSettings, stimulus: Stimulus) -> np.ndarray:
-    """Static weight of every sweep of a trial in the training expectations: uniform over the
-    signal sweeps after ``burn_in`` (the sweeps whose neurons are read out), 0 elsewhere."""
-    *_, bins = _layout(settings, stimulus)
-    keep = (bins >= 0).astype(float)
+    """Static weight of every state a trial's chain records (the initial state first when the
+    layout makes it sample 1; :attr:`~bayescortex.inference.trial.Schedule.state_bins`) in the
+    training expectations: uniform over the samples after ``burn_in`` (the samples whose
+    neurons are read out), 0 elsewhere."""
+    keep = (trial_schedule(settings, stimulus).state_bins >= 0).astype(float)
     return keep / keep.sum()
 
 
@@ -374,7 +391,7 @@ def fisher_step(
         match = jnp.mean((draws.context == tasks[:, None]).astype(contrasts.dtype), axis=1)
         correct = jnp.full(tasks.shape, jnp.nan, contrasts.dtype)
     else:
-        _, frame, evidence, _ = _layout(settings, stimulus)
+        sched = trial_schedule(settings, stimulus)
         weights = jnp.asarray(sample_weights(settings, stimulus), contrasts.dtype)
 
         def trial(n, task, contrast):
@@ -383,13 +400,22 @@ def fisher_step(
             images, _ = trial_images(
                 trial_keys(k_chain)[0], model, stimulus, task, contrast, settings
             )
-            projections = images[jnp.asarray(frame)]
+            projections = images[jnp.asarray(sched.frame)]
             # The clamped and the free chain as one vmapped pair (common random numbers).
             pair = jax.tree.map(
                 lambda a, b: jnp.stack([a, b]), clamp_category(cond, category), cond
             )
             latents, belief = jax.vmap(
-                lambda c: chain_latents(k_chain, c, projections, evidence, settings, mode)
+                lambda c: chain_latents(
+                    k_chain,
+                    c,
+                    projections,
+                    sched.evidence,
+                    settings,
+                    mode,
+                    memoryless=sched.memoryless,
+                    initial=sched.initial_is_sample,
+                )  # fmt: skip
             )(pair)
             clamped, free = (jax.tree.map(lambda a, i=i: a[i], latents) for i in (0, 1))
             return clamped, free, belief[1, -1], category

@@ -83,13 +83,33 @@ def inference_mode(name: str) -> InferenceMode:
     return InferenceMode(*MODES[name])
 
 
+LAYOUTS = ("reference", "presignal")
+"""Trial layouts of :class:`SamplerSettings` (see its docstring)."""
+
+
 class SamplerSettings(eqx.Module):
     """Layout of a trial (static) and the sampler's continuous constants (traced).
 
-    A trial is ``n_presignal`` sweeps on a signal-free image (the belief is not updated; the
-    task prior acts as prior when the signal starts) followed by ``n_samples`` sweeps on the
-    stimulus. Spike counts sum the neurons' samples ``burn_in + 1 .. n_samples`` of the signal
-    period, split into ``n_bins`` consecutive time bins.
+    A trial has ``n_samples`` samples read out (belief, counts) and a pre-signal period of
+    ``n_presignal`` samples before the belief starts to accumulate evidence. ``layout`` says
+    what that period is:
+
+    - ``"reference"`` (default; the authors' scripts): every sample sees the stimulus. Sample 1
+      is the ancestral initial draw (``(K, O)`` from the prior, ``g | K, O``, ``x | g``; its
+      belief is the prior), samples ``2 .. n_samples`` are Gibbs sweeps (``n_samples - 1`` of
+      them). For samples ``2 .. n_presignal`` the belief is recomputed from the prior, with the
+      current sample's evidence alone (no memory); from sample ``n_presignal + 1`` on it
+      accumulates, the previous posterior acting as prior. With ``n_presignal >= n_samples``
+      no sample accumulates.
+    - ``"presignal"`` (bayescortex's first reading): ``n_presignal`` extra sweeps on a
+      signal-free image, during which the belief is not updated (the prior is carried into the
+      signal), then ``n_samples`` sweeps on the stimulus; the samples are these sweeps (the
+      initial draw is not one of them).
+
+    The inference mode's ``memory`` still applies after the pre-signal period (``memory = 0``
+    never accumulates). Spike counts sum the neurons' samples ``burn_in + 1 .. n_samples``
+    (``burn_in`` samples are discarded from the counts; under ``"reference"`` ``burn_in = 0``
+    counts the initial draw), split into ``n_bins`` consecutive time bins.
 
     ``contrast_prior``: 'clamped' keeps ``s = contrast_init``; 'slow' samples ``s`` under a
     random-walk prior truncated at 0 with step sd ``contrast_step``, starting at
@@ -98,16 +118,21 @@ class SamplerSettings(eqx.Module):
     ``x_sampler``: 'gibbs' (exact sequential truncated-normal updates) or 'mala' (``mala_steps``
     Metropolis-adjusted Langevin steps on the whole x block per sweep, reflected at 0).
 
-    Sizes and algorithm choices are static fields (changing one recompiles); the continuous
-    constants ``odds_increment``, ``contrast_init``, ``contrast_step`` and ``mala_step_size``
-    are array leaves, so a sweep can vmap over them and changing one never recompiles. Their
-    range checks run where the values are concrete (not under ``jit``/``vmap``).
+    Sizes and algorithm choices (the layout included) are static fields (changing one
+    recompiles); the continuous constants ``odds_increment``, ``contrast_init``,
+    ``contrast_step`` and ``mala_step_size`` are array leaves, so a sweep can vmap over them and
+    changing one never recompiles. Their range checks run where the values are concrete (not
+    under ``jit``/``vmap``).
+
+    >>> SamplerSettings().n_sweeps, SamplerSettings(layout="presignal").n_sweeps
+    (99, 120)
     """
 
     n_samples: int = eqx.field(static=True, default=100)
     n_presignal: int = eqx.field(static=True, default=20)
     burn_in: int = eqx.field(static=True, default=3)
     n_bins: int = eqx.field(static=True, default=4)
+    layout: Literal["reference", "presignal"] = eqx.field(static=True, default="reference")
     contrast_prior: Literal["clamped", "slow"] = eqx.field(static=True, default="slow")
     x_sampler: Literal["gibbs", "mala"] = eqx.field(static=True, default="gibbs")
     mala_steps: int = eqx.field(static=True, default=5)
@@ -124,6 +149,13 @@ class SamplerSettings(eqx.Module):
             value = getattr(self, name)
             if _concrete(value) and not np.all(np.isfinite(value) & (np.asarray(value) > 0)):
                 raise ValueError(f"{name}: must be positive and finite, got {value}")
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout: one of {LAYOUTS}, got {self.layout!r}")
+        if self.layout == "reference" and self.n_samples < 2:
+            raise ValueError(
+                "n_samples: at least 2 under layout 'reference' (sample 1 is the initial draw), "
+                f"got {self.n_samples}"
+            )
         if self.n_presignal < 0:
             raise ValueError(f"n_presignal: must be >= 0, got {self.n_presignal}")
         if not 0 <= self.burn_in < self.n_samples:
@@ -137,4 +169,8 @@ class SamplerSettings(eqx.Module):
 
     @property
     def n_sweeps(self) -> int:
+        """Gibbs sweeps of a trial: ``n_samples - 1`` under ``"reference"`` (the initial draw is
+        sample 1), ``n_presignal + n_samples`` under ``"presignal"``."""
+        if self.layout == "reference":
+            return self.n_samples - 1
         return self.n_presignal + self.n_samples

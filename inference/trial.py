@@ -1,11 +1,15 @@
 """Simulate trials of the orientation-discrimination task with the Gibbs sampler.
 
-A trial: ``n_presignal`` sweeps on signal-free noise, then ``n_samples`` sweeps on the stimulus
-(a new noise frame every ``stimulus.frame_every`` sweeps, or one static frame). The readout is
-per trial: spike counts (neurons' samples summed in ``n_bins`` time bins after ``burn_in``),
-the belief in the first category after every signal sweep, the choice (the category with
-posterior > 0.5 after the last sweep; a coin flip when undecided), the posterior over the
-context ``K`` (its mean over each time bin's sweeps), and each signal frame's energy along
+A trial follows the layout of its :class:`~bayescortex.inference.modes.SamplerSettings`:
+``"reference"`` (the authors' schedule, the default): ``n_samples`` samples on the stimulus,
+the first the ancestral initial draw, the rest Gibbs sweeps, the belief restarting from the
+prior in the first ``n_presignal`` samples; ``"presignal"``: ``n_presignal`` sweeps on
+signal-free noise (belief frozen), then ``n_samples`` sweeps on the stimulus. The stimulus
+shows a new noise frame every ``stimulus.frame_every`` samples, or one static frame. The
+readout is per trial: spike counts (neurons' samples summed in ``n_bins`` time bins after
+``burn_in``), the belief in the first category at every sample, the choice (the category with
+posterior > 0.5 at the last sample; a coin flip when undecided), the posterior over the
+context ``K`` (its mean over each time bin's samples), and each signal frame's energy along
 the task axis. The trial's cue (task or fixation) selects the context prior ``p(K | q)``:
 pass ``cue`` or conditionals built for it.
 
@@ -37,27 +41,81 @@ class TrialRecord(NamedTuple):
     counts: Float[Array, "bins neurons"]
     belief: Float[Array, " samples"]
     choice: Int[Array, ""]
-    context: Float[Array, "bins contexts"]  # p_t(K | q, y), mean over each bin's sweeps
+    context: Float[Array, "bins contexts"]  # p_t(K | q, y), mean over each bin's samples
     energy: Float[Array, " frames"]
     acceptance: Float[Array, ""]
 
 
-def _layout(settings: SamplerSettings, stimulus: Stimulus):
-    """Static per-sweep schedule: frame index, evidence flag, time bin (-1 outside readout)."""
-    pre = stimulus.n_frames(settings.n_presignal) if settings.n_presignal else 0
+class Schedule(NamedTuple):
+    """Static schedule of a trial's chain (numpy): one entry per Gibbs sweep, plus whether the
+    initial state is the first sample. The chain's states are the initial state (if it is a
+    sample) followed by the state after every sweep; the last ``n_samples`` are the samples."""
+
+    n_pre_frames: int  # signal-free frames before the signal frames
+    frame: np.ndarray  # per sweep: index into the trial's frames (pre-signal frames first)
+    evidence: np.ndarray  # per sweep: the belief takes this sweep's evidence
+    memoryless: np.ndarray  # per sweep: the belief restarts from the prior first
+    bins: np.ndarray  # per sweep: time bin of the sample it produces (-1: not read out)
+    initial_is_sample: bool  # the initial draw is sample 1
+    initial_bin: int  # time bin of the initial draw (-1: not read out)
+
+    @property
+    def state_bins(self) -> np.ndarray:
+        """Time bin of every state the chain records (initial state first when it is a
+        sample)."""
+        head = [self.initial_bin] if self.initial_is_sample else []
+        return np.concatenate([np.asarray(head, dtype=self.bins.dtype), self.bins])
+
+
+def trial_schedule(settings: SamplerSettings, stimulus: Stimulus) -> Schedule:
+    """The static schedule of a trial under ``settings.layout`` (see
+    :class:`~bayescortex.inference.modes.SamplerSettings`).
+
+    Sample ``i`` (0-based) of the ``n_samples`` lies in time bin
+    ``(i - burn_in) * n_bins // (n_samples - burn_in)`` (-1 for ``i < burn_in``) and sees
+    signal frame ``i // frame_every`` (0 for a static frame).
+
+    >>> sched = trial_schedule(SamplerSettings(n_samples=6, n_presignal=3, burn_in=0,
+    ...     n_bins=2), Stimulus())
+    >>> sched.memoryless.tolist(), sched.state_bins.tolist()
+    ([True, True, False, False, False], [0, 0, 0, 1, 1, 1])
+    """
     k = stimulus.frame_every
-    t_pre = np.arange(settings.n_presignal)
-    t_sig = np.arange(settings.n_samples)
-    frame = np.concatenate(
-        [t_pre // k if k else np.zeros_like(t_pre), pre + (t_sig // k if k else 0 * t_sig)]
-    )
-    evidence = np.concatenate([np.zeros_like(t_pre, bool), np.ones_like(t_sig, bool)])
     n_read = settings.n_samples - settings.burn_in
-    bins = np.where(
-        t_sig >= settings.burn_in, (t_sig - settings.burn_in) * settings.n_bins // n_read, -1
+    i = np.arange(settings.n_samples)
+    sample_bins = np.where(
+        i >= settings.burn_in, (i - settings.burn_in) * settings.n_bins // n_read, -1
     )
-    bins = np.concatenate([np.full_like(t_pre, -1), bins])
-    return pre, frame, evidence, bins
+    sample_frame = i // k if k else np.zeros_like(i)
+    if settings.layout == "reference":
+        # Sweep t produces sample t + 1 (0-based); the initial draw is sample 0.
+        sweeps = i[1:]
+        return Schedule(
+            n_pre_frames=0,
+            frame=sample_frame[1:],
+            evidence=np.ones_like(sweeps, bool),
+            memoryless=sweeps < settings.n_presignal,
+            bins=sample_bins[1:],
+            initial_is_sample=True,
+            initial_bin=int(sample_bins[0]),
+        )
+    pre = stimulus.n_frames(settings.n_presignal) if settings.n_presignal else 0
+    t_pre = np.arange(settings.n_presignal)
+    return Schedule(
+        n_pre_frames=pre,
+        frame=np.concatenate([t_pre // k if k else np.zeros_like(t_pre), pre + sample_frame]),
+        evidence=np.concatenate([np.zeros_like(t_pre, bool), np.ones_like(i, bool)]),
+        memoryless=np.zeros(settings.n_presignal + settings.n_samples, bool),
+        bins=np.concatenate([np.full_like(t_pre, -1), sample_bins]),
+        initial_is_sample=False,
+        initial_bin=-1,
+    )
+
+
+def forgetting(mode: InferenceMode, memoryless) -> InferenceMode:
+    """``mode`` with ``memory = 0`` where ``memoryless`` (a traced bool) is set: the belief
+    update then starts from the prior (:func:`gibbs.update_belief`)."""
+    return eqx.tree_at(lambda m: m.memory, mode, jnp.where(memoryless, 0.0, mode.memory))
 
 
 CHOICE_KEY = 2**31 - 2
@@ -90,7 +148,7 @@ def trial_images(keys, model, stimulus: Stimulus, task, contrast, settings: Samp
     """A trial's frames: their projections on the fields (pre-signal frames first) and the
     signal frames themselves. ``keys`` is the first of :func:`trial_keys`."""
     k_pre, k_sig = keys
-    n_pre_frames, *_ = _layout(settings, stimulus)
+    n_pre_frames = trial_schedule(settings, stimulus).n_pre_frames
     images_sig = stimulus.frames(k_sig, task, contrast, stimulus.n_frames(settings.n_samples))
     images = images_sig
     if n_pre_frames:
@@ -117,32 +175,46 @@ def simulate_trial(
     share it see the same noise (frozen noise); ``image_key = key`` is the default trial."""
     if cond is None:
         cond = gibbs.conditionals(model, cue)
-    _, frame, evidence, bins = _layout(settings, stimulus)
+    sched = trial_schedule(settings, stimulus)
     k_images, k_init, k_run = trial_keys(key)
     if image_key is not None:
         k_images = trial_keys(image_key)[0]
     projections, images_sig = trial_images(k_images, model, stimulus, task, contrast, settings)
 
     state = gibbs.init(k_init, cond, settings, mode)
-    counts0 = jnp.zeros((settings.n_bins, model.n_neurons), dtype=projections.dtype)
-    context0 = jnp.zeros((settings.n_bins, cond.log_prior.shape[0]), dtype=projections.dtype)
-    per_bin = np.bincount(bins[bins >= 0], minlength=settings.n_bins)
+    per_bin = np.bincount(sched.state_bins[sched.state_bins >= 0], minlength=settings.n_bins)
+
+    def record(counts, context, neurons, p_context, b):
+        onehot = (jnp.arange(settings.n_bins) == b).astype(counts.dtype)
+        counts = counts + onehot[:, None] * neurons[None, :]
+        context = context + (onehot / per_bin)[:, None] * p_context[None, :]
+        return counts, context
+
+    counts = jnp.zeros((settings.n_bins, model.n_neurons), dtype=projections.dtype)
+    context = jnp.zeros((settings.n_bins, cond.log_prior.shape[0]), dtype=projections.dtype)
+    forgets = bool(sched.memoryless.any())
 
     def sweep(key, carry, inputs):
         state, counts, context = carry
-        f, ev, b = inputs
-        state, info = gibbs.step(key, state, cond, projections[f], ev, settings, mode)
-        onehot = (jnp.arange(settings.n_bins) == b).astype(counts.dtype)
-        counts = counts + onehot[:, None] * state.neurons[None, :]
-        context = context + (onehot / per_bin)[:, None] * info.context[None, :]
+        f, ev, forget, b = inputs
+        m = forgetting(mode, forget) if forgets else mode
+        state, info = gibbs.step(key, state, cond, projections[f], ev, settings, m)
+        counts, context = record(counts, context, state.neurons, info.context, b)
         return (state, counts, context), info
 
-    xs = (jnp.asarray(frame), jnp.asarray(evidence), jnp.asarray(bins))
+    initial_belief = []
+    if sched.initial_is_sample:
+        p = jnp.exp(state.log_belief)
+        counts, context = record(
+            counts, context, state.neurons, jnp.sum(p, axis=1), sched.initial_bin
+        )
+        initial_belief = [jnp.sum(p[:, 0])[None]]
+    xs = tuple(jnp.asarray(a) for a in (sched.frame, sched.evidence, sched.memoryless, sched.bins))
     (state, counts, context), (belief, acceptance) = sample_chain(
-        k_run, sweep, (state, counts0, context0), settings.n_sweeps, inputs=xs,
+        k_run, sweep, (state, counts, context), settings.n_sweeps, inputs=xs,
         transform=lambda carry, info: (info.belief, info.acceptance),
     )  # fmt: skip
-    belief = belief[settings.n_presignal :]
+    belief = jnp.concatenate([*initial_belief, belief])[-settings.n_samples :]
     return TrialRecord(
         counts=counts,
         belief=belief,

@@ -179,8 +179,19 @@ def reference_model(
 ) -> HierarchicalModel:
     """The reference model with parametric feedback (SCIENCE.md's typical values).
 
+    ``delta``, ``kappa_o`` and ``kappa_g`` must be finite (``delta`` and ``kappa_o`` also
+    ``>= 0``) and ``context_logits`` free of NaN and ``+inf``; otherwise a ``ValueError`` names
+    the argument (values traced under ``jit`` are not checked).
+
     >>> model = reference_model(64, 16, delta=0.0)   # naive: no coupling
     """
+    _check_finite("delta", delta, non_negative=True)
+    _check_finite("kappa_o", kappa_o, non_negative=True)
+    _check_finite("kappa_g", kappa_g)
+    if context_logits is not None and _concrete(context_logits):
+        logits = np.asarray(context_logits, dtype=float)
+        if np.isnan(logits).any() or np.isposinf(logits).any():
+            raise ValueError(f"context_logits: must not hold NaN or +inf, got {logits.tolist()}")
     feedback = ParametricFeedback(
         n_neurons,
         n_units,
@@ -190,3 +201,17 @@ def reference_model(
         context_logits=context_logits,
     )
     return HierarchicalModel(feedback, size=size, sigma_y=sigma_y)
+
+
+def _concrete(value) -> bool:
+    return not any(isinstance(v, jax.core.Tracer) for v in jax.tree.leaves(value))
+
+
+def _check_finite(name: str, value, *, non_negative: bool = False) -> None:
+    """ValueError naming ``name`` if a concrete ``value`` is not finite (or negative)."""
+    if not _concrete(value):
+        return
+    array = np.asarray(value, dtype=float)
+    if not np.isfinite(array).all() or (non_negative and (array < 0).any()):
+        need = "finite and >= 0" if non_negative else "finite"
+        raise ValueError(f"{name}: must be {need}, got {array.tolist()}")

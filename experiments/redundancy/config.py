@@ -10,8 +10,16 @@ from typing import Literal, NamedTuple
 
 from bayescortex.models import task_index
 
-from ..protocol import Hyper, LearningOptions, Protocol, default_chunk, learning_rate
+from ..protocol import (
+    Hyper,
+    LearningOptions,
+    Protocol,
+    default_chunk,
+    learning_rate,
+    record_settings,
+)
 from ..results import check_fields
+from ..simulate import MAX_DELTA, check_contrasts
 
 
 class Static(NamedTuple):
@@ -57,15 +65,25 @@ class RedundancyConfig(LearningOptions):
     odds_increment: float = 1.0 / 20
     """Tempering of the evidence accumulator (the reference's 1/20)."""
     coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
-    """Unsigned contrasts (image units, pixel noise sd 1); each is shown at +c and -c."""
+    """Unsigned contrasts (image units: multiples of the pixel noise sd, 1; at most 1000); each
+    is shown at +c and -c."""
     record_trials: int = 96
     """Recorded trials per signed contrast and mode."""
     zero_blocks: int = 2
     """Zero-signal trials are zero_blocks * record_trials (the noise covariance)."""
+    trial_layout: Literal["reference", "presignal"] = "reference"
+    """'reference' (the authors' scripts): every sample sees the stimulus, sample 1 is the
+    initial draw, and in the first presignal samples the belief restarts from the prior each
+    sample; 'presignal': presignal extra sweeps on signal-free noise (belief frozen) before the
+    samples on the stimulus."""
     samples: int = 100
-    """Gibbs sweeps with the stimulus on."""
+    """Samples of a trial on the stimulus (the reference: the initial draw and samples - 1
+    Gibbs sweeps)."""
     presignal: int = 20
-    """Sweeps on signal-free noise before the stimulus."""
+    """Pre-signal period: samples before the belief accumulates evidence (see
+    trial_layout)."""
+    burn_in: int = 3
+    """Samples discarded from the spike counts (counts sum samples burn_in + 1 .. samples)."""
     bins: int = 4
     """Within-trial time bins (4 to 8)."""
     frame_every: int = 8
@@ -114,7 +132,7 @@ class RedundancyConfig(LearningOptions):
                 "odds_increment", "record_trials", "zero_blocks", "samples", "subset_size",
                 "subsets", "bootstrap", "bootstrap_subsets", "network_hidden", "network_steps",
             ),
-            non_negative=("presignal", "frame_every"),
+            non_negative=("presignal", "burn_in", "frame_every"),
         )  # fmt: skip
         if self.chunk is not None:
             check_fields(self, positive=("chunk",))
@@ -140,8 +158,9 @@ class RedundancyConfig(LearningOptions):
             )
         if not 4 <= self.bins <= 8:
             raise ValueError(f"bins: the within-trial analysis uses 4 to 8 bins, got {self.bins}")
-        if not self.coherences or any(not (math.isfinite(c) and c > 0) for c in self.coherences):
-            raise ValueError(f"coherences: need positive unsigned contrasts, got {self.coherences}")
+        check_contrasts("coherences", self.coherences, unsigned=True)
+        if not self.delta <= MAX_DELTA:
+            raise ValueError(f"delta: must lie in [0, {MAX_DELTA:g}], got {self.delta}")
         if len(set(self.coherences)) != len(self.coherences):
             raise ValueError(f"coherences: must be distinct, got {self.coherences}")
         if self.subset_size > self.neurons:
@@ -157,7 +176,8 @@ class RedundancyConfig(LearningOptions):
             not self.run_id or "/" in self.run_id or ".." in self.run_id
         ):
             raise ValueError(f"run_id: a plain folder name is needed, got {self.run_id!r}")
-        self.split()
+        static, hyper = self.split()
+        record_settings(static.protocol, hyper)  # the trial layout's checks (burn_in, ...)
 
     @property
     def step_size(self) -> float:
@@ -176,7 +196,9 @@ class RedundancyConfig(LearningOptions):
             batch=self.batch,
             samples=self.samples,
             presignal=self.presignal,
+            burn_in=self.burn_in,
             bins=self.bins,
+            trial_layout=self.trial_layout,
             frame_every=self.frame_every,
             coherences=tuple(sorted(float(c) for c in self.coherences)),
             zero_trials=self.zero_blocks * self.record_trials,
@@ -214,8 +236,8 @@ FULL = RedundancyConfig(
 
 LEGACY = RedundancyConfig(
     objective="joint", passive="cut", delta=0.0, sensory_rate=1.0, kappa_o=1.0,
-    none_logit=-30.0, frame_every=0,
+    none_logit=-30.0, frame_every=0, trial_layout="presignal",
 )  # fmt: skip
 """The first version's definitions (``--legacy``): joint-likelihood EM of the coupling from 0
 with the kernel at 1, no ``none`` context (its logit -30), passive = the top-down path cut,
-one static noise frame per trial."""
+one static noise frame per trial, signal-free pre-signal sweeps (``trial_layout="presignal"``)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 
 import jax
@@ -125,6 +126,9 @@ def run_configs(
         )  # fmt: skip
         networks = None
         if static.controls:
+            if progress:  # a bar-less step: say why nothing moves while it compiles
+                print("classic baselines: compiling, then training to the model's accuracy ...",
+                      file=sys.stderr, flush=True)  # fmt: skip
             # The baselines train to the sampling model's engaged accuracy of each session.
             target = np.stack([np.asarray(o[0].point["accuracy"])[:, :, 0] for o in outputs], 2)
             networks = jax.block_until_ready(

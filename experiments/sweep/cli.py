@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..results import config_dict, run_folder
+from ..results import check_output, config_dict, run_folder
 from .points import parse_grid, random_points
 from .report import save
 from .run import experiment_named, experiments, sweep
@@ -13,6 +13,30 @@ from .run import experiment_named, experiments, sweep
 def main(argv: list[str]) -> None:
     """``bayescortex sweep <experiment> --grid name=v1,v2 [--random N name=lo:hi[:log] ...]
     [sweep flags] [experiment flags]``."""
+    args, part, base, grid, random = parse(argv)
+    folder = run_folder(f"sweep/{args.experiment}", base)
+    check_output(folder)  # an unwritable --output fails now, before any computation
+    exp = experiment_named(args.experiment)
+    ds = sweep(
+        args.experiment, base, grid, random=random, folder=folder, shard_size=args.shard_size,
+        devices=args.devices, batch=args.config_batch, executor="ray" if args.ray else "local",
+        ray_gpus=args.ray_gpus, part=part,
+    )  # fmt: skip
+    meta = {
+        "experiment": args.experiment, "base": config_dict(base), "grid": grid,
+        "random": random, "shard_size": args.shard_size, "devices": args.devices,
+        "batch": args.config_batch, "executor": "ray" if args.ray else "local",
+    }  # fmt: skip
+    if part[1] > 1:
+        print(f"part {part[0]}/{part[1]} done; shards in {folder / 'shards'}. Once every part "
+              f"is done, run the same command without --part to merge them.")  # fmt: skip
+        return
+    print(save(folder, ds, exp.headline, meta))
+    print(f"written to {folder}")
+
+
+def parse(argv: list[str]):
+    """The sweep's flags, ``part``, base config, grid and random points (nothing runs)."""
 
     from ..cli import EXPERIMENTS, with_preset
 
@@ -88,21 +112,4 @@ def main(argv: list[str]) -> None:
         raise ValueError("sweep: give at least one --grid or --random")
     if part[1] > 1 and base.run_id is None:
         raise ValueError("--part: give --run-id, the folder every part writes its shards to")
-    folder = run_folder(f"sweep/{args.experiment}", base)
-    exp = experiment_named(args.experiment)
-    ds = sweep(
-        args.experiment, base, grid, random=random, folder=folder, shard_size=args.shard_size,
-        devices=args.devices, batch=args.config_batch, executor="ray" if args.ray else "local",
-        ray_gpus=args.ray_gpus, part=part,
-    )  # fmt: skip
-    meta = {
-        "experiment": args.experiment, "base": config_dict(base), "grid": grid,
-        "random": random, "shard_size": args.shard_size, "devices": args.devices,
-        "batch": args.config_batch, "executor": "ray" if args.ray else "local",
-    }  # fmt: skip
-    if part[1] > 1:
-        print(f"part {part[0]}/{part[1]} done; shards in {folder / 'shards'}. Once every part "
-              f"is done, run the same command without --part to merge them.")  # fmt: skip
-        return
-    print(save(folder, ds, exp.headline, meta))
-    print(f"written to {folder}")
+    return args, part, base, grid, random

@@ -13,7 +13,7 @@ from bayescortex.models import task_index
 from ..protocol import Hyper, LearningOptions, Protocol, learning_rate
 from ..redundancy.pipeline import PASSIVE, TASK_CUE
 from ..results import check_fields
-from ..simulate import RecordingOptions
+from ..simulate import MAX_DELTA, RecordingOptions, check_contrasts
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
 """Config fields that may change when a run resumes from a checkpoint (extend it, schedule
@@ -29,17 +29,17 @@ mode with the task cue (:data:`bayescortex.inference.MODES`)."""
 class TrainConfig(RecordingOptions, LearningOptions):
     """Train the feedback on the discrimination task, recording engaged and passive blocks.
 
-    The recording fields (``samples``, ``presignal``, ``bins``, ``frame_every``, ...) come from
-    :class:`~bayescortex.experiments.simulate.RecordingOptions`. Under the conditional objective
+    The recording flags (trial-layout, samples, presignal, burn-in, bins, frame-every, ...) are
+    those of 'bayescortex simulate' (RecordingOptions). Under the conditional objective
     training trials are behaving trials with the recording's layout; under the joint objective
-    they show one static frame and run ``train_sweeps`` exact clamped sweeps.
+    they show one static frame and run train-sweeps exact clamped sweeps.
     """
 
     task: Literal["cardinal", "oblique"] = "cardinal"
-    """The task trained in every session (unless ``tasks`` gives a schedule)."""
+    """The task trained in every session (unless tasks gives a schedule)."""
     tasks: tuple[str, ...] = ()
     """Per-session schedule, entries 'name' or 'name:count', e.g. cardinal:5 oblique:5; the
-    last task continues if the schedule is shorter than ``sessions``."""
+    last task continues if the schedule is shorter than sessions."""
     sessions: int = 10
     """Training sessions (session 0, before training, is recorded as well)."""
     feedback: Literal["parametric", "free_form"] = "parametric"
@@ -47,14 +47,17 @@ class TrainConfig(RecordingOptions, LearningOptions):
     'free_form': the tasks' whole unit tables and p(K | q) (and the coupling matrix, at
     sensory_rate)."""
     neurons: int = 256
+    """Sensory neurons N_x (the recorded population)."""
     units: int = 64
+    """Middle-layer units N_g."""
     kappa_g: float = 3.0
     """Fixed width of the parametric coupling kernel."""
     init_scale: float = 0.01
-    """Free-form: scale of the noise on the initial coupling, ``init_scale |N(0, 1)|``."""
+    """Free-form: scale of the noise on the initial coupling, init_scale |N(0, 1)|."""
     init_logit_scale: float = 0.3
     """Free-form: sd of the noise on the initial unit logits (breaks the units' symmetry)."""
     optimizer: Literal["adam", "sgd"] = "adam"
+    """Optimiser of the feedback parameters: 'adam' or plain 'sgd' (optax)."""
     learning_rate: float | None = None
     """Optimiser step size (None: 0.05 with the conditional objective; joint: 0.005 parametric,
     0.02 free-form)."""
@@ -67,14 +70,16 @@ class TrainConfig(RecordingOptions, LearningOptions):
     train_burn_in: int = 10
     """Joint objective: sweeps dropped before the gradient is averaged."""
     train_contrasts: tuple[float, ...] = (3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
-    """Signed contrasts of training trials (drawn uniformly; 0: category revealed at random)."""
+    """Signed contrasts of training trials in image units (multiples of the pixel noise sd, 1;
+    |c| <= 1000), drawn uniformly; 0: the category is revealed at random."""
     record_trials: int = 64
     """Recorded trials per contrast and mode after every session."""
     contrasts: tuple[float, ...] = (0.0, 3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
-    """Signed contrasts of the recording blocks (each +c with its -c; 0 optional)."""
+    """Signed contrasts of the recording blocks in image units (|c| <= 1000; each +c with its
+    -c; 0 optional)."""
     record_modes: tuple[RecordMode, ...] = ("engaged", "passive")
-    """Recorded conditions (same stimuli in each): 'passive' as ``passive`` says, any other
-    name that inference mode with the task cue."""
+    """Recorded conditions (same stimuli in each): 'passive' as the passive flag says, any
+    other name that inference mode with the task cue."""
     output: str = "results"
     """Root folder: the run goes to <output>/train/<run_id>/ with checkpoints/ inside."""
     run_id: str | None = None
@@ -94,6 +99,8 @@ class TrainConfig(RecordingOptions, LearningOptions):
         self.check_learning()
         if not math.isfinite(self.kappa_g):
             raise ValueError(f"kappa_g: must be finite, got {self.kappa_g}")
+        if not self.delta <= MAX_DELTA:
+            raise ValueError(f"delta: must lie in [0, {MAX_DELTA:g}], got {self.delta}")
         if not (math.isfinite(self.odds_increment) and self.odds_increment > 0):
             raise ValueError(f"odds_increment: must be positive, got {self.odds_increment}")
         if not (math.isfinite(self.step_size) and self.step_size > 0):
@@ -108,9 +115,7 @@ class TrainConfig(RecordingOptions, LearningOptions):
                 f"train_burn_in: must lie in [0, train_sweeps), got {self.train_burn_in}"
             )
         for name in ("contrasts", "train_contrasts"):
-            values = getattr(self, name)
-            if not values or not all(math.isfinite(c) for c in values):
-                raise ValueError(f"{name}: need at least one finite contrast, got {values}")
+            check_contrasts(name, getattr(self, name))
         if not self.record_modes or len(set(self.record_modes)) != len(self.record_modes):
             raise ValueError(f"record_modes: need distinct modes, got {self.record_modes}")
         self.recorded()
@@ -194,7 +199,9 @@ class TrainConfig(RecordingOptions, LearningOptions):
             train_contrasts=tuple(float(c) for c in self.train_contrasts),
             samples=self.samples,
             presignal=self.presignal,
+            burn_in=self.burn_in,
             bins=self.bins,
+            trial_layout=self.trial_layout,
             frame_every=self.frame_every,
             contrast_prior=self.contrast_prior,
             x_sampler=self.x_sampler,
@@ -217,8 +224,9 @@ class TrainConfig(RecordingOptions, LearningOptions):
 
 LEGACY = TrainConfig(
     objective="joint", passive="cut", delta=0.0, sensory_rate=1.0, kappa_o=1.0,
-    none_logit=-30.0, frame_every=0,
+    none_logit=-30.0, frame_every=0, trial_layout="presignal",
 )  # fmt: skip
 """The first version's definitions (``bayescortex train --legacy``): joint-likelihood EM of the
 coupling from 0 with the kernel at 1, no ``none`` context (its logit -30), passive = the
-top-down path cut, one static noise frame per trial."""
+top-down path cut, one static noise frame per trial, signal-free pre-signal sweeps
+(``trial_layout="presignal"``)."""

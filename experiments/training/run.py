@@ -126,7 +126,7 @@ from ..protocol import (
     session_key,
     train_session,
 )
-from ..results import config_dict, run_folder, versions
+from ..results import check_output, config_dict, run_folder, versions, write_together
 from ..session import run_sessions
 from .config import RESUMABLE, TrainConfig
 
@@ -401,27 +401,26 @@ def summary_text(ds: xr.Dataset) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def main(config: TrainConfig) -> Path:
     """Train (resuming the run's checkpoints if any) and write the run folder
     ``<output>/train/<run_id>/``: config.json, versions.json, results.nc (the learning curves),
-    model.eqx (the final model), summary.txt and checkpoints/."""
+    model.eqx (the final model), summary.txt, checkpoints/ and, last, manifest.json (the final
+    files are written as one unit: :func:`~bayescortex.experiments.results.write_together`).
+    The folder is checked up front: an unwritable one fails before any computation."""
     folder = run_folder("train", config)
-    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)  # fails now if unwritable
+    cfg = config_dict(config)  # a non-finite field fails now, not when config.json is written
+    check_output(folder.parent)
+    (folder / "checkpoints").mkdir(parents=True, exist_ok=True)
     model, ds = train(config, progress=True, checkpoint_dir=folder / "checkpoints")
-    cfg = config_dict(config)
     ds = ds.assign_attrs(experiment="train", config=json.dumps(cfg))
     text = summary_text(ds)
-    _write(folder / "config.json", lambda p: p.write_text(json.dumps(cfg, indent=2)))
-    _write(folder / "versions.json", lambda p: p.write_text(json.dumps(versions(), indent=2)))
-    _write(folder / "results.nc", lambda p: ds.to_netcdf(p, engine="h5netcdf"))
-    _write(folder / "model.eqx", lambda p: eqx.tree_serialise_leaves(p, model))
-    _write(folder / "summary.txt", lambda p: p.write_text(text))
+    write_together(folder, {
+        "config.json": lambda p: p.write_text(json.dumps(cfg, indent=2)),
+        "versions.json": lambda p: p.write_text(json.dumps(versions(), indent=2)),
+        "results.nc": lambda p: ds.to_netcdf(p, engine="h5netcdf"),
+        "model.eqx": lambda p: eqx.tree_serialise_leaves(p, model),
+        "summary.txt": lambda p: p.write_text(text),
+    })  # fmt: skip
     print(text, end="")
     print(f"written to {folder}")
     return folder

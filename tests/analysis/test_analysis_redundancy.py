@@ -206,3 +206,36 @@ def test_summary_warns_and_skips_unpaired_levels(population):
     with pytest.warns(UserWarning, match="signal: level 0.3"):
         ds = redundancy_summary(counts, signal)
     assert list(ds.coherence.values) == [0.2]
+
+
+def test_summary_pairs_dataarrays_by_trial_label_not_position(population):
+    # Issue 16, item 7: a permuted signal DataArray used to be paired by position (I = -0.355
+    # instead of 9.52, silently).
+    pop = population(8, eps=0.2, i0=2.0, seed=13)
+    counts, signal = simulate_recording(pop, 13, LEVELS, 60)
+    trials = np.arange(signal.size) + 1000
+    da = xr.DataArray(counts, dims=("trial", "neuron"), coords={"trial": trials})
+    perm = np.random.default_rng(13).permutation(signal.size)
+    shuffled = xr.DataArray(signal[perm], dims=("trial",), coords={"trial": trials[perm]})
+    expected = redundancy_summary(counts, signal)
+    xr.testing.assert_allclose(redundancy_summary(da, shuffled), expected)
+    other = xr.DataArray(signal, dims=("trial",), coords={"trial": trials + 1})
+    with pytest.raises(ValueError, match="signal: its 'trial' coordinate"):
+        redundancy_summary(da, other)
+
+
+def test_combined_variance_counts_the_shared_zero_signal_covariance():
+    # Two identical coherences: the estimates share S0, so the combined variance exceeds
+    # 1 / sum(1/var) by the covariance term (exact for J_cd = I).
+    est = RedundancyEstimate.from_information(
+        jnp.array([1.0, 1.0]),
+        jnp.array([2.0, 2.0]),
+        fisher_variance(1.0, 16, 40, 40, 40, 1.0) * jnp.ones(2),
+    )
+    from bayescortex.analysis.fisher import fisher_covariance
+
+    t = jnp.array([40.0, 40.0])
+    c = fisher_covariance(jnp.ones((2, 2)), 16, 40, t, t, jnp.ones(2))
+    combined = combine_coherences(est, c)
+    assert float(combined.variance) == pytest.approx(float(jnp.mean(c)), rel=1e-5)
+    assert float(combined.variance) > 1.15 * float(combine_coherences(est).variance)

@@ -65,6 +65,13 @@ def test_engaged_accuracy_reaches_0_8(effects):
     assert value >= 0.8, (value, low, high)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the authors' trial schedule (the default since it was adopted): "
+    "+0.004 [-0.002, 0.012]; the first window now holds mostly the memoryless samples, where "
+    "the belief does not accumulate, so engaged redundancy barely rises there (+0.004) and "
+    "the interaction has no room (it was +0.018 [0.006, 0.027] under the presignal layout)",
+)
 def test_engaged_minus_passive_interaction_is_positive(effects):
     value, low, high = effects("interaction_redundancy")
     assert low > 0, (value, low, high)

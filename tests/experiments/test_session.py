@@ -63,3 +63,36 @@ def test_the_lock_holds_across_processes_and_dies_with_its_process(tmp_path):
         holder.wait()
     with checkpoint.exclusive(tmp_path):  # a killed holder leaves no stale lock
         pass
+
+
+@pytest.mark.parametrize(
+    "damage, suffix",
+    [
+        (lambda b: b[: len(b) // 2], ".eqx"),  # truncated
+        (lambda b: os.urandom(len(b)), ".eqx"),  # random bytes
+        (lambda b: os.urandom(len(b)), ".json"),
+    ],
+    ids=["truncated", "random-eqx", "random-json"],
+)
+def test_an_unreadable_checkpoint_falls_back_to_the_one_before(tmp_path, damage, suffix):
+    """Every session's checkpoint is kept: a damaged one is named in a warning and the run
+    resumes after the last good one, with the numbers of an uninterrupted run."""
+    final, outputs = run_sessions(step, jnp.zeros(2), 4, progress=False)
+    run_sessions(step, jnp.zeros(2), 3, checkpoint_dir=tmp_path, config={"a": 1}, progress=False)
+    path = tmp_path / f"session_0002{suffix}"
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.warns(RuntimeWarning, match=rf"session_0002{suffix}.*resuming after session 1"):
+        resumed, resumed_outputs = run_sessions(
+            step, jnp.zeros(2), 4, checkpoint_dir=tmp_path, config={"a": 1}, progress=False
+        )
+    np.testing.assert_array_equal(np.asarray(resumed), np.asarray(final))
+    assert [float(o["after"][0]) for o in resumed_outputs] == [0.0, 1.0, 3.0, 6.0, 10.0]
+    # The damaged checkpoint was rewritten: the next resume reads every session again.
+    run_sessions(step, jnp.zeros(2), 4, checkpoint_dir=tmp_path, config={"a": 1}, progress=False)
+
+
+def test_a_foreign_checkpoint_is_refused_naming_the_file(tmp_path):
+    run_sessions(step, jnp.zeros(2), 1, checkpoint_dir=tmp_path, config={"a": 1}, progress=False)
+    with pytest.raises(ValueError, match=r"config field 'a': checkpoint .*session_0000 was"):
+        run_sessions(step, jnp.zeros(2), 2, checkpoint_dir=tmp_path, config={"a": 2},
+                     progress=False)  # fmt: skip
