@@ -5,6 +5,8 @@ plotting must not have been installed; the models must say which extra they need
 """
 
 import importlib.metadata as metadata
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -37,4 +39,8 @@ except ModuleNotFoundError as error:
     assert "bayescortex[models]" in str(error), error
 else:
     raise AssertionError("bayescortex.models imported without the [models] extra")
+cli = [sys.executable, "-m", "bayescortex.experiments.cli"]
+out = subprocess.run([*cli, "run", "redundancy"], capture_output=True, text=True)
+assert out.returncode != 0 and "bayescortex[models]" in out.stderr, out
+assert "equinox is not installed" in out.stderr, out.stderr
 print(f"estimators alone: OK (none of {', '.join(HEAVY)} installed)")

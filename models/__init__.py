@@ -10,7 +10,8 @@ try:
 except ModuleNotFoundError as error:  # pragma: no cover - exercised in a fresh venv by CI
     raise ModuleNotFoundError(
         "bayescortex.models needs the model stack (equinox, numpyro, optax, flax, matplotlib): "
-        "pip install 'bayescortex[models]'"
+        "pip install 'bayescortex[models]'",
+        name=error.name,
     ) from error
 
 from .feedback import AbstractFeedback, FreeFormFeedback, ParametricFeedback

@@ -91,6 +91,7 @@ def test_streamed_statistics_equal_stored_trials(tiny):
         )
 
 
+@pytest.mark.slow  # 45 s of the default suite's budget; the chunk invariance of a whole session
 def test_chunking_is_invisible(tiny):
     """In float64 (where rounding cannot flip a unit), the chunk size changes nothing."""
     static, _, _, _ = tiny
