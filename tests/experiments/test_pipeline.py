@@ -138,6 +138,7 @@ def test_seeds_are_independent_lanes(tiny):
         _close(first[1], second[1], rtol=1e-6, atol=1e-7)  # the session's output
 
 
+@pytest.mark.slow  # 120 s: the largest single item of the default suite's 10-minute budget
 def test_no_recompilation_across_sessions_seeds_modes_and_hyperparameters(tiny):
     static, hyper, keys, states = tiny
     P.session_step(static, _configs(hyper), states, keys, 1)  # compiled (or cached) here
