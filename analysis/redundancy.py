@@ -236,6 +236,12 @@ def _weights(variance):
     return jnp.where(ok, 1.0 / jnp.where(ok, variance, 1.0), 0.0)
 
 
+def _weighted_pairs(covariance, w):
+    """``covariance`` with the rows and columns of zero-weight entries set to 0: they may be
+    non-finite, and 0 * NaN would spread into every weighted sum."""
+    return jnp.where((w[..., :, None] > 0) & (w[..., None, :] > 0), covariance, 0.0)
+
+
 @jax.jit
 def combine_coherences(
     estimate: RedundancyEstimate,
@@ -259,8 +265,7 @@ def combine_coherences(
     w = _weights(estimate.variance)
     shuffled = jnp.sum(w * estimate.information_shuffled, axis=-1) / jnp.sum(w, axis=-1)
     if covariance is not None:
-        # Zero-weight coherences may carry a non-finite covariance: mask before the product.
-        c = jnp.where((w[..., :, None] > 0) & (w[..., None, :] > 0), covariance, 0.0)
+        c = _weighted_pairs(covariance, w)
         var = jnp.einsum("...c,...cd,...d->...", w, c, w) / jnp.sum(w, axis=-1) ** 2
     return RedundancyEstimate.from_information(info, shuffled, var)
 
@@ -269,8 +274,7 @@ def _combined_coefficients(w, n, t0, t_plus, t_minus, ds):
     # w^T C(theta) w with every I_c = J_cd = theta is a quadratic in theta: fit it at 0, 1, 2.
     def at(theta):
         matrix = jnp.full((w.shape[-1],) * 2, theta, w.dtype)
-        c = fisher_covariance(matrix, n, t0, t_plus, t_minus, ds)
-        c = jnp.where((w[:, None] > 0) & (w[None, :] > 0), c, 0.0)
+        c = _weighted_pairs(fisher_covariance(matrix, n, t0, t_plus, t_minus, ds), w)
         return w @ c @ w
 
     q0, q1, q2 = at(0.0), at(1.0), at(2.0)
@@ -339,10 +343,9 @@ def redundancy_intervals(
     w = _weights(est.variance)
     w = w / jnp.sum(w)
     mix = jnp.zeros((2, 2 * n_coh), dtype).at[0, :n_coh].set(w).at[1, n_coh:].set(w)
-    keep = jnp.concatenate([w, w]) > 0
-    joint = jnp.where(keep[:, None] & keep[None, :], joint, 0.0)
-    values = jnp.where(jnp.concatenate([w, w]) > 0, jnp.concatenate(
-        [est.information, est.information_shuffled]), 0.0)  # fmt: skip
+    both = jnp.concatenate([w, w])
+    joint = _weighted_pairs(joint, both)
+    values = jnp.where(both > 0, jnp.concatenate([est.information, est.information_shuffled]), 0.0)
     info_c, shuffled_c = mix @ values
     cov_c = mix @ joint @ mix.T
     coefficients = _combined_coefficients(w, n, t0, t_plus, t_minus, ds)
