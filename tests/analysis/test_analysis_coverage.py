@@ -7,7 +7,7 @@ exponential tuning model times a shared Gamma gain, mean 1, variance 1/20; the t
 trials. 1500 simulated recordings per regime (fixed seeds; the binomial standard error of a
 coverage near 95% is 0.56%), the estimator vmapped over them. Required: 93-97% for the
 per-coherence I (the score interval of the exact Gaussian variance); the combined I, I_red and
-percent redundancy are measured and reported (xfail where outside the band).
+percent redundancy at least 91%, and reported (xfail) where outside the band.
 """
 
 from __future__ import annotations
@@ -111,10 +111,13 @@ def test_analytic_intervals_cover_the_truth(kind, t0, population):
     print(kind, t0, found)
     value = found.pop("information_per_coherence")
     assert 0.93 <= value <= 0.97, (kind, t0, "information_per_coherence", value)
-    # Open (issue 16, item 4): the combined intervals miss the band in some regimes (measured:
-    # Gaussian, I = 3.1, I_red 0.82-0.90 and percent redundancy 0.98-1.00 at N/T0 = 0.1-0.4;
-    # combined I 0.976 at N/T0 = 0.4); the first-order I_shuffle terms of joint_covariance
-    # are the suspect. Reported, not hidden: xfail lists the misses.
+    # The combined intervals are measured against the band and must not under-cover
+    # (measured: I_red 92.2-96.5%; percent redundancy 95.1-97.3%, and 99-100% in the
+    # Gaussian regimes at N/T0 = 0.25 and 0.4, where I_shuffle is not significantly above 0
+    # in 92-98% of recordings and Fieller's interval is unbounded; combined I 97.6% at
+    # N/T0 = 0.4). Tolerance of the floor: 0.91, 3.5 binomial sd below 93%.
+    low = {k: v for k, v in found.items() if v < 0.91}
+    assert not low, (kind, t0, low)
     missed = {k: v for k, v in found.items() if not 0.93 <= v <= 0.97}
     if missed:
         pytest.xfail(f"combined coverage outside 93-97%: {missed}")
