@@ -195,10 +195,14 @@ def joint_covariance(
     Plug-in values come from the data; negative informations are clipped at 0. NaN where
     ``S0`` is singular or ``T0 < N + 5``.
     """
+    t_plus, t_minus, ds = (jnp.asarray(v, dtype=fprime.dtype) for v in (t_plus, t_minus, ds))
+    matrix = information_matrix_from_moments(fprime, cov, t0, t_plus, t_minus, ds)
+    return _joint_covariance(fprime, cov, matrix, t0, t_plus, t_minus, ds)
+
+
+def _joint_covariance(fprime, cov, matrix, t0, t_plus, t_minus, ds):
     n = fprime.shape[-1]
     dtype = fprime.dtype
-    t_plus, t_minus, ds = (jnp.asarray(v, dtype=dtype) for v in (t_plus, t_minus, ds))
-    matrix = information_matrix_from_moments(fprime, cov, t0, t_plus, t_minus, ds)
     c_ii = fisher_covariance(matrix, n, t0, t_plus, t_minus, ds)
     nu = jnp.asarray(t0, dtype) - 1.0
     g = (t_plus + t_minus) / (t_plus * t_minus * ds**2)
@@ -360,8 +364,8 @@ def redundancy_intervals(
     n, n_coh = fprime.shape[-1], fprime.shape[0]
     dtype = fprime.dtype
     t_plus, t_minus, ds = (jnp.asarray(v, dtype=dtype) for v in (t_plus, t_minus, ds))
-    est, _ = _estimate_and_matrix(fprime, cov, t0, t_plus, t_minus, ds, variance_form)
-    joint = joint_covariance(fprime, cov, t0, t_plus, t_minus, ds)
+    est, matrix = _estimate_and_matrix(fprime, cov, t0, t_plus, t_minus, ds, variance_form)
+    joint = _joint_covariance(fprime, cov, matrix, t0, t_plus, t_minus, ds)
     z = statistics.NormalDist().inv_cdf(0.5 + level / 2)
 
     def normal(value, var):

@@ -37,12 +37,19 @@ MANIFEST = "manifest.json"
 """The file, written last, that lists a run folder's final files (see :func:`write_together`)."""
 
 
-def check_fields(config, *, positive=(), non_negative=()) -> None:
+def check_fields(config, *, positive=(), non_negative=(), at_most=None) -> None:
     """ValueError naming the first field of ``config`` out of range (NaN is out of range).
+
+    ``at_most`` maps field names to the largest sensible magnitude of their value (a
+    ceiling that keeps absurd inputs such as ``1e30`` from overflowing the computation into
+    NaN).
 
     >>> check_fields(types.SimpleNamespace(trials=0), positive=("trials",))
     Traceback (most recent call last):
     ValueError: trials: must be positive, got 0
+    >>> check_fields(types.SimpleNamespace(rate=1e30), at_most={"rate": 1.0})
+    Traceback (most recent call last):
+    ValueError: rate: must be at most 1.0 in magnitude, got 1e+30
     """
     for name in positive:
         if not getattr(config, name) > 0:
@@ -50,6 +57,11 @@ def check_fields(config, *, positive=(), non_negative=()) -> None:
     for name in non_negative:
         if not getattr(config, name) >= 0:
             raise ValueError(f"{name}: must be >= 0, got {getattr(config, name)}")
+    for name, ceiling in (at_most or {}).items():
+        if not abs(getattr(config, name)) <= ceiling:
+            raise ValueError(
+                f"{name}: must be at most {ceiling} in magnitude, got {getattr(config, name)}"
+            )
 
 
 def config_dict(config) -> dict:

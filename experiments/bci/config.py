@@ -33,6 +33,20 @@ HYPER_FIELDS = tuple(TaskHyper.__annotations__)
 """Config fields that become array leaves of the hyperparameters (same names)."""
 
 
+# The largest sensible value of every continuous knob: plasticity rates are fractions of a
+# step, gains, scales and noises are in units of the drive (order 1), timescales in frames.
+CEILINGS = {
+    "learning_rate": 1.0, "feedback_rate": 1.0, "feedback_decay": 10.0, "feedback_floor": 1.0,
+    **dict.fromkeys((
+        "apical_gain", "backprop", "soma_noise", "apical_noise", "nonlinear_gain",
+        "control_somatic_gain", "context_drive", "context_apical", "weight_scale",
+        "baseline_bias", "calcium_noise"), 100.0),
+    **dict.fromkeys((
+        "input_timescale", "context_timescale", "cursor_timescale", "trace_timescale",
+        "mean_timescale", "rpe_timescale", "calcium_timescale"), 1e5),
+}  # fmt: skip
+
+
 @dataclasses.dataclass(frozen=True)
 class BCIConfig:
     """Learn a BCI task with apical instructive signals; compare learning rules."""
@@ -137,6 +151,7 @@ class BCIConfig:
                 "control_somatic_gain", "context_drive", "context_apical", "weight_scale",
                 "calcium_timescale", "calcium_noise", "compare_targets",
             ),
+            at_most=CEILINGS,
         )  # fmt: skip
         for f in HYPER_FIELDS:
             if not math.isfinite(getattr(self, f)):

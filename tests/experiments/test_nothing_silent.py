@@ -18,6 +18,7 @@ import pytest
 import xarray as xr
 
 from bayescortex.experiments import cli, results, simulate
+from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.simulate import SimulateConfig
 from bayescortex.experiments.training import TrainConfig
@@ -41,6 +42,9 @@ TINY = "--trials 2 --neurons 8 --units 4 --samples 12 --presignal 2 --bins 2".sp
         (lambda: RedundancyConfig(delta=1e30), "delta"),
         (lambda: TrainConfig(kappa_g=NAN), "kappa_g"),
         (lambda: TrainConfig(train_contrasts=(3.0, -1e30)), "train_contrasts"),
+        (lambda: BCIConfig(learning_rate=1e30), "learning_rate"),
+        (lambda: BCIConfig(baseline_bias=-1e30), "baseline_bias"),
+        (lambda: BCIConfig(mean_timescale=INF), "mean_timescale"),
         (lambda: reference_model(8, 4, delta=NAN), "delta"),
         (lambda: reference_model(8, 4, kappa_o=NAN), "kappa_o"),
         (lambda: reference_model(8, 4, kappa_o=(NAN, 0.0)), "kappa_o"),
@@ -64,6 +68,7 @@ def test_non_finite_or_absurd_inputs_are_refused_naming_the_field(make, field):
         ["run", "redundancy", "--coherences", "3", "1e30"],
         ["train", "--kappa-g", "nan"],
         ["train", "--run-id", "../../x"],
+        ["run", "bci", "--apical-gain", "1e30"],
     ],
 )
 def test_the_cli_refuses_them_before_computing(argv, capsys):
