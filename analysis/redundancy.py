@@ -13,14 +13,15 @@
   that and under-reports (~1.27x in the authors' design, 2x measured with Poisson counts).
 - Confidence intervals (:func:`redundancy_intervals`), analytic: the joint Gaussian covariance
   of every coherence's ``I`` and ``I_shuffle`` (:func:`joint_covariance`), the score interval
-  for ``I`` (:func:`bayescortex.analysis.fisher.score_interval`) and normal intervals from the
-  same covariance for ``I_shuffle``, ``I_red`` and (delta method) percent redundancy. Measured
-  coverage of 95% intervals against ground truth (tests/analysis/test_analysis_coverage.py,
-  Gaussian and Poisson populations, ``N / T0`` from 0.1 to 0.4): per-coherence ``I`` 93-97%;
-  combined ``I``, ``I_red`` and percent redundancy 93-97% with Poisson counts, but with a
-  high-information Gaussian population ``I_red`` covers only 82-90% and percent redundancy
-  98-100% (the first-order ``I_shuffle`` terms of :func:`joint_covariance`; open).
-  A bootstrap over trials over-covers there (100% at ``N = 64``, ``T0 = 150``): resampling
+  for ``I`` (:func:`bayescortex.analysis.fisher.score_interval`), normal intervals from the
+  same covariance for ``I_shuffle`` and ``I_red``, and Fieller's interval of ``I / I_shuffle``
+  for percent redundancy (:func:`ratio_interval`). Measured coverage of 95% intervals against
+  ground truth (tests/analysis/test_analysis_coverage.py, Gaussian and Poisson populations,
+  ``N / T0`` from 0.1 to 0.4): per-coherence ``I`` 94-96%; combined ``I`` 94-98%, ``I_red``
+  92-97%, percent redundancy 95-97% where ``I_shuffle`` is significant (unbounded, and so
+  covering, where it is not).
+  A bootstrap over trials over-covers when ``T0`` is not much larger than ``N`` (100% at
+  ``N = 64``, ``T0 = 150``): resampling
   zero-signal trials with replacement inflates ``S0^-1``. It remains the interval for medians
   over neuron subsets, which have no analytic variance.
 - Population-size control: every measure on many random equal-size neuron subsets (e.g.
