@@ -19,11 +19,10 @@
   ground truth (tests/analysis/test_analysis_coverage.py, Gaussian and Poisson populations,
   ``N / T0`` from 0.1 to 0.4): per-coherence ``I`` 94-96%; combined ``I`` 94-98%, ``I_red``
   92-97%, percent redundancy 95-97% where ``I_shuffle`` is significant (unbounded, and so
-  covering, where it is not).
-  A bootstrap over trials over-covers when ``T0`` is not much larger than ``N`` (100% at
-  ``N = 64``, ``T0 = 150``): resampling
-  zero-signal trials with replacement inflates ``S0^-1``. It remains the interval for medians
-  over neuron subsets, which have no analytic variance.
+  covering, where it is not). A bootstrap over trials over-covers when ``T0`` is not much
+  larger than ``N`` (100% at ``N = 64``, ``T0 = 150``): resampling zero-signal trials with
+  replacement inflates ``S0^-1``. It remains the interval for medians over neuron subsets,
+  which have no analytic variance.
 - Population-size control: every measure on many random equal-size neuron subsets (e.g.
   1000 of 32), vmapped, then the median over subsets. ``f'`` and ``S0`` are computed once for
   the whole population; each subset only gathers its rows and columns and factorises a
