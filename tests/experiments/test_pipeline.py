@@ -156,6 +156,7 @@ def test_no_recompilation_across_sessions_seeds_modes_and_hyperparameters(tiny):
     assert P.record_configs._cache_size() == programs
 
 
+@pytest.mark.slow  # with the next one, 100 s (the session program's compilation): budget
 def test_learning_rate_is_traced_and_acts(tiny):
     static, hyper, keys, states = tiny
     slow, fast = (
@@ -192,6 +193,7 @@ def test_passive_fixation_block_depends_on_learning_but_the_cut_does_not(tiny):
     _close(cut[0], cut[1], rtol=0, atol=0)
 
 
+@pytest.mark.slow  # the default suite checks resume on cheap steps (test_session.py)
 def test_resumed_run_equals_uninterrupted(tiny, tmp_path):
     static, hyper, keys, states = tiny
 
