@@ -83,6 +83,7 @@ from .fisher import (
     shuffled_fisher,
     shuffled_fisher_from_moments,
 )
+from .intervals import joint_covariance, ratio_interval, redundancy_intervals
 from .io import (
     bin_centres,
     bin_edges,
@@ -105,17 +106,14 @@ from .redundancy import (
     combine_coherences,
     estimate_redundancy,
     inverse_variance_mean,
-    joint_covariance,
     median_over_subsets,
     percent_redundancy,
     random_subsets,
-    ratio_interval,
     redundancy_from_moments,
     redundancy_from_stats,
-    redundancy_intervals,
-    redundancy_summary,
     subset_redundancy,
 )
+from .summary import redundancy_summary
 
 __all__ = [
     "align_trials",

@@ -17,7 +17,7 @@ data, and trials drawn twice inflate the inverse covariance, so the resampled es
 above the (unbiased) estimate; in Gaussian checks (16 neurons, 200 trials per level) plain
 percentile intervals of ``I`` covered the truth 87% of the time at a nominal 95%, centred ones
 97% (their width is slightly conservative for ``I``, about right for ``I_shuffle``). For the
-combined values of :func:`~bayescortex.analysis.redundancy.redundancy_summary` (8 neurons,
+combined values of :func:`~bayescortex.analysis.summary.redundancy_summary` (8 neurons,
 120 trials per level, 400 synthetic recordings) centred 95% intervals covered the true
 ``I``, ``I_shuffle``, ``I_red`` and percent redundancy 96%, 95%, 98% and 95% of the time.
 """

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bayescortex.analysis.fisher import fisher_variance
-from bayescortex.analysis.redundancy import redundancy_intervals
+from bayescortex.analysis.intervals import redundancy_intervals
 
 pytestmark = pytest.mark.slow
 

@@ -23,7 +23,7 @@ from bayescortex.analysis import (
     redundancy_summary,
     sample_covariance,
 )
-from bayescortex.analysis.redundancy import collinear_neurons
+from bayescortex.analysis.summary import collinear_neurons
 
 LEVELS = np.array([-0.2, -0.1, 0.0, 0.1, 0.2])
 
