@@ -8,8 +8,13 @@ trial simulation runs it (``lax.scan`` over sweeps), at N_x = 256, N_g = 64, 512
 - the x block (sequential truncated-normal updates), the g block (sequential Bernoulli
   updates), the belief update with the draw of ``(K, O)``, the contrast draw;
 - the truncated-normal draws alone, all of a sweep's at once (a lower bound for the x block's
-  transcendental work), and the x block with the draw replaced by a clipped Gaussian (the
-  cost of the scan structure without the special functions);
+  transcendental work);
+- the measured bound: the same arithmetic as the x and g blocks with the sequential
+  dependency removed (every neuron's conditional mean from one matrix product and all its
+  truncated-normal draws at once; every unit's flip log-likelihood ratio, with its division
+  per neuron and logarithm per four neurons, from the sweep's starting ``tau`` at once), plus
+  the belief and the contrast. An exact Gibbs scan must do at least this work, so the ratio
+  sweep / bound says how much the sequential structure costs;
 - the dense float32 matmul rate of this machine, and each part's share of the sweep.
 
     python benchmarks/bench_profile.py            # N_x = 256, 512 trials
@@ -96,6 +101,29 @@ def parts(n_x: int, n_g: int, n_trials: int, n_sweeps: int) -> dict[str, float]:
         mean = s.neurons - 1.0  # a spread of standardised bounds, both sides of the branch
         return s._replace(neurons=positive_normal_from_uniform(mean, 0.5, u))
 
+    s_min = 1e-6
+    gram_diag = jnp.diagonal(cond.gram)
+
+    def x_free(k, s):
+        u = jax.random.uniform(k, s.neurons.shape, minval=jnp.finfo(jnp.float32).tiny)
+        c = jnp.maximum(s.contrast, s_min)
+        others = jnp.matmul(cond.gram, s.neurons, precision=jax.lax.Precision.HIGHEST)
+        others = others - gram_diag * s.neurons
+        mean = (c * proj - c**2 * others - cond.noise_var / s.means) / (c**2 * gram_diag)
+        sd = jnp.sqrt(cond.noise_var / gram_diag) / c
+        return s._replace(neurons=positive_normal_from_uniform(mean, sd, u))
+
+    def g_free(k, s):
+        u = jax.random.uniform(k, s.units.shape)
+        sign = jnp.where(s.units > 0.5, -1.0, 1.0)
+        other = s.means[None, :] + sign[:, None] * coupling.T  # (units, neurons)
+        rate = jnp.sum(s.neurons[None, :] / other, axis=-1)
+        log_tau = jax.vmap(gibbs._sum_log)(other)
+        now = jnp.sum(s.neurons / s.means) + gibbs._sum_log(s.means)
+        diff = (log_tau + rate) - now
+        on = u < jax.nn.sigmoid(logits + jnp.where(s.units > 0.5, diff, -diff))
+        return s._replace(units=on.astype(s.units.dtype))
+
     out = {}
     for name, body in [
         ("sweep", sweep),
@@ -104,6 +132,8 @@ def parts(n_x: int, n_g: int, n_trials: int, n_sweeps: int) -> dict[str, float]:
         ("belief", belief),
         ("contrast", contrast),
         ("truncated normals alone", draws_only),
+        ("x work, no dependency", x_free),
+        ("g work, no dependency", g_free),
     ]:
         f = scanned(body)
         out[name] = best_of(f, keys, states) / n_sweeps
@@ -115,6 +145,9 @@ def parts(n_x: int, n_g: int, n_trials: int, n_sweeps: int) -> dict[str, float]:
         return simulate_trials(key, model, stimulus, tasks, contrasts, settings, mode).counts
 
     out["whole trial (per sweep)"] = best_of(trial, jax.random.key(2)) / settings.n_sweeps
+    out["bound (no dependency)"] = sum(
+        out[k] for k in ("x work, no dependency", "g work, no dependency", "belief", "contrast")
+    )
     return out
 
 
@@ -142,6 +175,8 @@ def main() -> None:
         f"{1e6 * flops / peak / 1e9:.2f} us/trial ({flops / peak / 1e9 / (sweep / n_trials):.3f} "
         f"of the measured sweep)"
     )
+    bound = times["bound (no dependency)"]
+    print(f"sweep / measured bound (the same work, no sequential scan): {sweep / bound:.2f}")
 
 
 if __name__ == "__main__":
