@@ -67,9 +67,9 @@ def joint_covariance(
     that it is clipped at 0 in about half the recordings, and it is low exactly when
     ``I_shuffle`` is low, so intervals built on it under-cover (measured 82-90% for nominal
     95%); the plug-in as estimated over-states the variance by ``4 g^2 sum rho^2`` and
-    brings the coverage to 92-97%. The ``I``-``Is``
-    factor is the geometric mean of the two estimators' ``S0`` variance factors
-    ``2/(nu-p-3)`` and ``2/(nu-3)`` (``1/nu`` alone under-states it when ``T0 ~ N``).
+    brings the coverage to 92-97%. The ``I``-``Is`` factor is the geometric mean of the two
+    estimators' ``S0`` variance factors ``2/(nu-p-3)`` and ``2/(nu-3)`` (``1/nu`` alone
+    under-states it when ``T0 ~ N``).
     Plug-in values come from the data; negative informations are clipped at 0. NaN where
     ``S0`` is singular or ``T0 < N + 5``.
     """
@@ -130,6 +130,8 @@ def ratio_interval(
     >>> round(float(lo), 3), round(float(hi), 3)
     (0.395, 0.615)
     """
+    if not 0 < level < 1:
+        raise ValueError(f"level: expected a confidence level in (0, 1), got {level}")
     z2 = statistics.NormalDist().inv_cdf(0.5 + level / 2) ** 2
     a, b, va, vb, c = (
         jnp.asarray(v) for v in (numerator, denominator, var_numerator, var_denominator, covariance)
