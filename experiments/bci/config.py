@@ -5,7 +5,6 @@ part (:class:`Static`: sizes, counts, the variants) and hyperparameters
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -153,9 +152,6 @@ class BCIConfig:
             ),
             at_most=CEILINGS,
         )  # fmt: skip
-        for f in HYPER_FIELDS:
-            if not math.isfinite(getattr(self, f)):
-                raise ValueError(f"{f}: must be finite, got {getattr(self, f)}")
         if not self.variants:
             raise ValueError("variants: need at least one variant")
         for v in self.variants:
