@@ -15,17 +15,26 @@ trial simulation runs it (``lax.scan`` over sweeps), at N_x = 256, N_g = 64, 512
   per neuron and logarithm per four neurons, from the sweep's starting ``tau`` at once), plus
   the belief and the contrast. An exact Gibbs scan must do at least this work, so the ratio
   sweep / bound says how much the sequential structure costs;
-- the dense float32 matmul rate of this machine, and each part's share of the sweep.
+- the dense float32 matmul rate of this machine, and each part's share of the sweep;
+- with ``--devices N``: the sweep and the bound again with the batch's trials split over N
+  jax devices (on CPU, N host devices in a child process; each device runs its own
+  sequential scan on one core), against the one-device sweep of this run. A child that does
+  not finish within its time limit is reported as such (XLA:CPU's multi-device runtime has
+  been seen to hang).
 
-    python benchmarks/bench_profile.py            # N_x = 256, 512 trials
-    python benchmarks/bench_profile.py --quick    # small sizes
-    python benchmarks/bench_profile.py --json     # one JSON object instead of the table
+    python benchmarks/bench_profile.py              # N_x = 256, 512 trials
+    python benchmarks/bench_profile.py --devices 2  # and the trials split over 2 devices
+    python benchmarks/bench_profile.py --quick      # small sizes
+    python benchmarks/bench_profile.py --json       # one JSON object instead of the table
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import time
 
 import jax
@@ -52,14 +61,27 @@ def matmul_gflops(n: int) -> float:
     return 2 * n**3 / best_of(f, a, repeats=5) / 1e9
 
 
-def parts(n_x: int, n_g: int, n_trials: int, n_sweeps: int) -> dict[str, float]:
-    """Seconds per sweep of a batch of ``n_trials`` trials, for each part."""
+SPLIT = ("sweep", "x work, no dependency", "g work, no dependency", "belief", "contrast")
+"""The parts timed again with the trials split over devices (the sweep and its bound)."""
+
+BOUND = ("x work, no dependency", "g work, no dependency", "belief", "contrast")
+
+
+def parts(
+    n_x: int, n_g: int, n_trials: int, n_sweeps: int, names=None, devices: int = 1
+) -> dict[str, float]:
+    """Seconds per sweep of a batch of ``n_trials`` trials, for each part (``names``: those
+    only; ``devices``: the trials split over that many devices)."""
     model = reference_model(n_x, n_g, delta=0.08)
     cond = gibbs.conditionals(model)
     mode = inference_mode("engaged")
     settings = SamplerSettings(n_samples=n_sweeps - 4, n_presignal=4)
     keys = jax.random.split(jax.random.key(0), n_trials)
     states = jax.vmap(lambda k: gibbs.init(k, cond, settings, mode))(keys)
+    if devices > 1:  # every array with a leading trial axis split evenly; GSPMD does the rest
+        mesh = jax.sharding.Mesh(jax.devices()[:devices], ("trials",))
+        split = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("trials"))
+        keys, states = jax.device_put((keys, states), split)
     _, image = model.sample(jax.random.key(1), contrast=6.0, context=0)
     proj = model.project(image)
     coupling = mode.coupling_feedback * cond.coupling
@@ -135,8 +157,11 @@ def parts(n_x: int, n_g: int, n_trials: int, n_sweeps: int) -> dict[str, float]:
         ("x work, no dependency", x_free),
         ("g work, no dependency", g_free),
     ]:
-        f = scanned(body)
-        out[name] = best_of(f, keys, states) / n_sweeps
+        if names is None or name in names:
+            out[name] = best_of(scanned(body), keys, states) / n_sweeps
+    if names is not None:
+        out["bound (no dependency)"] = sum(out[k] for k in BOUND)
+        return out
 
     stimulus = Stimulus()
     tasks, contrasts = jnp.zeros(n_trials, int), jnp.tile(jnp.array([6.0, -6.0]), n_trials // 2)
@@ -145,23 +170,55 @@ def parts(n_x: int, n_g: int, n_trials: int, n_sweeps: int) -> dict[str, float]:
         return simulate_trials(key, model, stimulus, tasks, contrasts, settings, mode).counts
 
     out["whole trial (per sweep)"] = best_of(trial, jax.random.key(2)) / settings.n_sweeps
-    out["bound (no dependency)"] = sum(
-        out[k] for k in ("x work, no dependency", "g work, no dependency", "belief", "contrast")
-    )
+    out["bound (no dependency)"] = sum(out[k] for k in BOUND)
     return out
+
+
+def split_over_devices(n_devices: int, quick: bool, timeout: float) -> dict | str:
+    """:data:`SPLIT` parts with the trials over ``n_devices`` devices, timed in a child process
+    (host devices must be set before jax starts); the child's message if it fails or hangs."""
+    env = dict(os.environ)
+    if jax.default_backend() == "cpu":
+        env["XLA_FLAGS"] = (
+            f"{env.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count={n_devices}"
+        )
+    cmd = [sys.executable, __file__, "--child-devices", str(n_devices)] + ["--quick"] * quick
+    try:
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"did not finish in {timeout:.0f} s (hung or too slow)"
+    if out.returncode != 0:
+        return f"failed: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else '?'}"
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--devices", type=int, default=1,
+        help="also time the sweep and its bound with the trials split over this many devices",
+    )  # fmt: skip
+    parser.add_argument("--child-devices", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     n_x, n_g, n_trials, n_sweeps = (32, 16, 64, 12) if args.quick else (256, 64, 512, 24)
+    if args.child_devices:
+        if jax.device_count() < args.child_devices:
+            raise SystemExit(f"{jax.device_count()} devices, {args.child_devices} asked for")
+        print(json.dumps(parts(n_x, n_g, n_trials, n_sweeps, SPLIT, args.child_devices)))
+        return
+    if args.devices < 1 or n_trials % args.devices:
+        raise SystemExit(f"--devices: need a divisor of the {n_trials} trials, got {args.devices}")
     peak = matmul_gflops(256 if args.quick else 1024)
     times = parts(n_x, n_g, n_trials, n_sweeps)
+    split = None
+    if args.devices > 1:
+        split = split_over_devices(args.devices, args.quick, 600 if args.quick else 1800)
     if args.json:
         print(json.dumps({"n_x": n_x, "n_g": n_g, "trials": n_trials, "matmul_gflops": peak,
-                          "seconds_per_sweep": times}))  # fmt: skip
+                          "seconds_per_sweep": times, "devices": args.devices,
+                          "seconds_per_sweep_split": split}))  # fmt: skip
         return
     sweep = times["sweep"]
     print(f"devices: {jax.devices()}; dense float32 matmul {peak:.1f} GFLOP/s")
@@ -177,6 +234,18 @@ def main() -> None:
     )
     bound = times["bound (no dependency)"]
     print(f"sweep / measured bound (the same work, no sequential scan): {sweep / bound:.2f}")
+    if split is None:
+        return
+    print(f"\ntrials split over {args.devices} devices:")
+    if isinstance(split, str):
+        print(f"  the child process {split}")
+        return
+    for name, t in split.items():
+        print(f"{name:<26} {1e3 * t:9.2f} {1e6 * t / n_trials:9.2f} {t / sweep:9.2f}")
+    s_split, b_split = split["sweep"], split["bound (no dependency)"]
+    print(f"sweep on {args.devices} devices vs one: {sweep / s_split:.2f}x the throughput; "
+          f"split sweep / split bound: {s_split / b_split:.2f}; "
+          f"split sweep / one-device bound: {s_split / bound:.2f}")  # fmt: skip
 
 
 if __name__ == "__main__":
