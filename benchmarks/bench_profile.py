@@ -214,7 +214,7 @@ def main() -> None:
     times = parts(n_x, n_g, n_trials, n_sweeps)
     split = None
     if args.devices > 1:
-        split = split_over_devices(args.devices, args.quick, 600 if args.quick else 1800)
+        split = split_over_devices(args.devices, args.quick, 300 if args.quick else 1800)
     if args.json:
         print(json.dumps({"n_x": n_x, "n_g": n_g, "trials": n_trials, "matmul_gflops": peak,
                           "seconds_per_sweep": times, "devices": args.devices,
