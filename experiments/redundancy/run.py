@@ -132,7 +132,7 @@ def run_configs(
             # The baselines train to the sampling model's engaged accuracy of each session.
             target = np.stack([np.asarray(o[0].point["accuracy"])[:, :, 0] for o in outputs], 2)
             networks = jax.block_until_ready(
-                network_measures(static, hypers, keys, target, placement=placement)
+                network_measures(static, hypers, keys, target, placement=_baselines(placement))
             )
     t_sim = time.perf_counter() - t_start
     datasets = []
@@ -152,6 +152,15 @@ def run_configs(
         )
         datasets.append(ds)
     return datasets
+
+
+def _baselines(placement: Placement) -> Placement:
+    """The baselines' placement: on CPU host devices, one device. Their training calls
+    jaxlib's batched LAPACK LU (a log-determinant), which deadlocks when several host devices
+    call it at once (docs/performance.md); their configurations are vectorised instead."""
+    if placement.devices > 1 and jax.default_backend() == "cpu":
+        return placement._replace(devices=1)
+    return placement
 
 
 def trials_simulated(static: Static) -> int:

@@ -1,7 +1,8 @@
 """Sweeps of the real redundancy pipeline (slow: each program compiles for a minute or more):
 a sweep point equals the run of that configuration alone, one compilation serves a shape
-group, the configuration axis split over 4 host devices equals one device, and Ray shards
-merged equal the in-process sweep."""
+group, the configuration axis split over 4 host devices equals one device, Ray shards merged
+equal the in-process sweep, and the baselines finish with the configurations on 2 host
+devices."""
 
 from __future__ import annotations
 
@@ -95,3 +96,33 @@ def test_ray_shards_merged_equal_the_in_process_sweep(swept, tmp_path):
     assert list(merged.status.values) == ["ok"] * 4
     for i in range(4):
         _close(merged.isel(config=i), swept[0].isel(config=i), rtol=1e-6, atol=1e-7)
+
+
+WITH_BASELINES = textwrap.dedent(
+    """
+    import dataclasses, sys, jax
+    import numpy as np
+    assert jax.local_device_count() == 2
+    from bayescortex.experiments.sweep import sweep
+    from tests.experiments.test_sweep_pipeline import TINY
+    config = dataclasses.replace(TINY, controls=True)
+    ds = sweep("redundancy", config, {"learning_rate": [0.02, 0.1]}, devices=2, progress=False)
+    assert list(ds.status.values) == ["ok", "ok"], ds.message.values
+    steps = ds["network_steps"].values
+    assert steps.shape[:2] == (2, config.seeds), steps.shape
+    assert np.all(steps[:, :, 0] == 0) and np.any(steps[:, :, 1:] > 0), steps
+    print("ok")
+    """
+)
+
+
+def test_baselines_finish_with_configurations_on_two_host_devices(tmp_path):
+    """Regression: the baselines' training (a batched LAPACK LU) deadlocked when two host
+    devices ran it at once; on CPU they now run on one device while the sessions split."""
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
+               JAX_PLATFORMS="cpu")  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-c", WITH_BASELINES], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().endswith("ok")
