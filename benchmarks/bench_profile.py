@@ -19,8 +19,8 @@ trial simulation runs it (``lax.scan`` over sweeps), at N_x = 256, N_g = 64, 512
 - with ``--devices N``: the sweep and the bound again with the batch's trials split over N
   jax devices (on CPU, N host devices in a child process; each device runs its own
   sequential scan on one core), against the one-device sweep of this run. A child that does
-  not finish within its time limit is reported as such (XLA:CPU's multi-device runtime has
-  been seen to hang).
+  not finish within its time limit is reported as such (jax's multi-device CPU runtime can
+  deadlock in LAPACK kernels, which the sampler does not call).
 
     python benchmarks/bench_profile.py              # N_x = 256, 512 trials
     python benchmarks/bench_profile.py --devices 2  # and the trials split over 2 devices
