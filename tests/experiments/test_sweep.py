@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from typing import NamedTuple
 
@@ -30,6 +27,7 @@ from bayescortex.experiments.sweep import (
     sweep,
 )
 from bayescortex.experiments.sweep import run as sweep_run
+from tests.host_devices import run_on_host_devices
 
 TRACES = []
 
@@ -257,11 +255,7 @@ SHARDED = textwrap.dedent(
 
 
 def test_sharded_over_four_host_devices_equals_one_device():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")  # fmt: skip
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", SHARDED], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    out = run_on_host_devices(SHARDED, 4, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "sharded ok" in out.stdout
 

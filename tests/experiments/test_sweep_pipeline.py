@@ -7,9 +7,6 @@ devices."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -19,6 +16,7 @@ import xarray as xr
 from bayescortex.experiments import redundancy
 from bayescortex.experiments.redundancy import pipeline
 from bayescortex.experiments.sweep import sweep
+from tests.host_devices import run_on_host_devices
 
 pytestmark = pytest.mark.slow
 
@@ -72,12 +70,8 @@ SHARDED = textwrap.dedent(
 
 
 def test_configurations_split_over_four_host_devices_equal_one_device(swept, tmp_path):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")  # fmt: skip
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     path = tmp_path / "four.nc"
-    out = subprocess.run([sys.executable, "-c", SHARDED, str(path)], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    out = run_on_host_devices(SHARDED, 4, str(path), timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     with xr.open_dataset(path, engine="h5netcdf") as four:
         for i in range(4):
@@ -119,10 +113,6 @@ WITH_BASELINES = textwrap.dedent(
 def test_baselines_finish_with_configurations_on_two_host_devices(tmp_path):
     """Regression: the baselines' training (a batched LAPACK LU) deadlocked when two host
     devices ran it at once; on CPU they now run on one device while the sessions split."""
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
-               JAX_PLATFORMS="cpu")  # fmt: skip
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    out = subprocess.run([sys.executable, "-c", WITH_BASELINES], cwd=root, env=env,
-                         capture_output=True, text=True, timeout=900)  # fmt: skip
+    out = run_on_host_devices(WITH_BASELINES, 2, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
