@@ -14,6 +14,7 @@ import sys
 import tyro
 
 from .compilation import CACHE_ENV, cache_from_environment, enable_cache
+from .placement import split_cpu
 
 
 def _simulate():
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> None:
         if argv[0] == "sweep":
             _sweep_cli().main(argv[1:])
             return
+        if argv[0] == "run":  # before anything starts jax's backends
+            split_cpu()  # two host devices: a recording's two conditions on two cores
         command, config, fn = _parse(argv)
         fn(config)
     except FloatingPointError as err:

@@ -1,12 +1,17 @@
 """How a compiled program lays out its leading configuration axis: vectorised, in batches, or
-split over local devices.
+split over local devices; and how a recording splits its conditions over devices.
 
 Sweeps stack the hyperparameters (array pytrees) of many configurations on a leading axis and
 run one compiled program over it. :func:`over_configs` lifts a function of one configuration
 to that axis: ``vmap`` (every configuration at once), ``lax.map`` with a batch size (memory
-bounded by the batch), and ``shard_map`` over a one-axis mesh of local devices (each device
-runs its block of configurations; no communication). Every random key derives from a
-configuration's own seed, so the layout changes results only by float rounding. The pieces
+bounded by the batch), and ``shard_map`` over a mesh of local devices (each device runs its
+block of configurations; no communication). A program may also split an axis of one
+configuration, the conditions of a recorded block, over a second mesh axis: a single run
+then uses two devices (on CPU, two host devices, one core each: the sampler's sequential scan
+runs on one core per device, so this is how a run uses two cores). :func:`put` moves a
+program's inputs onto its devices; :func:`lapack_placement` is where a program that calls
+LAPACK may run. Every random key derives from a configuration's own seed, so the layout
+changes results only by float rounding. The pieces
 every experiment's ``run_configs`` shares live here too: :func:`shared_static` (one static
 part, padded to the devices), :func:`seed_keys`, :func:`stack_configs` and its inverse
 :func:`take_config`.
@@ -14,6 +19,7 @@ part, padded to the devices), :func:`seed_keys`, :func:`stack_configs` and its i
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple
 
 import jax
@@ -27,21 +33,27 @@ class Placement(NamedTuple):
     ``devices``: local devices the configurations are split over (``shard_map``; the number of
     configurations must be a multiple of it); ``batch``: configurations vectorised at once on
     a device (``lax.map`` with that batch size bounds memory; ``None``: all at once, one
-    ``vmap``). Results do not depend on the placement beyond float rounding.
+    ``vmap``); ``conditions``: devices a recorded block's conditions are split over, in the
+    programs that record (1 or 2: a block records a pair of conditions), so those programs use
+    ``devices * conditions`` devices. Results do not depend on the placement beyond float
+    rounding.
     """
 
     devices: int = 1
     batch: int | None = None
+    conditions: int = 1
 
 
 VECTORISED = Placement()
 """One device, every configuration at once."""
 
 
-def over_configs(fn, placement: Placement, n_mapped: int):
+def over_configs(fn, placement: Placement, n_mapped: int, split: tuple[int, int] | None = None):
     """Lift ``fn(*mapped, *shared)`` of one configuration to arguments whose first
     ``n_mapped`` have a leading configuration axis (the rest shared by all), laid out by
-    ``placement``."""
+    ``placement``. ``split = (argument, axis)``: that shared argument's leading axis (the
+    conditions) is split over ``placement.conditions`` devices, and so is output axis ``axis``
+    (counting the configuration axis as 0) of every output."""
 
     def local(*args):
         mapped, shared = args[:n_mapped], args[n_mapped:]
@@ -49,25 +61,91 @@ def over_configs(fn, placement: Placement, n_mapped: int):
             return jax.vmap(lambda *m: fn(*m, *shared))(*mapped)
         return jax.lax.map(lambda m: fn(*m, *shared), mapped, batch_size=placement.batch)
 
-    if placement.devices == 1:
+    mesh = _mesh(placement, split is not None)
+    if mesh is None:
         return local
-    devices = jax.devices()[: placement.devices]
-    if len(devices) < placement.devices:
-        raise ValueError(
-            f"devices: {placement.devices} requested, {len(devices)} available "
-            f"({jax.default_backend()}); on CPU set XLA_FLAGS="
-            f"--xla_force_host_platform_device_count=N before jax starts"
-        )
-    mesh = jax.sharding.Mesh(np.asarray(devices), ("config",))
     spec = jax.sharding.PartitionSpec
 
     def sharded(*args):
-        specs = (spec("config"),) * n_mapped + (spec(),) * (len(args) - n_mapped)
+        specs = [spec("config")] * n_mapped + [spec()] * (len(args) - n_mapped)
+        out = spec("config")
+        if split is not None:
+            arg, axis = split
+            specs[arg] = spec("condition")
+            out = spec("config", *[None] * (axis - 1), "condition")
         return jax.shard_map(
-            local, mesh=mesh, in_specs=specs, out_specs=spec("config"), check_vma=False
+            local, mesh=mesh, in_specs=tuple(specs), out_specs=out, check_vma=False
         )(*args)
 
     return sharded
+
+
+def _mesh(placement: Placement, split: bool) -> jax.sharding.Mesh | None:
+    """The mesh ``(config, condition)`` of a program (``None``: one device, no mesh)."""
+    if split and placement.conditions not in (1, 2):
+        raise ValueError(
+            f"conditions: {placement.conditions}; a recorded block has 2 conditions (1 or 2)"
+        )
+    shape = (placement.devices, placement.conditions if split else 1)
+    if shape == (1, 1):
+        return None
+    n = shape[0] * shape[1]
+    devices = jax.devices()[:n]
+    if len(devices) < n:
+        raise ValueError(
+            f"devices: {n} requested ({shape[0]} for the configurations x {shape[1]} for the "
+            f"conditions), {len(devices)} available ({jax.default_backend()}); on CPU set "
+            "XLA_FLAGS=--xla_force_host_platform_device_count=N before jax starts"
+        )
+    return jax.sharding.Mesh(np.asarray(devices).reshape(shape), ("config", "condition"))
+
+
+def put(args: tuple, placement: Placement, n_mapped: int, split: bool = False) -> tuple:
+    """``args`` moved onto the devices of a program of ``placement`` (``split``: one that
+    splits the conditions): the first ``n_mapped`` split by configuration, the rest
+    replicated. Arrays another program left on other devices must move before the call (a
+    compiled program refuses inputs committed to a different set of devices)."""
+    mesh = _mesh(placement, split)
+    if mesh is None:
+        return jax.device_put(args, jax.devices()[0])
+    named = jax.sharding.NamedSharding
+    spec = jax.sharding.PartitionSpec
+    return tuple(
+        jax.device_put(a, named(mesh, spec("config") if i < n_mapped else spec()))
+        for i, a in enumerate(args)
+    )
+
+
+def lapack_placement(placement: Placement) -> Placement:
+    """Where a program that calls LAPACK (Cholesky, LU, log-determinants) runs: on CPU, one
+    device, its configurations vectorised; elsewhere split by configuration as ``placement``
+    says. jaxlib's batched LAPACK kernels deadlock when several CPU host devices run them at
+    once (both wait for the thread pool, whose workers sit idle: docs/performance.md)."""
+    if jax.default_backend() == "cpu":
+        return Placement(batch=placement.batch)
+    return placement._replace(conditions=1)
+
+
+def one_run() -> Placement:
+    """The placement of a single run: its blocks' two conditions split over two devices where
+    two are available (on CPU, :func:`split_cpu` makes them), one device otherwise."""
+    return Placement(conditions=2 if jax.local_device_count() >= 2 else 1)
+
+
+def split_cpu(n: int | None = None) -> int | None:
+    """Split the CPU into ``n`` host devices (default: 2 where the machine has 2 cores or
+    more) so that :func:`one_run` uses two cores. Does nothing, and returns ``None``, where the
+    user chose (``XLA_FLAGS=--xla_force_host_platform_device_count``, ``JAX_NUM_CPU_DEVICES``)
+    or jax has already started its backends (the number cannot change then); otherwise
+    returns the number set. Call it before any jax operation (the command line does)."""
+    from jax._src import xla_bridge  # backends_are_initialized: no public equivalent
+
+    chosen = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
+    if chosen or jax.config.jax_num_cpu_devices >= 0 or xla_bridge.backends_are_initialized():
+        return None
+    n = min(2, os.cpu_count() or 1) if n is None else n
+    jax.config.update("jax_num_cpu_devices", n)
+    return n
 
 
 def shared_static(configs, placement: Placement):

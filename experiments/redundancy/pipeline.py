@@ -1,17 +1,19 @@
 """The redundancy experiment as pure compiled functions of (static, hyperparameters, key).
 
-One session of one seed is :func:`seed_train` (sessions >= 1) then :func:`seed_record`: record
-the engaged and passive blocks with the same stimuli (a condition axis), stream them into
-statistics and reduce those to measures for the data and every bootstrap replicate.
-:func:`session_step` runs it for every configuration (hyperparameters with a leading axis) and
-seed at once;
-:func:`controls_step` records the controls (the other definition of passive viewing, the
-ablations ``coupling_only`` and ``no_accumulation``, the task switch, frozen noise) the same
-way. The configuration axis is laid out by a :class:`Placement`: vectorised, ``lax.map``-ped
-in batches, or split over local devices with ``shard_map``. Nothing in a
-session leaves the compiled program but the measures, the training diagnostics and the
-learned parameters, so memory does not grow with trials, and no hyperparameter value, seed or
-session recompiles anything.
+One session of one seed is :func:`seed_train` (sessions >= 1), then :func:`seed_record`: record
+the engaged and passive blocks with the same stimuli (a condition axis) and stream them into
+statistics, then :func:`seed_measures`: reduce those to measures for the data and every
+bootstrap replicate. :func:`session_step` runs it for every configuration (hyperparameters
+with a leading axis) and seed at once; :func:`controls_step` records the controls (the other
+definition of passive viewing, the ablations ``coupling_only`` and ``no_accumulation``, the
+task switch, frozen noise) the same way. The configuration axis is laid out by a
+:class:`Placement`: vectorised, ``lax.map``-ped in batches, or split over local devices with
+``shard_map``; the recording (the sampler, nearly all of a session's time) also splits a
+block's two conditions over two devices, while the measures, which call LAPACK, run where
+:func:`~bayescortex.experiments.placement.lapack_placement` says. Nothing in a session leaves
+the compiled programs but the statistics (bounded by neurons and resamples), the measures,
+the training diagnostics and the learned parameters, so memory does not grow with trials,
+and no hyperparameter value, seed or session recompiles anything.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import jax.numpy as jnp
 
 from bayescortex.inference import inference_mode
 
-from ..placement import VECTORISED, Placement, over_configs
+from ..placement import VECTORISED, Placement, lapack_placement, over_configs, put
 from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
 from ..placement import stack_configs as stack_configs  # and its configuration axis
 from ..protocol import (
@@ -120,17 +122,22 @@ def seed_train(static: Static, hyper: Hyper, state: SeedState, seed_key, session
     return train_session(static.protocol, hyper, state, session_key(seed_key, session), static.task)
 
 
-def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, session, conds, stream=0):
-    """Record ``conds`` after session ``session`` and reduce them to measures:
-    ``(point, resampled, accuracy)`` with a leading condition axis. Every condition sees the
-    session's recording images (``fold_in(session key, 1)``); ``stream`` (0 for the main
-    blocks, 1, 2, ... for the controls) selects the neuron subsets of the measures."""
+def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, session, conds):
+    """Record ``conds`` after session ``session`` and stream them into statistics
+    (:class:`~bayescortex.experiments.protocol.BlockStats` with a leading condition axis).
+    Every condition sees the session's recording images (``fold_in(session key, 1)``)."""
     skey = session_key(seed_key, session)
-    stats = record(
+    return record(
         static.protocol, hyper, state.model, jax.random.fold_in(skey, 1),
         bootstrap_key(seed_key), conds,
     )  # fmt: skip
-    key = jax.random.fold_in(jax.random.fold_in(skey, 3), stream)
+
+
+def seed_measures(static: Static, stats, seed_key, session, stream=0):
+    """The measures of a seed's recorded blocks: ``(point, resampled, accuracy, context)``
+    with a leading condition axis. ``stream`` (0 for the main blocks, 1, 2, ... for the
+    controls) selects the neuron subsets of the measures."""
+    key = jax.random.fold_in(jax.random.fold_in(session_key(seed_key, session), 3), stream)
     # The d' groups rank neurons in the second condition: the passive block of the main pair.
     point, resampled = replicate_measures(
         analysis_of(static), stats, key,
@@ -145,9 +152,15 @@ def _train_one(static, hyper, states, keys, session):
     )
 
 
-def _record_one(static, hyper, states, keys, session, conds, stream):
-    return jax.vmap(seed_record, in_axes=(None, None, 0, 0, None, None, None))(
-        static, hyper, states, keys, session, conds, stream
+def _record_one(static, hyper, states, keys, session, conds):
+    return jax.vmap(seed_record, in_axes=(None, None, 0, 0, None, None))(
+        static, hyper, states, keys, session, conds
+    )
+
+
+def _measures_one(static, stats, keys, session, stream):
+    return jax.vmap(seed_measures, in_axes=(None, 0, 0, None, None))(
+        static, stats, keys, session, stream
     )
 
 
@@ -161,28 +174,50 @@ def train_configs(static: Static, placement: Placement, hypers: Hyper, states, k
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def record_configs(
-    static: Static, placement: Placement, hypers: Hyper, states, keys, session, conds, stream
-):
-    """:func:`seed_record` of every configuration and seed (one compilation for every session
-    and for the controls)."""
+    static: Static, placement: Placement, hypers: Hyper, states, keys, session, conds
+):  # fmt: skip
+    """:func:`seed_record` of every configuration and seed: statistics with leading axes
+    ``(config, seed, condition)``, the conditions split over ``placement.conditions`` devices
+    (one compilation for every session and for the controls). No LAPACK: this program may run
+    on several CPU host devices."""
     one = functools.partial(_record_one, static)
-    return over_configs(one, placement, 3)(hypers, states, keys, session, conds, stream)
+    return over_configs(one, placement, 3, split=(4, 2))(hypers, states, keys, session, conds)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def measure_configs(static: Static, placement: Placement, stats, keys, session, stream):
+    """:func:`seed_measures` of every configuration and seed (a Cholesky per estimate: run it
+    with :func:`~bayescortex.experiments.placement.lapack_placement`)."""
+    one = functools.partial(_measures_one, static)
+    return over_configs(one, placement, 2)(stats, keys, session, stream)
+
+
+def record_and_measure(
+    static: Static, placement: Placement, hypers: Hyper, states, keys, session, conds, stream
+):  # fmt: skip
+    """Record ``conds`` (:func:`record_configs`, the conditions split as ``placement`` says),
+    then measure them (:func:`measure_configs`, where LAPACK may run)."""
+    args = put((hypers, states, keys), placement, 3, split=True)
+    stats = record_configs(static, placement, *args, session, conds)
+    where = lapack_placement(placement)
+    return measure_configs(static, where, *put((stats, keys), where, 2), session, stream)
 
 
 def session_step(
     static: Static, hypers: Hyper, states: SeedState, keys, session: int,
     placement: Placement = VECTORISED,
 ):  # fmt: skip
-    """One session (:func:`seed_train`, then :func:`seed_record` of the main conditions) of
-    every configuration and seed: ``hypers`` has a leading
+    """One session (:func:`seed_train`, then :func:`seed_record` and :func:`seed_measures` of
+    the main conditions) of every configuration and seed: ``hypers`` has a leading
     configuration axis, ``states`` and ``keys`` leading ``(config, seed)`` axes, and so have
-    the outputs. From the two compiled programs."""
+    the outputs. From three compiled programs (training, recording, measures)."""
     lead = keys.shape
     info = TrainInfo(*(jnp.full(lead, jnp.nan),) * 3, jnp.zeros(lead))
     if session > 0:
-        states, info = train_configs(static, placement, hypers, states, keys, session)
+        args = put((hypers, states, keys), placement, 3)
+        states, info = train_configs(static, placement, *args, session)
     # Every argument passed positionally, as controls_step does: one compilation serves both.
-    point, resampled, acc, ctx = record_configs(
+    point, resampled, acc, ctx = record_and_measure(
         static, placement, hypers, states, keys, session, main_conditions(static), 0
     )
     params = jax.vmap(jax.vmap(_parameters))(states)
@@ -196,7 +231,7 @@ def controls_step(
     """The control blocks of every configuration and seed after ``session``: ``(point,
     resampled)`` with axes ``(config, seed, control, ...)`` over :func:`controls` (same images
     as the main blocks)."""
-    parts = [record_configs(static, placement, hypers, states, keys, session, c, i + 1)
+    parts = [record_and_measure(static, placement, hypers, states, keys, session, c, i + 1)
              for i, c in enumerate(control_conditions(static))]  # fmt: skip
     return tuple(
         jax.tree.map(lambda *a: jnp.concatenate(a, axis=2), *[p[i] for p in parts]) for i in (0, 1)

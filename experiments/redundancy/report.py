@@ -8,6 +8,8 @@ interval of the resampled values (:func:`bayescortex.analysis.percentile_interva
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import xarray as xr
 
@@ -464,10 +466,23 @@ def summary_text(config, ds: xr.Dataset) -> str:
         f"wall time: {a['simulation_seconds']:.0f} s for training, recording and measures "
         f"(of which compiling "
         f"{CompileTime.from_attrs(a['simulation_compile_seconds'], a).describe()}), "
-        f"report {a['analysis_seconds']:.1f} s",
+        f"report {a['analysis_seconds']:.1f} s{_where(a)}",
         f"{a['trials_simulated']} model trials (training and recording): "
         f"{1e3 * per_trial:.2f} ms per trial excluding compilation, "
         f"{REFERENCE_SECONDS_PER_TRIAL / per_trial:.0f}x the reference MATLAB "
         f"({REFERENCE_SECONDS_PER_TRIAL:g} s per trial)",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _where(attrs) -> str:
+    """Where the programs ran, e.g. ``; cpu, recordings' conditions on 2 devices``."""
+    if "placement" not in attrs:  # results written before the placement was recorded
+        return ""
+    p = json.loads(attrs["placement"])
+    parts = [attrs.get("backend", "")]
+    if p.get("devices", 1) > 1:
+        parts.append(f"configurations on {p['devices']} devices")
+    if p.get("conditions", 1) > 1:
+        parts.append(f"recordings' conditions on {p['conditions']} devices")
+    return "; " + ", ".join(x for x in parts if x)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 
@@ -12,7 +13,7 @@ import xarray as xr
 from bayescortex.models import CONTEXTS
 
 from ..compilation import compile_time
-from ..placement import VECTORISED, Placement, shared_static, take_config
+from ..placement import Placement, lapack_placement, one_run, shared_static, take_config
 from ..results import config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
@@ -90,14 +91,17 @@ def run(config: RedundancyConfig, *, progress: bool = True, checkpoint_dir=None)
 
 
 def run_configs(
-    configs: list[RedundancyConfig], *, placement: Placement = VECTORISED, progress: bool = True,
+    configs: list[RedundancyConfig], *, placement: Placement | None = None, progress: bool = True,
     checkpoint_dir=None,
 ) -> list[xr.Dataset]:  # fmt: skip
     """Run configurations that share one static part as one compiled program: their
     hyperparameters and seed keys are a leading configuration axis (laid out by
     ``placement``), and configuration ``i`` gives the Dataset :func:`run` gives for it alone
     (to float rounding). Padded to a multiple of ``placement.devices`` by repeating the last
-    configuration (its copies are dropped)."""
+    configuration (its copies are dropped). ``placement`` None: :func:`~..placement.one_run`
+    (configurations vectorised on one device, each block's conditions split over two devices
+    where two are available)."""
+    placement = one_run() if placement is None else placement
     static, padded = shared_static(configs, placement)
     n = len(configs)
     hypers = stack_configs([c.split()[1] for c in padded])
@@ -131,8 +135,9 @@ def run_configs(
                       file=sys.stderr, flush=True)  # fmt: skip
             # The baselines train to the sampling model's engaged accuracy of each session.
             target = np.stack([np.asarray(o[0].point["accuracy"])[:, :, 0] for o in outputs], 2)
+            where = lapack_placement(placement)
             networks = jax.block_until_ready(
-                network_measures(static, hypers, keys, target, placement=_baselines(placement))
+                network_measures(static, hypers, keys, target, placement=where)
             )
     t_sim = time.perf_counter() - t_start
     datasets = []
@@ -148,19 +153,12 @@ def run_configs(
             # Seconds and trials of the whole program (all its configurations together).
             trials_simulated=trials_simulated(static) * len(padded),
             configurations_together=len(padded),
+            placement=json.dumps(placement._asdict()),
+            backend=jax.default_backend(),
             task=config.task,
         )
         datasets.append(ds)
     return datasets
-
-
-def _baselines(placement: Placement) -> Placement:
-    """The baselines' placement: on CPU host devices, one device. Their training calls
-    jaxlib's batched LAPACK LU (a log-determinant), which deadlocks when several host devices
-    call it at once (docs/performance.md); their configurations are vectorised instead."""
-    if placement.devices > 1 and jax.default_backend() == "cpu":
-        return placement._replace(devices=1)
-    return placement
 
 
 def trials_simulated(static: Static) -> int:

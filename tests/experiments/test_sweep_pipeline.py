@@ -1,8 +1,8 @@
 """Sweeps of the real redundancy pipeline (slow: each program compiles for a minute or more):
 a sweep point equals the run of that configuration alone, one compilation serves a shape
-group, the configuration axis split over 4 host devices equals one device, Ray shards merged
-equal the in-process sweep, and the baselines finish with the configurations on 2 host
-devices."""
+group, the configuration axis split over 4 host devices equals one device, a run with its
+recordings' conditions on 2 host devices equals one device, Ray shards merged equal the
+in-process sweep, and the baselines finish with the configurations on 2 host devices."""
 
 from __future__ import annotations
 
@@ -63,7 +63,8 @@ SHARDED = textwrap.dedent(
     from bayescortex.experiments.sweep import sweep
     from tests.experiments.test_sweep_pipeline import TINY, GRID
     ds = sweep("redundancy", TINY, GRID, devices=4, progress=False)
-    assert ds.attrs["placement"] == '{"devices": 4, "batch": null}', ds.attrs["placement"]
+    placement = '{"devices": 4, "batch": null, "conditions": 1}'
+    assert ds.attrs["placement"] == placement, ds.attrs["placement"]
     ds.to_netcdf(sys.argv[1], engine="h5netcdf")
     """
 )
@@ -90,6 +91,34 @@ def test_ray_shards_merged_equal_the_in_process_sweep(swept, tmp_path):
     assert list(merged.status.values) == ["ok"] * 4
     for i in range(4):
         _close(merged.isel(config=i), swept[0].isel(config=i), rtol=1e-6, atol=1e-7)
+
+
+ONE_RUN = textwrap.dedent(
+    """
+    import dataclasses, json, sys, jax
+    assert jax.local_device_count() == 2
+    from bayescortex.experiments import redundancy
+    from tests.experiments.test_sweep_pipeline import TINY, GRID
+    config = dataclasses.replace(
+        TINY, learning_rate=GRID["learning_rate"][1], odds_increment=GRID["odds_increment"][0]
+    )
+    ds = redundancy.run(config, progress=False)
+    placement = json.loads(ds.attrs["placement"])
+    assert placement["devices"] == 1 and placement["conditions"] == 2, placement
+    ds.to_netcdf(sys.argv[1], engine="h5netcdf")
+    """
+)
+
+
+def test_a_run_with_its_conditions_on_two_host_devices_equals_one_device(swept, tmp_path):
+    path = tmp_path / "two.nc"
+    out = run_on_host_devices(ONE_RUN, 2, str(path), timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    ds = swept[0]
+    lr, odds = ds.learning_rate.values, ds.odds_increment.values
+    i = int(np.flatnonzero((lr == GRID["learning_rate"][1]) & (odds == GRID["odds_increment"][0]))[0])
+    with xr.open_dataset(path, engine="h5netcdf") as two:
+        _close(two, ds.isel(config=i))
 
 
 WITH_BASELINES = textwrap.dedent(

@@ -1,0 +1,109 @@
+"""Placement: configurations and a block's conditions split over devices, inputs moved
+between programs with different meshes, where LAPACK may run, and the command line's split of
+the CPU into host devices."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import pytest
+
+from bayescortex.experiments.placement import Placement, lapack_placement, split_cpu
+from bayescortex.experiments.sweep.run import _placement_for
+from tests.host_devices import ROOT, run_on_host_devices
+
+
+def test_lapack_programs_run_on_one_cpu_device():
+    assert jax.default_backend() == "cpu"
+    assert lapack_placement(Placement(devices=4, batch=2, conditions=2)) == Placement(batch=2)
+    assert lapack_placement(Placement()) == Placement()
+
+
+def test_a_shard_splits_configurations_first_then_conditions():
+    assert _placement_for(1, 3) == Placement(devices=1, conditions=1)
+    assert _placement_for(2, 1) == Placement(devices=1, conditions=2)
+    assert _placement_for(2, 5) == Placement(devices=2, conditions=1)
+    assert _placement_for(4, 2) == Placement(devices=2, conditions=2)
+
+
+def test_split_cpu_does_nothing_once_jax_has_started():
+    jax.devices()
+    assert split_cpu() is None
+
+
+SPLIT = textwrap.dedent(
+    """
+    import jax, jax.numpy as jnp, numpy as np
+    assert jax.local_device_count() == 4, jax.devices()
+    from bayescortex.experiments.placement import Placement, over_configs, put, lapack_placement
+
+    def one(h, k, conds):  # per configuration: (seeds, conditions, 3)
+        noise = jax.vmap(lambda kk: jax.random.normal(kk, (3,)))(k)
+        return h * noise[:, None, :] + conds[None, :, None]
+
+    hypers = jnp.arange(1.0, 5.0)  # 4 configurations
+    keys = jax.vmap(lambda i: jax.random.split(jax.random.key(i), 3))(jnp.arange(4))
+    conds = jnp.asarray([10.0, 20.0])
+    ref = jax.jit(over_configs(one, Placement(), 2, split=(2, 2)))(hypers, keys, conds)
+    for p in (Placement(conditions=2), Placement(devices=2, conditions=2),
+              Placement(devices=4), Placement(devices=2, batch=1, conditions=2)):
+        f = jax.jit(over_configs(one, p, 2, split=(2, 2)))
+        out = f(*put((hypers, keys), p, 2, split=True), conds)
+        np.testing.assert_allclose(out, ref, rtol=1e-5)  # float rounding
+        assert len(out.sharding.device_set) == p.devices * p.conditions, (p, out.sharding)
+        # What one program left on its devices moves to the next program's devices.
+        where = lapack_placement(p)
+        total = jax.jit(over_configs(lambda x: jnp.linalg.slogdet(
+            jnp.eye(2) * jnp.sum(x ** 2))[1], where, 1))(*put((out,), where, 1))
+        assert len(total.sharding.device_set) == 1, total.sharding
+        np.testing.assert_allclose(total, 2 * np.log(np.sum(np.asarray(ref) ** 2, axis=(1, 2, 3))),
+                                   rtol=1e-5)
+    try:
+        over_configs(one, Placement(conditions=3), 2, split=(2, 2))
+    except ValueError as err:
+        assert "2 conditions" in str(err), err
+    else:
+        raise AssertionError("3 conditions accepted")
+    print("split ok")
+    """
+)
+
+
+def test_conditions_split_over_host_devices_equal_one_device():
+    out = run_on_host_devices(SPLIT, 4, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "split ok" in out.stdout
+
+
+CLI_SPLIT = textwrap.dedent(
+    """
+    from bayescortex.experiments.placement import one_run, split_cpu
+    n = split_cpu()
+    import jax
+    assert n == min(2, __import__("os").cpu_count()), n
+    assert jax.local_device_count() == n, jax.devices()
+    assert one_run().conditions == (2 if n == 2 else 1), one_run()
+    assert split_cpu() is None  # started: the count cannot change
+    print("cpu split ok")
+    """
+)
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: nothing to split")
+def test_the_command_line_splits_the_cpu_unless_the_user_chose():
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    env["JAX_PLATFORMS"] = "cpu"
+    out = subprocess.run([sys.executable, "-c", CLI_SPLIT], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "cpu split ok" in out.stdout
+    chosen = run_on_host_devices(
+        "from bayescortex.experiments.placement import split_cpu\n"
+        "import jax\nassert split_cpu() is None\nassert jax.local_device_count() == 3\n",
+        3, timeout=120,
+    )  # fmt: skip
+    assert chosen.returncode == 0, chosen.stderr[-3000:]
