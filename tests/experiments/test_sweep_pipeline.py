@@ -116,7 +116,8 @@ def test_a_run_with_its_conditions_on_two_host_devices_equals_one_device(swept, 
     assert out.returncode == 0, out.stderr[-3000:]
     ds = swept[0]
     lr, odds = ds.learning_rate.values, ds.odds_increment.values
-    i = int(np.flatnonzero((lr == GRID["learning_rate"][1]) & (odds == GRID["odds_increment"][0]))[0])
+    chosen = (lr == GRID["learning_rate"][1]) & (odds == GRID["odds_increment"][0])
+    i = int(np.flatnonzero(chosen)[0])
     with xr.open_dataset(path, engine="h5netcdf") as two:
         _close(two, ds.isel(config=i))
 
