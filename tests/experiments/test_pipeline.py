@@ -151,9 +151,9 @@ def test_no_recompilation_across_sessions_seeds_modes_and_hyperparameters(tiny):
     # The modes are an array axis too: every control pair (other modes, cues, tasks, frozen
     # noise) reuses the main conditions' recording program (eager glue around it may compile
     # small ops of its own).
-    programs = P.record_configs._cache_size()
+    programs = (P.record_configs._cache_size(), P.measure_configs._cache_size())
     jax.block_until_ready(P.controls_step(static, other, states, other_keys, 2))
-    assert P.record_configs._cache_size() == programs
+    assert (P.record_configs._cache_size(), P.measure_configs._cache_size()) == programs
 
 
 @pytest.mark.slow  # with the next one, 100 s (the session program's compilation): budget
