@@ -9,8 +9,9 @@ block of configurations; no communication). A program may also split an axis of 
 configuration, the conditions of a recorded block, over a second mesh axis: a single run
 then uses two devices (on CPU, two host devices, one core each: the sampler's sequential scan
 runs on one core per device, so this is how a run uses two cores). :func:`put` moves a
-program's inputs onto its devices; :func:`lapack_placement` is where a program that calls
-LAPACK may run. Every random key derives from a configuration's own seed, so the layout
+program's inputs onto its devices; :func:`kernel_placement` is where a program that calls
+library kernels (LAPACK, TopK) may run. Every random key derives from a configuration's own
+seed, so the layout
 changes results only by float rounding. The pieces
 every experiment's ``run_configs`` shares live here too: :func:`shared_static` (one static
 part, padded to the devices), :func:`seed_keys`, :func:`stack_configs` and its inverse
@@ -116,11 +117,13 @@ def put(args: tuple, placement: Placement, n_mapped: int, split: bool = False) -
     )
 
 
-def lapack_placement(placement: Placement) -> Placement:
-    """Where a program that calls LAPACK (Cholesky, LU, log-determinants) runs: on CPU, one
-    device, its configurations vectorised; elsewhere split by configuration as ``placement``
-    says. jaxlib's batched LAPACK kernels deadlock when several CPU host devices run them at
-    once (both wait for the thread pool, whose workers sit idle: docs/performance.md)."""
+def kernel_placement(placement: Placement) -> Placement:
+    """Where a program that calls library kernels (XLA custom calls: LAPACK's LU or Cholesky,
+    TopK) runs: on CPU, one device, its configurations vectorised; elsewhere split by
+    configuration as ``placement`` says. On several CPU host devices at once, jaxlib's batched
+    LAPACK kernels deadlocked (both devices waiting on the thread pool, whose workers sat idle:
+    docs/performance.md); a program with a TopK hung once the same way. The recording calls
+    none (a test checks its lowered program), so it may split."""
     if jax.default_backend() == "cpu":
         return Placement(batch=placement.batch)
     return placement._replace(conditions=1)

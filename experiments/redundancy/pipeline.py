@@ -8,12 +8,12 @@ with a leading axis) and seed at once; :func:`controls_step` records the control
 definition of passive viewing, the ablations ``coupling_only`` and ``no_accumulation``, the
 task switch, frozen noise) the same way. The configuration axis is laid out by a
 :class:`Placement`: vectorised, ``lax.map``-ped in batches, or split over local devices with
-``shard_map``; the recording (the sampler, nearly all of a session's time) also splits a
-block's two conditions over two devices, while the measures, which call LAPACK, run where
-:func:`~bayescortex.experiments.placement.lapack_placement` says. Nothing in a session leaves
-the compiled programs but the statistics (bounded by neurons and resamples), the measures,
-the training diagnostics and the learned parameters, so memory does not grow with trials,
-and no hyperparameter value, seed or session recompiles anything.
+``shard_map``; the recording (the sampler, the larger part of a session's time) also splits
+a block's two conditions over two devices, while the measures, which call a library kernel
+(TopK), run where :func:`~bayescortex.experiments.placement.kernel_placement` says. Nothing
+in a session leaves the compiled programs but the statistics (bounded by neurons and
+resamples), the measures, the training diagnostics and the learned parameters, so memory does
+not grow with trials, and no hyperparameter value, seed or session recompiles anything.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from bayescortex.inference import inference_mode
 
-from ..placement import VECTORISED, Placement, lapack_placement, over_configs, put
+from ..placement import VECTORISED, Placement, kernel_placement, over_configs, put
 from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
 from ..placement import stack_configs as stack_configs  # and its configuration axis
 from ..protocol import (
@@ -178,16 +178,17 @@ def record_configs(
 ):  # fmt: skip
     """:func:`seed_record` of every configuration and seed: statistics with leading axes
     ``(config, seed, condition)``, the conditions split over ``placement.conditions`` devices
-    (one compilation for every session and for the controls). No LAPACK: this program may run
-    on several CPU host devices."""
+    (one compilation for every session and for the controls). It calls no library kernel
+    (LAPACK, TopK), so it may run on several CPU host devices (a test checks)."""
     one = functools.partial(_record_one, static)
     return over_configs(one, placement, 3, split=(4, 2))(hypers, states, keys, session, conds)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def measure_configs(static: Static, placement: Placement, stats, keys, session, stream):
-    """:func:`seed_measures` of every configuration and seed (a Cholesky per estimate: run it
-    with :func:`~bayescortex.experiments.placement.lapack_placement`)."""
+    """:func:`seed_measures` of every configuration and seed (the d' ranking is a TopK, and
+    off CPU each estimate a LAPACK-style Cholesky: run it with
+    :func:`~bayescortex.experiments.placement.kernel_placement`)."""
     one = functools.partial(_measures_one, static)
     return over_configs(one, placement, 2)(stats, keys, session, stream)
 
@@ -196,10 +197,10 @@ def record_and_measure(
     static: Static, placement: Placement, hypers: Hyper, states, keys, session, conds, stream
 ):  # fmt: skip
     """Record ``conds`` (:func:`record_configs`, the conditions split as ``placement`` says),
-    then measure them (:func:`measure_configs`, where LAPACK may run)."""
+    then measure them (:func:`measure_configs`, where library kernels may run)."""
     args = put((hypers, states, keys), placement, 3, split=True)
     stats = record_configs(static, placement, *args, session, conds)
-    where = lapack_placement(placement)
+    where = kernel_placement(placement)
     return measure_configs(static, where, *put((stats, keys), where, 2), session, stream)
 
 

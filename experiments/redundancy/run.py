@@ -13,7 +13,7 @@ import xarray as xr
 from bayescortex.models import CONTEXTS
 
 from ..compilation import compile_time
-from ..placement import Placement, lapack_placement, one_run, shared_static, take_config
+from ..placement import Placement, kernel_placement, one_run, shared_static, take_config
 from ..results import config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
@@ -135,7 +135,7 @@ def run_configs(
                       file=sys.stderr, flush=True)  # fmt: skip
             # The baselines train to the sampling model's engaged accuracy of each session.
             target = np.stack([np.asarray(o[0].point["accuracy"])[:, :, 0] for o in outputs], 2)
-            where = lapack_placement(placement)
+            where = kernel_placement(placement)
             networks = jax.block_until_ready(
                 network_measures(static, hypers, keys, target, placement=where)
             )

@@ -15,6 +15,7 @@ import pytest
 from bayescortex.analysis import moments_from_trials
 from bayescortex.experiments import protocol
 from bayescortex.experiments.compilation import compile_time
+from bayescortex.experiments.placement import Placement
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.redundancy import pipeline as P
 from bayescortex.experiments.session import run_sessions
@@ -136,6 +137,22 @@ def test_seeds_are_independent_lanes(tiny):
     ):
         _close(first[0], second[0], rtol=0, atol=0)  # the states
         _close(first[1], second[1], rtol=1e-6, atol=1e-7)  # the session's output
+
+
+def test_the_recording_calls_no_library_kernel(tiny):
+    """The recording splits over CPU host devices, where library kernels (LAPACK, TopK)
+    deadlocked: its program must call none. The measures' does (their d' ranking), which
+    shows the check sees one."""
+    static, hyper, keys, states = tiny
+    args = (_configs(hyper), states, keys, 0)
+    record = P.record_configs.lower(static, Placement(), *args, P.main_conditions(static))
+    text = record.as_text()
+    assert "custom_call" not in text and "top_k" not in text
+    stats = jax.eval_shape(
+        lambda *a: P.record_configs(static, Placement(), *a, P.main_conditions(static)), *args
+    )
+    measures = P.measure_configs.lower(static, Placement(), stats, keys, 0, 0).as_text()
+    assert "top_k" in measures
 
 
 @pytest.mark.slow  # 120 s: the largest single item of the default suite's 10-minute budget

@@ -12,15 +12,15 @@ import textwrap
 import jax
 import pytest
 
-from bayescortex.experiments.placement import Placement, lapack_placement, split_cpu
+from bayescortex.experiments.placement import Placement, kernel_placement, split_cpu
 from bayescortex.experiments.sweep.run import _placement_for
 from tests.host_devices import ROOT, run_on_host_devices
 
 
 def test_lapack_programs_run_on_one_cpu_device():
     assert jax.default_backend() == "cpu"
-    assert lapack_placement(Placement(devices=4, batch=2, conditions=2)) == Placement(batch=2)
-    assert lapack_placement(Placement()) == Placement()
+    assert kernel_placement(Placement(devices=4, batch=2, conditions=2)) == Placement(batch=2)
+    assert kernel_placement(Placement()) == Placement()
 
 
 def test_a_shard_splits_configurations_first_then_conditions():
@@ -39,7 +39,7 @@ SPLIT = textwrap.dedent(
     """
     import jax, jax.numpy as jnp, numpy as np
     assert jax.local_device_count() == 4, jax.devices()
-    from bayescortex.experiments.placement import Placement, over_configs, put, lapack_placement
+    from bayescortex.experiments.placement import Placement, over_configs, put, kernel_placement
 
     def one(h, k, conds):  # per configuration: (seeds, conditions, 3)
         noise = jax.vmap(lambda kk: jax.random.normal(kk, (3,)))(k)
@@ -56,7 +56,7 @@ SPLIT = textwrap.dedent(
         np.testing.assert_allclose(out, ref, rtol=1e-5)  # float rounding
         assert len(out.sharding.device_set) == p.devices * p.conditions, (p, out.sharding)
         # What one program left on its devices moves to the next program's devices.
-        where = lapack_placement(p)
+        where = kernel_placement(p)
         total = jax.jit(over_configs(lambda x: jnp.linalg.slogdet(
             jnp.eye(2) * jnp.sum(x ** 2))[1], where, 1))(*put((out,), where, 1))
         assert len(total.sharding.device_set) == 1, total.sharding
