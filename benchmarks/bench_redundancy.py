@@ -18,6 +18,8 @@ prints, as measured (never asserted):
    neurons (a small one-session configuration, each factor doubled twice), as ratios to the
    smallest.
 
+Like the command line, it splits the CPU into two host devices, so a recording's two
+conditions run on two cores (``--one-device``: not; the time to compare against).
 ``--compile-cache DIR`` runs with the persistent compilation cache in DIR (run twice to see
 a warm start); ``--json`` prints the measured numbers as one JSON object instead.
 
@@ -27,6 +29,7 @@ a warm start); ``--json`` prints the measured numbers as one JSON object instead
     python benchmarks/bench_redundancy.py --quick --memory
     python benchmarks/bench_redundancy.py --growth
     python benchmarks/bench_redundancy.py --compile-cache ~/.cache/bayescortex   # twice
+    python benchmarks/bench_redundancy.py --one-device   # recordings on one device
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ import subprocess
 import sys
 
 from bayescortex.experiments.compilation import CompileTime, enable_cache
+from bayescortex.experiments.placement import split_cpu
 from bayescortex.experiments.redundancy import FULL, RedundancyConfig, run
 from bayescortex.experiments.redundancy.run import REFERENCE_SECONDS_PER_TRIAL
 
@@ -70,6 +74,7 @@ def report(config: RedundancyConfig, attrs: dict, preset: str) -> str:
         f"  pipeline    {sim:8.1f} s   compile {sim_c:7.1f} s   run {sim - sim_c:8.1f} s",
         f"  compiling: {CompileTime.from_attrs(sim_c, attrs).describe()}",
         f"  report      {rep:8.1f} s",
+        f"  placement   {attrs.get('placement', '?')} on {attrs.get('backend', '?')}",
         f"  model trials {trials}: {1e3 * per_trial:.2f} ms per trial after compilation",
         f"  MATLAB at {REFERENCE_SECONDS_PER_TRIAL:g} s per trial: {matlab / 3600:.1f} h; "
         f"{REFERENCE_SECONDS_PER_TRIAL / per_trial:.0f}x per trial, {matlab / total:.0f}x wall",
@@ -154,7 +159,10 @@ def main() -> None:
     parser.add_argument("--growth", action="store_true", help="cost vs seeds, trials, neurons")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--compile-cache", metavar="DIR", help="persistent compilation cache")
+    parser.add_argument("--one-device", action="store_true", help="recordings on one device")
     args = parser.parse_args()
+    if not args.one_device:
+        split_cpu()  # as `bayescortex run` does: a recording's conditions on two host devices
     if args.compile_cache:
         enable_cache(args.compile_cache)
     if args.growth:
