@@ -186,8 +186,8 @@ def record_configs(
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def measure_configs(static: Static, placement: Placement, stats, keys, session, stream):
-    """:func:`seed_measures` of every configuration and seed (the d' ranking is a TopK, and
-    off CPU each estimate a LAPACK-style Cholesky: run it with
+    """:func:`seed_measures` of every configuration and seed (the random neuron subsets are
+    drawn with a TopK, and off CPU each estimate is a library Cholesky: run it with
     :func:`~bayescortex.experiments.placement.kernel_placement`)."""
     one = functools.partial(_measures_one, static)
     return over_configs(one, placement, 2)(stats, keys, session, stream)

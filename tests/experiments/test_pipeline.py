@@ -141,7 +141,7 @@ def test_seeds_are_independent_lanes(tiny):
 
 def test_the_recording_calls_no_library_kernel(tiny):
     """The recording splits over CPU host devices, where library kernels (LAPACK, TopK)
-    deadlocked: its program must call none. The measures' does (their d' ranking), which
+    deadlocked: its program must call none. The measures' does (their random subsets), which
     shows the check sees one."""
     static, hyper, keys, states = tiny
     args = (_configs(hyper), states, keys, 0)
