@@ -11,11 +11,9 @@ then uses two devices (on CPU, two host devices, one core each: the sampler's se
 runs on one core per device, so this is how a run uses two cores). :func:`put` moves a
 program's inputs onto its devices; :func:`kernel_placement` is where a program that calls
 library kernels (LAPACK, TopK) may run. Every random key derives from a configuration's own
-seed, so the layout
-changes results only by float rounding. The pieces
-every experiment's ``run_configs`` shares live here too: :func:`shared_static` (one static
-part, padded to the devices), :func:`seed_keys`, :func:`stack_configs` and its inverse
-:func:`take_config`.
+seed, so the layout changes results only by float rounding. The pieces every experiment's
+``run_configs`` shares live here too: :func:`shared_static` (one static part, padded to the
+devices), :func:`seed_keys`, :func:`stack_configs` and its inverse :func:`take_config`.
 """
 
 from __future__ import annotations
