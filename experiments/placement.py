@@ -128,10 +128,19 @@ def kernel_placement(placement: Placement) -> Placement:
     return placement._replace(conditions=1)
 
 
+def for_devices(available: int, n_configs: int = 1) -> Placement:
+    """``n_configs`` configurations on ``available`` devices: the configurations split over
+    all of them (or as many as there are configurations), and a recording's two conditions
+    over two where twice as many devices as that are available."""
+    devices = max(1, min(available, n_configs))
+    return Placement(devices=devices, conditions=2 if available >= 2 * devices else 1)
+
+
 def one_run() -> Placement:
-    """The placement of a single run: its blocks' two conditions split over two devices where
-    two are available (on CPU, :func:`split_cpu` makes them), one device otherwise."""
-    return Placement(conditions=2 if jax.local_device_count() >= 2 else 1)
+    """The placement of a single run (:func:`for_devices` of one configuration on the local
+    devices): its blocks' two conditions split over two devices where two are available (on
+    CPU, :func:`split_cpu` makes them), one device otherwise."""
+    return for_devices(jax.local_device_count())
 
 
 def split_cpu(n: int | None = None) -> int | None:

@@ -11,10 +11,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_on_host_devices(script: str, n_devices: int, *args: str, timeout: float):
-    """``python -c script *args`` from the project root with ``n_devices`` CPU devices; returns
-    the completed process (stdout and stderr as text)."""
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n_devices}",
-               JAX_PLATFORMS="cpu")  # fmt: skip
+def run_on_host_devices(script: str, n_devices: int | None, *args: str, timeout: float):
+    """``python -c script *args`` from the project root with ``n_devices`` CPU devices (None:
+    the count left unchosen, ``XLA_FLAGS`` and ``JAX_NUM_CPU_DEVICES`` removed); returns the
+    completed process (stdout and stderr as text)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    env["JAX_PLATFORMS"] = "cpu"
+    if n_devices is not None:
+        env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={n_devices}"
     return subprocess.run([sys.executable, "-c", script, *args], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=timeout)  # fmt: skip

@@ -37,7 +37,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..checkpoint import atomic_write
-from ..placement import Placement
+from ..placement import Placement, for_devices
 from ..results import config_dict, load_config, versions
 from .points import NOT_SWEPT, points
 
@@ -152,7 +152,7 @@ def run_shard(
     exp = experiment_named(experiment)
     loaded = [load_config(exp.config, c) for c in configs]
     if placement is None:
-        placement = _placement_for(jax.local_device_count(), len(loaded))
+        placement = for_devices(jax.local_device_count(), len(loaded))
     t0 = time.perf_counter()
     datasets = exp.run_configs(loaded, placement=placement, progress=progress)
     parts = []
@@ -305,14 +305,6 @@ def sweep(
     if tmpdir is not None:
         tmpdir.cleanup()
     return _merge(pts, names, configs, per_config, status, message, base)
-
-
-def _placement_for(available: int, n_configs: int) -> Placement:
-    """A shard of ``n_configs`` on ``available`` devices: its configurations split over all of
-    them (or as many as it has), and a recording's conditions over two where twice as many
-    devices as that are available."""
-    devices = max(1, min(available, n_configs))
-    return Placement(devices=devices, conditions=2 if available >= 2 * devices else 1)
 
 
 def _describe(err: BaseException) -> str:

@@ -5,16 +5,18 @@ the CPU into host devices."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import textwrap
 
 import jax
 import pytest
 
-from bayescortex.experiments.placement import Placement, kernel_placement, split_cpu
-from bayescortex.experiments.sweep.run import _placement_for
-from tests.host_devices import ROOT, run_on_host_devices
+from bayescortex.experiments.placement import (
+    Placement,
+    for_devices,
+    kernel_placement,
+    split_cpu,
+)
+from tests.host_devices import run_on_host_devices
 
 
 def test_lapack_programs_run_on_one_cpu_device():
@@ -24,10 +26,10 @@ def test_lapack_programs_run_on_one_cpu_device():
 
 
 def test_a_shard_splits_configurations_first_then_conditions():
-    assert _placement_for(1, 3) == Placement(devices=1, conditions=1)
-    assert _placement_for(2, 1) == Placement(devices=1, conditions=2)
-    assert _placement_for(2, 5) == Placement(devices=2, conditions=1)
-    assert _placement_for(4, 2) == Placement(devices=2, conditions=2)
+    assert for_devices(1, 3) == Placement(devices=1, conditions=1)
+    assert for_devices(2, 1) == Placement(devices=1, conditions=2)
+    assert for_devices(2, 5) == Placement(devices=2, conditions=1)
+    assert for_devices(4, 2) == Placement(devices=2, conditions=2)
 
 
 def test_split_cpu_does_nothing_once_jax_has_started_and_says_so():
@@ -99,10 +101,7 @@ CLI_SPLIT = textwrap.dedent(
 
 @pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core: nothing to split")
 def test_the_command_line_splits_the_cpu_unless_the_user_chose():
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
-    env["JAX_PLATFORMS"] = "cpu"
-    out = subprocess.run([sys.executable, "-c", CLI_SPLIT], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = run_on_host_devices(CLI_SPLIT, None, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "cpu split ok" in out.stdout
     chosen = run_on_host_devices(
