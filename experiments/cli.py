@@ -163,11 +163,13 @@ def main(argv: list[str] | None = None) -> None:
             argv = argv[2:]
         else:
             cache_from_environment()
+        if argv[0] in ("run", "sweep"):  # before anything starts jax's backends
+            # Two host devices: a recording's two conditions (run), or the configurations
+            # (sweep), on two cores.
+            split_cpu()
         if argv[0] == "sweep":
             _sweep_cli().main(argv[1:])
             return
-        if argv[0] == "run":  # before anything starts jax's backends
-            split_cpu()  # two host devices: a recording's two conditions on two cores
         command, config, fn = _parse(argv)
         fn(config)
     except FloatingPointError as err:

@@ -148,9 +148,9 @@ def split_cpu(n: int | None = None) -> int | None:
     more) so that :func:`one_run` uses two cores. Does nothing, and returns ``None``, where the
     user chose (``XLA_FLAGS=--xla_force_host_platform_device_count``, ``JAX_NUM_CPU_DEVICES``)
     or jax has already started its backends (the number cannot change then); otherwise
-    returns the number set. Call it first, before importing bayescortex's models or
-    experiments (building their presets starts jax); the command line does. Called too late
-    with one CPU device, it says so in a ``RuntimeWarning``."""
+    returns the number set. Call it before jax's first computation (importing bayescortex
+    and building its configurations start none); the command line does. Called too late with
+    one CPU device, it says so in a ``RuntimeWarning``."""
     from jax._src import xla_bridge  # backends_are_initialized: no public equivalent
 
     chosen = "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", "")
@@ -160,8 +160,8 @@ def split_cpu(n: int | None = None) -> int | None:
         if len(jax.devices("cpu")) == 1 and (os.cpu_count() or 1) > 1:
             warnings.warn(
                 "split_cpu: jax had already started with one CPU device, so a run's recordings "
-                "use one core; call split_cpu() before importing bayescortex's models or "
-                "experiments, or set JAX_NUM_CPU_DEVICES=2",
+                "use one core; call split_cpu() before the first jax computation, or set "
+                "JAX_NUM_CPU_DEVICES=2",
                 RuntimeWarning,
                 stacklevel=2,
             )

@@ -31,6 +31,7 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from bayescortex.inference import SamplerSettings, inference_mode, simulate_chunked
+from bayescortex.inference.modes import check_layout
 from bayescortex.inference.trial import TrialRecord
 from bayescortex.models import (
     CONTEXTS,
@@ -145,7 +146,9 @@ class RecordingOptions:
             positive=("samples", "bins", "chunk"),
             non_negative=("presignal", "burn_in", "frame_every"),
         )
-        self.record_settings()
+        # The trial layout's checks without building arrays (importing a preset starts no
+        # jax backend).
+        check_layout(self.samples, self.presignal, self.burn_in, self.bins, self.trial_layout)
 
     def record_settings(self) -> SamplerSettings:
         """Sampler settings of the recorded trials (the full trial layout)."""

@@ -66,12 +66,23 @@ from .trial import forgetting, trial_images, trial_keys, trial_schedule
 
 OBJECTIVES = ("conditional", "joint")
 
-EXACT_MODE = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=0.0)
-"""Full feedback and no memory: with ``odds_increment = 1`` the belief update of
-:func:`gibbs.step` is the exact conditional ``p(K, O | g)``."""
+_NAMED_MODES = {
+    # Full feedback and no memory: with ``odds_increment = 1`` the belief update of
+    # :func:`gibbs.step` is the exact conditional ``p(K, O | g)``.
+    "EXACT_MODE": dict(category_feedback=1.0, coupling_feedback=1.0, memory=0.0),
+    # The inference of a task trial: full feedback, accumulated evidence.
+    "BEHAVING_MODE": dict(category_feedback=1.0, coupling_feedback=1.0, memory=1.0),
+}
 
-BEHAVING_MODE = InferenceMode(category_feedback=1.0, coupling_feedback=1.0, memory=1.0)
-"""The inference of a task trial: full feedback, accumulated evidence."""
+
+def __getattr__(name: str) -> InferenceMode:
+    """``EXACT_MODE`` and ``BEHAVING_MODE``, built when first read (PEP 562): an
+    :class:`InferenceMode` holds arrays, and importing this module starts no jax backend, so
+    :func:`bayescortex.experiments.placement.split_cpu` may still choose the CPU devices."""
+    if name in _NAMED_MODES:
+        return InferenceMode(**_NAMED_MODES[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _EXCLUDED = -1e9  # log prior of the category that the outcome ruled out (finite: 0 * it = 0)
 
@@ -205,11 +216,12 @@ def posterior_samples(
     settings = exact_settings(settings)
     cond = clamp_category(cond, category)
     k_init, k_run = jax.random.split(key)
-    state = gibbs.init(k_init, cond, settings, EXACT_MODE)
+    exact = InferenceMode(**_NAMED_MODES["EXACT_MODE"])
+    state = gibbs.init(k_init, cond, settings, exact)
     evidence = jnp.asarray(True)
 
     def sweep(key, state):
-        return gibbs.step(key, state, cond, projection, evidence, settings, EXACT_MODE)
+        return gibbs.step(key, state, cond, projection, evidence, settings, exact)
 
     def latents(state, info):
         return _latents(state)
@@ -340,7 +352,7 @@ def fisher_step(
     settings: SamplerSettings,
     objective: Literal["conditional", "joint"] = "conditional",
     sensory_rate=0.0,
-    mode: InferenceMode = BEHAVING_MODE,
+    mode: InferenceMode | None = None,
 ) -> tuple[HierarchicalModel, optax.OptState, StepInfo]:
     """One learning step on a minibatch of training trials (task cue).
 
@@ -348,9 +360,9 @@ def fisher_step(
 
     - ``"conditional"``: the trial is a behaving trial (``settings``' pre-signal period, signal
       sweeps, burn-in and odds; ``stimulus``' frames); a clamped and a free chain run on it
-      with the same key (:func:`chain_latents`, inference ``mode``: the behaving inference by
-      default; :data:`EXACT_MODE` with ``odds_increment = 1`` samples the exact posterior given
-      the current frame), and the task leaves ascend
+      with the same key (:func:`chain_latents`, inference ``mode``: None, the default, is
+      the behaving inference; :data:`EXACT_MODE` with ``odds_increment = 1`` samples the exact
+      posterior given the current frame), and the task leaves ascend
       :func:`conditional_gradient`, the sensory leaves the marginal likelihood of the images.
     - ``"joint"``: one static image and one exact clamped chain (:func:`posterior_samples`,
       ``settings.n_samples`` sweeps after ``burn_in``); every leaf ascends the joint likelihood.
@@ -374,6 +386,7 @@ def fisher_step(
         raise ValueError(f"objective: one of {OBJECTIVES}, got {objective!r}")
     cond = jax.lax.stop_gradient(gibbs.conditionals(model, 0))
     spec = learnable(model)
+    mode = InferenceMode(**_NAMED_MODES["BEHAVING_MODE"]) if mode is None else mode
     ids = jnp.arange(tasks.shape[0])
 
     if objective == "joint":

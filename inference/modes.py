@@ -76,15 +76,38 @@ MODES: dict[str, tuple[float, float, float]] = {
 }
 
 
-def inference_mode(name: str) -> InferenceMode:
-    """The named inference mode: 'engaged', 'cut', 'coupling_only' or 'no_accumulation'."""
+def check_mode_name(name: str) -> str:
+    """``name`` if it names an inference mode (:data:`MODES`), else a ValueError."""
     if name not in MODES:
         raise ValueError(f"mode: unknown inference mode {name!r}; expected one of {tuple(MODES)}")
-    return InferenceMode(*MODES[name])
+    return name
+
+
+def inference_mode(name: str) -> InferenceMode:
+    """The named inference mode: 'engaged', 'cut', 'coupling_only' or 'no_accumulation'."""
+    return InferenceMode(*MODES[check_mode_name(name)])
 
 
 LAYOUTS = ("reference", "presignal")
 """Trial layouts of :class:`SamplerSettings` (see its docstring)."""
+
+
+def check_layout(n_samples: int, n_presignal: int, burn_in: int, n_bins: int, layout: str):
+    """ValueError naming the first of a trial layout's sizes that :class:`SamplerSettings`
+    refuses (plain integers: configurations check it without building any array)."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: one of {LAYOUTS}, got {layout!r}")
+    if layout == "reference" and n_samples < 2:
+        raise ValueError(
+            "n_samples: at least 2 under layout 'reference' (sample 1 is the initial draw), "
+            f"got {n_samples}"
+        )
+    if n_presignal < 0:
+        raise ValueError(f"n_presignal: must be >= 0, got {n_presignal}")
+    if not 0 <= burn_in < n_samples:
+        raise ValueError(f"burn_in: must lie in [0, n_samples), got {burn_in}")
+    if n_bins > n_samples - burn_in:
+        raise ValueError(f"n_bins: at most n_samples - burn_in, got {n_bins}")
 
 
 class SamplerSettings(eqx.Module):
@@ -149,19 +172,7 @@ class SamplerSettings(eqx.Module):
             value = getattr(self, name)
             if _concrete(value) and not np.all(np.isfinite(value) & (np.asarray(value) > 0)):
                 raise ValueError(f"{name}: must be positive and finite, got {value}")
-        if self.layout not in LAYOUTS:
-            raise ValueError(f"layout: one of {LAYOUTS}, got {self.layout!r}")
-        if self.layout == "reference" and self.n_samples < 2:
-            raise ValueError(
-                "n_samples: at least 2 under layout 'reference' (sample 1 is the initial draw), "
-                f"got {self.n_samples}"
-            )
-        if self.n_presignal < 0:
-            raise ValueError(f"n_presignal: must be >= 0, got {self.n_presignal}")
-        if not 0 <= self.burn_in < self.n_samples:
-            raise ValueError(f"burn_in: must lie in [0, n_samples), got {self.burn_in}")
-        if self.n_bins > self.n_samples - self.burn_in:
-            raise ValueError(f"n_bins: at most n_samples - burn_in, got {self.n_bins}")
+        check_layout(self.n_samples, self.n_presignal, self.burn_in, self.n_bins, self.layout)
         if self.contrast_prior not in ("clamped", "slow"):
             raise ValueError(f"contrast_prior: 'clamped' or 'slow', got {self.contrast_prior!r}")
         if self.x_sampler not in ("gibbs", "mala"):

@@ -28,7 +28,7 @@ a task-free middle-layer prior). Task ``t`` is context ``t``."""
 NONE_CONTEXT = len(TASKS)
 CUES: tuple[str, ...] = ("task", "fixation")
 """The cue ``q`` the observer sees: a task trial (decision, outcome) or passive fixation."""
-CATEGORY_ORIENTATIONS = jnp.array([[0.0, math.pi / 2], [math.pi / 4, 3 * math.pi / 4]])
+CATEGORY_ORIENTATIONS = np.array([[0.0, math.pi / 2], [math.pi / 4, 3 * math.pi / 4]])
 SPATIAL_FREQUENCY = 2.0  # cycles per patch width, as in the reference fields
 FIELD_ENVELOPE_SD = 0.1  # sd of the envelope across the modulated axis
 FIELD_LENGTH_SD = 0.2  # sd of the envelope along the elongated axis

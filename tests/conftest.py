@@ -10,3 +10,7 @@ import jax
 jax.config.update("jax_numpy_rank_promotion", "raise")
 if os.environ.get("BAYESCORTEX_X64") == "1":
     jax.config.update("jax_enable_x64", True)
+# Start the backends now, with the device count the environment chose: importing bayescortex
+# starts none, and a command-line test that ran first would otherwise split the CPU
+# (placement.split_cpu) for every later test of its worker.
+jax.devices()

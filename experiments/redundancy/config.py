@@ -8,6 +8,7 @@ import dataclasses
 import math
 from typing import Literal, NamedTuple
 
+from bayescortex.inference.modes import check_layout
 from bayescortex.models import task_index
 
 from ..protocol import (
@@ -16,7 +17,6 @@ from ..protocol import (
     Protocol,
     default_chunk,
     learning_rate,
-    record_settings,
 )
 from ..results import check_fields
 from ..simulate import MAX_DELTA, check_contrasts
@@ -176,8 +176,9 @@ class RedundancyConfig(LearningOptions):
             not self.run_id or "/" in self.run_id or ".." in self.run_id
         ):
             raise ValueError(f"run_id: a plain folder name is needed, got {self.run_id!r}")
-        static, hyper = self.split()
-        record_settings(static.protocol, hyper)  # the trial layout's checks (burn_in, ...)
+        # The trial layout's checks (burn_in, ...), without building arrays: importing the
+        # presets below starts no jax backend.
+        check_layout(self.samples, self.presignal, self.burn_in, self.bins, self.trial_layout)
 
     @property
     def step_size(self) -> float:

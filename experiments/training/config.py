@@ -7,7 +7,7 @@ import dataclasses
 import math
 from typing import Literal
 
-from bayescortex.inference import inference_mode
+from bayescortex.inference.modes import check_mode_name
 from bayescortex.models import task_index
 
 from ..protocol import Hyper, LearningOptions, Protocol, learning_rate
@@ -127,7 +127,7 @@ class TrainConfig(RecordingOptions, LearningOptions):
         if any(self.contrasts.count(c) > 1 for c in self.contrasts):
             raise ValueError(f"contrasts: must be distinct, got {self.contrasts}")
         self.schedule()
-        self.split()
+        self.coherences()
 
     @property
     def step_size(self) -> float:
@@ -142,7 +142,7 @@ class TrainConfig(RecordingOptions, LearningOptions):
                 out.append(PASSIVE[self.passive])
                 continue
             try:
-                inference_mode(name)
+                check_mode_name(name)
             except ValueError as err:
                 raise ValueError(f"record_modes: {err}") from None
             out.append((name, TASK_CUE))

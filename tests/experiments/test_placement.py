@@ -87,6 +87,13 @@ def test_conditions_split_over_host_devices_equal_one_device():
 
 CLI_SPLIT = textwrap.dedent(
     """
+    import warnings
+    warnings.simplefilter("error")  # split_cpu's "too late" warning fails the script
+    # Importing bayescortex and building configurations start no jax backend, so the CPU can
+    # still be split after them.
+    import bayescortex.analysis, bayescortex.inference, bayescortex.models
+    from bayescortex.experiments import bci, cli, redundancy, sweep, training
+    redundancy.RedundancyConfig(seeds=2), redundancy.FULL, training.TrainConfig(), bci.BCIConfig()
     from bayescortex.experiments.placement import one_run, split_cpu
     n = split_cpu()
     import jax
