@@ -117,3 +117,24 @@ def test_the_command_line_splits_the_cpu_unless_the_user_chose():
         3, timeout=120,
     )  # fmt: skip
     assert chosen.returncode == 0, chosen.stderr[-3000:]
+
+
+@pytest.mark.parametrize("command", ["run", "sweep"])
+def test_run_and_sweep_split_the_cpu_before_anything_else(command, monkeypatch):
+    from bayescortex.experiments import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "split_cpu", lambda: calls.append("split"))
+
+    class Stop(Exception):
+        pass
+
+    def stop(*_):
+        calls.append(command)
+        raise Stop
+
+    monkeypatch.setattr(cli, "_parse", stop)
+    monkeypatch.setattr(cli, "_sweep_cli", lambda: type("M", (), {"main": staticmethod(stop)}))
+    with pytest.raises(Stop):
+        cli.main([command, "redundancy"])
+    assert calls == ["split", command]
