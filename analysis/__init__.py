@@ -69,9 +69,6 @@ from .correlations import (
     total_correlation,
 )
 from .fisher import (
-    fisher_covariance,
-    fisher_interval,
-    fisher_variance,
     fprime,
     information_matrix_from_moments,
     linear_fisher,
@@ -79,7 +76,6 @@ from .fisher import (
     pooled_covariance,
     pooled_linear_fisher,
     sample_covariance,
-    score_interval,
     shuffled_fisher,
     shuffled_fisher_from_moments,
 )
@@ -114,6 +110,7 @@ from .redundancy import (
     subset_redundancy,
 )
 from .summary import redundancy_summary
+from .variance import fisher_covariance, fisher_interval, fisher_variance, score_interval
 
 __all__ = [
     "align_trials",

@@ -31,7 +31,7 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Array, ArrayLike, Bool, Float
 
-from .fisher import spd_solve
+from .linalg import spd_solve
 from .recording import (
     as_choices,
     as_counts,

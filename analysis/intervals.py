@@ -5,7 +5,7 @@ joint covariance that follows from the inverse-Wishart moments of the zero-signa
 ``S0`` and the Gaussian noise of ``f'`` (:func:`joint_covariance`). From it:
 
 - ``I``: the score interval of its exact variance written as a function of the true ``I``
-  (:func:`bayescortex.analysis.fisher.fisher_interval`; combined over coherences with the
+  (:func:`bayescortex.analysis.variance.fisher_interval`; combined over coherences with the
   shared ``S0`` included);
 - ``I_shuffle`` and ``I_red``: normal intervals;
 - percent redundancy ``100 (1 - I / I_shuffle)``: Fieller's interval of the ratio
@@ -27,19 +27,14 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from .fisher import (
-    VarianceForm,
-    fisher_covariance,
-    fisher_interval,
-    information_matrix_from_moments,
-    score_interval,
-)
+from .fisher import information_matrix_from_moments
 from .redundancy import (
     RedundancyEstimate,
     _estimate_and_matrix,
     _weighted_pairs,
     _weights,
 )
+from .variance import VarianceForm, fisher_covariance, fisher_interval, score_interval
 
 
 def joint_covariance(
@@ -52,7 +47,7 @@ def joint_covariance(
 ) -> Float[Array, "2*coherences 2*coherences"]:
     """Covariance of the estimates ``(I_1 .. I_C, I_shuffle_1 .. I_shuffle_C)`` (Gaussian).
 
-    The ``I`` block is exact (:func:`bayescortex.analysis.fisher.fisher_covariance`). The
+    The ``I`` block is exact (:func:`bayescortex.analysis.variance.fisher_covariance`). The
     shuffled terms are first order in ``1/nu`` (``nu = T0 - 1``) for the noise of ``S0``
     and exact for the noise of ``f'``; with ``h2_ci`` the unbiased single-neuron information
     of neuron ``i`` at coherence ``c``, ``u_ci = h2_ci + g_c``, ``rho`` the noise
@@ -163,7 +158,7 @@ def redundancy_intervals(
     """Analytic confidence intervals, per coherence and combined over coherences.
 
     ``I``: the score interval of its exact Gaussian variance as a function of the true ``I``
-    (:func:`bayescortex.analysis.fisher.fisher_interval`; combined: the variance
+    (:func:`bayescortex.analysis.variance.fisher_interval`; combined: the variance
     ``w^T C w / (sum w)^2`` with every coherence at the same ``I``, i.e. ``f'`` the same
     derivative at every coherence, the shared ``S0`` included). ``I_shuffle``, ``I_red``
     ``estimate +- z sd`` with the sd from :func:`joint_covariance`. Percent redundancy

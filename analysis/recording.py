@@ -213,7 +213,7 @@ def check_enough_zero_trials(t0: int, n_neurons: int, name: str, *, variance: bo
 
     The bias-corrected information needs ``T0 >= N + 4``. With ``variance=True`` its sampling
     variance must also be finite, which needs ``T0 >= N + 5``: the variance
-    (:func:`bayescortex.analysis.fisher.fisher_variance`, ``nu = T0 - 1``, ``p = N``) has the
+    (:func:`bayescortex.analysis.variance.fisher_variance`, ``nu = T0 - 1``, ``p = N``) has the
     factor ``1 / (nu - p - 3) = 1 / (T0 - N - 4)``, infinite at ``T0 = N + 4``, which gives
     every coherence inverse-variance weight 0 and makes every combined value NaN.
     """

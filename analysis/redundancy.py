@@ -4,11 +4,11 @@
   ``100 (I_shuffle - I) / I_shuffle`` (docs/measures.md): how much of the information
   that the neurons carry one by one is shared rather than adding up.
 - Combination over coherences: inverse-variance weighting with the weights
-  ``w_c = 1 / var(I_c)`` from :func:`bayescortex.analysis.fisher.fisher_variance`. ``I`` and
+  ``w_c = 1 / var(I_c)`` from :func:`bayescortex.analysis.variance.fisher_variance`. ``I`` and
   ``I_shuffle`` are averaged with the SAME weights, so ``I_red = I_shuffle - I`` also holds
   for the combined values. Coherences whose variance is not finite and positive get weight 0.
   The combined variance is ``w^T C w / (sum w)^2`` with ``C`` the covariance between the
-  coherences' estimates (:func:`bayescortex.analysis.fisher.fisher_covariance`): they share
+  coherences' estimates (:func:`bayescortex.analysis.variance.fisher_covariance`): they share
   ``S0``, and the authors' ``1 / sum_c w_c`` (kept with ``variance_form="authors"``) ignores
   that and under-reports (~1.27x in the authors' design, 2x measured with Poisson counts).
 - Confidence intervals: :mod:`bayescortex.analysis.intervals` (analytic, for the whole
@@ -32,13 +32,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from .correlations import fraction_variance_along_fprime
-from .fisher import (
-    VarianceForm,
-    fisher_covariance,
-    fisher_variance,
-    information_matrix_from_moments,
-    shuffled_fisher_from_moments,
-)
+from .fisher import information_matrix_from_moments, shuffled_fisher_from_moments
 from .moments import (
     SignalMoments,
     covariance,
@@ -48,6 +42,7 @@ from .moments import (
 from .recording import (
     SignalLayout,
 )
+from .variance import VarianceForm, fisher_covariance, fisher_variance
 
 
 def absolute_redundancy(
@@ -118,7 +113,7 @@ def redundancy_from_moments(
     Args:
         fprime: ``f'`` per coherence; ``cov``: ``S0`` from ``t0`` zero-signal trials.
         t_plus, t_minus: trials at ``+c`` and ``-c`` per coherence; ``ds``: ``2c``.
-        variance_form: see :func:`bayescortex.analysis.fisher.fisher_variance`.
+        variance_form: see :func:`bayescortex.analysis.variance.fisher_variance`.
 
     >>> est = redundancy_from_moments(jnp.array([[1.0, 1.0]]), jnp.eye(2), 1001,
     ...                               jnp.array([500.0]), jnp.array([500.0]), jnp.array([1.0]))
@@ -178,7 +173,7 @@ def combine_coherences(
     the combined ``I_shuffle - I``; percent redundancy is recomputed from the combined values.
     The combined variance is ``1 / sum w`` (independent coherences) or, given the
     ``covariance`` of the coherences' ``I`` (they share ``S0``:
-    :func:`bayescortex.analysis.fisher.fisher_covariance`), ``w^T C w / (sum w)^2``.
+    :func:`bayescortex.analysis.variance.fisher_covariance`), ``w^T C w / (sum w)^2``.
 
     >>> est = RedundancyEstimate.from_information(
     ...     jnp.array([1.0, 2.0]), jnp.array([2.0, 2.0]), jnp.array([1.0, 1.0]))
@@ -370,7 +365,7 @@ def estimate_redundancy(
         layout: the static :class:`~bayescortex.analysis.recording.SignalLayout`.
         subset_size: neurons per subset; None for the whole population.
         n_subsets: number of random subsets (ignored without ``subset_size``).
-        variance_form: see :func:`bayescortex.analysis.fisher.fisher_variance`.
+        variance_form: see :func:`bayescortex.analysis.variance.fisher_variance`.
 
     >>> import numpy as np
     >>> from bayescortex.analysis.recording import group_by_signal

@@ -24,11 +24,8 @@ from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
 from .bootstrap import bootstrap, percentile_interval
 from .choice import roc_auc
-from .fisher import (
-    VarianceForm,
-    singular_tolerance,
-)
 from .intervals import redundancy_intervals
+from .linalg import singular_tolerance
 from .moments import (
     SignalMoments,
     covariance,
@@ -45,6 +42,7 @@ from .recording import (
     group_by_signal,
 )
 from .redundancy import RedundancyEstimate, estimate_redundancy
+from .variance import VarianceForm
 
 _FIELDS = {
     "information": "bias-corrected linear Fisher information I (1/signal^2)",
@@ -115,7 +113,7 @@ def redundancy_summary(
             neuron subsets (or ``interval="bootstrap"``).
         level: confidence level of the intervals.
         variance_form: ``"authors"`` (SCIENCE.md) or ``"gaussian"``, see
-            :func:`bayescortex.analysis.fisher.fisher_variance`.
+            :func:`bayescortex.analysis.variance.fisher_variance`.
         positive_choice: the choice that positive signals call for; None infers it as the
             majority choice on positive-signal trials. Orients ``choice_probability_preferred``.
         batch_size: bootstrap resamples evaluated at once (memory bound).
@@ -306,7 +304,7 @@ def collinear_neurons(x_zero: Float[ArrayLike, "trials *time neurons"]) -> np.nd
     The near-null directions of the correlation matrix of ``x_zero`` (in float64, per time
     bin, union over bins): eigenvalues at most ``10 singular_tolerance(N, float32)``. The
     estimators flag a covariance as singular when a relative Cholesky pivot is at most
-    ``singular_tolerance`` (:mod:`bayescortex.analysis.fisher`), which implies an eigenvalue
+    ``singular_tolerance`` (:mod:`bayescortex.analysis.linalg`), which implies an eigenvalue
     of the correlation matrix at most that large; the factor 10 and the float32 tolerance
     absorb the estimators' rounding. A neuron is listed if its component in such a direction
     is at least 1e-3 of the largest one (a duplicated pair: both, with equal weight).

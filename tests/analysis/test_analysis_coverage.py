@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from bayescortex.analysis.fisher import fisher_variance
 from bayescortex.analysis.intervals import redundancy_intervals
+from bayescortex.analysis.variance import fisher_variance
 
 pytestmark = pytest.mark.slow
 

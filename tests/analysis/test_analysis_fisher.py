@@ -136,7 +136,7 @@ def test_works_under_jit_and_vmap():
 
 
 def test_spd_solve_matches_numpy_and_batches():
-    from bayescortex.analysis.fisher import spd_solve
+    from bayescortex.analysis.linalg import spd_solve
 
     rng = np.random.default_rng(7)
     a = rng.normal(size=(5, 6, 6))
@@ -152,7 +152,7 @@ def test_spd_solve_matches_numpy_and_batches():
 def test_whitening_backends_agree(rtol):
     """The loop Cholesky (the CPU default) and lax.linalg give the same whitening, and both
     give NaN for a singular covariance (a duplicated neuron)."""
-    from bayescortex.analysis.fisher import _whiten
+    from bayescortex.analysis.linalg import _whiten
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(40, 12))

@@ -233,7 +233,7 @@ def test_combined_variance_counts_the_shared_zero_signal_covariance():
         jnp.array([2.0, 2.0]),
         fisher_variance(1.0, 16, 40, 40, 40, 1.0) * jnp.ones(2),
     )
-    from bayescortex.analysis.fisher import fisher_covariance
+    from bayescortex.analysis.variance import fisher_covariance
 
     t = jnp.array([40.0, 40.0])
     c = fisher_covariance(jnp.ones((2, 2)), 16, 40, t, t, jnp.ones(2))

@@ -46,7 +46,17 @@ def test_unbiased_in_the_papers_regime(population, repeats):
 
 @pytest.mark.parametrize(
     "module",
-    ["fisher", "redundancy", "bootstrap", "correlations", "choice", "recording", "psychometric"],
+    [
+        "fisher",
+        "variance",
+        "linalg",
+        "redundancy",
+        "bootstrap",
+        "correlations",
+        "choice",
+        "recording",
+        "psychometric",
+    ],  # fmt: skip
 )
 def test_docstring_examples(module):
     mod = importlib.import_module(f"bayescortex.analysis.{module}")
