@@ -174,7 +174,8 @@ class ParametricFeedback(AbstractFeedback):
     def unit_probabilities(self):
         phi_g = preferred_orientations(self.n_units)
         bump = _von_mises_bump(
-            self.kappa_o[:, None, None], CATEGORY_ORIENTATIONS[:, :, None] - phi_g[None, None, :]
+            self.kappa_o[:, None, None],
+            jnp.asarray(CATEGORY_ORIENTATIONS, phi_g.dtype)[:, :, None] - phi_g[None, None, :],
         )
         return _with_none_row(jnp.minimum(1.0, bump / self.n_units), 1.0 / self.n_units)
 

@@ -141,7 +141,8 @@ class Stimulus(eqx.Module):
         self.size = size
         self.frame_every = frame_every
         self.noise_sd = jnp.asarray(noise_sd, dtype=float)
-        self.gratings = jax.vmap(jax.vmap(lambda t: grating(t, size)))(CATEGORY_ORIENTATIONS)
+        orientations = jnp.asarray(CATEGORY_ORIENTATIONS, dtype=float)
+        self.gratings = jax.vmap(jax.vmap(lambda t: grating(t, size)))(orientations)
 
     def n_frames(self, n_sweeps: int) -> int:
         """Number of distinct noise frames over ``n_sweeps`` samples."""

@@ -98,18 +98,21 @@ def test_run_redundancy_legacy_preset_parses():
 
 @pytest.mark.slow  # three compiled batch widths: about 15 s
 def test_chunking_changes_nothing_beyond_float_rounding():
-    """Trial n uses fold_in(key, n) whatever the chunk: the same choices, and counts that differ
-    only by the rounding of a batch of width 1 (compiled without the batch axis) against wider
-    ones. Measured: widths >= 2 agree exactly; width 1 within 0.04 spikes in float32 and 3e-10
-    in float64 (BAYESCORTEX_X64=1)."""
+    """Trial n uses fold_in(key, n) whatever the chunk: the same images and choices, and
+    counts and beliefs that differ only by rounding: batches of another width (1 is compiled
+    without the batch axis) vectorise the sampler's sums differently, by an amount that depends
+    on the host's vector units. Measured: width 1 within 0.04 spikes in float32 and 3e-10 in
+    float64 (BAYESCORTEX_X64=1); width 4 equal to 12 on one host, within 0.008 spikes on
+    another (AMD EPYC, AVX2); beliefs equal on both."""
     base = dict(trials=6, neurons=16, units=8, samples=20, presignal=4, bins=2,
                 contrasts=(0.0, 6.0))  # fmt: skip
     one, four, all_ = (
         simulate_run(SimulateConfig(**base, chunk=c), progress=False) for c in (1, 4, 12)
     )
-    for name in ("counts", "belief", "choice", "energy", "context_posterior"):
-        np.testing.assert_array_equal(four[name].values, all_[name].values, err_msg=name)
-    np.testing.assert_array_equal(one.choice.values, all_.choice.values)
     x64 = one.counts.dtype == np.float64
-    np.testing.assert_allclose(one.counts.values, all_.counts.values, rtol=0,
-                               atol=1e-8 if x64 else 0.1)  # fmt: skip
+    for part in (one, four):
+        for name in ("choice", "energy"):
+            np.testing.assert_array_equal(part[name].values, all_[name].values, err_msg=name)
+        for name, atol in (("counts", 0.1), ("belief", 0.01), ("context_posterior", 0.01)):
+            np.testing.assert_allclose(part[name].values, all_[name].values, rtol=0,
+                                       atol=1e-8 if x64 else atol, err_msg=name)  # fmt: skip
