@@ -61,7 +61,7 @@ from bayescortex.models.stimuli import Stimulus, category_of
 
 from . import gibbs
 from .loop import sample_chain
-from .modes import InferenceMode, SamplerSettings
+from .modes import InferenceMode, SamplerSettings, inference_mode
 from .trial import forgetting, trial_images, trial_keys, trial_schedule
 
 OBJECTIVES = ("conditional", "joint")
@@ -69,9 +69,9 @@ OBJECTIVES = ("conditional", "joint")
 _NAMED_MODES = {
     # Full feedback and no memory: with ``odds_increment = 1`` the belief update of
     # :func:`gibbs.step` is the exact conditional ``p(K, O | g)``.
-    "EXACT_MODE": dict(category_feedback=1.0, coupling_feedback=1.0, memory=0.0),
+    "EXACT_MODE": "no_accumulation",
     # The inference of a task trial: full feedback, accumulated evidence.
-    "BEHAVING_MODE": dict(category_feedback=1.0, coupling_feedback=1.0, memory=1.0),
+    "BEHAVING_MODE": "engaged",
 }
 
 
@@ -80,7 +80,7 @@ def __getattr__(name: str) -> InferenceMode:
     :class:`InferenceMode` holds arrays, and importing this module starts no jax backend, so
     :func:`bayescortex.experiments.placement.split_cpu` may still choose the CPU devices."""
     if name in _NAMED_MODES:
-        return InferenceMode(**_NAMED_MODES[name])
+        return inference_mode(_NAMED_MODES[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -216,7 +216,7 @@ def posterior_samples(
     settings = exact_settings(settings)
     cond = clamp_category(cond, category)
     k_init, k_run = jax.random.split(key)
-    exact = InferenceMode(**_NAMED_MODES["EXACT_MODE"])
+    exact = inference_mode(_NAMED_MODES["EXACT_MODE"])
     state = gibbs.init(k_init, cond, settings, exact)
     evidence = jnp.asarray(True)
 
@@ -386,7 +386,7 @@ def fisher_step(
         raise ValueError(f"objective: one of {OBJECTIVES}, got {objective!r}")
     cond = jax.lax.stop_gradient(gibbs.conditionals(model, 0))
     spec = learnable(model)
-    mode = InferenceMode(**_NAMED_MODES["BEHAVING_MODE"]) if mode is None else mode
+    mode = inference_mode(_NAMED_MODES["BEHAVING_MODE"]) if mode is None else mode
     ids = jnp.arange(tasks.shape[0])
 
     if objective == "joint":
