@@ -32,6 +32,12 @@ signal = np.repeat([-0.2, 0.0, 0.2], 200)
 counts = 10 + signal[:, None] * rng.normal(size=8) + rng.normal(size=(signal.size, 8))
 ds = redundancy_summary(counts, signal, key=jax.random.key(0))
 assert np.isfinite(float(ds["information_combined"])), ds
+# What a user does next: save the result and read it back (h5netcdf needs its h5py backend).
+import xarray as xr  # noqa: E402
+
+ds.to_netcdf("summary.nc")
+with xr.open_dataset("summary.nc") as back:
+    assert float(back["information_combined"]) == float(ds["information_combined"])
 
 try:
     import bayescortex.models  # noqa: F401
