@@ -12,11 +12,15 @@ the functions here, each a pure function of
 
 One seed (an "animal") is a :class:`SeedState` (model, optimiser state, the parameters before
 the last step); seeds are a leading array axis (``vmap``), as are the recorded conditions
-(inference mode, task shown and cue; :class:`Conditions`). Recorded trials are never kept:
-every block streams into :class:`~bayescortex.analysis.moments.SignalMoments` (level means,
-zero-signal covariance, per time bin and for the whole trial) together with the number correct
-per level, for the data and ``resamples`` Poisson-bootstrap resamples at once. Memory is bounded by
-``chunk`` trials in flight, whatever the number of trials.
+(inference mode, task shown and cue; :class:`Conditions`). Signal trials are never kept:
+they stream into level sums (per time bin and for the whole trial) and the number correct per
+level, for the data and ``resamples`` Poisson-bootstrap resamples at once. The zero-signal
+trials, a fixed number per block and small (at paper scale 1,024 trials x 5 features x 256
+neurons, 5 MB), are kept one by one with their bootstrap weights: each replicate's zero-signal
+covariance is computed from them when it is measured (:func:`replicate_moments`), one
+replicate at a time, instead of streaming ``resamples + 1`` covariances through the
+recording. Memory is bounded by ``chunk`` trials in flight and the zero-signal trials, whatever
+the number of signal trials.
 
 Keys: session ``s`` of a seed uses ``fold_in(seed key, s)``; its training minibatch ``b``
 ``fold_in(fold_in(session key, 0), b)``, its recording ``fold_in(session key, 1)`` (the same
@@ -27,6 +31,7 @@ weights ``fold_in(seed key, -1)`` per trial id (the same resamples in every bloc
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from typing import Literal, NamedTuple
 
@@ -40,9 +45,9 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from bayescortex.analysis.moments import (
     HIGHEST,
     SignalMoments,
-    accumulate,
     add_means,
     empty_moments,
+    moments_from_trials,
     poisson_weights,
 )
 from bayescortex.analysis.recording import SignalLayout
@@ -59,9 +64,6 @@ from bayescortex.models import (
     Stimulus,
     is_correct,
 )
-
-REPLICATE_BATCH = 16
-"""Bootstrap replicates whose zero-signal covariance is updated at once (memory bound)."""
 
 FROZEN_IMAGES = 2**30
 """Frozen-noise blocks draw the images of level ``l`` from ``fold_in(key, FROZEN_IMAGES + l)``
@@ -198,10 +200,11 @@ class TrainInfo(NamedTuple):
 
 
 class ZeroTrials(NamedTuple):
-    """The zero-signal trials of a block, kept one by one for the measures that are not
-    moments (choice probability, psychophysical kernels). Padding trials have weight 0."""
+    """The zero-signal trials of a block, kept one by one: every replicate's zero-signal
+    covariance comes from them (:func:`replicate_moments`), and so do the measures that are not
+    moments (choice probability, psychophysical kernels)."""
 
-    counts: Float[Array, "trials neurons"]  # whole-trial counts
+    responses: Float[Array, "trials features neurons"]  # each time bin, then the whole trial
     choice: Int[Array, " trials"]  # 0: the first category
     energy: Float[Array, "trials frames"]  # each signal frame's energy along the task axis
     weights: Float[Array, "replicates trials"]  # row 0 the data, then the bootstrap resamples
@@ -212,7 +215,9 @@ class BlockStats(NamedTuple):
 
     Replicate 0 is the data, ``1..resamples`` Poisson-bootstrap resamples. Responses have
     features ``(bins + 1, neurons)``: each time bin, then the whole trial. ``trials`` (no
-    replicate axis: its weights carry the replicates) keeps the zero-signal trials.
+    replicate axis: its weights carry the replicates) keeps the zero-signal trials. Where
+    ``trials`` is kept, ``moments`` holds the level sums only (its zero-signal fields are
+    ``None``); :func:`replicate_moments` completes one replicate's.
     """
 
     moments: SignalMoments
@@ -494,10 +499,11 @@ def record(
 
     Every condition sees the same trials (trial ``n`` uses ``fold_in(key, n)``: the same image
     sequence in every mode); conditions are a ``vmap`` axis. Trials run ``chunk`` at a time
-    in one ``lax.scan`` (the sampler is compiled once): chunks of zero-signal trials
-    accumulate means and covariance, chunks of signal trials means only. Returns
-    :class:`BlockStats` with leading axes ``(conditions, resamples + 1)``, and the zero-signal
-    trials themselves (``trials``, leading axis ``conditions``). A condition with ``frozen``
+    in one ``lax.scan`` (the sampler is compiled once): every chunk adds to the level sums;
+    zero-signal chunks write their trials into the kept block, signal chunks add to the pooled
+    second moment. Returns :class:`BlockStats` with leading axes ``(conditions, resamples +
+    1)``, and the zero-signal trials themselves (``trials``, leading axis ``conditions``);
+    :func:`replicate_moments` gives a replicate's complete statistics. A condition with ``frozen``
     shows every trial of a level the same images (the chains' randomness stays per trial).
     """
     level, contrast = trial_table(protocol)
@@ -507,6 +513,7 @@ def record(
     n_rep = protocol.resamples + 1
     shape = (protocol.bins + 1, protocol.neurons)
     dtype = model.fields.dtype
+    plan = _chunk_plan(protocol)
 
     def one_condition(c: Conditions) -> BlockStats:
         cond = gibbs.conditionals(model, c.cue)
@@ -529,58 +536,81 @@ def record(
             weights = weights * valid[None, :]
             hits = correct_per_level(weights, rec.choice, ct, lv, n_levels)
             context = jnp.einsum("rn,nbk->rbk", weights, rec.context, precision=HIGHEST)
-            kept = ZeroTrials(features[:, -1], rec.choice, rec.energy, weights)
+            kept = ZeroTrials(features, rec.choice, rec.energy, weights)
             return features, lv, weights, hits, context, kept
 
-        def chunk(stats: BlockStats, inputs):
-            ids, valid, is_zero = inputs
+        def chunk(carry, inputs):
+            stats, buffer = carry
+            index, ids, valid, is_zero = inputs
             features, lv, weights, hits, context, kept = simulate(ids, valid)
+            moments = jax.vmap(lambda m, w: add_means(m, features, lv, w))(stats.moments, weights)
 
-            def with_covariance(m):
-                # Replicates a few at a time: each holds a (chunk, bins + 1, neurons) copy of
-                # the centred responses, so memory stays bounded for paper-scale resamples.
-                return jax.lax.map(
-                    lambda mw: accumulate(mw[0], features, lv, mw[1]), (m, weights),
-                    batch_size=REPLICATE_BATCH,
-                )  # fmt: skip
+            def keep(parts):  # a zero-signal chunk: its trials go into their slots
+                second, buffer = parts
+                at = index * size
+                put = functools.partial(jax.lax.dynamic_update_slice_in_dim, start_index=at)
+                return second, ZeroTrials(
+                    *(put(b, k, axis=0) for b, k in zip(buffer[:3], kept[:3], strict=True)),
+                    put(buffer.weights, kept.weights, axis=1),
+                )
 
-            def means_only(m):
-                return jax.vmap(lambda m, w: add_means(m, features, lv, w))(m, weights)
+            def pool(parts):  # a signal chunk: the pooled covariance's second moment
+                second, buffer = parts
+                whole = features[:, -1]
+                second = second + jnp.einsum(
+                    "rt,ti,tj->rij", weights, whole, whole, precision=HIGHEST
+                )
+                return second, buffer
 
-            moments = jax.lax.cond(is_zero, with_covariance, means_only, stats.moments)
-            whole = features[:, -1]
-            second = jnp.einsum(
-                "rt,ti,tj->rij", weights * jnp.where(is_zero, 0.0, 1.0), whole, whole,
-                precision=HIGHEST,
-            )  # fmt: skip
+            second, buffer = jax.lax.cond(is_zero, keep, pool, (stats.signal_second, buffer))
             new = BlockStats(
-                moments, stats.correct + hits, stats.context + context,
-                signal_second=stats.signal_second + second,
-            )  # fmt: skip
-            return new, kept
+                moments, stats.correct + hits, stats.context + context, signal_second=second
+            )
+            return (new, buffer), None
 
-        empty = jax.tree.map(
-            lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), empty_moments(n_levels, shape, dtype)
+        sums = empty_moments(n_levels, shape, dtype)._replace(
+            zero_weight=None, zero_mean=None, zero_scatter=None
         )
         n_ctx = len(CONTEXTS)
         stats = BlockStats(
-            empty,
+            jax.tree.map(lambda a: jnp.broadcast_to(a, (n_rep, *a.shape)), sums),
             jnp.zeros((n_rep, n_levels), dtype),
             jnp.zeros((n_rep, protocol.bins, n_ctx), dtype),
             signal_second=jnp.zeros((n_rep, protocol.neurons, protocol.neurons), dtype),
         )
-        plan = _chunk_plan(protocol)
-        stats, kept = jax.lax.scan(chunk, stats, tuple(jnp.asarray(a) for a in plan))
         # The zero-signal chunks come first; their padding is at the end of the last one.
-        zero, t0 = np.flatnonzero(plan[2]), protocol.zero_trials
-        trials = jax.tree.map(lambda a: a[zero], kept)
-        trials = ZeroTrials(
-            *(a.reshape(-1, *a.shape[2:])[:t0] for a in trials[:3]),
-            jnp.moveaxis(trials.weights, 1, 0).reshape(n_rep, -1)[:, :t0],
+        ids, valid, is_zero = plan
+        size = ids.shape[1]
+        slots = int(is_zero.sum()) * size
+        one = jax.eval_shape(simulate, jnp.asarray(ids[0]), jnp.asarray(valid[0]))[-1]
+        buffer = ZeroTrials(
+            *(jnp.zeros((slots, *a.shape[1:]), a.dtype) for a in one[:3]),
+            jnp.zeros((n_rep, slots), one.weights.dtype),
         )
+        inputs = (jnp.arange(len(ids)), *(jnp.asarray(a) for a in plan))
+        (stats, buffer), _ = jax.lax.scan(chunk, (stats, buffer), inputs)
+        t0 = protocol.zero_trials
+        trials = ZeroTrials(*(a[:t0] for a in buffer[:3]), buffer.weights[:, :t0])
         return stats._replace(trials=trials)
 
     return jax.vmap(one_condition)(conds)
+
+
+def replicate_moments(stats: BlockStats, replicate) -> SignalMoments:
+    """Replicate ``replicate``'s statistics of one block (``stats`` without a condition axis):
+    the streamed level sums, and the zero-signal moments of the kept trials under that
+    replicate's weights (equal to streaming them, to float rounding). Statistics that carry
+    their zero-signal moments already (no kept trials) are indexed as they are."""
+    m = jax.tree.map(lambda a: a[replicate], stats.moments)
+    if m.zero_scatter is not None:
+        return m
+    x = stats.trials.responses
+    zero = moments_from_trials(
+        x, jnp.zeros(x.shape[0], int), stats.trials.weights[replicate], n_levels=1
+    )
+    return m._replace(
+        zero_weight=zero.zero_weight, zero_mean=zero.zero_mean, zero_scatter=zero.zero_scatter
+    )
 
 
 def session_key(seed_key: PRNGKeyArray, session) -> PRNGKeyArray:

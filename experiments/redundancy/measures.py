@@ -46,7 +46,7 @@ from bayescortex.analysis.redundancy import redundancy_from_stats
 from bayescortex.models import CATEGORY_ORIENTATIONS
 from bayescortex.models.stimuli import preferred_orientations
 
-from ..protocol import BlockStats, ZeroTrials
+from ..protocol import BlockStats, ZeroTrials, replicate_moments
 
 MEASURES = ("information", "information_shuffled", "redundancy", "percent_redundancy")
 
@@ -149,7 +149,7 @@ def _choice_measures(analysis: Analysis, moments: SignalMoments, trials: ZeroTri
     # Each neuron's preferred category: the sign of its f' summed over coherences; choice 0
     # is the first category, which positive contrasts show.
     fp = jnp.sum(fprime_from_moments(_select(moments, -1), analysis.ds), axis=0)
-    auc = weighted_roc_auc(trials.counts, trials.choice == 1, w)
+    auc = weighted_roc_auc(trials.responses[:, -1], trials.choice == 1, w)
     cp = jnp.where(fp > 0, 1.0 - auc, auc)  # > 0.5: more spikes before the preferred choice
     relevant = dict(analysis.groups).get("relevant")
     if relevant is not None:
@@ -259,10 +259,9 @@ def replicate_measures(
     ranked by their d' in that condition's data.
     """
     trials = stats.trials
-    stats = stats._replace(trials=None)
     dprime = None
     if reference is not None:
-        ref = jax.tree.map(lambda a: a[reference, 0], stats.moments)
+        ref = replicate_moments(jax.tree.map(lambda a: a[reference], stats), 0)
         dprime = passive_dprime(ref, analysis.ds)
 
     def per_condition(n, k, r):
@@ -273,8 +272,10 @@ def replicate_measures(
         return one
 
     def evaluate(n, k, r):
-        rep = jax.tree.map(lambda a: a[:, r], stats)
-        return jax.vmap(per_condition(n, k, r))(rep.moments, rep.correct, trials, rep.signal_second)
+        # This replicate's zero-signal moments are computed here, one replicate at a time.
+        moments = jax.vmap(lambda s: replicate_moments(s, r))(stats)
+        second = None if stats.signal_second is None else stats.signal_second[:, r]
+        return jax.vmap(per_condition(n, k, r))(moments, stats.correct[:, r], trials, second)
 
     point = evaluate(n_subsets, jax.random.fold_in(key, 0), 0)
     resampled = jax.lax.map(

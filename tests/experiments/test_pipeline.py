@@ -84,7 +84,7 @@ def test_streamed_statistics_equal_stored_trials(tiny):
         stored = moments_from_trials(
             x, jnp.asarray(level), jnp.ones(level.size), n_levels=len(p.levels)
         )
-        streamed = jax.tree.map(lambda a, c=c: a[c, 0], stats.moments)
+        streamed = protocol.replicate_moments(jax.tree.map(lambda a, c=c: a[c], stats), 0)
         _close_to_scale(streamed, stored)
         hits = np.asarray(rec.choice) == (p.levels[level] < 0)
         np.testing.assert_allclose(
@@ -205,7 +205,8 @@ def test_passive_fixation_block_depends_on_learning_but_the_cut_does_not(tiny):
     before = record(static.protocol, hyper, naive, key, key, conds)
     after = record(static.protocol, hyper, trained, key, key, conds)
     fixation = [jax.tree.map(lambda a: a[0], s.moments) for s in (before, after)]
-    cut = [jax.tree.map(lambda a: a[1], s.moments) for s in (before, after)]
+    # The responses (level sums and the kept zero-signal trials), not the choices.
+    cut = [jax.tree.map(lambda a: a[1], (s.moments, s.trials.responses)) for s in (before, after)]
     assert not np.allclose(np.asarray(fixation[0].total), np.asarray(fixation[1].total))
     _close(cut[0], cut[1], rtol=0, atol=0)
 
@@ -279,6 +280,6 @@ def test_frozen_noise_repeats_the_images_not_the_chains(tiny):
         fixed.energy, np.broadcast_to(fixed.energy[:, :1], fixed.energy.shape), rtol=1e-5
     )
     assert np.std(np.asarray(fresh.energy[0, :, 0])) > 0.1
-    assert np.std(np.asarray(fixed.counts[0]), axis=0).max() > 0  # the chains still vary
+    assert np.std(np.asarray(fixed.responses[0, :, -1]), axis=0).max() > 0  # chains vary
     np.testing.assert_array_equal(fixed.weights[:, 0], 1.0)
     np.testing.assert_array_equal(fixed.weights, fresh.weights)
