@@ -22,6 +22,12 @@ of each neuron in the decoder (+1: P+, pushes toward the target; -1: P-; 0: not 
   decoder mode rather than a shared one),
   :func:`decode_outcome` (cross-validated LDA of hit vs miss from :func:`pre_outcome_features`).
 - :func:`feedback_alignment`: the correlation of learned feedback weights with the decoder.
+- Does a neuron's residual predict its own later change? :func:`session_residual_means` (one
+  residual fit per neuron over all sessions, then its mean per session) and
+  :func:`residual_change_prediction` (per neuron, the correlation across sessions of the
+  session's mean residual with the change of activity to the next session); run it on
+  non-target neurons too, as the control population.
+- :data:`POLARITY`: the fixed sign convention of the group effects (the paper's).
 
 Bad input raises ``ValueError`` naming the argument (wrong shape, NaN, too few frames or
 trials for an estimate).
@@ -30,6 +36,13 @@ trials for an estimate).
 from __future__ import annotations
 
 import numpy as np
+
+POLARITY = {"contrast": (-1, 1), "coupling": (1, -1)}
+"""Signs ``(P+, P-)`` that an instructive signal ``B_i x error`` gives, fixed in advance (the
+paper's convention: the error-decrease minus error-increase contrast is negative in P+ and
+positive in P-; equivalently the residual's correlation with the error is positive in P+ and
+negative in P-). A criterion accepts only this polarity: the reverse pattern, which a soma
+correlated with the error leaves in an imperfectly fitted residual, does not pass."""
 
 
 def _array(name: str, x, ndim: int | tuple[int, ...], *, finite: bool = True) -> np.ndarray:
@@ -377,3 +390,61 @@ def feedback_alignment(learned, decoder) -> np.ndarray:
     norm = np.sqrt((bc**2).sum(axis=-1) * (dc**2).sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, bc @ dc / np.where(norm > 0, norm, 1.0), 0.0)
+
+
+def session_residual_means(dendrite, soma, session, *, n_sessions: int | None = None):
+    """Per session and neuron, the mean somato-dendritic residual, from one fit per neuron
+    over the frames of all sessions (a fit per session would give every session mean 0).
+
+    Args:
+        dendrite: ``(frames, neurons)``.
+        soma: ``(frames, neurons)``.
+        session: ``(frames,)`` int, the session of each frame.
+        n_sessions: sessions to report (default ``max(session) + 1``); empty ones are NaN.
+
+    Returns:
+        ``(sessions, neurons)``.
+
+    >>> s = np.array([[0.0], [1.0], [2.0], [0.0], [1.0], [2.0]])
+    >>> d = 2 * s + np.array([[1.0], [1.0], [1.0], [-1.0], [-1.0], [-1.0]])
+    >>> session_residual_means(d, s, [0, 0, 0, 1, 1, 1]).round(3).tolist()
+    [[1.0], [-1.0]]
+    """
+    g = np.asarray(session)
+    d = _array("dendrite", dendrite, 2)
+    if g.shape != (d.shape[0],) or not np.issubdtype(g.dtype, np.integer) or np.any(g < 0):
+        raise ValueError(f"session: expected ({d.shape[0]},) non-negative ints, got {g.shape}")
+    res = somatodendritic_residual(d, soma)
+    n = int(g.max()) + 1 if n_sessions is None else n_sessions
+    count = np.bincount(g, minlength=n)[:n].astype(float)
+    total = np.stack([np.bincount(g, weights=res[:, i], minlength=n)[:n]
+                      for i in range(res.shape[1])], axis=1)  # fmt: skip
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return total / np.where(count > 0, count, np.nan)[:, None]
+
+
+def residual_change_prediction(residual_mean, activity) -> np.ndarray:
+    """Per neuron, the Pearson correlation across sessions ``s`` of its mean residual in
+    session ``s`` with the change of its own activity from ``s`` to ``s + 1``; 0 where either
+    is constant. Positive: the residual predicts the change that follows it.
+
+    Args:
+        residual_mean: ``(..., sessions, neurons)``, e.g. :func:`session_residual_means`.
+        activity: ``(..., sessions, neurons)`` mean activity per session.
+
+    >>> res = np.array([[1.0], [0.5], [0.2], [0.0]])
+    >>> act = np.array([[0.0], [1.0], [1.5], [1.7]])
+    >>> residual_change_prediction(res, act).round(3).tolist()
+    [1.0]
+    """
+    x = _array("residual_mean", residual_mean, tuple(range(2, 8)))
+    a = _array("activity", activity, tuple(range(2, 8)))
+    if a.shape != x.shape:
+        raise ValueError(f"activity: expected the shape of residual_mean {x.shape}, got {a.shape}")
+    if x.shape[-2] < 3:
+        raise ValueError(f"residual_mean: need at least 3 sessions, got {x.shape[-2]}")
+    x, y = x[..., :-1, :], np.diff(a, axis=-2)
+    xc, yc = x - x.mean(axis=-2, keepdims=True), y - y.mean(axis=-2, keepdims=True)
+    norm = np.sqrt((xc**2).sum(axis=-2) * (yc**2).sum(axis=-2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, (xc * yc).sum(axis=-2) / np.where(norm > 0, norm, 1.0), 0.0)

@@ -8,34 +8,47 @@ context ``z_t`` (``Z`` dims); both are slow Ornstein-Uhlenbeck processes,
 Soma (:func:`soma`)::
 
     h_i = W_i . x_t + V_i . z_t + b_i + sigma xi_i,     xi_i ~ N(0, 1)
-    r_i = g_s softplus(h_i),                            r'_i = dr_i / dh_i = g_s sigmoid(h_i)
+    r_i = g_s r_max tanh(softplus(h_i) / r_max),        r'_i = dr_i / dh_i
+
+The rate saturates at ``g_s r_max`` (``r_max`` the rate ceiling; close to ``g_s softplus(h)``
+well below it), so no rule can raise the hit rate by inflating every rate without bound: two
+saturated groups cancel in the cursor. A slow homeostatic term (:func:`homeostasis_step`) pulls
+each bias back toward the neuron's baseline rate ``r0_i``::
+
+    b_i <- b_i + eta_h (r0_i - r_i)
 
 Apical compartment (:func:`dendrite`)::
 
-    a_i = g_a (m_i + u_i) + kappa r_i + g_nl r_i^2 + sigma_a eps_i,     m = F z_t
+    a_i = g_a (m_i + u_i + sigma_a eps_i) + kappa r_i + g_nl r_i^2,     m = F z_t
 
 ``m`` is context shared through the fixed loadings ``F`` (the same ``z`` also drives the somata
 through ``V``, so other neurons' somata can explain it); ``u_i`` is the instructive signal;
 ``g_a`` is the apical gain (0: the apical tuft is silenced, as by activating layer-1 NDNF
-interneurons); ``kappa r_i`` is the back-propagated somatic signal; ``g_nl r_i^2`` is an optional
+interneurons) and scales everything that reaches the tuft from above, its noise included;
+``kappa r_i`` is the back-propagated somatic signal; ``g_nl r_i^2`` is an optional
 nonlinear soma-to-dendrite coupling (zero except in the ``scalar_nonlinear`` variant). The part
 of the dendrite that plasticity sees is the apical drive, the dendrite minus its soma-driven
 part::
 
-    p_i = g_a (m_i + u_i) + sigma_a eps_i
+    p_i = g_a (m_i + u_i + sigma_a eps_i)
 
 Plasticity, one rule for every variant (:func:`plasticity_step`)::
 
-    e_i <- gamma_e e_i + r'_i [x_t, 1]          eligibility trace, gamma_e = exp(-1 / tau_e)
+    e_i <- gamma_e e_i + r'_i phi_i [x_t, 1]     eligibility trace, gamma_e = exp(-1 / tau_e)
     [W_i, b_i] <- [W_i, b_i] + eta p_i e_i
+
+``phi_i = 1`` (the rate's slope), except for ``scalar_perturbation``, whose eligibility is
+node perturbation: ``phi_i = sigma xi_i``, the neuron's own fluctuation (Fiete & Seung 2006).
 
 Feedback weights, learned from the neuron's own fluctuations and the visual outcome
 (:func:`feedback_step`), from ``B~ = 0``::
 
-    B~_i <- B~_i + eta_B [(r_i - rbar_i)(q_t - qbar) - lambda B~_i]
+    B~_i <- B~_i + eta_B min(g_a, 1) [(r_i - rbar_i)(q_t - qbar) - lambda B~_i]
 
-``q_t`` is the grating position the activity ``r_t`` produced, ``rbar``, ``qbar`` running means.
-The feedback pathway normalises its weights divisively, ``B^_i = B~_i / (max_j |B~_j| + eps_B)``
+gated by the apical gain: the outcome reaches a neuron only through its tuft, so a silenced
+tuft learns no feedback weight. ``q_t`` is the grating position the activity ``r_t``
+produced, ``rbar``, ``qbar`` running means. The feedback pathway normalises its weights
+divisively, ``B^_i = B~_i / (max_j |B~_j| + eps_B)``
 (:func:`normalised_feedback`), so its largest weight has magnitude about 1 whatever the units.
 
 Instructive signal by variant (:data:`VARIANTS`, :func:`instructive_signal`); ``err_t`` in
@@ -44,6 +57,7 @@ Instructive signal by variant (:data:`VARIANTS`, :func:`instructive_signal`); ``
     vectorized          u_i = B^_i err_t          (B^ learned)
     vectorized_change   u_i = -B^_i Delta err_t   (B^ learned)
     scalar              u_i = delta_t = rew_t - Delta err_t - deltabar   (the same for all)
+    scalar_perturbation as scalar, with the node-perturbation eligibility (the strong null)
     scalar_nonlinear    as scalar, and g_nl r_i^2 in the dendrite
     blocked             as vectorized with g_a = 0 in the learning sessions
     soma_dimmed         as vectorized with g_s reduced in the learning sessions
@@ -57,8 +71,15 @@ clamped-minus-free difference). Multiplying the *observed* change instead
 (``vectorized_change``) pairs ``B^_i`` with a change that the neuron's own fluctuation caused
 with the sign of ``B_i``, so the expected update is proportional to ``B^_i B_i >= 0`` in both
 groups: P- neurons are potentiated like P+ neurons. The scalar RPE needs no feedback weight:
-its correlation with ``r'_i`` already carries the sign of ``B_i`` (node perturbation through
-the soma's nonlinearity).
+its correlation with ``r'_i`` carries the sign of ``B_i`` weakly (through the soma's
+nonlinearity); with the node-perturbation eligibility it carries it directly,
+``E[delta sigma xi_i] ~ B_i``, which makes ``scalar_perturbation`` the fair scalar null.
+
+A limit of ``vectorized`` to keep in mind: ``err_t >= 1/6`` on every active frame but the hit
+frame, so its bias update always has the sign of ``B^_i`` (a push, scaled by the error,
+rather than a signal that reverses with the outcome); and plasticity reads ``p_i``, the
+dendrite with its own soma part removed exactly, which the imaging analysis can only
+estimate.
 
 Calcium (:func:`calcium`): ``F_t = gamma_c F_{t-1} + (1 - gamma_c) s_t + sigma_F n_t``, an
 exponential (GCaMP-like) kernel of time constant ``tau_c`` frames and additive noise.
@@ -80,6 +101,7 @@ VARIANTS = (
     "vectorized",
     "vectorized_change",
     "scalar",
+    "scalar_perturbation",
     "scalar_nonlinear",
     "blocked",
     "soma_dimmed",
@@ -94,8 +116,10 @@ class Rule(NamedTuple):
 
     ``error``, ``change``, ``rpe``: weights of ``B^ err``, ``-B^ Delta err`` and the scalar RPE
     in ``u``; ``learned``, ``random``, ``shuffled``: which feedback weights ``B^`` are (one of
-    them 1); ``block``: 1 silences the apical input in learning sessions; ``dim``: 1 reduces the
-    somatic gain in learning sessions; ``nonlinear``: 1 adds ``g_nl r^2`` to the dendrite.
+    them 1); ``block``: 1 silences the apical input in learning sessions; ``block_record``: 1
+    silences it in the recorded (imaged) trials of learning sessions; ``dim``: 1 reduces the
+    somatic gain in learning sessions; ``nonlinear``: 1 adds ``g_nl r^2`` to the dendrite;
+    ``perturbation``: 1 makes the eligibility node perturbation (``phi_i = sigma xi_i``).
     """
 
     error: Float[Array, ""]
@@ -107,12 +131,15 @@ class Rule(NamedTuple):
     block: Float[Array, ""]
     dim: Float[Array, ""]
     nonlinear: Float[Array, ""]
+    perturbation: Float[Array, ""]
+    block_record: Float[Array, ""]
 
 
 _RULES = {
     "vectorized": dict(error=1, learned=1),
     "vectorized_change": dict(change=1, learned=1),
     "scalar": dict(rpe=1, learned=1),
+    "scalar_perturbation": dict(rpe=1, learned=1, perturbation=1),
     "scalar_nonlinear": dict(rpe=1, learned=1, nonlinear=1),
     "blocked": dict(error=1, learned=1, block=1),
     "soma_dimmed": dict(error=1, learned=1, dim=1),
@@ -206,10 +233,13 @@ def soma(
     *,
     gain: Float[Array, ""],
     sigma: Float[Array, ""],
+    ceiling: Float[Array, ""],
 ) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
-    """Somatic rates ``r = g_s softplus(W x + V z + b + sigma noise)`` and ``dr/dh``."""
+    """Somatic rates ``r = g_s r_max tanh(softplus(h) / r_max)``, ``h = W x + V z + b +
+    sigma noise``, and ``dr/dh``; ``ceiling`` is ``r_max``."""
     h = population.weights @ x + population.context_soma @ z + population.bias + sigma * noise
-    return gain * jax.nn.softplus(h), gain * jax.nn.sigmoid(h)
+    t = jnp.tanh(jax.nn.softplus(h) / ceiling)
+    return gain * ceiling * t, gain * jax.nn.sigmoid(h) * (1.0 - t**2)
 
 
 def dendrite(
@@ -226,10 +256,10 @@ def dendrite(
 ) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
     """The apical compartment ``a`` and its apical drive ``p`` (what plasticity sees).
 
-    ``a = g_a (F z + u) + kappa r + g_nl r^2 + sigma_a noise``, ``p = g_a (F z + u) +
-    sigma_a noise``; ``nonlinear`` is ``g_nl``.
+    ``a = g_a (F z + u + sigma_a noise) + kappa r + g_nl r^2``, ``p = g_a (F z + u + sigma_a
+    noise)``; ``nonlinear`` is ``g_nl``. ``g_a`` scales all input from above, noise included.
     """
-    drive = apical_gain * (population.context_apical @ z + u) + sigma * noise
+    drive = apical_gain * (population.context_apical @ z + u + sigma * noise)
     return drive + backprop * r + nonlinear * r**2, drive
 
 
@@ -270,13 +300,23 @@ def instructive_signal(
     return vector * feedback + variant.rpe * rpe * jnp.ones_like(feedback)
 
 
+def eligibility_factor(
+    variant: Rule, slope: Float[Array, " neurons"], fluctuation: Float[Array, " neurons"]
+) -> Float[Array, " neurons"]:
+    """``r'_i phi_i``: the slope (``phi = 1``) or, with ``variant.perturbation``, the slope
+    times the neuron's own fluctuation ``sigma xi_i`` (node perturbation)."""
+    c = variant.perturbation
+    return slope * ((1.0 - c) + c * fluctuation)
+
+
 def eligibility_step(
     trace: Float[Array, "neurons inputs_1"],
     slope: Float[Array, " neurons"],
     x: Float[Array, " inputs"],
     decay: Float[Array, ""],
 ) -> Float[Array, "neurons inputs_1"]:
-    """``e <- decay e + r' [x, 1]``: the low-passed gradient of each rate w.r.t. ``[W_i, b_i]``."""
+    """``e <- decay e + r' [x, 1]``: the low-passed gradient of each rate w.r.t. ``[W_i, b_i]``
+    (``slope`` is :func:`eligibility_factor`, ``r'_i phi_i``)."""
     pre = jnp.concatenate([x, jnp.ones((1,), x.dtype)])
     return decay * trace + slope[:, None] * pre[None, :]
 
@@ -294,6 +334,16 @@ def plasticity_step(
         population,
         (population.weights + delta[:, :-1], population.bias + delta[:, -1]),
     )
+
+
+def homeostasis_step(
+    population: Population,
+    r: Float[Array, " neurons"],
+    setpoint: Float[Array, " neurons"],
+    rate: Float[Array, ""],
+) -> Population:
+    """``b += eta_h (r0 - r)``: each bias drifts back toward the neuron's baseline rate."""
+    return eqx.tree_at(lambda p: p.bias, population, population.bias + rate * (setpoint - r))
 
 
 def feedback_step(

@@ -18,8 +18,10 @@ the cursor and the eligibility traces restart with every trial.
 
 Sessions: session 0 is a baseline day (no plasticity, no manipulation); sessions 1, 2, ...
 learn (:func:`session_step`). The experiment's manipulations (apical block, dimmed soma) act
-in the learning sessions. Every session streams per-session sums (hits, active frames, time to
-hit, mean rates) and keeps the last ``record_trials`` trials of the target neurons (soma and
+in the learning sessions; a variant's ``block_record`` silences the tuft only in the recorded
+trials of learning sessions. The baseline rates (calibration) are each neuron's homeostatic
+setpoint ``r0``. Every session streams per-session sums (hits, active frames, time to
+hit, mean rates) and keeps the last ``record_trials`` trials of every neuron (soma and
 dendrite through the calcium observation model, grating, error, reward) for the imaging
 analysis: the memory does not grow with the number of trials.
 
@@ -47,8 +49,10 @@ from .bci import (
     calcium,
     dendrite,
     effective_feedback,
+    eligibility_factor,
     eligibility_step,
     feedback_step,
+    homeostasis_step,
     init_population,
     instructive_signal,
     ou_step,
@@ -85,6 +89,8 @@ class TaskHyper(eqx.Module):
     feedback_rate: Float[Array, ""]  # eta_B
     feedback_decay: Float[Array, ""]  # lambda
     apical_gain: Float[Array, ""]  # g_a
+    rate_ceiling: Float[Array, ""]  # r_max
+    homeostasis_rate: Float[Array, ""]  # eta_h
     backprop: Float[Array, ""]  # kappa
     soma_noise: Float[Array, ""]  # sigma
     apical_noise: Float[Array, ""]  # sigma_a
@@ -112,6 +118,7 @@ class BCIState(NamedTuple):
     population: Population
     feedback: Float[Array, " neurons"]  # B~
     r_mean: Float[Array, " neurons"]
+    setpoint: Float[Array, " neurons"]  # r0, the baseline rates (homeostasis)
     q_mean: Float[Array, ""]
     rpe_mean: Float[Array, ""]
     x: Float[Array, " inputs"]
@@ -124,10 +131,11 @@ class BCIState(NamedTuple):
 
 
 class Frames(NamedTuple):
-    """Per-frame record of trials (targets only); ``(trials, steps, ...)`` when stacked."""
+    """Per-frame record of trials (every neuron: the targets first, then the non-target
+    control population); ``(trials, steps, ...)`` when stacked."""
 
-    soma: Float[Array, "*frames targets"]
-    dendrite: Float[Array, "*frames targets"]
+    soma: Float[Array, "*frames neurons"]
+    dendrite: Float[Array, "*frames neurons"]
     position: Float[Array, "*frames"]  # q
     error: Float[Array, "*frames"]
     reward: Float[Array, "*frames"]
@@ -195,18 +203,21 @@ def _empty_sums(static: TaskStatic) -> _Sums:
     return _Sums(zero, zero, zero, jnp.zeros((static.neurons,), jnp.float32))
 
 
-def _step(static: TaskStatic, hyper: TaskHyper, learn, carry, t_noise):
+def _step(static: TaskStatic, hyper: TaskHyper, learn, recorded, carry, t_noise):
     """One frame of a trial: inputs, somata, cursor, grating, reward, dendrites, learning."""
     state, trial, sums = carry
     t, noise = t_noise
     n_x, n_z = static.inputs, static.inputs + static.context
     v = state.variant
     soma_gain = 1.0 - learn * v.dim * (1.0 - hyper.control_somatic_gain)
-    apical_gain = hyper.apical_gain * (1.0 - learn * v.block)
+    apical_gain = (
+        hyper.apical_gain * (1.0 - learn * v.block) * (1.0 - learn * recorded * v.block_record)
+    )
     x = ou_step(noise[:n_x], state.x, hyper.input_timescale)
     z = ou_step(noise[n_x:n_z], state.z, hyper.context_timescale)
     xi = noise[n_z : n_z + static.neurons]
-    r, slope = soma(state.population, x, z, xi, gain=soma_gain, sigma=hyper.soma_noise)
+    r, slope = soma(state.population, x, z, xi, gain=soma_gain, sigma=hyper.soma_noise,
+                    ceiling=hyper.rate_ceiling)  # fmt: skip
     alpha = 1.0 - jnp.exp(-1.0 / hyper.cursor_timescale)
     cursor = trial.cursor + alpha * (decoder(static) @ r - trial.cursor)
     q = grating_position(cursor / state.threshold, static.levels)
@@ -224,15 +235,20 @@ def _step(static: TaskStatic, hyper: TaskHyper, learn, carry, t_noise):
         state.population, z, u, r, eps, apical_gain=apical_gain, backprop=hyper.backprop,
         nonlinear=v.nonlinear * hyper.nonlinear_gain, sigma=hyper.apical_noise,
     )  # fmt: skip
-    trace = eligibility_step(trial.trace, slope, x, jnp.exp(-1.0 / hyper.trace_timescale))
+    phi = eligibility_factor(v, slope, hyper.soma_noise * xi)
+    trace = eligibility_step(trial.trace, phi, x, jnp.exp(-1.0 / hyper.trace_timescale))
     gate = learn * trial.active
+    population = plasticity_step(state.population, trace, drive, hyper.learning_rate * gate)
+    population = homeostasis_step(population, r, state.setpoint, hyper.homeostasis_rate * gate)
+    # The outcome reaches the feedback synapses through the tuft: gated by the apical gain.
+    received = jnp.clip(apical_gain, 0.0, 1.0)
     mean_rate = (1.0 - jnp.exp(-1.0 / hyper.mean_timescale)) * trial.active
     rpe_rate = (1.0 - jnp.exp(-1.0 / hyper.rpe_timescale)) * trial.active
     state = state._replace(
-        population=plasticity_step(state.population, trace, drive, hyper.learning_rate * gate),
+        population=population,
         feedback=feedback_step(
             state.feedback, r, state.r_mean, q, state.q_mean,
-            rate=hyper.feedback_rate * gate, decay=hyper.feedback_decay,
+            rate=hyper.feedback_rate * gate * received, decay=hyper.feedback_decay,
         ),
         r_mean=state.r_mean + mean_rate * (r - state.r_mean),
         q_mean=state.q_mean + mean_rate * (q - state.q_mean),
@@ -247,8 +263,8 @@ def _step(static: TaskStatic, hyper: TaskHyper, learn, carry, t_noise):
         soma=sums.soma + trial.active * r,
     )
     frame = Frames(
-        soma=r[: static.targets], dendrite=a[: static.targets], position=q, error=error,
-        reward=hit, active=trial.active, cursor=cursor,
+        soma=r, dendrite=a, position=q, error=error, reward=hit, active=trial.active,
+        cursor=cursor,
     )  # fmt: skip
     trial = _Trial(cursor=cursor, error=error, active=trial.active * (1.0 - hit), trace=trace)
     return (state, trial, sums), frame
@@ -273,7 +289,8 @@ def _trial(static: TaskStatic, hyper: TaskHyper, learn, record_from, carry, k_ke
     # The trial's noise in one draw (inputs, context, somata, dendrites for every frame): the
     # frame loop then holds no random-number generation.
     noise = jax.random.normal(key, (static.steps, _noise_size(static)))
-    step = functools.partial(_step, static, hyper, learn)
+    recorded = (k >= record_from).astype(jnp.float32)
+    step = functools.partial(_step, static, hyper, learn, recorded)
     (state, _, sums), frames = jax.lax.scan(step, (state, start, sums), (steps, noise))
     if buffer is not None:
         slot = jnp.clip(k - record_from, 0, static.record_trials - 1)
@@ -288,8 +305,8 @@ def _trials(static, hyper, state, key, count: int, learn, record: int):
     buffer = None
     if record:
         shape = lambda *tail: jnp.zeros((record, static.steps, *tail), jnp.float32)  # noqa: E731
-        k = static.targets
-        buffer = Frames(shape(k), shape(k), shape(), shape(), shape(), shape(), shape())
+        n = static.neurons
+        buffer = Frames(shape(n), shape(n), shape(), shape(), shape(), shape(), shape())
     body = functools.partial(_trial, static, hyper, learn, count - record)
     (state, sums, buffer), peaks = jax.lax.scan(
         body, (state, _empty_sums(static), buffer), (jnp.arange(count), keys)
@@ -313,6 +330,7 @@ def calibrate(
     calibrated = free._replace(
         threshold=threshold,
         r_mean=sums.soma / sums.active_frames,
+        setpoint=sums.soma / sums.active_frames,
         q_mean=zero,
         rpe_mean=zero,
         feedback=state.feedback,
@@ -337,6 +355,7 @@ def init_state(static: TaskStatic, hyper: TaskHyper, variant: Rule, key: PRNGKey
         population=population,
         feedback=jnp.zeros((static.neurons,), jnp.float32),
         r_mean=jnp.zeros((static.neurons,), jnp.float32),
+        setpoint=jnp.zeros((static.neurons,), jnp.float32),
         q_mean=jnp.zeros((), jnp.float32),
         rpe_mean=jnp.zeros((), jnp.float32),
         x=jax.random.normal(k_x, (static.inputs,)),
@@ -381,8 +400,8 @@ def session_step(
     )
     if frames is None:
         empty = lambda *tail: jnp.zeros((0, static.steps, *tail), jnp.float32)  # noqa: E731
-        k = static.targets
-        frames = Frames(empty(k), empty(k), empty(), empty(), empty(), empty(), empty())
+        n = static.neurons
+        frames = Frames(empty(n), empty(n), empty(), empty(), empty(), empty(), empty())
     observed = observe(jax.random.fold_in(key, static.trials), frames, hyper)
     stats = SessionStats(
         hits=sums.hits,

@@ -35,9 +35,10 @@ HYPER_FIELDS = tuple(TaskHyper.__annotations__)
 # The largest sensible value of every continuous knob: plasticity rates are fractions of a
 # step, gains, scales and noises are in units of the drive (order 1), timescales in frames.
 CEILINGS = {
-    "learning_rate": 1.0, "feedback_rate": 1.0, "feedback_decay": 10.0, "feedback_floor": 1.0,
+    "learning_rate": 1.0, "feedback_rate": 1.0, "homeostasis_rate": 1.0, "feedback_decay": 10.0,
+    "feedback_floor": 1.0,
     **dict.fromkeys((
-        "apical_gain", "backprop", "soma_noise", "apical_noise", "nonlinear_gain",
+        "apical_gain", "rate_ceiling", "backprop", "soma_noise", "apical_noise", "nonlinear_gain",
         "control_somatic_gain", "context_drive", "context_apical", "weight_scale",
         "baseline_bias", "calcium_noise"), 100.0),
     **dict.fromkeys((
@@ -51,8 +52,9 @@ class BCIConfig:
     """Learn a BCI task with apical instructive signals; compare learning rules."""
 
     variants: tuple[str, ...] = VARIANTS
-    """Learning rules to run (any of vectorized, vectorized_change, scalar, scalar_nonlinear,
-    blocked, soma_dimmed, random_feedback, shuffled), together as one array axis."""
+    """Learning rules to run (any of vectorized, vectorized_change, scalar,
+    scalar_perturbation, scalar_nonlinear, blocked, soma_dimmed, random_feedback, shuffled),
+    together as one array axis."""
     seeds: int = 4
     """Independent animals, run together as one array axis."""
     sessions: int = 5
@@ -82,7 +84,12 @@ class BCIConfig:
     feedback_decay: float = 0.1
     """lambda, the decay of B~."""
     apical_gain: float = 1.0
-    """g_a, the apical gain (0 in the learning sessions of 'blocked')."""
+    """g_a, the apical gain (0 in the learning sessions of 'blocked'): scales all input that
+    reaches the tuft from above (noise included) and gates the feedback-weight learning."""
+    rate_ceiling: float = 4.0
+    """r_max, the saturation of the somatic rate (r = g_s r_max tanh(softplus(h) / r_max))."""
+    homeostasis_rate: float = 1e-4
+    """eta_h, the rate at which each bias drifts back toward the neuron's baseline rate."""
     backprop: float = 1.0
     """kappa, the back-propagated somatic signal in the dendrite."""
     soma_noise: float = 1.0
@@ -142,11 +149,13 @@ class BCIConfig:
                 "seeds", "sessions", "neurons", "targets", "inputs", "trials", "steps",
                 "calibration_trials", "record_trials", "learning_rate", "feedback_rate",
                 "soma_noise", "input_timescale", "context_timescale", "cursor_timescale",
-                "baseline_hit_rate", "trace_timescale", "mean_timescale", "rpe_timescale",
+                "baseline_hit_rate", "trace_timescale", "rate_ceiling", "mean_timescale",
+                "rpe_timescale",
                 "feedback_floor", "pre_outcome_window", "bootstrap",
             ),
             non_negative=(
-                "feedback_decay", "apical_gain", "backprop", "apical_noise", "nonlinear_gain",
+                "feedback_decay", "apical_gain", "homeostasis_rate", "backprop", "apical_noise",
+                "nonlinear_gain",
                 "control_somatic_gain", "context_drive", "context_apical", "weight_scale",
                 "calcium_timescale", "calcium_noise", "compare_targets",
             ),

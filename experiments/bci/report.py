@@ -21,7 +21,7 @@ from bayescortex.analysis import bci as analysis
 from bayescortex.analysis import percentile_interval
 
 from ..compilation import CompileTime
-from ..results import evaluate_criteria
+from .criteria import COMPARED_WITH, CRITERIA, RULES, _opposite, criteria, discrimination
 from .run import FITS, LEARNED_MARGIN
 
 SUFFIX = {"linear": "", "quadratic": "_quadratic", "with_others": "_with_others"}
@@ -90,6 +90,11 @@ def per_seed_measures(ds: xr.Dataset) -> dict[str, np.ndarray]:
         out[f"minus_rate_change_{v}"] = (d.minus_rate.sel(session=last) - d.minus_rate.sel(
             session=0)).values  # fmt: skip
         out[f"feedback_alignment_last_{v}"] = d.feedback_alignment.sel(session=last).values
+        # The decoder projection B . r (P+ minus P- mean rate): the learning measure that
+        # inflating every rate cannot meet.
+        proj = (d.plus_rate - d.minus_rate).values  # (seed, session)
+        out[f"projection_change_{v}"] = proj[:, -1] - proj[:, 0]
+        out[f"projection_speed_{v}"] = analysis.learning_speed(proj)
         dec = d.decoding.sel(session=d.session[d.session >= 1]).values
         out[f"decoding_{v}"] = _mean_defined(dec)
         for fit, suffix in SUFFIX.items():
@@ -115,6 +120,31 @@ def per_seed_measures(ds: xr.Dataset) -> dict[str, np.ndarray]:
             out[f"signed_energy_{v}{suffix}"] = _nan_rows(
                 ct, lambda x: analysis.signed_mode_energy(x, signs)
             )
+    return out
+
+
+def change_prediction_measures(ds: xr.Dataset) -> dict[str, np.ndarray]:
+    """Per seed: the mean over target neurons and over non-target neurons (the control
+    population) of each neuron's correlation across sessions of its mean imaged residual with
+    the change of its imaged activity to the next session
+    (:func:`~bayescortex.analysis.bci.residual_change_prediction`), and targets minus
+    non-targets. Empty where the run has no non-target neurons or too few sessions."""
+    out: dict[str, np.ndarray] = {}
+    if "residual_mean" not in ds or ds.sizes["session"] < 3:
+        return out
+    k = int(ds.attrs.get("targets", ds.sizes["target"]))
+    if ds.sizes["neuron"] <= k:
+        return out
+    for v in ds.variant.values:
+        d = ds.sel(variant=v)
+        x, a = d.residual_mean.values, d.imaged_rate.values  # (seed, session, neuron)
+        ok = np.all(np.isfinite(x), axis=(1, 2)) & np.all(np.isfinite(a), axis=(1, 2))
+        r = np.full((x.shape[0], x.shape[-1]), np.nan)
+        if ok.any():
+            r[ok] = analysis.residual_change_prediction(x[ok], a[ok])
+        out[f"change_prediction_targets_{v}"] = r[:, :k].mean(axis=1)
+        out[f"change_prediction_others_{v}"] = r[:, k:].mean(axis=1)
+        out[f"change_prediction_advantage_{v}"] = r[:, :k].mean(axis=1) - r[:, k:].mean(axis=1)
     return out
 
 
@@ -153,8 +183,22 @@ def effects(ds: xr.Dataset, *, bootstrap: int | None = None, seed: int | None = 
     n_boot = bootstrap or config.get("bootstrap", 1000)
     pick = _pick(config.get("seed", 0) if seed is None else seed, n_boot, ds.sizes["seed"])
     values = per_seed_measures(ds)
-    out = {name: mean_effect(x, pick) for name, x in values.items()}
     variants = list(ds.variant.values)
+    for v in variants:  # paired comparisons (variants share their seeds' keys)
+        for w in COMPARED_WITH:
+            if w in variants and w != v:
+                values[f"projection_advantage_{v}_over_{w}"] = (
+                    values[f"projection_change_{v}"] - values[f"projection_change_{w}"]
+                )
+        # The contrast's group split with the polarity fixed: P- minus P+ (> 0 for B_i err).
+        values[f"contrast_split_{v}"] = values[f"contrast_minus_{v}"] - values[f"contrast_plus_{v}"]
+        if "scalar_perturbation" in variants and v != "scalar_perturbation":
+            values[f"contrast_split_advantage_{v}"] = values[f"contrast_split_{v}"] - (
+                values["contrast_minus_scalar_perturbation"]
+                - values["contrast_plus_scalar_perturbation"]
+            )
+    values.update(change_prediction_measures(ds))
+    out = {name: mean_effect(x, pick) for name, x in values.items()}
     if "vectorized" in variants and "scalar" in variants:
         out["speed_ratio"] = ratio_effect(
             values["learning_speed_vectorized"], values["learning_speed_scalar"], pick
@@ -184,74 +228,6 @@ def with_effects(ds: xr.Dataset) -> xr.Dataset:
         effect_low=("effect", values[:, 1]),
         effect_high=("effect", values[:, 2]),
     ).assign_coords(effect=list(found))
-
-
-def _opposite(e, plus: str, minus: str) -> bool:
-    """The two groups' intervals lie on opposite sides of 0."""
-    p, m = e(plus), e(minus)
-    return (p[1] > 0 and m[2] < 0) or (p[2] < 0 and m[1] > 0)
-
-
-CRITERIA = (
-    (
-        f"(a) vectorized learns: last-session hit rate >= baseline + {LEARNED_MARGIN:g} in at "
-        "least 75% of seeds",
-        lambda e: e("learned_fraction_vectorized")[0] >= 0.75,
-    ),
-    (
-        "(c) blocked apical input does not learn: hit-rate change below 0.1 (seed mean) and at "
-        "most 25% of seeds learned",
-        lambda e: (
-            e("hit_rate_change_blocked")[0] < 0.1 and e("learned_fraction_blocked")[0] <= 0.25
-        ),
-    ),
-    (
-        "(a) residual-error coupling: mean sign opposite in P+ and P- (95% CIs on opposite "
-        "sides of 0)",
-        lambda e: _opposite(e, "residual_sign_plus_vectorized", "residual_sign_minus_vectorized"),
-    ),
-    (
-        "(a) error-decrease minus error-increase contrast (event-locked): opposite signs in P+ "
-        "and P- (95% CIs on opposite sides of 0)",
-        lambda e: _opposite(e, "contrast_plus_vectorized", "contrast_minus_vectorized"),
-    ),
-    (
-        "(a) sign(B_i) recovered from the residual contrast for >= 80% of targets (seed mean)",
-        lambda e: e("sign_recovery_vectorized")[0] >= 0.8,
-    ),
-    (
-        "(b) scalar: P+ and P- contrasts share their sign (point estimates)",
-        lambda e: np.sign(e("contrast_plus_scalar")[0]) == np.sign(e("contrast_minus_scalar")[0]),
-    ),
-    (
-        "(a) P- somatic activity falls over learning (95% CI < 0)",
-        lambda e: e("minus_rate_change_vectorized")[2] < 0,
-    ),
-    (
-        "(a) corr(B~, B) rises from 0 (last session, 95% CI > 0)",
-        lambda e: e("feedback_alignment_last_vectorized")[1] > 0,
-    ),
-    (
-        "somatic-gain control (soma_dimmed) still learns: >= 75% of seeds",
-        lambda e: e("learned_fraction_soma_dimmed")[0] >= 0.75,
-    ),
-    (
-        "(d) fixed random feedback learns less than vectorized (hit-rate change, point)",
-        lambda e: e("hit_rate_change_random_feedback")[0] < e("hit_rate_change_vectorized")[0],
-    ),
-    (
-        "(e) shuffled feedback signs learn less than vectorized (hit-rate change, point)",
-        lambda e: e("hit_rate_change_shuffled")[0] < e("hit_rate_change_vectorized")[0],
-    ),
-)
-"""Each acceptance criterion: text and a check on the effects (``e(name) -> (value, low,
-high)``)."""
-
-
-def criteria(ds: xr.Dataset) -> list[tuple[str, bool | None]]:
-    """Each criterion and whether it holds: None where its variants were not run, False
-    (never a pass) where a value it uses is not finite."""
-    return evaluate_criteria(ds, CRITERIA)
 
 
 def _fmt(ds, name: str, digits: int = 2) -> str:
@@ -298,17 +274,30 @@ def summary_text(config, ds: xr.Dataset) -> str:
         "",
         "Learning (seed means, 95% bootstrap CIs over seeds):",
         f"  {'variant':18s} {'hit rate session 0':>20s} {'hit rate last':>20s} "
-        f"{'learned':>8s} {'P+ rate change':>22s} {'P- rate change':>22s} "
-        f"{'corr(B~,B) last':>22s}",
+        f"{'learned':>8s} {'decoder-projection change':>26s} {'P+ rate change':>22s} "
+        f"{'P- rate change':>22s} {'corr(B~,B) last':>22s}",
     ]
     for v in ds.variant.values:
         lines.append(
             f"  {v:18s} {_fmt(ds, f'hit_rate_first_{v}'):>20s} "
             f"{_fmt(ds, f'hit_rate_last_{v}'):>20s} "
             f"{float(ds.sel(effect=f'learned_fraction_{v}').effect_value):8.2f} "
+            f"{_fmt(ds, f'projection_change_{v}'):>26s} "
             f"{_fmt(ds, f'plus_rate_change_{v}'):>22s} {_fmt(ds, f'minus_rate_change_{v}'):>22s} "
             f"{_fmt(ds, f'feedback_alignment_last_{v}'):>22s}"
         )
+    lines.append("  (decoder projection: P+ minus P- mean rate, last session minus baseline; "
+                 "raising every rate does not move it)")  # fmt: skip
+    if f"change_prediction_targets_{ds.variant.values[0]}" in ds.effect.values:
+        lines += ["", "Residual predicts the neuron's own next change (per-neuron correlation "
+                  "across sessions, mean):", f"  {'variant':18s} {'targets':>20s} "
+                  f"{'non-targets':>20s} {'targets - non-targets':>24s}"]  # fmt: skip
+        for v in ds.variant.values:
+            lines.append(
+                f"  {v:18s} {_fmt(ds, f'change_prediction_targets_{v}'):>20s} "
+                f"{_fmt(ds, f'change_prediction_others_{v}'):>20s} "
+                f"{_fmt(ds, f'change_prediction_advantage_{v}'):>24s}"
+            )
     lines += [
         "",
         "Somato-dendritic residual (linear fit on the own soma), pooled over learning sessions:",
@@ -342,13 +331,17 @@ def summary_text(config, ds: xr.Dataset) -> str:
         op = "/" if str(name).startswith("speed_ratio") else "-"
         lines.append(f"  {name:24s} vectorized {op} scalar = {_fmt(ds, name)}")
     lines.append("  (equal eta and g_a; the rules' signals have different units, so the ratio is "
-                 "not a rate-matched comparison; a NaN interval: the scalar's speed is not "
-                 "distinguishable from 0, the ratio is unbounded)")  # fmt: skip
+                 "not a rate-matched comparison (experiments/bci/tuning.py tunes each rule's "
+                 "eta); a NaN interval: the ratio is unbounded)")  # fmt: skip
     for name in [n for n in ds.effect.values if str(n).startswith("learning_speed_")]:
         lines.append(f"  {name:32s} {_fmt(ds, name, 3)}")
     lines += ["", "Acceptance criteria:"]
     for text, ok in criteria(ds):
         lines.append(f"  [{'PASS' if ok else 'FAIL' if ok is not None else 'n/a '}] {text}")
+    lines += ["", "Discrimination: each criterion on the nulls it must exclude (it should FAIL):"]
+    for text, null, ok in discrimination(ds):
+        verdict = "fails, as required" if ok is False else "HOLDS: does not discriminate"
+        lines.append(f"  {null:20s} {verdict:30s} {text[:70]}")
     a = ds.attrs
     lines += [
         "",
@@ -360,4 +353,7 @@ def summary_text(config, ds: xr.Dataset) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["CRITERIA", "FITS", "criteria", "effects", "summary_text", "with_effects"]
+__all__ = [
+    "CRITERIA", "FITS", "RULES", "criteria", "discrimination", "effects", "summary_text",
+    "with_effects",
+]  # fmt: skip

@@ -158,7 +158,7 @@ def trials_simulated(config: BCIConfig) -> int:
     return main + (2 * config.seeds * per if config.compare_targets else 0)
 
 
-def block_measures(record, window: int) -> dict[str, np.ndarray]:
+def block_measures(record, window: int, targets: int | None = None) -> dict[str, np.ndarray]:
     """Imaging measures of one recorded block (one variant, seed and session).
 
     ``record``: :class:`~bayescortex.models.bci_task.Frames` with arrays ``(trials, time,
@@ -168,7 +168,8 @@ def block_measures(record, window: int) -> dict[str, np.ndarray]:
     values (a constant error, too few events, a single outcome) are NaN.
     """
     active = np.asarray(record.active) > 0
-    soma, dend = np.asarray(record.soma), np.asarray(record.dendrite)
+    soma = np.asarray(record.soma)[..., :targets]
+    dend = np.asarray(record.dendrite)[..., :targets]
     error = np.where(active, np.asarray(record.error), np.nan)
     k = soma.shape[-1]
     coupling = np.full((len(FITS), k), np.nan)
@@ -199,6 +200,34 @@ def block_measures(record, window: int) -> dict[str, np.ndarray]:
     return {"coupling": coupling, "contrast": contrast, "decoding": np.asarray(decoding)}
 
 
+def session_means(outputs) -> tuple[np.ndarray, np.ndarray]:
+    """Per variant, seed, session and neuron (targets and non-targets): the mean imaged
+    residual (one linear fit per neuron over the recorded frames of all sessions,
+    :func:`~bayescortex.analysis.bci.session_residual_means`) and the mean imaged soma."""
+    soma = np.stack([np.asarray(o.record.soma) for o in outputs], axis=2)
+    dend = np.stack([np.asarray(o.record.dendrite) for o in outputs], axis=2)
+    active = np.stack([np.asarray(o.record.active) for o in outputs], axis=2) > 0
+    n_v, n_s, n_sess = soma.shape[:3]
+    session = np.broadcast_to(np.arange(n_sess)[:, None, None], active.shape[2:])
+    residual = np.full((n_v, n_s, n_sess, soma.shape[-1]), np.nan)
+    rate = np.full_like(residual, np.nan)
+    for v in range(n_v):
+        for i in range(n_s):
+            m = active[v, i]
+            if m.sum() < 8:
+                continue
+            g = session[m]
+            residual[v, i] = analysis.session_residual_means(
+                dend[v, i][m], soma[v, i][m], g, n_sessions=n_sess
+            )
+            count = np.bincount(g, minlength=n_sess).astype(float)
+            total = np.stack([np.bincount(g, soma[v, i][m][:, j], minlength=n_sess)
+                              for j in range(soma.shape[-1])], axis=1)  # fmt: skip
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rate[v, i] = total / np.where(count > 0, count, np.nan)[:, None]
+    return residual, rate
+
+
 def dataset(config: BCIConfig, static: Static, outputs, threshold, compare=None) -> xr.Dataset:
     """The results of one configuration from its sessions' stats (leading axes variant,
     seed): behaviour, rates, feedback weights and their alignment, and the imaging measures
@@ -221,9 +250,10 @@ def dataset(config: BCIConfig, static: Static, outputs, threshold, compare=None)
         for v in range(n_v):
             for i in range(n_s):
                 block = jax.tree.map(lambda a, v=v, i=i: np.asarray(a)[v, i], out.record)
-                m = block_measures(block, config.pre_outcome_window)
+                m = block_measures(block, config.pre_outcome_window, task.targets)
                 coupling[v, i, s], contrast[v, i, s] = m["coupling"], m["contrast"]
                 decoding[v, i, s] = m["decoding"]
+    residual_mean, imaged_rate = session_means(outputs)
     with np.errstate(invalid="ignore", divide="ignore"):
         time_to_hit = np.where(hits > 0, hit_frames / np.maximum(hits, 1), np.nan)
     data = {
@@ -243,6 +273,8 @@ def dataset(config: BCIConfig, static: Static, outputs, threshold, compare=None)
         "coupling": (("variant", "seed", "session", "fit", "target"), coupling),
         "contrast": (("variant", "seed", "session", "fit", "target"), contrast),
         "decoding": (("variant", "seed", "session"), decoding),
+        "residual_mean": (("variant", "seed", "session", "neuron"), residual_mean),
+        "imaged_rate": (("variant", "seed", "session", "neuron"), imaged_rate),
         "decoder": (("neuron",), dec),
     }
     coords = {

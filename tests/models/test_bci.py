@@ -10,8 +10,10 @@ from bayescortex.models.bci import (
     calcium,
     dendrite,
     effective_feedback,
+    eligibility_factor,
     eligibility_step,
     feedback_step,
+    homeostasis_step,
     init_population,
     instructive_signal,
     normalised_feedback,
@@ -31,7 +33,8 @@ from bayescortex.models.bci_task import (
 )
 
 HYPER = dict(
-    learning_rate=3e-4, feedback_rate=0.01, feedback_decay=0.1, apical_gain=1.0, backprop=1.0,
+    learning_rate=3e-4, feedback_rate=0.01, feedback_decay=0.1, apical_gain=1.0, rate_ceiling=4.0,
+    homeostasis_rate=1e-4, backprop=1.0,
     soma_noise=1.0, apical_noise=0.3, nonlinear_gain=0.3, control_somatic_gain=0.7,
     input_timescale=10.0, context_timescale=10.0, context_drive=0.3, context_apical=0.5,
     weight_scale=0.5, baseline_bias=1.0, cursor_timescale=3.0, baseline_hit_rate=0.2,
@@ -55,16 +58,55 @@ def test_soma_and_dendrite_follow_their_equations():
     p = population()
     x, z = jnp.array([0.3, -1.0, 0.5]), jnp.array([1.0, -0.5])
     xi, eps, u = jnp.linspace(-1, 1, 6), jnp.linspace(1, -1, 6), jnp.arange(6.0) / 10
-    r, slope = soma(p, x, z, xi, gain=0.8, sigma=0.5)
+    r, slope = soma(p, x, z, xi, gain=0.8, sigma=0.5, ceiling=3.0)
     h = np.asarray(p.weights @ x + p.context_soma @ z + p.bias + 0.5 * xi)
-    np.testing.assert_allclose(r, 0.8 * np.log1p(np.exp(h)), rtol=1e-5)
-    np.testing.assert_allclose(slope, 0.8 / (1 + np.exp(-h)), rtol=1e-5)
+    t = np.tanh(np.log1p(np.exp(h)) / 3.0)
+    np.testing.assert_allclose(r, 0.8 * 3.0 * t, rtol=1e-5)
+    np.testing.assert_allclose(slope, 0.8 / (1 + np.exp(-h)) * (1 - t**2), rtol=1e-5)
     a, drive = dendrite(p, z, u, r, eps, apical_gain=2.0, backprop=0.7, nonlinear=0.3, sigma=0.2)
     m = np.asarray(p.context_apical @ z)
-    want_drive = 2.0 * (m + np.asarray(u)) + 0.2 * np.asarray(eps)
+    want_drive = 2.0 * (m + np.asarray(u) + 0.2 * np.asarray(eps))
     np.testing.assert_allclose(drive, want_drive, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(a, want_drive + 0.7 * np.asarray(r) + 0.3 * np.asarray(r) ** 2,
                                rtol=1e-5, atol=1e-6)  # fmt: skip
+
+
+def test_rates_are_bounded_and_homeostasis_pulls_back():
+    """The rate saturates at g_s r_max whatever the drive; the bias drifts to the setpoint."""
+    p = population()
+    big = eqx_bias(p, 1e3)
+    r, slope = soma(big, jnp.zeros(3), jnp.zeros(2), jnp.zeros(6), gain=0.8, sigma=1.0,
+                    ceiling=3.0)  # fmt: skip
+    np.testing.assert_allclose(r, 2.4, rtol=1e-6)
+    np.testing.assert_allclose(slope, 0.0, atol=1e-6)
+    q = homeostasis_step(p, jnp.full(6, 2.0), jnp.full(6, 1.5), 0.1)
+    np.testing.assert_allclose(q.bias - p.bias, -0.05, rtol=1e-5)
+    np.testing.assert_array_equal(q.weights, p.weights)
+
+
+def eqx_bias(p, value):
+    import equinox as eqx
+
+    return eqx.tree_at(lambda q: q.bias, p, jnp.full_like(p.bias, value))
+
+
+def test_apical_block_is_complete():
+    """g_a = 0 silences everything from above, the noise included: the drive plasticity reads
+    is exactly 0 and the dendrite is its soma-driven part alone."""
+    p = population()
+    z, u, r = jnp.array([1.0, -0.5]), jnp.arange(6.0), jnp.linspace(0.5, 2.0, 6)
+    a, drive = dendrite(p, z, u, r, jnp.ones(6) * 5.0, apical_gain=0.0, backprop=0.7,
+                        nonlinear=0.3, sigma=1.0)  # fmt: skip
+    np.testing.assert_array_equal(drive, 0.0)
+    np.testing.assert_allclose(a, 0.7 * r + 0.3 * r**2, rtol=1e-6)
+
+
+def test_node_perturbation_eligibility_is_the_fluctuation_times_the_slope():
+    slope, fluct = jnp.array([0.5, 0.2]), jnp.array([1.5, -2.0])
+    np.testing.assert_allclose(eligibility_factor(rule("scalar"), slope, fluct), slope)
+    np.testing.assert_allclose(
+        eligibility_factor(rule("scalar_perturbation"), slope, fluct), [0.75, -0.4], rtol=1e-6
+    )
 
 
 def test_context_loadings_are_orthogonal_per_neuron():
@@ -113,6 +155,8 @@ def test_variants_route_the_instructive_signal():
     np.testing.assert_allclose(u["shuffled"], 0.4 * shuffled, rtol=1e-6)
     assert float(rule("blocked").block) == 1 and float(rule("soma_dimmed").dim) == 1
     assert float(rule("scalar_nonlinear").nonlinear) == 1
+    assert float(rule("scalar_perturbation").perturbation) == 1
+    np.testing.assert_allclose(u["scalar_perturbation"], np.full(4, 0.3), rtol=1e-6)
     assert rules(("scalar", "blocked")).rpe.shape == (2,)
     with pytest.raises(ValueError, match="variant"):
         rule("telepathy")
@@ -156,7 +200,7 @@ def test_baseline_session_neither_learns_nor_moves_the_threshold(baseline):
     np.testing.assert_array_equal(after.feedback, 0.0)
     np.testing.assert_array_equal(after.threshold, states.threshold)
     np.testing.assert_array_equal(after.session, [1, 1])
-    assert stats.record.soma.shape == (2, STATIC.record_trials, STATIC.steps, STATIC.targets)
+    assert stats.record.soma.shape == (2, STATIC.record_trials, STATIC.steps, STATIC.neurons)
     active = np.asarray(stats.record.active)
     reward = np.asarray(stats.record.reward)
     # A trial runs until its hit (reward on its last active frame) or its timeout.
@@ -199,3 +243,19 @@ def test_same_key_same_session_and_keys_matter(baseline):
     c = step(states, other)[1]
     assert not np.array_equal(np.asarray(c.soma_mean), np.asarray(step(states, session_keys)[1]
                                                                    .soma_mean))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_blocked_learns_nothing_even_at_the_largest_rate():
+    """With the block complete, blocked's W and B~ do not move at eta = 3e-2 (the grid's
+    largest): only the homeostatic bias term acts."""
+    h = hyper(learning_rate=3e-2, homeostasis_rate=0.0)
+    keys = jax.vmap(lambda s: jax.random.fold_in(jax.random.key(3), s))(jnp.arange(2))
+    states = jax.jit(jax.vmap(lambda k: init_state(STATIC, h, rule("blocked"), k)))(keys)
+    step = jax.jit(jax.vmap(lambda s, k: session_step(STATIC, h, s, k)))
+    after = states
+    for s in range(3):
+        after, _ = step(after, jax.vmap(lambda k, s=s: jax.random.fold_in(k, s))(keys))
+    np.testing.assert_array_equal(after.population.weights, states.population.weights)
+    np.testing.assert_array_equal(after.population.bias, states.population.bias)
+    np.testing.assert_array_equal(after.feedback, 0.0)
