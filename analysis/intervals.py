@@ -9,7 +9,9 @@ joint covariance that follows from the inverse-Wishart moments of the zero-signa
   shared ``S0`` included);
 - ``I_shuffle`` and ``I_red``: normal intervals;
 - percent redundancy ``100 (1 - I / I_shuffle)``: Fieller's interval of the ratio
-  (:func:`ratio_interval`), unbounded when ``I_shuffle`` is not significantly above 0.
+  (:func:`ratio_interval`), unbounded when ``I_shuffle`` is not significantly above 0
+  (:func:`bayescortex.analysis.redundancy_summary` reports NaN there, with a warning:
+  :func:`undefined_percent`).
 
 Measured coverage of 95% intervals against ground truth (tests/analysis/
 test_analysis_coverage.py; Gaussian and Poisson populations, ``N / T0`` from 0.1 to 0.4):
@@ -22,12 +24,15 @@ from __future__ import annotations
 
 import functools
 import statistics
+import warnings
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
 from .fisher import information_matrix_from_moments
+from .moments import SignalMoments, covariance, fprime_from_moments
 from .redundancy import (
     RedundancyEstimate,
     _estimate_and_matrix,
@@ -219,6 +224,60 @@ def redundancy_intervals(
         return RedundancyEstimate(info, shuffled, red, pct, jnp.full_like(info, jnp.nan))
 
     return (pack(per, 0), pack(combined, 0)), (pack(per, 1), pack(combined, 1))
+
+
+def intervals_from_stats(moments: SignalMoments, ds, level, variance_form):
+    """:func:`redundancy_intervals` from streamed statistics, mapped over their feature axes
+    (e.g. time bins); ``ds`` is ``2c`` per coherence."""
+    ds = jnp.asarray(ds, moments.total.dtype)
+
+    def run(m):
+        return redundancy_intervals(
+            fprime_from_moments(m, ds), covariance(m), m.zero_weight, m.weight[1::2],
+            m.weight[2::2], ds, level=level, variance_form=variance_form,
+        )  # fmt: skip
+
+    for _ in range(moments.total.ndim - 2):
+        run = jax.vmap(run, in_axes=(SignalMoments(None, 1, None, 0, 0),))
+    return run(moments)
+
+
+UNDEFINED_PERCENT = (
+    "NaN where I_shuffle is not significantly above 0 at the confidence level (too weak a "
+    "signal): the percentage divides by it and has no finite interval there (Fieller's "
+    "interval is unbounded)"
+)
+
+
+def undefined_percent(bounds, level: float):
+    """``bounds`` (:func:`redundancy_intervals`' ``(low, high)``) with the unbounded percent
+    redundancy intervals set to NaN (:data:`UNDEFINED_PERCENT`), with a warning that says
+    where and why when there are any."""
+    low, high = bounds
+    masks = tuple(
+        jnp.isinf(low[k].percent_redundancy) | jnp.isinf(high[k].percent_redundancy) for k in (0, 1)
+    )
+    counts = [
+        f"{int(m.sum())} of {m.size} {what} value{'s' if m.size > 1 else ''}"
+        for m, what in zip(map(np.asarray, masks), ("per-coherence", "combined"), strict=True)
+        if m.any()
+    ]
+    if counts:
+        warnings.warn(
+            "percent_redundancy: undefined where I_shuffle is not significantly above 0 at the "
+            f"{100 * level:g}% level (too weak a signal): 100 (I_shuffle - I) / I_shuffle then has "
+            f"no finite interval; percent_redundancy_ci is NaN at {' and '.join(counts)}, and "
+            "the point estimates there are not meaningful",
+            stacklevel=3,
+        )
+
+    def clear(side):
+        return tuple(
+            e._replace(percent_redundancy=jnp.where(m, jnp.nan, e.percent_redundancy))
+            for e, m in zip(side, masks, strict=True)
+        )
+
+    return clear(low), clear(high)
 
 
 __all__ = ["joint_covariance", "ratio_interval", "redundancy_intervals"]

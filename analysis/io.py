@@ -160,8 +160,10 @@ def counts_from_nwb(
         the settings. With ``bins=1`` use ``ds.counts.isel(time=0)`` for ``(trial, neuron)``.
 
     Raises:
-        ImportError: pynwb is not installed (and a path was given).
-        ValueError: naming the missing or bad thing: no trials or units table, a missing
+        ImportError: pynwb is not installed (and a path was given); ``name="pynwb"``.
+        FileNotFoundError: no file at the path.
+        ValueError: naming the missing or bad thing: a file that is not NWB (not HDF5, or
+            without the ``nwb_version`` attribute), no trials or units table, a missing
             column (listing the available ones), unknown unit or trial ids, a bad window or
             bins, NaN signal or alignment times, choices other than 0/1.
 
@@ -177,8 +179,9 @@ def counts_from_nwb(
             from pynwb import NWBHDF5IO
         except ImportError as err:
             raise ImportError(
-                f"counts_from_nwb needs pynwb to read NWB files: {NWB_INSTALL_HINT}"
+                f"counts_from_nwb needs pynwb to read NWB files: {NWB_INSTALL_HINT}", name="pynwb"
             ) from err
+        _check_nwb_file(os.fspath(path_or_nwbfile))
         with NWBHDF5IO(os.fspath(path_or_nwbfile), "r") as io:
             recording = _read_nwb(io.read(), signal_column, align, choice_column, units, trials)
         source = os.fspath(path_or_nwbfile)
@@ -216,6 +219,22 @@ def counts_from_nwb(
     if choice_column is not None:
         attrs["choice_column"] = choice_column
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+
+
+def _check_nwb_file(path: str) -> None:
+    # pynwb answers a plain HDF5 file with a TypeError and a non-HDF5 one with h5py's OSError,
+    # neither naming the file.
+    import h5py
+
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise ValueError(f"{path} is not an NWB file (not an HDF5 file)")
+    with h5py.File(path, "r") as f:
+        if "nwb_version" not in f.attrs:
+            raise ValueError(
+                f"{path} is not an NWB file (an HDF5 file without the 'nwb_version' attribute)"
+            )
 
 
 def _column(table, name: str, argument: str) -> np.ndarray:

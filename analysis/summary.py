@@ -24,14 +24,9 @@ from jaxtyping import ArrayLike, Float, PRNGKeyArray
 
 from .bootstrap import bootstrap, percentile_interval
 from .choice import roc_auc
-from .intervals import redundancy_intervals
+from .intervals import UNDEFINED_PERCENT, intervals_from_stats, undefined_percent
 from .linalg import singular_tolerance
-from .moments import (
-    SignalMoments,
-    covariance,
-    fprime_from_moments,
-    moments_from_trials,
-)
+from .moments import moments_from_trials
 from .recording import (
     align_trials,
     as_choices,
@@ -54,22 +49,10 @@ _FIELDS = {
 
 
 def _estimate_vars(est: RedundancyEstimate, dims: tuple[str, ...], suffix: str, lead=()):
-    values = dict(
-        zip(
-            _FIELDS,
-            (
-                est.information,
-                est.information_shuffled,
-                est.redundancy,
-                est.percent_redundancy,
-                est.variance,
-            ),
-            strict=True,
-        )
-    )
+    # _FIELDS is in the order of RedundancyEstimate's fields.
     return {
-        name + suffix: ((*lead, *dims), np.asarray(v), {"description": _FIELDS[name]})
-        for name, v in values.items()
+        name + suffix: ((*lead, *dims), np.asarray(v), {"description": description})
+        for (name, description), v in zip(_FIELDS.items(), est, strict=True)
     }
 
 
@@ -104,7 +87,8 @@ def redundancy_summary(
             ``1/signal^2``.
         choices: optional 0/1 choice per trial; adds choice probabilities on the zero-signal
             trials.
-        subset_size: neurons per random subset (e.g. 32); None uses all neurons at once.
+        subset_size: neurons per random subset (e.g. 32; at least 2); None uses all neurons
+            at once.
         n_subsets: number of subsets (e.g. 1000).
         key: ``jax.random.key``; required for subsets or the bootstrap.
         n_bootstrap: bootstrap resamples of trials (within each signal level, with fresh
@@ -131,10 +115,10 @@ def redundancy_summary(
         the suffix ``_combined``, combined over coherences: ``information``,
         ``information_shuffled``, ``redundancy``, ``percent_redundancy``,
         ``information_variance``; ``fraction_variance_along_fprime`` per coherence; with
-        ``n_bootstrap``, the same five (and their ``_combined``) with the suffix ``_ci``
-        (dim ``bound``); with ``choices``, ``choice_probability`` (``AUC`` of choice 1 vs 0)
-        and ``choice_probability_preferred`` (oriented to each neuron's preferred choice,
-        from the sign of its ``f'``) per ``neuron``. Attributes record ``t0``, the
+        intervals, the same with the suffix ``_ci`` (dim ``bound``; the analytic ones have
+        none for ``information_variance``); with ``choices``, ``choice_probability`` (``AUC``
+        of choice 1 vs 0) and ``choice_probability_preferred`` (oriented to each neuron's
+        preferred choice, from the sign of its ``f'``) per ``neuron``. Attributes record ``t0``, the
         settings and ``n_subsets_excluded``: the subsets left out of the medians because
         their zero-signal covariance is singular (an int; with a time axis, one per bin).
 
@@ -144,9 +128,18 @@ def redundancy_summary(
     the other neurons, while a NaN would poison it). The bootstrap drops such subsets from
     each resample the same way, silently.
 
+    Without a detectable signal the unbiased ``I`` and ``I_shuffle`` are negative about half
+    the time (reported as they are); ``information_variance`` is the variance at
+    ``max(I, 0)`` (the true ``I`` is not negative), so the combination stays defined.
+    Percent redundancy divides by ``I_shuffle``: where that is not significantly above 0 no
+    finite interval exists (Fieller's is unbounded), so the analytic ``_ci`` is NaN there,
+    with a warning counting such values (and the variable's ``undefined`` attribute); the
+    point estimate is still reported but means nothing there.
+
     Raises:
         ValueError: naming ``counts``, ``signal``, ``choices``, ``key``, ``subset_size`` or
-            ``n_subsets``: NaN counts, wrong shapes, no zero-signal trials or no ``+c/-c``
+            ``n_subsets``: NaN counts, fewer than 2 neurons (one neuron's ``I_shuffle`` is
+            its ``I``: no redundancy), wrong shapes, no zero-signal trials or no ``+c/-c``
             pair, zero-variance neurons on zero-signal trials, ``T0 < N + 5`` for the
             ``N`` neurons used (use subsets; ``T0 >= N + 4`` gives ``I`` but its variance,
             and so every ``_combined`` value, needs ``T0 >= N + 5``), a singular zero-signal
@@ -167,13 +160,19 @@ def redundancy_summary(
     choices = align_trials(counts, choices, "choices")
     c = as_counts(counts)
     n_trials, n_neurons = c.values.shape[0], c.values.shape[-1]
+    if n_neurons < 2:
+        raise ValueError(
+            f"counts: redundancy needs at least 2 neurons, got {n_neurons}; with one neuron "
+            "I_shuffle = I by definition (use linear_fisher for its information)"
+        )
     sig = as_trial_vector(signal, "signal", n_trials).astype(float)
     grouped = group_by_signal(sig)
     layout = grouped.layout
     if subset_size is not None:
-        if not (isinstance(subset_size, int | np.integer) and 1 <= subset_size <= n_neurons):
+        if not (isinstance(subset_size, int | np.integer) and 2 <= subset_size <= n_neurons):
             raise ValueError(
-                f"subset_size: expected an integer between 1 and {n_neurons}, got {subset_size}"
+                f"subset_size: expected an integer between 2 and {n_neurons}, got {subset_size} "
+                "(a single neuron's I_shuffle is its I: no redundancy)"
             )
         if not (isinstance(n_subsets, int | np.integer) and n_subsets >= 1):
             raise ValueError(f"n_subsets: expected a positive integer, got {n_subsets}")
@@ -237,7 +236,8 @@ def redundancy_summary(
         moments = moments_from_trials(
             x, level_ids, jnp.ones(level_ids.shape, x.dtype), n_levels=len(layout.sizes)
         )
-        bounds_found = _analytic_from_stats(moments, layout.ds, level, variance_form)
+        found = intervals_from_stats(moments, layout.ds, level, variance_form)
+        bounds_found = undefined_percent(found, level)  # NaN for +-inf, with a warning
     elif n_bootstrap:
         samples = bootstrap(
             k_boot,
@@ -255,6 +255,9 @@ def redundancy_summary(
         for part, dims, suffix in ((0, coh_dims, "_ci"), (1, time_dims, "_combined_ci")):
             bounds = jax.tree.map(lambda a, b: jnp.stack([a, b]), low[part], high[part])
             data_vars.update(_estimate_vars(bounds, dims, suffix, lead=("bound",)))
+            if analytic:  # no interval of the variance; the percentage's may be undefined
+                del data_vars[f"information_variance{suffix}"]
+                data_vars[f"percent_redundancy{suffix}"][2]["undefined"] = UNDEFINED_PERCENT
         coords["bound"] = ("bound", ["low", "high"])
 
     if choices is not None:
@@ -282,20 +285,6 @@ def redundancy_summary(
         "medians over neuron subsets when subset_size < n_neurons",
     }
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
-
-
-def _analytic_from_stats(m: SignalMoments, ds, level, variance_form):
-    ds = jnp.asarray(ds, m.total.dtype)
-
-    def run(mm):
-        return redundancy_intervals(
-            fprime_from_moments(mm, ds), covariance(mm), mm.zero_weight, mm.weight[1::2],
-            mm.weight[2::2], ds, level=level, variance_form=variance_form,
-        )  # fmt: skip
-
-    for _ in range(m.total.ndim - 2):
-        run = jax.vmap(run, in_axes=(SignalMoments(None, 1, None, 0, 0),))
-    return run(m)
 
 
 def collinear_neurons(x_zero: Float[ArrayLike, "trials *time neurons"]) -> np.ndarray:

@@ -54,23 +54,30 @@ def fisher_variance(
       ``I = g (nu - p - 1) X / Y - p g`` with ``X ~ chi'^2(p, I/g)``, ``Y ~ chi^2(nu - p + 1)``.
       The default.
 
+    A negative ``I`` is taken as 0, as in :func:`fisher_covariance`: the true ``I`` is
+    non-negative, while the unbiased estimate is negative about half the time without
+    signal, and the quadratic is negative below about ``I = -N g / 2`` (with every coherence
+    there, the inverse-variance weights would all be 0 and every combined value NaN).
+
     Args:
-        information: ``I`` (the estimate, or the true value for a predicted variance).
+        information: ``I`` (the estimate, or the true value for a predicted variance);
+            negative values are taken as 0.
         n_neurons: ``N``; ``t0``, ``t1``, ``t2``, ``ds`` as in
             :func:`linear_fisher_from_moments`. For the pooled Kanitscheider form pass
             ``t0 = T1 + T2 - 1`` (its covariance has ``T1 + T2 - 2`` degrees of freedom).
         form: ``"gaussian"`` (default) or ``"authors"``.
 
     Returns:
-        The variance in ``1/signal^4``; finite for ``T0 >= N + 5``. At ``T0 = N + 4``,
-        ``nu - p - 3 = 0`` and the variance is infinite (NaN where ``I <= 0``); NaN below.
+        The variance in ``1/signal^4``; finite and positive for ``T0 >= N + 5``. At
+        ``T0 = N + 4``, ``nu - p - 3 = 0`` and the variance is infinite (NaN where ``I <= 0``);
+        NaN below.
 
     >>> round(float(fisher_variance(1.0, 32, 512, 512, 512, 6.0, form="authors")), 5)
     0.00464
     >>> round(float(fisher_variance(1.0, 32, 512, 512, 512, 6.0)), 5)
     0.00467
     """
-    info = jnp.asarray(information)
+    info = jnp.maximum(jnp.asarray(information), 0.0)
     nu = jnp.asarray(t0) - 1.0
     p = n_neurons
     g = (t1 + t2) / (t1 * t2 * jnp.asarray(ds) ** 2)

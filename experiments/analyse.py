@@ -18,6 +18,7 @@ import jax
 import xarray as xr
 
 from bayescortex.analysis import bin_edges, counts_from_nwb, redundancy_summary
+from bayescortex.analysis.io import NWB_INSTALL_HINT
 
 from .results import check_fields
 
@@ -165,10 +166,22 @@ def summary_text(config: AnalyseConfig, ds: xr.Dataset) -> str:
 
 
 def main(config: AnalyseConfig) -> None:
-    """Run the analysis, write the run folder and print the summary."""
+    """Run the analysis, write the run folder and print the summary.
+
+    Without pynwb (the ``nwb`` extra) it exits with one line saying how to install it.
+    """
     from .results import save_run
 
-    ds = run(config)
+    try:
+        ds = run(config)
+    except ImportError as err:
+        if err.name != "pynwb":
+            raise
+        # One line, no traceback: the command is usable once the extra is installed.
+        raise SystemExit(
+            f"bayescortex analyse: reading NWB files needs pynwb, which is not installed: "
+            f"{NWB_INSTALL_HINT}"
+        ) from None
     text = summary_text(config, ds)
     folder = save_run("analyse", config, ds, root=config.output, summary=text)
     print(text)

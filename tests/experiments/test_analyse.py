@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import jax
 import numpy as np
@@ -131,3 +132,41 @@ def test_run_errors_name_the_problem(nwb_path):
         run(config(nwb_path, subset_size=32))
     with pytest.raises(ValueError, match="signal_column: no column 'coherence'.*'signal'"):
         run(config(nwb_path, signal_column="coherence"))
+
+
+def _cli_error(argv) -> str:
+    """The message ``bayescortex <argv>`` exits with (what the user sees, without traceback)."""
+    from bayescortex.experiments.cli import main as cli_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli_main(argv)
+    message = exit_info.value.code
+    assert isinstance(message, str), message  # a str code: printed alone, exit status 1
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+ANALYSE = ["analyse", "--signal-column", "signal", "--window", "0", "0.5", "--path"]
+
+
+def test_cli_names_a_file_that_is_not_nwb(tmp_path):
+    pytest.importorskip("pynwb")
+    h5py = pytest.importorskip("h5py")
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["x"] = [1, 2, 3]
+    message = _cli_error([*ANALYSE, str(plain)])
+    assert message.startswith(f"bayescortex analyse: {plain} is not an NWB file (")
+    text = tmp_path / "notes.nwb"
+    text.write_text("not even HDF5")
+    message = _cli_error([*ANALYSE, str(text)])
+    assert message.startswith(f"bayescortex analyse: {text} is not an NWB file (")
+    message = _cli_error([*ANALYSE, str(tmp_path / "missing.nwb")])
+    assert message.startswith("bayescortex analyse: ") and "missing.nwb" in message
+
+
+def test_cli_without_pynwb_says_how_to_install(nwb_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pynwb", None)  # as in an install without the nwb extra
+    message = _cli_error([*ANALYSE, nwb_path])
+    assert message.startswith("bayescortex analyse: ")
+    assert "pip install 'bayescortex[nwb]'" in message

@@ -223,3 +223,27 @@ def test_without_controls_only_the_figures_with_data(full):
     verdicts = _check_summary(ds, figs["summary"])
     assert None in verdicts  # the controls' and baselines' criteria: n/a
     assert all(isinstance(f, Figure) for f in figs.values())
+
+
+def test_summary_shows_the_measured_effect_of_every_criterion(full):
+    # The "measured effect" column was empty in every run: the figure called a helper that
+    # had moved, and a broad except hid the AttributeError.
+    ds, figs = full
+    texts = _by_gid(figs["summary"])
+    words = [t.get_text() for t in figs["summary"].findobj(Text)]
+    for i, (text, check) in enumerate(report.CRITERIA):
+        used: list[str] = []
+        check(lambda name, used=used: used.append(name) or (0.0, 0.0, 0.0))
+        expected = "\n".join(
+            f"{v[0]:.3g} [{v[1]:.3g}, {v[2]:.3g}]"
+            for v in (
+                tuple(
+                    float(ds.sel(effect=n)[k])
+                    for k in ("effect_value", "effect_low", "effect_high")
+                )
+                for n in dict.fromkeys(used)
+            )
+        )
+        assert expected, text
+        assert expected in words, text
+        assert texts[f"criterion-{i}-measured"].get_text() == expected, text

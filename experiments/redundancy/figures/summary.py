@@ -120,8 +120,10 @@ def _criteria_panel(ax, ds, results, width: int = 50):
         ).set_gid(f"criterion-{i}-status")  # fmt: skip
         ax.annotate("\n".join(lines_i), (0.085, 1), xytext=(0, -y), fontsize=size,
                     **kw).set_gid(f"criterion-{i}")  # fmt: skip
-        ax.annotate(_measured(ds, text), (1, 1), xytext=(0, -y), fontsize=max(size - 1, 7),
-                    color="#444444", ha="right", **kw)  # fmt: skip
+        ax.annotate(
+            _measured(ds, text), (1, 1), xytext=(0, -y), fontsize=max(size - 1, 7),
+            color="#444444", ha="right", **kw,
+        ).set_gid(f"criterion-{i}-measured")  # fmt: skip
         y += 1.3 * size * max(len(lines_i), 1) + 0.5 * size
 
 
@@ -130,8 +132,6 @@ def _measured(ds, text: str) -> str:
     check = dict(report.CRITERIA).get(text)
     if check is None:
         return ""
-    try:
-        names = list(dict.fromkeys(report._names_used(check)))
-    except Exception:  # a criterion of another shape: show nothing rather than fail
-        return ""
-    return "\n".join(fmt(effect(ds, n)) for n in names)
+    names: list[str] = []  # the effects check reads, as evaluate_criteria finds them
+    check(lambda name: names.append(name) or (0.0, 0.0, 0.0))
+    return "\n".join(fmt(effect(ds, n)) for n in dict.fromkeys(names))
