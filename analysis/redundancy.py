@@ -205,10 +205,11 @@ def random_subsets(
         )
     if n_subsets < 1:
         raise ValueError(f"n_subsets: expected a positive number, got {n_subsets}")
-    # The k largest of iid uniforms are a uniformly random k-subset; top_k is several times
-    # faster than a full argsort on CPU.
+    # The k largest of iid uniforms are a uniformly random k-subset. A sort, not a TopK: on CPU
+    # TopK is a library kernel, and programs calling library kernels hung on several host
+    # devices; argsort(-u) gives top_k's indices in top_k's order (ties, lower index first).
     u = jax.random.uniform(key, (n_subsets, n_neurons))
-    return jax.lax.top_k(u, subset_size)[1]
+    return jnp.argsort(-u, axis=-1)[:, :subset_size]
 
 
 @functools.partial(jax.jit, static_argnames=("variance_form",))

@@ -51,9 +51,10 @@ VECTORISED = Placement()
 def over_configs(fn, placement: Placement, n_mapped: int, split: tuple[int, int] | None = None):
     """Lift ``fn(*mapped, *shared)`` of one configuration to arguments whose first
     ``n_mapped`` have a leading configuration axis (the rest shared by all), laid out by
-    ``placement``. ``split = (argument, axis)``: that shared argument's leading axis (the
-    conditions) is split over ``placement.conditions`` devices, and so is output axis ``axis``
-    (counting the configuration axis as 0) of every output."""
+    ``placement``. ``split = (argument, axis)``: that argument's condition axis is split over
+    ``placement.conditions`` devices, and so is output axis ``axis`` (counting the
+    configuration axis as 0) of every output; the condition axis of a shared argument is its
+    leading one, of a mapped argument its axis ``axis`` (as in the outputs)."""
 
     def local(*args):
         mapped, shared = args[:n_mapped], args[n_mapped:]
@@ -71,8 +72,8 @@ def over_configs(fn, placement: Placement, n_mapped: int, split: tuple[int, int]
         out = spec("config")
         if split is not None:
             arg, axis = split
-            specs[arg] = spec("condition")
             out = spec("config", *[None] * (axis - 1), "condition")
+            specs[arg] = out if arg < n_mapped else spec("condition")
         return jax.shard_map(
             local, mesh=mesh, in_specs=tuple(specs), out_specs=out, check_vma=False
         )(*args)

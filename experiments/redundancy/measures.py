@@ -240,6 +240,13 @@ def psychometric_slope(analysis: Analysis, correct, weight) -> jax.Array:
     return beta
 
 
+def reference_dprime(analysis: Analysis, stats: BlockStats, reference: int) -> jax.Array:
+    """Each neuron's d' (:func:`passive_dprime`) in the data of condition ``reference`` of
+    blocks with leading axes ``(conditions, replicates)``: what ranks the d' groups."""
+    ref = replicate_moments(jax.tree.map(lambda a: a[reference], stats), 0)
+    return passive_dprime(ref, analysis.ds)
+
+
 def replicate_measures(
     analysis: Analysis,
     stats: BlockStats,
@@ -247,7 +254,7 @@ def replicate_measures(
     *,
     n_subsets: int,
     boot_subsets: int,
-    reference=None,
+    dprime=None,
 ) -> tuple[dict, dict]:
     """Measures of blocks with leading axes ``(conditions, replicates)``.
 
@@ -255,14 +262,11 @@ def replicate_measures(
     with a leading condition axis, and every bootstrap replicate's (``boot_subsets`` subsets
     each, fresh subsets per replicate) with axes ``(conditions, resamples)``. Replicates are
     evaluated one after another (``lax.map``), so memory does not grow with their number.
-    ``reference`` (a condition index, e.g. the passive block) adds the d' groups: neurons
-    ranked by their d' in that condition's data.
+    ``dprime`` (per neuron, e.g. :func:`reference_dprime` of the passive block) adds the d'
+    groups: the neurons of highest and lowest d'. Each condition's measures depend on its own
+    block and ``dprime`` only, so the conditions may be split over devices.
     """
     trials = stats.trials
-    dprime = None
-    if reference is not None:
-        ref = replicate_moments(jax.tree.map(lambda a: a[reference], stats), 0)
-        dprime = passive_dprime(ref, analysis.ds)
 
     def per_condition(n, k, r):
         def one(m, c, t, second):

@@ -9,8 +9,8 @@ definition of passive viewing, the ablations ``coupling_only`` and ``no_accumula
 task switch, frozen noise) the same way. The configuration axis is laid out by a
 :class:`Placement`: vectorised, ``lax.map``-ped in batches, or split over local devices with
 ``shard_map``; the recording (the sampler, the larger part of a session's time) also splits
-a block's two conditions over two devices, while the measures, which call a library kernel
-(TopK), run where :func:`~bayescortex.experiments.placement.kernel_placement` says. Nothing
+a block's two conditions over two devices, and so do the measures (neither calls a library
+kernel on CPU). Nothing
 in a session leaves the compiled programs but the statistics (bounded by neurons and
 resamples), the measures, the training diagnostics and the learned parameters, so memory does
 not grow with trials, and no hyperparameter value, seed or session recompiles anything.
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 
 from bayescortex.inference import inference_mode
 
-from ..placement import VECTORISED, Placement, kernel_placement, over_configs, put
+from ..placement import VECTORISED, Placement, over_configs, put
 from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
 from ..placement import stack_configs as stack_configs  # and its configuration axis
 from ..protocol import (
@@ -46,7 +46,7 @@ from ..protocol import (
 )
 from ..protocol import parameter_names as protocol_parameter_names
 from .config import Static
-from .measures import Analysis, replicate_measures
+from .measures import Analysis, reference_dprime, replicate_measures
 
 MODES = ("engaged", "passive")
 TASK_CUE, FIXATION_CUE = 0, 1
@@ -133,17 +133,23 @@ def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, sessio
     )  # fmt: skip
 
 
-def seed_measures(static: Static, stats, seed_key, session, stream=0):
+def seed_measures(static: Static, stats, dprime, seed_key, session, stream=0):
     """The measures of a seed's recorded blocks: ``(point, resampled, accuracy, context)``
-    with a leading condition axis. ``stream`` (0 for the main blocks, 1, 2, ... for the
-    controls) selects the neuron subsets of the measures."""
+    with a leading condition axis. ``dprime`` (per neuron, :func:`seed_dprime`) ranks the d'
+    groups; ``stream`` (0 for the main blocks, 1, 2, ... for the controls) selects the neuron
+    subsets of the measures."""
     key = jax.random.fold_in(jax.random.fold_in(session_key(seed_key, session), 3), stream)
-    # The d' groups rank neurons in the second condition: the passive block of the main pair.
     point, resampled = replicate_measures(
         analysis_of(static), stats, key,
-        n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets, reference=1,
+        n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets, dprime=dprime,
     )  # fmt: skip
     return point, resampled, accuracy(stats), context_posterior(stats)[:, 0]
+
+
+def seed_dprime(static: Static, stats):
+    """Each neuron's d' in the second condition of a seed's blocks (the passive block of the
+    main pair), which ranks the d' groups of every condition's measures."""
+    return reference_dprime(analysis_of(static), stats, 1)
 
 
 def _train_one(static, hyper, states, keys, session):
@@ -158,9 +164,9 @@ def _record_one(static, hyper, states, keys, session, conds):
     )
 
 
-def _measures_one(static, stats, keys, session, stream):
-    return jax.vmap(seed_measures, in_axes=(None, 0, 0, None, None))(
-        static, stats, keys, session, stream
+def _measures_one(static, stats, dprime, keys, session, stream):
+    return jax.vmap(seed_measures, in_axes=(None, 0, 0, 0, None, None))(
+        static, stats, dprime, keys, session, stream
     )
 
 
@@ -184,24 +190,31 @@ def record_configs(
     return over_configs(one, placement, 3, split=(4, 2))(hypers, states, keys, session, conds)
 
 
+@functools.partial(jax.jit, static_argnums=0)
+def dprime_configs(static: Static, stats):
+    """:func:`seed_dprime` of every configuration and seed: ``(config, seed, neurons)``."""
+    return jax.vmap(jax.vmap(functools.partial(seed_dprime, static)))(stats)
+
+
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def measure_configs(static: Static, placement: Placement, stats, keys, session, stream):
-    """:func:`seed_measures` of every configuration and seed (the random neuron subsets are
-    drawn with a TopK, and off CPU each estimate is a library Cholesky: run it with
-    :func:`~bayescortex.experiments.placement.kernel_placement`)."""
+def measure_configs(static: Static, placement: Placement, stats, dprime, keys, session, stream):
+    """:func:`seed_measures` of every configuration and seed, the conditions split over
+    ``placement.conditions`` devices as in the recording (each condition's measures need its
+    own block and ``dprime`` only). Like the recording it calls no library kernel on CPU (the
+    random subsets are drawn with a sort, the whitening is a loop Cholesky; a test checks)."""
     one = functools.partial(_measures_one, static)
-    return over_configs(one, placement, 2)(stats, keys, session, stream)
+    return over_configs(one, placement, 3, split=(0, 2))(stats, dprime, keys, session, stream)
 
 
 def record_and_measure(
     static: Static, placement: Placement, hypers: Hyper, states, keys, session, conds, stream
 ):  # fmt: skip
-    """Record ``conds`` (:func:`record_configs`, the conditions split as ``placement`` says),
-    then measure them (:func:`measure_configs`, where library kernels may run)."""
+    """Record ``conds`` (:func:`record_configs`), then measure them (:func:`measure_configs`),
+    both with the conditions split as ``placement`` says."""
     args = put((hypers, states, keys), placement, 3, split=True)
     stats = record_configs(static, placement, *args, session, conds)
-    where = kernel_placement(placement)
-    return measure_configs(static, where, *put((stats, keys), where, 2), session, stream)
+    dprime = put((dprime_configs(static, stats),), placement, 1, split=True)[0]
+    return measure_configs(static, placement, stats, dprime, args[2], session, stream)
 
 
 def session_step(

@@ -139,20 +139,32 @@ def test_seeds_are_independent_lanes(tiny):
         _close(first[1], second[1], rtol=1e-6, atol=1e-7)  # the session's output
 
 
-def test_the_recording_calls_no_library_kernel(tiny):
-    """The recording splits over CPU host devices, where library kernels (LAPACK, TopK)
-    deadlocked: its program must call none. The measures' does (their random subsets), which
-    shows the check sees one."""
+def test_recording_and_measures_call_no_library_kernel(tiny):
+    """The recording and the measures split over CPU host devices, where library kernels
+    (LAPACK, TopK) deadlocked: their programs must call none. The check sees one where there
+    is one (a TopK beside the measures' sort)."""
     static, hyper, keys, states = tiny
     args = (_configs(hyper), states, keys, 0)
     record = P.record_configs.lower(static, Placement(), *args, P.main_conditions(static))
-    text = record.as_text()
-    assert "custom_call" not in text and "top_k" not in text
     stats = jax.eval_shape(
         lambda *a: P.record_configs(static, Placement(), *a, P.main_conditions(static)), *args
     )
-    measures = P.measure_configs.lower(static, Placement(), stats, keys, 0, 0).as_text()
-    assert "top_k" in measures
+    dprime = jax.eval_shape(lambda s: P.dprime_configs(static, s), stats)
+    measures = P.measure_configs.lower(static, Placement(), stats, dprime, keys, 0, 0)
+    for program in (record, measures):
+        text = program.as_text()
+        assert "custom_call" not in text and "top_k" not in text
+    with_topk = jax.jit(lambda u: jax.lax.top_k(u, 2)[1]).lower(jnp.ones((3, 5))).as_text()
+    assert "top_k" in with_topk or "custom_call" in with_topk
+
+
+def test_random_subsets_are_topk_subsets():
+    """Drawn with a sort, the subsets are those (and in the order) top_k would give."""
+    from bayescortex.analysis.redundancy import random_subsets
+
+    key = jax.random.key(5)
+    u = jax.random.uniform(key, (200, 64))
+    np.testing.assert_array_equal(random_subsets(key, 64, 16, 200), jax.lax.top_k(u, 16)[1])
 
 
 @pytest.mark.slow  # 120 s: the largest single item of the default suite's 10-minute budget

@@ -61,6 +61,9 @@ SPLIT = textwrap.dedent(
         out = f(*put((hypers, keys), p, 2, split=True), conds)
         np.testing.assert_allclose(out, ref, rtol=1e-5)  # float rounding
         assert len(out.sharding.device_set) == p.devices * p.conditions, (p, out.sharding)
+        # A mapped argument's condition axis (its axis 2, as in the outputs) splits alike.
+        twice = jax.jit(over_configs(lambda x: 2 * x, p, 1, split=(0, 2)))(out)
+        np.testing.assert_allclose(twice, 2 * np.asarray(ref), rtol=1e-5)
         # What one program left on its devices moves to the next program's devices.
         where = kernel_placement(p)
         total = jax.jit(over_configs(lambda x: jnp.linalg.slogdet(
