@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from bayescortex.inference import inference_mode
 
@@ -124,13 +125,15 @@ def seed_train(static: Static, hyper: Hyper, state: SeedState, seed_key, session
 
 def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, session, conds):
     """Record ``conds`` after session ``session`` and stream them into statistics
-    (:class:`~bayescortex.experiments.protocol.BlockStats` with a leading condition axis).
-    Every condition sees the session's recording images (``fold_in(session key, 1)``)."""
+    (:class:`~bayescortex.experiments.protocol.BlockStats` with a leading condition axis),
+    with each condition's d' per neuron (:func:`seed_dprime`). Every condition sees the
+    session's recording images (``fold_in(session key, 1)``)."""
     skey = session_key(seed_key, session)
-    return record(
+    stats = record(
         static.protocol, hyper, state.model, jax.random.fold_in(skey, 1),
         bootstrap_key(seed_key), conds,
     )  # fmt: skip
+    return stats, seed_dprime(static, stats)
 
 
 def seed_measures(static: Static, stats, dprime, seed_key, session, stream=0):
@@ -147,9 +150,12 @@ def seed_measures(static: Static, stats, dprime, seed_key, session, stream=0):
 
 
 def seed_dprime(static: Static, stats):
-    """Each neuron's d' in the second condition of a seed's blocks (the passive block of the
-    main pair), which ranks the d' groups of every condition's measures."""
-    return reference_dprime(analysis_of(static), stats, 1)
+    """Each neuron's d' in every condition of a seed's blocks, ``(conditions, neurons)``; the
+    second condition's (the passive block of the main pair) ranks the d' groups of every
+    condition's measures. Computed where each condition was recorded, so that only this small
+    array has to reach the other condition's device."""
+    analysis = analysis_of(static)
+    return jax.vmap(lambda c: reference_dprime(analysis, stats, c))(jnp.arange(2))
 
 
 def _train_one(static, hyper, states, keys, session):
@@ -182,18 +188,12 @@ def train_configs(static: Static, placement: Placement, hypers: Hyper, states, k
 def record_configs(
     static: Static, placement: Placement, hypers: Hyper, states, keys, session, conds
 ):  # fmt: skip
-    """:func:`seed_record` of every configuration and seed: statistics with leading axes
-    ``(config, seed, condition)``, the conditions split over ``placement.conditions`` devices
+    """:func:`seed_record` of every configuration and seed: statistics and d' with leading
+    axes ``(config, seed, condition)``, the conditions split over ``placement.conditions`` devices
     (one compilation for every session and for the controls). It calls no library kernel
     (LAPACK, TopK), so it may run on several CPU host devices (a test checks)."""
     one = functools.partial(_record_one, static)
     return over_configs(one, placement, 3, split=(4, 2))(hypers, states, keys, session, conds)
-
-
-@functools.partial(jax.jit, static_argnums=0)
-def dprime_configs(static: Static, stats):
-    """:func:`seed_dprime` of every configuration and seed: ``(config, seed, neurons)``."""
-    return jax.vmap(jax.vmap(functools.partial(seed_dprime, static)))(stats)
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
@@ -212,9 +212,18 @@ def record_and_measure(
     """Record ``conds`` (:func:`record_configs`), then measure them (:func:`measure_configs`),
     both with the conditions split as ``placement`` says."""
     args = put((hypers, states, keys), placement, 3, split=True)
-    stats = record_configs(static, placement, *args, session, conds)
-    dprime = put((dprime_configs(static, stats),), placement, 1, split=True)[0]
-    return measure_configs(static, placement, stats, dprime, args[2], session, stream)
+    stats, dprimes = record_configs(static, placement, *args, session, conds)
+    return measure_configs(
+        static, placement, stats, reference(dprimes, placement), args[2], session, stream
+    )
+
+
+def reference(dprimes, placement: Placement):
+    """The reference condition's d' (the second: the passive block), replicated onto the
+    measures' devices. It goes through the host: the conditions' devices exchange nothing
+    inside a program (an XLA:CPU collective between host devices aborts after 40 s when a
+    loaded machine delays one device)."""
+    return put((np.asarray(dprimes)[:, :, 1],), placement, 1, split=True)[0]
 
 
 def session_step(

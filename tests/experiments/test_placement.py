@@ -14,6 +14,7 @@ from bayescortex.experiments.placement import (
     Placement,
     for_devices,
     kernel_placement,
+    like_runs,
     split_cpu,
 )
 from tests.host_devices import run_on_host_devices
@@ -30,6 +31,16 @@ def test_a_shard_splits_configurations_first_then_conditions():
     assert for_devices(2, 1) == Placement(devices=1, conditions=2)
     assert for_devices(2, 5) == Placement(devices=2, conditions=1)
     assert for_devices(4, 2) == Placement(devices=2, conditions=2)
+
+
+def test_a_sweep_lays_each_configuration_out_as_its_run():
+    for available in (1, 2, 3, 4, 8):
+        alone = for_devices(available)
+        assert like_runs(available, 1) == alone
+        for n in (2, 3, 7):
+            many = like_runs(available, n)
+            assert (many.batch, many.conditions) == (1, alone.conditions)
+            assert 1 <= many.devices * many.conditions <= max(available, 1)
 
 
 def test_split_cpu_does_nothing_once_jax_has_started_and_says_so():
@@ -141,3 +152,39 @@ def test_run_and_sweep_split_the_cpu_before_anything_else(command, monkeypatch):
     with pytest.raises(Stop):
         cli.main([command, "redundancy"])
     assert calls == ["split", command]
+
+
+NO_EXCHANGE = textwrap.dedent(
+    """
+    import jax
+    from bayescortex.experiments.placement import Placement, put
+    from bayescortex.experiments.redundancy import RedundancyConfig, pipeline as P
+    cfg = RedundancyConfig(seeds=2, sessions=1, neurons=12, units=6, trials_per_session=16,
+        batch=8, record_trials=10, zero_blocks=2, coherences=(6.0, 12.0), samples=12,
+        presignal=3, subset_size=6, subsets=6, bootstrap=4, bootstrap_subsets=3,
+        controls=False, chunk=8)
+    static, hyper = cfg.split()
+    hypers, keys = P.stack_configs([hyper]), P.seed_keys(0, 2)[None]
+    p = Placement(conditions=2)
+    args = put((hypers, P.init_states(static, hypers, keys), keys), p, 3, split=True)
+    conds = P.main_conditions(static)
+    record = P.record_configs.lower(static, p, *args, 0, conds).compile().as_text()
+    stats, dprimes = P.record_configs(static, p, *args, 0, conds)
+    dprime = P.reference(dprimes, p)
+    measures = P.measure_configs.lower(static, p, stats, dprime, args[2], 0, 0).compile()
+    for text in (record, measures.as_text()):
+        for word in ("collective-permute", "all-gather", "all-reduce", "all-to-all", "custom-call"):
+            assert word not in text, word
+    print("no exchange ok")
+    """
+)
+
+
+@pytest.mark.slow  # about 90 s of compiling
+def test_split_programs_exchange_nothing_between_devices():
+    """The recording and the measures of a block's two conditions on two host devices compile
+    to programs with no collective (an XLA:CPU collective between host devices aborts the run
+    after 40 s when a loaded machine delays one device) and no library kernel."""
+    out = run_on_host_devices(NO_EXCHANGE, 2, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "no exchange ok" in out.stdout
