@@ -13,11 +13,17 @@
 
     python benchmarks/bench_gibbs.py           # full
     python benchmarks/bench_gibbs.py --quick   # smoke run with small sizes
+    python benchmarks/bench_gibbs.py --trials 1024,4096 --neurons 256 --json   # chunk sizes
+
+``--trials`` times only the throughput (1.) at the given trials per batch (the chunk sizes of a
+run), at ``--neurons``; ``--json`` then prints one JSON object per line: the machine first,
+then one per batch size as it is measured (so a run cut short keeps what it measured).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 import jax
@@ -128,7 +134,18 @@ def ess_per_second(n_x: int, quick: bool):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument(
+        "--trials",
+        help="comma-separated trials per batch (chunk sizes): time only the throughput at these",
+    )
+    parser.add_argument("--neurons", type=int, help="N_x of --trials (default 256; --quick 32)")
+    parser.add_argument("--json", action="store_true", help="with --trials: JSON lines output")
     args = parser.parse_args()
+    if args.trials:
+        chunk_sizes(args)
+        return
+    if args.json or args.neurons:
+        parser.error("--json and --neurons go with --trials")
     n_trials = 64 if args.quick else 512
     settings = SamplerSettings(n_samples=20, n_presignal=4) if args.quick else SamplerSettings()
     sizes = [(32, 16)] if args.quick else [(64, 64), (128, 64), (256, 64)]
@@ -159,6 +176,43 @@ def main() -> None:
         f"x-block posterior (N_x = {8 if args.quick else 32}): min-ESS per second "
         f"Gibbs {gibbs_rate:.0f}, NUTS {nuts_rate:.0f}, ratio {gibbs_rate / nuts_rate:.1f}x"
     )
+
+
+def chunk_sizes(args) -> None:
+    """Throughput at each of ``args.trials`` trials per batch, at ``args.neurons``."""
+    n_x = args.neurons or (32 if args.quick else 256)
+    n_g = 16 if args.quick else 64
+    settings = SamplerSettings(n_samples=20, n_presignal=4) if args.quick else SamplerSettings()
+    peak = matmul_gflops(256 if args.quick else 1024)
+    device = jax.devices()[0]
+    head = {
+        "kind": "machine",
+        "backend": jax.default_backend(),
+        "devices": [str(d) for d in jax.devices()],
+        "matmul_gflops": peak,
+        "sweeps": settings.n_sweeps,
+    }
+    print(json.dumps(head) if args.json else f"devices: {head['devices']}; matmul {peak:.1f} "
+          f"GFLOP/s; {settings.n_sweeps} sweeps per trial", flush=True)  # fmt: skip
+    for n_trials in (int(t) for t in args.trials.split(",")):
+        compile_s, run_s, gflops = trial_throughput(n_x, n_g, n_trials, settings)
+        stats = device.memory_stats() or {}  # None on CPU
+        row = {
+            "kind": "throughput",
+            "neurons": n_x,
+            "units": n_g,
+            "trials": n_trials,
+            "compile_seconds": compile_s,
+            "run_seconds": run_s,
+            "trials_per_second": n_trials / run_s,
+            "gflops": gflops,
+            "fraction_of_matmul": gflops / peak,
+            "vs_matlab": n_trials / run_s * REFERENCE_SECONDS_PER_TRIAL,
+            "peak_device_bytes": stats.get("peak_bytes_in_use"),
+        }
+        print(json.dumps(row) if args.json else f"N_x {n_x}, {n_trials} trials: compile "
+              f"{compile_s:.1f} s, run {run_s:.2f} s, {row['trials_per_second']:.0f} trials/s",
+              flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -14,7 +14,11 @@ prints, as measured (never asserted):
    against the bytes of the streamed statistics; with ``--memory``, the peak memory of a
    one-session run at 1x and 4x the recorded trials (each in a fresh process), to show that
    memory no longer grows with the number of trials;
-5. with ``--growth``, how the time after compilation grows with seeds, recorded trials and
+5. with ``--profile``, where the time and memory go, stage by stage (training, recording, the
+   reference d', measures, controls, classic baselines; compile and run apart, peak resident
+   memory of each stage), from a shortened run of one trained session (``--seeds`` fewer than
+   the preset's allowed), extrapolated to the preset's seeds and sessions;
+6. with ``--growth``, how the time after compilation grows with seeds, recorded trials and
    neurons (a small one-session configuration, each factor doubled twice), as ratios to the
    smallest.
 
@@ -28,6 +32,7 @@ a warm start); ``--json`` prints the measured numbers as one JSON object instead
     python benchmarks/bench_redundancy.py --quick   # smoke run with tiny sizes
     python benchmarks/bench_redundancy.py --quick --memory
     python benchmarks/bench_redundancy.py --growth
+    python benchmarks/bench_redundancy.py --full --profile --seeds 1   # paper scale, by stage
     python benchmarks/bench_redundancy.py --compile-cache ~/.cache/bayescortex   # twice
     python benchmarks/bench_redundancy.py --one-device   # recordings on one device
 """
@@ -40,10 +45,17 @@ import json
 import resource
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from bayescortex.experiments.compilation import CompileTime, enable_cache
-from bayescortex.experiments.placement import split_cpu
+import jax
+import numpy as np
+
+from bayescortex.experiments.compilation import CompileTime, compile_time, enable_cache
+from bayescortex.experiments.placement import kernel_placement, one_run, put, split_cpu
 from bayescortex.experiments.redundancy import FULL, RedundancyConfig, run
+from bayescortex.experiments.redundancy import pipeline as P
+from bayescortex.experiments.redundancy.network import network_measures
 from bayescortex.experiments.redundancy.run import REFERENCE_SECONDS_PER_TRIAL
 
 PREVIOUS_SECONDS = {"default": 219.0, "full": 4149.0}
@@ -115,6 +127,101 @@ def memory_check() -> None:
     print(f"  4x the trials -> {peaks[4] / peaks[1]:.2f}x the peak memory")
 
 
+def _reset_peak() -> None:
+    """Reset this process's peak resident memory (Linux: VmHWM), so each stage has its own."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux, or not allowed: peaks are then cumulative
+
+
+def _peak_now_gib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20
+    return peak_gib()
+
+
+def profile(config: RedundancyConfig) -> dict:
+    """Time and peak memory of every stage of a run of ``config`` shortened to one trained
+    session (``sessions=1``), each compiled program timed alone, then extrapolated to
+    ``extrapolate_to`` = (seeds, sessions) of the preset: run times scale with seeds (an array
+    axis) and with the number of sessions that run each stage; compile time is paid once."""
+    short = dataclasses.replace(config, sessions=1)
+    static, hyper = short.split()
+    placement = one_run()
+    hypers, keys = P.stack_configs([hyper]), P.seed_keys(short.seed, short.seeds)[None]
+    rows = []
+
+    def stage(name, fn):
+        _reset_peak()
+        with compile_time() as ct:
+            start = time.perf_counter()
+            out = jax.block_until_ready(fn())
+            wall = time.perf_counter() - start
+        run = max(wall - ct.seconds, 0.0)
+        rows.append({"stage": name, "wall_seconds": wall, "compile_seconds": ct.seconds,
+                     "run_seconds": run, "peak_gib": _peak_now_gib()})  # fmt: skip
+        print(f"  {name:34s} {wall:7.1f} s (compile {ct.seconds:5.1f} s), peak "
+              f"{rows[-1]['peak_gib']:.2f} GiB", file=sys.stderr, flush=True)  # fmt: skip
+        return out
+
+    def record_measure(label, states, session, conds, stream):
+        args = put((hypers, states, keys), placement, 3, split=True)
+        stats, dprimes = stage(f"record {label}", lambda: P.record_configs(
+            static, placement, *args, session, conds))  # fmt: skip
+        dp = stage(f"reference d' {label}", lambda: P.reference(dprimes, placement))
+        return stage(f"measures {label}", lambda: P.measure_configs(
+            static, placement, stats, dp, args[2], session, stream))  # fmt: skip
+
+    states = stage("initial states", lambda: P.init_states(static, hypers, keys))
+    out0 = record_measure("session 0", states, 0, P.main_conditions(static), 0)
+    for i, conds in enumerate(P.control_conditions(static)):
+        record_measure(f"control pair {i + 1}", states, 0, conds, i + 1)
+    args = put((hypers, states, keys), placement, 3)
+    states, _ = stage("train session 1", lambda: P.train_configs(static, placement, *args, 1))
+    out1 = record_measure("session 1", states, 1, P.main_conditions(static), 0)
+    target = np.stack([np.asarray(o[2])[:, :, 0, 1:].mean(-1) for o in (out0, out1)], 2)
+    where = kernel_placement(placement)
+    stage("classic baselines (2 sessions)",
+          lambda: network_measures(static, hypers, keys, target, placement=where))  # fmt: skip
+    return {"rows": rows, "seeds": short.seeds, "extrapolate_to": [config.seeds, config.sessions]}
+
+
+def extrapolate(prof: dict) -> dict:
+    """The whole run's time from the profile: per seed scaled to the preset's seeds; recorded
+    sessions (main blocks) ``sessions + 1``, trained ``sessions``, controls twice (after
+    session 0 and the last), baselines over ``sessions + 1`` sessions; compiling once."""
+    seeds, sessions = prof["extrapolate_to"]
+    per = {r["stage"]: r for r in prof["rows"]}
+    scale = seeds / prof["seeds"]
+    run = lambda name: per[name]["run_seconds"] * scale  # noqa: E731
+    main = sum(run(f"{k} session 1") for k in ("record", "reference d'", "measures"))
+    controls = sum(run(f"{k} control pair {i}") for k in ("record", "reference d'", "measures")
+                   for i in (1, 2, 3))  # fmt: skip
+    parts = {
+        "recorded sessions (main blocks)": (sessions + 1) * main,
+        "training": sessions * run("train session 1"),
+        "controls (twice)": 2 * controls,
+        "classic baselines": run("classic baselines (2 sessions)") * (sessions + 1) / 2,
+        "compiling (once)": sum(r["compile_seconds"] for r in prof["rows"]),
+    }
+    parts["total"] = sum(parts.values())
+    return {k: round(v, 1) for k, v in parts.items()}
+
+
+def print_profile(prof: dict, parts: dict) -> None:
+    seeds, sessions = prof["extrapolate_to"]
+    print(f"profile ({prof['seeds']} seed(s), session 0 with its controls, 1 trained session):")
+    print("| stage | wall s | compile s | run s | peak GiB |\n| --- | --- | --- | --- | --- |")
+    for r in prof["rows"]:
+        print(f"| {r['stage']} | {r['wall_seconds']:.1f} | {r['compile_seconds']:.1f} | "
+              f"{r['run_seconds']:.1f} | {r['peak_gib']:.2f} |")  # fmt: skip
+    print(f"extrapolated to {seeds} seeds x {sessions} sessions (estimate, from the rows above):")
+    for k, v in parts.items():
+        print(f"  {k:34s} {v:8.1f} s ({v / 60:.1f} min)")
+
+
 GROWTH_BASE = RedundancyConfig(
     seeds=1, sessions=1, neurons=16, units=8, trials_per_session=32, record_trials=24,
     subset_size=8, subsets=8, bootstrap=8, bootstrap_subsets=4, controls=False,
@@ -157,6 +264,8 @@ def main() -> None:
     group.add_argument("--full", action="store_true", help="the paper-scale preset")
     parser.add_argument("--memory", action="store_true", help="peak memory at 1x and 4x trials")
     parser.add_argument("--growth", action="store_true", help="cost vs seeds, trials, neurons")
+    parser.add_argument("--profile", action="store_true", help="time and memory by stage")
+    parser.add_argument("--seeds", type=int, help="seeds of the profiled run (fewer: faster)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--compile-cache", metavar="DIR", help="persistent compilation cache")
     parser.add_argument("--one-device", action="store_true", help="recordings on one device")
@@ -176,6 +285,15 @@ def main() -> None:
     config = {"quick": QUICK, "full": FULL, "default": RedundancyConfig()}[preset]
     if args.memory:
         memory_check()
+        return
+    if args.profile:
+        prof = profile(dataclasses.replace(config, seeds=args.seeds) if args.seeds else config)
+        prof["extrapolate_to"][0] = config.seeds
+        parts = extrapolate(prof)
+        if args.json:
+            print(json.dumps({"preset": preset, **prof, "extrapolated_seconds": parts}))
+        else:
+            print_profile(prof, parts)
         return
     ds = run(config, progress=not args.json)
     if args.json:

@@ -6,6 +6,7 @@ sizes keep them from rotting.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -49,3 +50,101 @@ def test_profile_splits_the_trials_over_two_host_devices(tmp_path):
     split = out.stdout.split("trials split over 2 devices:")[1]
     assert "failed" not in split, split
     assert "x the throughput" in split or "did not finish" in split, split
+
+
+GPU_CHECK = BENCHMARKS[0].parent / "gpu_check.py"
+STEP_KEYS = {
+    "name": str, "command": list, "status": str, "reason": (str, type(None)),
+    "exit_code": (int, type(None)), "timed_out": bool, "timeout_seconds": (float, type(None)),
+    "wall_seconds": (float, type(None)), "compile_seconds": (float, type(None)),
+    "peak_host_rss_mib": (float, type(None)), "gpu_memory_before_mib": (float, type(None)),
+    "peak_gpu_memory_mib": (float, type(None)), "stdout_log": (str, type(None)),
+    "stderr_log": (str, type(None)), "stderr_tail": str, "result": (dict, type(None)),
+}  # fmt: skip
+TOP_KEYS = {
+    "schema": str, "created": str, "argv": list, "dry_run": bool, "ok": bool,
+    "failed_steps": list, "budget_seconds": float, "wall_seconds": float, "workdir": str,
+    "machine": dict, "steps": dict,
+}  # fmt: skip
+MACHINE_KEYS = {
+    "hostname": str, "platform": str, "python": str, "cpu_count": int, "gpus": list,
+    "cuda_version": (str, type(None)), "cuda_extra": str, "git_commit": (str, type(None)),
+    "env": dict, "jax_version": str, "jaxlib_version": str, "jax_backend": str,
+    "jax_devices": list,
+}  # fmt: skip
+GIBBS_ROW = {
+    "neurons": int, "units": int, "trials": int, "compile_seconds": float, "run_seconds": float,
+    "trials_per_second": float, "gflops": float, "fraction_of_matmul": float, "vs_matlab": float,
+    "peak_device_bytes": (int, type(None)),
+}  # fmt: skip
+
+
+def _check_keys(obj: dict, keys: dict, where: str) -> None:
+    for key, kind in keys.items():
+        assert key in obj, f"{where}: no {key!r}"
+        assert isinstance(obj[key], kind), f"{where}.{key}: {obj[key]!r} is not {kind}"
+
+
+def _gpu_check(tmp_path, *flags, timeout=900):
+    out = subprocess.run(
+        [sys.executable, str(GPU_CHECK), "--dry-run", "--out", str(tmp_path / "check.json"),
+         *flags],
+        cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    path = tmp_path / "check.json"
+    assert path.exists(), f"no JSON written:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    report = json.loads(path.read_text())
+    _check_keys(report, TOP_KEYS, "report")
+    _check_keys(report["machine"], MACHINE_KEYS, "machine")
+    assert report["schema"] == "bayescortex.gpu_check/1" and report["dry_run"]
+    for name, step in report["steps"].items():
+        _check_keys(step, STEP_KEYS, name)
+        assert step["name"] == name
+        assert step["status"] in ("ok", "failed", "timeout", "skipped")
+    assert report["steps"]["install"]["status"] == "skipped"  # a dry run installs nothing
+    return out, report
+
+
+@pytest.mark.examples
+def test_gpu_check_dry_run_writes_the_documented_json(tmp_path):
+    """``gpu_check.py --dry-run --steps gibbs,default``: the JSON of docs/performance.md ("A GPU
+    run, prepared"), every key with its type; the run's effects and criteria read back."""
+    out, report = _gpu_check(tmp_path, "--steps", "gibbs,default", "--chunks", "64")
+    assert out.returncode == 0, f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert report["ok"] and report["failed_steps"] == []
+    assert list(report["steps"]) == ["install", "gibbs", "default"]
+    gibbs, default = report["steps"]["gibbs"], report["steps"]["default"]
+    for step in (gibbs, default):
+        assert step["status"] == "ok" and step["exit_code"] == 0 and not step["timed_out"]
+        assert step["wall_seconds"] > 0 and step["peak_host_rss_mib"] > 0
+        assert step["compile_seconds"] > 0
+    assert gibbs["result"]["backend"] == "cpu"
+    assert [r["trials"] for r in gibbs["result"]["rows"]] == [64]
+    for row in gibbs["result"]["rows"]:
+        _check_keys(row, GIBBS_ROW, "gibbs row")
+    result = default["result"]
+    assert "--run-id" in default["command"] and Path(result["run_dir"]).is_dir()
+    criteria = result["criteria"]
+    assert set(criteria) == {"pass", "fail", "na"} and sum(criteria.values()) > 0
+    assert result["wall_time_line"].startswith("wall time:")
+    for key in ("simulation_seconds", "simulation_compile_seconds", "ms_per_trial"):
+        assert isinstance(result["attrs"][key], float), key
+    assert isinstance(result["attrs"]["trials_simulated"], int)
+    effects = result["effects"]
+    assert "change_redundancy_engaged" in effects
+    assert all(len(v) == 3 and all(isinstance(x, (float, type(None))) for x in v)
+               for v in effects.values())  # fmt: skip
+    docs = (GPU_CHECK.parent.parent / "docs" / "performance.md").read_text()
+    section = docs.split("## A GPU run, prepared")[1]
+    for key in [*TOP_KEYS, *MACHINE_KEYS, *STEP_KEYS, *GIBBS_ROW, "criteria", "effects"]:
+        assert f"`{key}`" in section or f".{key}`" in section, f"{key} not documented"
+
+
+@pytest.mark.examples
+def test_gpu_check_records_a_timed_out_step_and_fails(tmp_path):
+    """A step past its timeout is killed and recorded; the check exits non-zero."""
+    out, report = _gpu_check(tmp_path, "--steps", "gibbs", "--timeouts", "gibbs=2", timeout=120)
+    assert out.returncode == 1
+    step = report["steps"]["gibbs"]
+    assert step["status"] == "timeout" and step["timed_out"] and step["exit_code"] != 0
+    assert report["failed_steps"] == ["gibbs"] and not report["ok"]
