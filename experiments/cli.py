@@ -9,12 +9,15 @@ resolved config.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
+import typing
 
 import tyro
 
 from .compilation import CACHE_ENV, cache_from_environment, enable_cache
 from .placement import split_cpu
+from .results import config_dict
 
 
 def _simulate():
@@ -93,14 +96,40 @@ configuration skips most of its compiling.
 """
 
 
+def refuse_repeats(args: list[str], *, repeatable=(), booleans=()) -> None:
+    """ValueError ``--seeds given twice`` for a flag that appears twice in ``args`` (the last
+    one would silently win). ``--name=value`` counts as ``--name``, ``_`` as ``-``, and
+    ``--no-name`` as ``--name`` for the flags in ``booleans``; flags in ``repeatable`` (such
+    as ``--grid``) may repeat."""
+    seen = set()
+    for arg in args:
+        if not arg.startswith("--") or arg == "--":
+            continue
+        name = arg.split("=", 1)[0].replace("_", "-")
+        if name.startswith("--no-") and name[5:] in booleans:
+            name = "--" + name[5:]
+        if name in repeatable:
+            continue
+        if name in seen:
+            raise ValueError(f"{name} given twice")
+        seen.add(name)
+
+
 def with_preset(cls, presets: dict, args: list[str], prog: str):
-    """Parse ``args`` into ``cls``; a ``--<preset>`` flag makes that preset the defaults."""
+    """Parse ``args`` into ``cls``; a ``--<preset>`` flag makes that preset the defaults. A
+    flag given twice is refused (ValueError), and so is a value that could not be written to
+    config.json (non-finite)."""
     chosen = [p for p in presets if f"--{p}" in args]
     if len(chosen) > 1:
         raise SystemExit(f"{prog}: choose one preset of {['--' + p for p in chosen]}")
+    hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
+    refuse_repeats(args, booleans={n.replace("_", "-") for n, h in hints.items() if h is bool})
     args = [a for a in args if a not in {f"--{p}" for p in presets}]
     default = presets[chosen[0]] if chosen else None
-    return tyro.cli(cls, args=args, prog=prog, default=default)
+    config = tyro.cli(cls, args=args, prog=prog, default=default)
+    if dataclasses.is_dataclass(config):
+        config_dict(config)  # a non-finite value fails now, not when config.json is written
+    return config
 
 
 def _parse(argv: list[str]):

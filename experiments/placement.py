@@ -137,6 +137,25 @@ def for_devices(available: int, n_configs: int = 1) -> Placement:
     return Placement(devices=devices, conditions=2 if available >= 2 * devices else 1)
 
 
+def like_runs(available: int, n_configs: int = 1) -> Placement:
+    """``n_configs`` configurations on ``available`` devices, each computed by the program a
+    run of it alone computes it with (:func:`one_run`): its recordings' conditions split over
+    two devices where two are available, and the configurations one at a time on each group
+    of devices (``lax.map``, batch 1; as many groups as there are devices for them). A sweep's
+    default: vectorising configurations (``batch`` > 1) or moving the conditions compiles
+    another program, whose float rounding the sampler's discrete draws (a spike, a choice)
+    amplify into different trials, so a point would give other numbers than its run.
+
+    >>> like_runs(2, 5), like_runs(2, 1) == for_devices(2)
+    (Placement(devices=1, batch=1, conditions=2), True)
+    """
+    alone = for_devices(available)
+    if n_configs <= 1:
+        return alone
+    groups = max(1, min(available // alone.conditions, n_configs))
+    return Placement(devices=groups, batch=1, conditions=alone.conditions)
+
+
 def one_run() -> Placement:
     """The placement of a single run (:func:`for_devices` of one configuration on the local
     devices): its blocks' two conditions split over two devices where two are available (on

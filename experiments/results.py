@@ -64,6 +64,32 @@ def check_fields(config, *, positive=(), non_negative=(), at_most=None) -> None:
             )
 
 
+RUN_ID_RULE = (
+    "a folder name of 1 to 200 printable characters, without a path separator, not starting "
+    "with a dot"
+)
+"""What :func:`check_run_id` accepts: the one rule of every command's run id."""
+
+
+def check_run_id(run_id: str | None) -> None:
+    """ValueError unless ``run_id`` is None or follows :data:`RUN_ID_RULE` (so no newline or
+    other control character, no ``/``, no hidden or relative name such as ``..``).
+
+    >>> check_run_id("first run")
+    >>> check_run_id("../elsewhere")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: run_id: a folder name of 1 to 200 printable characters, ...; got '../elsewhere'
+    """
+    if run_id is None:
+        return
+    if (
+        not isinstance(run_id, str) or not 1 <= len(run_id.encode()) <= 200
+        or not run_id.isprintable() or any(c in run_id for c in "/" + chr(92))
+        or run_id.startswith(".")
+    ):  # fmt: skip
+        raise ValueError(f"run_id: {RUN_ID_RULE}; got {run_id!r}")
+
+
 def config_dict(config) -> dict:
     """A dataclass config as a JSON-ready dict (tuples become lists).
 
@@ -187,6 +213,7 @@ def save_run(
 
     ``figures`` maps file stems to matplotlib figures (saved as PNG and PDF).
     """
+    check_run_id(run_id)
     if run_id is None:
         run_id = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
     final = Path(root) / experiment / run_id
@@ -268,13 +295,13 @@ def check_complete(folder: str | os.PathLike) -> list[str]:
 def run_folder(experiment: str, config) -> Path:
     """``<config.output>/<experiment>/<run id>`` (run id: the config's, or a timestamp).
 
-    >>> run_folder("train", types.SimpleNamespace(output="out", run_id="../elsewhere"))
+    >>> run_folder("train", types.SimpleNamespace(output="out", run_id="a\\nb"))
+    ... # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    ValueError: run_id: a folder name without path separators, got '../elsewhere'
+    ValueError: run_id: a folder name of 1 to 200 printable characters, ...; got 'a\\nb'
     """
+    check_run_id(config.run_id)
     run_id = config.run_id or datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")
-    if Path(run_id).name != run_id or run_id in (".", "..") or "\\" in run_id:
-        raise ValueError(f"run_id: a folder name without path separators, got {run_id!r}")
     return Path(config.output) / experiment / run_id
 
 

@@ -42,6 +42,7 @@ def run_sessions(
     progress: bool = True,
     describe: Callable[[int, Any], str] | None = None,
     session_meta: Callable[[int], dict] | None = None,
+    ran: dict | None = None,
 ) -> tuple[Any, list[Any]]:
     """Run sessions ``0..n_sessions``; return the final state and every session's outputs.
 
@@ -56,18 +57,20 @@ def run_sessions(
     (truncated, corrupted) is named in a ``RuntimeWarning`` and the run resumes after the
     last session before it that can be. While it runs it holds
     :func:`checkpoint.exclusive` on ``checkpoint_dir``: a second run given the same folder is
-    refused with a ``ValueError``.
+    refused with a ``ValueError``. ``ran``, a dict, is filled with ``start``: the first session
+    this call ran (0 unless it resumed; ``n_sessions + 1`` if every session was checkpointed
+    already), so a caller can count and time the work done in this process alone.
     """
     guard = (
         contextlib.nullcontext() if checkpoint_dir is None else checkpoint.exclusive(checkpoint_dir)
     )
     with guard:
         return _run(step, state, n_sessions, checkpoint_dir, config, may_differ, extra,
-                    progress, describe, session_meta)  # fmt: skip
+                    progress, describe, session_meta, {} if ran is None else ran)  # fmt: skip
 
 
 def _run(step, state, n_sessions, checkpoint_dir, config, may_differ, extra, progress, describe,
-         session_meta):  # fmt: skip
+         session_meta, ran):  # fmt: skip
     session_meta = session_meta or (lambda s: {})
     outputs: list[Any] = []
     start = 0
@@ -99,6 +102,7 @@ def _run(step, state, n_sessions, checkpoint_dir, config, may_differ, extra, pro
                         )
                 outputs.append(out)
             state, start = loaded, done + 1
+    ran["start"] = start
     bar = tqdm(
         total=n_sessions + 1, initial=start, desc="sessions", unit="session", disable=not progress
     )

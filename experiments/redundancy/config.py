@@ -5,7 +5,6 @@ static part (:class:`Static`, hashable: shapes, counts, choices) and hyperparame
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Literal, NamedTuple
 
 from bayescortex.inference.modes import check_layout
@@ -18,7 +17,7 @@ from ..protocol import (
     default_chunk,
     learning_rate,
 )
-from ..results import check_fields
+from ..results import check_fields, check_run_id
 from ..simulate import MAX_DELTA, check_contrasts
 
 
@@ -36,6 +35,68 @@ class Static(NamedTuple):
     passive: str
     network_hidden: int
     network_steps: int
+
+
+class Range(NamedTuple):
+    """The allowed values of a continuous field: ``low < value`` (``low_open``) or ``low <=
+    value``, and ``value <= high``. Its text (``(0, 10]``) is what help texts and errors show.
+
+    >>> str(Range(0, 10, low_open=True)), 5.0 in Range(0, 10), 0.0 in Range(0, 1, True)
+    ('(0, 10]', True, False)
+    """
+
+    low: float
+    high: float
+    low_open: bool = False
+
+    def __contains__(self, value) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return bool(above and value <= self.high)  # NaN: False
+
+    def __str__(self) -> str:
+        return f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+
+
+def check_ranges(config, ranges: dict[str, Range]) -> None:
+    """ValueError naming the first field of ``config`` (and its flag) outside its
+    :class:`Range` (NaN and infinities are outside every range; None is left alone; a tuple
+    field's values are checked one by one).
+
+    >>> from types import SimpleNamespace
+    >>> check_ranges(SimpleNamespace(learning_rate=1e30),
+    ...              {"learning_rate": Range(0, 10, low_open=True)})
+    Traceback (most recent call last):
+    ValueError: learning_rate (--learning-rate): must lie in (0, 10], got 1e+30
+    """
+    for name, allowed in ranges.items():
+        value = getattr(config, name)
+        for v in value if isinstance(value, tuple) else (value,):
+            if v is not None and v not in allowed:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{name} ({flag}): must lie in {allowed}, got {v:g}")
+
+
+LEARNING_RANGES = {
+    "learning_rate": Range(0, 10, low_open=True),
+    "odds_increment": Range(0, 1, low_open=True),
+    "delta": Range(0, MAX_DELTA),
+    "sensory_rate": Range(0, 100),
+    "kappa_o": Range(0, 100),
+    "none_logit": Range(-50, 50),
+}
+"""Allowed values of the learning options every training config shares (their help texts
+state them): step sizes and tempering positive, the kernel concentration and coupling
+non-negative, logits where exp() stays representable; every ceiling far above what learning
+reaches (the reference: delta 0.08, kappa_o about 1 to 3)."""
+
+RANGES = {
+    **LEARNING_RANGES,
+    "network_tc": Range(0, 1e3),
+    "network_energy": Range(0, 1e3),
+    "network_learning_rate": Range(0, 10, low_open=True),
+}
+"""Allowed values of the continuous fields of :class:`RedundancyConfig` (stated in their help
+texts; ``coherences`` has its own check, at most 1000)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,10 +121,10 @@ class RedundancyConfig(LearningOptions):
     batch: int = 32
     """Training trials per optimiser step (divides trials_per_session)."""
     learning_rate: float | None = None
-    """Adam step size (None: 0.05 with the conditional objective; joint: 0.005 parametric,
-    0.02 free-form)."""
+    """Adam step size, in (0, 10] (None: 0.05 with the conditional objective; joint: 0.005
+    parametric, 0.02 free-form)."""
     odds_increment: float = 1.0 / 20
-    """Tempering of the evidence accumulator (the reference's 1/20)."""
+    """Tempering of the evidence accumulator, in (0, 1] (the reference's 1/20)."""
     coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
     """Unsigned contrasts (image units: multiples of the pixel noise sd, 1; at most 1000); each
     is shown at +c and -c."""
@@ -105,13 +166,14 @@ class RedundancyConfig(LearningOptions):
     """Most training steps of the classic baselines per session (they stop early once their
     training accuracy reaches the sampling model's)."""
     network_tc: float = 1.0
-    """lambda_TC: weight of the total-correlation (redundancy) penalty of the efficient-coding
-    baseline (the discriminative baseline has 0)."""
+    """lambda_TC, in [0, 1000]: weight of the total-correlation (redundancy) penalty of the
+    efficient-coding baseline (the discriminative baseline has 0)."""
     network_energy: float = 1e-3
-    """lambda_E: weight of the energy (L1 of the responses) penalty of both baselines."""
+    """lambda_E, in [0, 1000]: weight of the energy (L1 of the responses) penalty of both
+    baselines."""
     network_learning_rate: float = 3e-4
-    """Adam step size of the baselines (small enough that early stopping can match the
-    sampling model's accuracy: at 3e-3 one step moved accuracy by 0.1 to 0.3)."""
+    """Adam step size of the baselines, in (0, 10] (small enough that early stopping can match
+    the sampling model's accuracy: at 3e-3 one step moved accuracy by 0.1 to 0.3)."""
     chunk: int | None = None
     """Trials simulated at once per seed and condition (bounds memory; None: 64 on CPU, where
     small batches keep the sampler's working set in cache (at 64 neurons 20% faster than 192
@@ -123,6 +185,21 @@ class RedundancyConfig(LearningOptions):
     """Root folder: the run goes to <output>/redundancy/<run_id>/."""
     run_id: str | None = None
     """Run folder name (default: a timestamp); an unfinished run of that name is resumed."""
+    # The learning options again, for their help texts with the allowed ranges (same defaults
+    # and meaning as LearningOptions; a redeclared field keeps its place in the field order).
+    delta: float = LearningOptions.delta
+    """Sensory coupling delta_0 of the adult sensory model, in [0, 100] (the authors' trained
+    value 0.08)."""
+    sensory_rate: float = LearningOptions.sensory_rate
+    """Learning rate of the sensory coupling relative to learning_rate, in [0, 100], from the
+    marginal likelihood of the images (0: fixed; the 'joint' objective learns it from the
+    outcome)."""
+    kappa_o: float = LearningOptions.kappa_o
+    """Category kernel of both tasks before training, in [0, 100] (parametric; 0: a task-free
+    middle layer)."""
+    none_logit: float = LearningOptions.none_logit
+    """Initial logit of the 'none' context against the tasks' 0, for both cues, in [-50, 50]
+    (0: uniform)."""
 
     def __post_init__(self):
         check_fields(
@@ -136,21 +213,8 @@ class RedundancyConfig(LearningOptions):
         )  # fmt: skip
         if self.chunk is not None:
             check_fields(self, positive=("chunk",))
+        check_ranges(self, RANGES)  # first: its errors state the range
         self.check_learning()
-        if self.learning_rate is not None and not (
-            math.isfinite(self.learning_rate) and self.learning_rate > 0
-        ):
-            raise ValueError(f"learning_rate: must be positive, got {self.learning_rate}")
-        if not (math.isfinite(self.network_learning_rate) and self.network_learning_rate > 0):
-            raise ValueError(
-                f"network_learning_rate: must be positive, got {self.network_learning_rate}"
-            )
-        for name in ("network_tc", "network_energy"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}: must be finite and >= 0, got {value}")
-        if not math.isfinite(self.odds_increment):
-            raise ValueError(f"odds_increment: must be finite, got {self.odds_increment}")
         if self.trials_per_session % self.batch:
             raise ValueError(
                 f"batch: must divide trials_per_session ({self.trials_per_session}), "
@@ -172,10 +236,7 @@ class RedundancyConfig(LearningOptions):
                 f"record_trials: zero-signal trials ({self.zero_blocks * self.record_trials}) "
                 f"must be at least subset_size + 5 = {self.subset_size + 5}"
             )
-        if self.run_id is not None and (
-            not self.run_id or "/" in self.run_id or ".." in self.run_id
-        ):
-            raise ValueError(f"run_id: a plain folder name is needed, got {self.run_id!r}")
+        check_run_id(self.run_id)
         # The trial layout's checks (burn_in, ...), without building arrays: importing the
         # presets below starts no jax backend.
         check_layout(self.samples, self.presignal, self.burn_in, self.bins, self.trial_layout)

@@ -121,13 +121,19 @@ def run_configs(
         return f"session {session}: engaged accuracy {acc:.3f}"
 
     saved = config_dict(configs[0]) if n == 1 else {"configs": [config_dict(c) for c in configs]}
+    ran: dict = {}
     with compile_time() as sim_compile:
         states = init_states(static, hypers, keys)
         _, outputs = run_sessions(
             step, states, last, checkpoint_dir=checkpoint_dir, config=saved,
-            may_differ=RESUMABLE, progress=progress, describe=describe,
+            may_differ=RESUMABLE, progress=progress, describe=describe, ran=ran,
             extra={"keys": "seed s: fold_in(key(seed), s); session: fold_in(seed key, session)"},
         )  # fmt: skip
+        start = ran.get("start", 0)
+        if start and progress:
+            print(f"resumed at session {start}: sessions 0 to {start - 1} read from the "
+                  f"checkpoints, {max(last + 1 - start, 0)} run in this process (its timing "
+                  "counts those alone)", file=sys.stderr, flush=True)  # fmt: skip
         networks = None
         if static.controls:
             if progress:  # a bar-less step: say why nothing moves while it compiles
@@ -150,8 +156,10 @@ def run_configs(
             simulation_compile_seconds=sim_compile.seconds,
             **sim_compile.cache_attrs(),
             analysis_seconds=time.perf_counter() - t1,
-            # Seconds and trials of the whole program (all its configurations together).
-            trials_simulated=trials_simulated(static) * len(padded),
+            # Seconds and trials of the whole program (all its configurations together), in
+            # this process: a resumed run counts the sessions it ran, not those it read back.
+            trials_simulated=np.int64(trials_simulated(static, start) * len(padded)),
+            resumed_at_session=start,
             configurations_together=len(padded),
             placement=json.dumps(placement._asdict()),
             backend=jax.default_backend(),
@@ -161,13 +169,17 @@ def run_configs(
     return datasets
 
 
-def trials_simulated(static: Static) -> int:
-    """Model trials run (training and every recorded block), all seeds."""
+def trials_simulated(static: Static, start: int = 0) -> int:
+    """Model trials run (training and every recorded block), all seeds, by a run that ran
+    sessions ``start..sessions`` (a resumed run read the earlier ones from checkpoints)."""
     p = static.protocol
+    ran = range(start, static.sessions + 1)
     n_controls = len(controls(static)) if static.controls else 0
-    blocks = (static.sessions + 1) * len(MODES) + 2 * n_controls
+    # Sessions >= 1 train; every session records the main blocks; 0 and the last the controls.
+    control_sessions = len({0, static.sessions} & set(ran))
+    blocks = len(ran) * len(MODES) + control_sessions * n_controls
     chains = 2 if p.objective == "conditional" else 1  # clamped and free chain per trial
-    training = chains * static.sessions * p.trials_per_session
+    training = chains * sum(1 for s in ran if s >= 1) * p.trials_per_session
     return static.seeds * (training + blocks * p.record_trials)
 
 

@@ -2,8 +2,9 @@
 resumable shards, on local devices or a Ray cluster.
 
 :mod:`.points` (grid and random points), :mod:`.run` (grouping, shards, executors, merge:
-:func:`sweep`), :mod:`.report` (summary, figure, the sweep folder), :mod:`.cli` (``bayescortex
-sweep``).
+:func:`sweep`), :mod:`.interrupts` (Ctrl-C stops between shards), :mod:`.report` (summary,
+figure, the sweep folder), :mod:`.cli` (``bayescortex sweep``: exits non-zero naming every
+configuration that is not ok).
 """
 
 from .points import parse_grid, points, random_points

@@ -16,8 +16,14 @@ rejected; ``error``: its shard failed) and a ``message``.
 
 Keys: every configuration uses the seeds of its own ``seed`` field (seed ``s`` is
 ``fold_in(key(seed), s)``): configurations share their "animals" and stimuli (common random
-numbers), a point of a sweep gives what ``run`` gives for that config alone, and nothing
-depends on the shard, the batch or the device a configuration lands on.
+numbers), and no key depends on the shard, the index or the neighbours of a configuration.
+Numbers: by default (:func:`~bayescortex.experiments.placement.like_runs`) each configuration
+is computed one at a time by the program that ``run`` computes it with alone, so a point of a
+sweep gives the numbers of its run (to float32 rounding of a few measures: measured, 1e-8).
+Vectorising configurations (``batch``) or choosing ``devices`` compiles other programs: their
+float rounding differs, and the sampler's discrete draws (a spike, a choice) can amplify it
+into different trials and intervals (measured: a training choice in 32 flipped, a percent
+redundancy resample moved by 20).
 """
 
 from __future__ import annotations
@@ -28,7 +34,6 @@ import json
 import os
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -37,8 +42,9 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..checkpoint import atomic_write
-from ..placement import Placement, for_devices
+from ..placement import Placement, like_runs
 from ..results import config_dict, load_config, versions
+from .interrupts import interrupts
 from .points import NOT_SWEPT, points
 
 STATUSES = ("ok", "nan", "invalid", "error", "pending")
@@ -53,7 +59,9 @@ class Experiment:
     static part, as one program; ``effects(ds) -> {name: (value, low, high)}``: the effects of
     one configuration's Dataset with their 95% intervals; ``required``: variables that must be
     finite for a configuration to count as ``ok``; ``headline``: effects the sweep's figure
-    and summary show.
+    and summary show; ``layout(available devices, configurations) -> Placement``: the default
+    placement of a shard, one that computes each configuration as its run does (see the
+    module docstring).
     """
 
     name: str
@@ -62,6 +70,13 @@ class Experiment:
     effects: Callable
     required: tuple[str, ...]
     headline: tuple[str, ...]
+    layout: Callable[[int, int], Placement] = like_runs
+
+
+def _one_at_a_time(available: int, n_configs: int) -> Placement:
+    """Configurations split over the devices, one at a time on each: the layout of a run of
+    an experiment whose run uses one device (no conditions to split)."""
+    return Placement(devices=max(1, min(available, n_configs)), batch=1)
 
 
 REGISTRY: dict[str, Experiment] = {}
@@ -95,6 +110,7 @@ def experiments() -> dict[str, Experiment]:
             "hit_rate_change_vectorized", "hit_rate_change_scalar", "sign_recovery_vectorized",
             "speed_ratio",
         ),
+        layout=_one_at_a_time,
     )  # fmt: skip
     return {"redundancy": builtin, "bci": bci_experiment, **REGISTRY}
 
@@ -145,14 +161,15 @@ def run_shard(
 ) -> str:  # fmt: skip
     """Run one shard (configs sharing a static part, as JSON dicts) and write it atomically to
     ``path``: the configurations' Datasets and effects on a ``config`` axis (local index), with
-    ``status``/``message``. Returns ``path``. ``placement`` None: every local device. (What a
-    Ray task runs.)"""
+    ``status``/``message``. Returns ``path``. ``placement`` None: the experiment's ``layout``
+    of the local devices (each configuration computed as its run computes it). (What a Ray
+    task runs.)"""
     import jax
 
     exp = experiment_named(experiment)
     loaded = [load_config(exp.config, c) for c in configs]
     if placement is None:
-        placement = for_devices(jax.local_device_count(), len(loaded))
+        placement = exp.layout(jax.local_device_count(), len(loaded))
     t0 = time.perf_counter()
     datasets = exp.run_configs(loaded, placement=placement, progress=progress)
     parts = []
@@ -210,15 +227,18 @@ def sweep(
 
     ``seeds`` overrides ``base.seeds``. Configurations are grouped by static part (one
     compilation each), cut into shards of at most ``shard_size`` (default: a group is one
-    shard), each run with its configuration axis split over ``devices`` local devices
-    (default: all) and vectorised ``batch`` at a time (default: all). With ``folder``, each
+    shard), each run with its configuration axis split over ``devices`` local devices and
+    vectorised ``batch`` at a time (default, neither given: each configuration alone, as
+    ``run`` runs it, on every local device: see the module docstring). With ``folder``, each
     finished shard is written to ``folder/shards/`` and found again by a later call (resume).
     ``executor="ray"`` runs each shard as a Ray task (``ray.init()`` must reach a cluster, or
     starts a local one; ``folder`` must be shared by the workers), ``ray_gpus`` GPUs each.
     A configuration that is rejected, fails or gives non-finite required measures is reported
     in ``status``/``message`` and its values are NaN; the others complete. ``part=(i, n)``:
     run only the shards ``k`` with ``k % n == i`` (process ``i`` of ``n`` sharing ``folder``);
-    points whose shard is neither run nor on disk are ``pending``.
+    points whose shard is neither run nor on disk are ``pending``. Ctrl-C (SIGINT) raises
+    ``KeyboardInterrupt`` at once or, if that was swallowed (:mod:`.interrupts`), at the next
+    shard boundary; the shards written so far are kept, so a later call resumes.
     """
     exp = experiment_named(experiment)
     if not isinstance(base, exp.config):
@@ -273,19 +293,23 @@ def sweep(
         desc=f"sweep {experiment}", disable=not progress,
     )  # fmt: skip
     failed: dict[int, str] = {}
-    with bar:
+    with bar, interrupts() as interrupted:
         if n_done:
             bar.set_postfix_str(f"{sum(p.exists() for p in paths)} finished shards reused")
         jobs = [(k, [config_dict(configs[i]) for i in shards[k]]) for k in todo]
         if executor == "local":
             for k, dicts in jobs:
+                interrupted.check()
                 try:
                     run_shard(experiment, dicts, paths[k], placement, progress=False)
                 except Exception as err:  # noqa: BLE001 - reported per configuration
-                    failed[k] = _describe(err)
+                    failed[k] = _describe(err)  # (a KeyboardInterrupt is no Exception)
                 bar.update(len(shards[k]))
+            interrupted.check()
         else:
-            failed |= _run_ray(experiment, jobs, paths, placement, ray_gpus, bar, shards)
+            failed |= _run_ray(
+                experiment, jobs, paths, placement, ray_gpus, bar, shards, interrupted
+            )
     for k, why in failed.items():
         for i in shards[k]:
             status[i], message[i] = "error", why
@@ -308,11 +332,15 @@ def sweep(
 
 
 def _describe(err: BaseException) -> str:
-    last = traceback.format_exception_only(type(err), err)[-1].strip()
-    return last[:500]
+    """``Type: message`` of an exception, without the notes (jax adds one on traceback
+    filtering, which ``format_exception_only`` would put last)."""
+    text = str(err).strip()
+    return (f"{type(err).__name__}: {text}" if text else type(err).__name__)[:500]
 
 
-def _run_ray(experiment, jobs, paths, placement, gpus, bar, shards) -> dict[int, str]:
+def _run_ray(
+    experiment, jobs, paths, placement, gpus, bar, shards, interrupted=None
+) -> dict[int, str]:  # fmt: skip
     """Run shards as Ray tasks; ``{shard: error message}`` of those that failed."""
     try:
         import ray
@@ -327,6 +355,10 @@ def _run_ray(experiment, jobs, paths, placement, gpus, bar, shards) -> dict[int,
     failed = {}
     pending = list(futures)
     while pending:
+        if interrupted is not None and interrupted.seen:
+            for future in pending:
+                ray.cancel(future)
+            interrupted.check()
         done, pending = ray.wait(pending, num_returns=1)
         k = futures[done[0]]
         try:

@@ -11,8 +11,9 @@ from bayescortex.inference.modes import check_mode_name
 from bayescortex.models import task_index
 
 from ..protocol import Hyper, LearningOptions, Protocol, learning_rate
+from ..redundancy.config import LEARNING_RANGES, Range, check_ranges
 from ..redundancy.pipeline import PASSIVE, TASK_CUE
-from ..results import check_fields
+from ..results import check_fields, check_run_id
 from ..simulate import MAX_DELTA, RecordingOptions, check_contrasts
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
@@ -23,6 +24,16 @@ RecordMode = Literal["engaged", "passive", "cut", "coupling_only", "no_accumulat
 """A recorded condition: 'passive' is passive viewing as ``passive`` defines it (the fixation
 cue with the engaged inference, or the top-down path cut); every other name is that inference
 mode with the task cue (:data:`bayescortex.inference.MODES`)."""
+
+
+RANGES = {
+    **LEARNING_RANGES,
+    "kappa_g": Range(0, 100),
+    "init_scale": Range(0, 100),
+    "init_logit_scale": Range(0, 50),
+}
+"""Allowed values of the continuous fields of :class:`TrainConfig` (stated in their help
+texts; the contrasts have their own check, at most 1000 in magnitude)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,16 +62,18 @@ class TrainConfig(RecordingOptions, LearningOptions):
     units: int = 64
     """Middle-layer units N_g."""
     kappa_g: float = 3.0
-    """Fixed width of the parametric coupling kernel."""
+    """Fixed width (concentration) of the parametric coupling kernel, in [0, 100]."""
     init_scale: float = 0.01
-    """Free-form: scale of the noise on the initial coupling, init_scale |N(0, 1)|."""
+    """Free-form: scale of the noise on the initial coupling, init_scale |N(0, 1)|, in
+    [0, 100]."""
     init_logit_scale: float = 0.3
-    """Free-form: sd of the noise on the initial unit logits (breaks the units' symmetry)."""
+    """Free-form: sd of the noise on the initial unit logits (breaks the units' symmetry), in
+    [0, 50]."""
     optimizer: Literal["adam", "sgd"] = "adam"
     """Optimiser of the feedback parameters: 'adam' or plain 'sgd' (optax)."""
     learning_rate: float | None = None
-    """Optimiser step size (None: 0.05 with the conditional objective; joint: 0.005 parametric,
-    0.02 free-form)."""
+    """Optimiser step size, in (0, 10] (None: 0.05 with the conditional objective; joint: 0.005
+    parametric, 0.02 free-form)."""
     trials_per_session: int = 256
     """Training trials per session."""
     batch: int = 32
@@ -85,7 +98,22 @@ class TrainConfig(RecordingOptions, LearningOptions):
     run_id: str | None = None
     """Run folder name (default: a timestamp). An existing run's checkpoints are resumed."""
     odds_increment: float = 1.0 / 20
-    """Tempering of the evidence accumulator (the reference's 1/20)."""
+    """Tempering of the evidence accumulator, in (0, 1] (the reference's 1/20)."""
+    # The learning options again, for their help texts with the allowed ranges (same defaults
+    # and meaning as LearningOptions; a redeclared field keeps its place in the field order).
+    delta: float = LearningOptions.delta
+    """Sensory coupling delta_0 of the adult sensory model, in [0, 100] (the authors' trained
+    value 0.08)."""
+    sensory_rate: float = LearningOptions.sensory_rate
+    """Learning rate of the sensory coupling relative to learning_rate, in [0, 100], from the
+    marginal likelihood of the images (0: fixed; the 'joint' objective learns it from the
+    outcome)."""
+    kappa_o: float = LearningOptions.kappa_o
+    """Category kernel of both tasks before training, in [0, 100] (parametric; 0: a task-free
+    middle layer)."""
+    none_logit: float = LearningOptions.none_logit
+    """Initial logit of the 'none' context against the tasks' 0, for both cues, in [-50, 50]
+    (0: uniform)."""
 
     def __post_init__(self):
         super().__post_init__()
@@ -96,9 +124,9 @@ class TrainConfig(RecordingOptions, LearningOptions):
             ),
             non_negative=("sessions", "init_scale", "init_logit_scale"),
         )  # fmt: skip
+        check_ranges(self, RANGES)  # first: its errors state the range
         self.check_learning()
-        if not math.isfinite(self.kappa_g):
-            raise ValueError(f"kappa_g: must be finite, got {self.kappa_g}")
+        check_run_id(self.run_id)
         if not self.delta <= MAX_DELTA:
             raise ValueError(f"delta: must lie in [0, {MAX_DELTA:g}], got {self.delta}")
         if not (math.isfinite(self.odds_increment) and self.odds_increment > 0):
