@@ -15,7 +15,7 @@ import typing
 
 import tyro
 
-from .compilation import CACHE_ENV, cache_from_environment, enable_cache
+from .compilation import CACHE_ENV, cache_from_environment, default_cache_dir, enable_cache
 from .placement import split_cpu
 from .results import config_dict
 
@@ -75,7 +75,7 @@ class Registry(dict):
 COMMANDS = Registry(simulate=_simulate, train=_train, analyse=_analyse)
 EXPERIMENTS = Registry(redundancy=_redundancy, bci=_bci)
 _NAMES = ",".join([*COMMANDS, "run", "sweep"])
-USAGE = f"""usage: bayescortex [--compile-cache DIR] {{{_NAMES}}} [--help] ...
+USAGE = f"""usage: bayescortex [--compile-cache DIR | --no-compile-cache] {{{_NAMES}}} [--help] ...
 
   simulate      simulate trials of the reference model at fixed feedback
   train         learn the feedback over sessions, with engaged and passive recordings
@@ -90,9 +90,10 @@ USAGE = f"""usage: bayescortex [--compile-cache DIR] {{{_NAMES}}} [--help] ...
                 --random N name=lo:hi): one compiled program per shape, resumable shards,
                 local devices or a Ray cluster
 
-'bayescortex COMMAND --help' lists a command's flags. --compile-cache DIR (or the environment
-variable {CACHE_ENV}=DIR) keeps compiled programs in DIR, so a later run of the same
-configuration skips most of its compiling.
+'bayescortex COMMAND --help' lists a command's flags. Compiled programs are kept in a
+persistent cache ({default_cache_dir() or "off"} here), so a later run of the same
+configuration skips most of its compiling: --compile-cache DIR (or the environment variable
+{CACHE_ENV}=DIR) moves it, --no-compile-cache (or {CACHE_ENV}=off) turns it off.
 """
 
 
@@ -168,12 +169,15 @@ def _sweep_cli():
 def parse(argv: list[str]):
     """The config ``bayescortex <argv>`` would run, resolved and validated; nothing runs.
 
-    ``argv`` as after ``bayescortex`` (``--compile-cache DIR`` allowed first). For ``sweep``,
-    the sweep's flags, part, base config, grid and random points. Unknown commands, flags or
-    invalid values raise ``SystemExit`` or ``ValueError`` as the command would.
+    ``argv`` as after ``bayescortex`` (``--compile-cache DIR`` or ``--no-compile-cache``
+    allowed first). For ``sweep``, the sweep's flags, part, base config, grid and random
+    points. Unknown commands, flags or invalid values raise ``SystemExit`` or ``ValueError`` as
+    the command would.
     """
     if argv[:1] == ["--compile-cache"]:
         argv = argv[2:]
+    elif argv[:1] == ["--no-compile-cache"]:
+        argv = argv[1:]
     if argv[:1] == ["sweep"]:
         return _sweep_cli().parse(argv[1:])
     return _parse(argv)[1]
@@ -190,6 +194,10 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit("bayescortex: --compile-cache DIR must come before a command")
             enable_cache(argv[1])
             argv = argv[2:]
+        elif argv[0] == "--no-compile-cache":
+            if len(argv) < 2:
+                raise SystemExit("bayescortex: --no-compile-cache must come before a command")
+            argv = argv[1:]
         else:
             cache_from_environment()
         if argv[0] in ("run", "sweep"):  # before anything starts jax's backends

@@ -7,8 +7,10 @@ a later process that builds the same program (same shapes, same static configura
 jax and XLA versions and backend) loads the compiled executable instead of compiling it, and
 :func:`compile_time` counts the programs loaded and the compile seconds they saved. Tracing
 and lowering still happen (they are what the cache key is computed from); only the XLA
-backend compilation is skipped. The cache is opt-in: ``bayescortex --compile-cache DIR run
-...`` or the environment variable :data:`CACHE_ENV`.
+backend compilation is skipped. The command line uses the cache by default, in the user's cache
+folder (:func:`default_cache_dir`): compiling is paid once per machine. ``bayescortex
+--compile-cache DIR ...`` or the environment variable :data:`CACHE_ENV` moves it;
+``--no-compile-cache``, or :data:`CACHE_ENV` set to ``off``, turns it off.
 """
 
 from __future__ import annotations
@@ -16,13 +18,17 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import warnings
 from pathlib import Path
 
 import jax
 import jax.monitoring
 
 CACHE_ENV = "BAYESCORTEX_COMPILE_CACHE"
-"""Environment variable naming a persistent compilation cache folder (see :func:`enable_cache`)."""
+"""Environment variable naming the persistent compilation cache folder (see
+:func:`enable_cache`), or ``off`` (also ``0``, ``none``, ``false``, empty) for no cache."""
+
+OFF = ("", "0", "off", "none", "false", "no")
 
 _COMPILE_EVENTS = (
     "/jax/core/compile/jaxpr_trace_duration",
@@ -133,7 +139,31 @@ def enable_cache(directory: str | os.PathLike, *, min_compile_seconds: float = 0
     return path
 
 
+def default_cache_dir() -> Path | None:
+    """The cache folder the command line uses: :data:`CACHE_ENV` if set (``None`` where it says
+    ``off``), else ``$XDG_CACHE_HOME/bayescortex/jax`` (``~/.cache/bayescortex/jax``).
+
+    >>> default_cache_dir() is None or default_cache_dir().is_absolute()
+    True
+    """
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is not None:
+        return None if chosen.strip().lower() in OFF else Path(chosen).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "bayescortex" / "jax"
+
+
 def cache_from_environment() -> Path | None:
-    """:func:`enable_cache` on the folder :data:`CACHE_ENV` names, if it is set."""
-    directory = os.environ.get(CACHE_ENV)
-    return enable_cache(directory) if directory else None
+    """:func:`enable_cache` on :func:`default_cache_dir`, unless it is off. A folder named by
+    :data:`CACHE_ENV` that cannot be used is an error; the default folder that cannot be
+    created (a read-only home) only warns, and the run compiles as without a cache."""
+    directory = default_cache_dir()
+    if directory is None:
+        return None
+    try:
+        return enable_cache(directory)
+    except ValueError as err:
+        if os.environ.get(CACHE_ENV) is not None:
+            raise
+        warnings.warn(f"{err}; running without a persistent compilation cache", stacklevel=2)
+        return None

@@ -7,6 +7,11 @@ import os
 
 import jax
 
+# The command line keeps compiled programs in the user's cache folder by default; tests that
+# measure compiling or count cache hits must not depend on what an earlier run left there
+# (tests/experiments/test_compilation.py checks the default and the flags explicitly).
+os.environ.setdefault("BAYESCORTEX_COMPILE_CACHE", "off")
+
 jax.config.update("jax_numpy_rank_promotion", "raise")
 if os.environ.get("BAYESCORTEX_X64") == "1":
     jax.config.update("jax_enable_x64", True)

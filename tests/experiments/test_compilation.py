@@ -78,3 +78,30 @@ def test_unwritable_cache_folder_is_a_clear_error(tmp_path):
 def test_compile_cache_flag_needs_a_command():
     with pytest.raises(SystemExit, match="must come before a command"):
         cli.main(["--compile-cache", "/tmp/x"])
+
+
+def test_the_command_line_caches_in_the_user_cache_folder_by_default(tmp_path):
+    """No flag, no variable: the cache is on, in $XDG_CACHE_HOME/bayescortex/jax; the variable
+    set to off, or --no-compile-cache, runs without one."""
+    env = {k: v for k, v in os.environ.items() if k != CACHE_ENV}
+    env |= {"XDG_CACHE_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    script = (
+        "import jax, sys\n"
+        "from bayescortex.experiments import cli\n"
+        "try:\n"
+        "    cli.main([*sys.argv[1:], 'simulate', '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(jax.config.jax_compilation_cache_dir)\n"
+    )
+
+    def cache_dir(*flags, **extra):
+        out = subprocess.run([sys.executable, "-c", script, *flags], capture_output=True,
+                             text=True, check=True, env={**env, **extra}, timeout=120)  # fmt: skip
+        return out.stdout.strip().splitlines()[-1]
+
+    assert cache_dir() == str(tmp_path / "bayescortex" / "jax")
+    assert (tmp_path / "bayescortex" / "jax").is_dir()
+    assert cache_dir("--no-compile-cache") == "None"
+    assert cache_dir(**{CACHE_ENV: "off"}) == "None"
+    assert cache_dir(**{CACHE_ENV: str(tmp_path / "moved")}) == str(tmp_path / "moved")
