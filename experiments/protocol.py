@@ -248,15 +248,18 @@ class LearningOptions:
     """How passive viewing is modelled: 'fixation', the fixation cue with the same sampler
     (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
     delta: float = 0.08
-    """Sensory coupling delta_0 of the adult sensory model (the authors' trained value)."""
+    """Sensory coupling delta_0 of the adult sensory model, in [0, 100] (the authors' trained
+    value 0.08)."""
     sensory_rate: float = 0.0
-    """Learning rate of the sensory coupling relative to learning_rate, from the marginal
-    likelihood of the images (0: fixed; the 'joint' objective learns it from the outcome)."""
+    """Learning rate of the sensory coupling relative to learning_rate, in [0, 100], from the
+    marginal likelihood of the images (0: fixed; the 'joint' objective learns it from the
+    outcome)."""
     kappa_o: float = 0.0
-    """Category kernel of both tasks before training (parametric; 0: a task-free middle
-    layer)."""
+    """Category kernel of both tasks before training, in [0, 100] (parametric; 0: a task-free
+    middle layer)."""
     none_logit: float = 0.0
-    """Initial logit of the 'none' context against the tasks' 0, for both cues (0: uniform)."""
+    """Initial logit of the 'none' context against the tasks' 0, for both cues, in [-50, 50]
+    (0: uniform)."""
 
     def check_learning(self) -> None:
         """ValueError naming the first learning field out of range."""

@@ -185,21 +185,6 @@ class RedundancyConfig(LearningOptions):
     """Root folder: the run goes to <output>/redundancy/<run_id>/."""
     run_id: str | None = None
     """Run folder name (default: a timestamp); an unfinished run of that name is resumed."""
-    # The learning options again, for their help texts with the allowed ranges (same defaults
-    # and meaning as LearningOptions; a redeclared field keeps its place in the field order).
-    delta: float = LearningOptions.delta
-    """Sensory coupling delta_0 of the adult sensory model, in [0, 100] (the authors' trained
-    value 0.08)."""
-    sensory_rate: float = LearningOptions.sensory_rate
-    """Learning rate of the sensory coupling relative to learning_rate, in [0, 100], from the
-    marginal likelihood of the images (0: fixed; the 'joint' objective learns it from the
-    outcome)."""
-    kappa_o: float = LearningOptions.kappa_o
-    """Category kernel of both tasks before training, in [0, 100] (parametric; 0: a task-free
-    middle layer)."""
-    none_logit: float = LearningOptions.none_logit
-    """Initial logit of the 'none' context against the tasks' 0, for both cues, in [-50, 50]
-    (0: uniform)."""
 
     def __post_init__(self):
         check_fields(

@@ -99,21 +99,6 @@ class TrainConfig(RecordingOptions, LearningOptions):
     """Run folder name (default: a timestamp). An existing run's checkpoints are resumed."""
     odds_increment: float = 1.0 / 20
     """Tempering of the evidence accumulator, in (0, 1] (the reference's 1/20)."""
-    # The learning options again, for their help texts with the allowed ranges (same defaults
-    # and meaning as LearningOptions; a redeclared field keeps its place in the field order).
-    delta: float = LearningOptions.delta
-    """Sensory coupling delta_0 of the adult sensory model, in [0, 100] (the authors' trained
-    value 0.08)."""
-    sensory_rate: float = LearningOptions.sensory_rate
-    """Learning rate of the sensory coupling relative to learning_rate, in [0, 100], from the
-    marginal likelihood of the images (0: fixed; the 'joint' objective learns it from the
-    outcome)."""
-    kappa_o: float = LearningOptions.kappa_o
-    """Category kernel of both tasks before training, in [0, 100] (parametric; 0: a task-free
-    middle layer)."""
-    none_logit: float = LearningOptions.none_logit
-    """Initial logit of the 'none' context against the tasks' 0, for both cues, in [-50, 50]
-    (0: uniform)."""
 
     def __post_init__(self):
         super().__post_init__()
