@@ -66,9 +66,12 @@ def programs(static: Static, placement: Placement = VECTORISED):
 
 
 def simulate(static: Static, hypers, keys, *, placement=VECTORISED, checkpoint_dir=None,
-             config: dict | None = None, progress: bool = True):  # fmt: skip
+             config: dict | None = None, progress: bool = True,
+             ran: dict | None = None):  # fmt: skip
     """Run sessions ``0..static.sessions`` of configurations sharing ``static``; return the
-    final states and every session's stats (leading axes config, variant, seed)."""
+    final states and every session's stats (leading axes config, variant, seed). ``ran`` is
+    filled as :func:`~bayescortex.experiments.session.run_sessions` fills it (``start``: the
+    first session run in this process)."""
     init, step = programs(static, placement)
     vectorized = static.variants.index("vectorized") if "vectorized" in static.variants else 0
 
@@ -82,7 +85,7 @@ def simulate(static: Static, hypers, keys, *, placement=VECTORISED, checkpoint_d
     states = init(hypers, keys)
     return run_sessions(
         run_step, states, static.sessions, checkpoint_dir=checkpoint_dir, config=config,
-        may_differ=RESUMABLE, progress=progress, describe=describe,
+        may_differ=RESUMABLE, progress=progress, describe=describe, ran=ran,
         extra={"keys": "seed s: fold_in(key(seed), s); session: fold_in(seed key, session); "
                "trial k: fold_in(session key, k)"},
     )  # fmt: skip
@@ -113,10 +116,11 @@ def run_configs(
     keys = stack_configs([seed_keys(c.seed, c.seeds) for c in padded])
     saved = config_dict(configs[0]) if n == 1 else {"configs": [config_dict(c) for c in configs]}
     t0 = time.perf_counter()
+    ran, ran_compare = {}, {}
     with compile_time() as compiled:
         states, outputs = simulate(
             static, hypers, keys, placement=placement, checkpoint_dir=checkpoint_dir,
-            config=saved, progress=progress,
+            config=saved, progress=progress, ran=ran,
         )  # fmt: skip
         compare = None
         split = configs[0].compare_split()
@@ -124,8 +128,9 @@ def run_configs(
             sub = None if checkpoint_dir is None else Path(checkpoint_dir) / "compare"
             _, compare = simulate(
                 split[0], hypers, keys, placement=placement, checkpoint_dir=sub, config=saved,
-                progress=progress,
+                progress=progress, ran=ran_compare,
             )  # fmt: skip
+    starts = (ran.get("start", 0), ran_compare.get("start", 0))
     seconds = time.perf_counter() - t0
     datasets = []
     for i, config in enumerate(configs):
@@ -144,18 +149,24 @@ def run_configs(
             **compiled.cache_attrs(),
             analysis_seconds=time.perf_counter() - t1,
             configurations_together=len(padded),
-            trials_simulated=trials_simulated(config) * len(padded),
+            # This process's work: a resumed run counts the sessions it ran, not those read.
+            trials_simulated=trials_simulated(config, *starts) * len(padded),
+            resumed_at_session=starts[0],
         )
         datasets.append(ds)
     return datasets
 
 
-def trials_simulated(config: BCIConfig) -> int:
+def trials_simulated(config: BCIConfig, start: int = 0, start_compare: int = 0) -> int:
     """Model trials run by one configuration (calibration and sessions, every variant and
-    seed, and the comparison)."""
-    per = config.calibration_trials + (config.sessions + 1) * config.trials
-    main = len(config.variants) * config.seeds * per
-    return main + (2 * config.seeds * per if config.compare_targets else 0)
+    seed, and the comparison) in a process that ran sessions ``start..sessions`` (and
+    ``start_compare..sessions`` of the comparison); a resumed run read the others back."""
+
+    def per(first: int) -> int:
+        return config.calibration_trials + (config.sessions + 1 - first) * config.trials
+
+    main = len(config.variants) * config.seeds * per(start)
+    return main + (2 * config.seeds * per(start_compare) if config.compare_targets else 0)
 
 
 def block_measures(record, window: int, targets: int | None = None) -> dict[str, np.ndarray]:

@@ -68,6 +68,10 @@ def test_resumed_run_equals_uninterrupted(tiny, tmp_path):
     resumed = bci.run(TINY, progress=False, checkpoint_dir=copy)
     for name in ("hit_rate", "feedback", "soma_rate", "coupling", "contrast", "threshold"):
         np.testing.assert_array_equal(resumed[name].values, ds[name].values, err_msg=name)
+    # It counts the trials it ran (calibration and the last session), not those it read back.
+    assert (ds.attrs["resumed_at_session"], resumed.attrs["resumed_at_session"]) == (0, 2)
+    per_session = len(TINY.variants) * TINY.seeds * TINY.trials
+    assert ds.attrs["trials_simulated"] - resumed.attrs["trials_simulated"] == 2 * per_session
     with pytest.raises(ValueError, match="learning_rate"):
         bci.run(dataclasses.replace(TINY, learning_rate=1e-3), progress=False,
                 checkpoint_dir=copy)  # fmt: skip
