@@ -584,7 +584,9 @@ def record(
         # The zero-signal chunks come first; their padding is at the end of the last one.
         ids, valid, is_zero = plan
         size = ids.shape[1]
-        slots = int(is_zero.sum()) * size
+        # At least one chunk's slots: the zero-signal branch is traced even where a block has
+        # no zero-signal trial (it never runs there, and the kept block is empty).
+        slots = max(int(is_zero.sum()), 1) * size
         one = jax.eval_shape(simulate, jnp.asarray(ids[0]), jnp.asarray(valid[0]))[-1]
         buffer = ZeroTrials(
             *(jnp.zeros((slots, *a.shape[1:]), a.dtype) for a in one[:3]),
