@@ -205,9 +205,8 @@ def random_subsets(
         )
     if n_subsets < 1:
         raise ValueError(f"n_subsets: expected a positive number, got {n_subsets}")
-    # The k largest of iid uniforms are a uniformly random k-subset. A sort, not a TopK: on CPU
-    # TopK is a library kernel, and programs calling library kernels hung on several host
-    # devices; argsort(-u) gives top_k's indices in top_k's order (ties, lower index first).
+    # The k largest of iid uniforms: a uniform k-subset. A sort, not TopK (a CPU library kernel,
+    # which hung on host devices); argsort(-u) gives top_k's indices in top_k's order.
     u = jax.random.uniform(key, (n_subsets, n_neurons))
     return jnp.argsort(-u, axis=-1)[:, :subset_size]
 
