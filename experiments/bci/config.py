@@ -12,7 +12,7 @@ import jax.numpy as jnp
 from bayescortex.models.bci import VARIANTS
 from bayescortex.models.bci_task import TaskHyper, TaskStatic
 
-from ..results import check_fields
+from ..results import check_fields, check_run_id
 
 
 class Static(NamedTuple):
@@ -191,10 +191,7 @@ class BCIConfig:
         if self.pre_outcome_window > self.steps:
             raise ValueError(f"pre_outcome_window: at most steps ({self.steps}), "
                              f"got {self.pre_outcome_window}")  # fmt: skip
-        if self.run_id is not None and (
-            not self.run_id or "/" in self.run_id or ".." in self.run_id
-        ):
-            raise ValueError(f"run_id: a plain folder name is needed, got {self.run_id!r}")
+        check_run_id(self.run_id)
 
     def task_static(self, targets: int | None = None, record: bool = True) -> TaskStatic:
         """The simulation's static part (``targets`` other than the config's keeps the number

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from bayescortex.experiments import cli, results
+from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.redundancy.config import RANGES as REDUNDANCY_RANGES
 from bayescortex.experiments.training import TrainConfig
@@ -104,6 +105,7 @@ def test_one_rule_for_run_ids_everywhere(run_id, tmp_path, nothing_runs):
     for make in (
         lambda: RedundancyConfig(run_id=run_id),
         lambda: TrainConfig(run_id=run_id),
+        lambda: BCIConfig(run_id=run_id),
         lambda: results.check_run_id(run_id),
         lambda: results.save_run("x", TrainConfig(), None, root=tmp_path, run_id=run_id),
     ):
