@@ -181,7 +181,8 @@ def profile(config: RedundancyConfig) -> dict:
     args = put((hypers, states, keys), placement, 3)
     states, _ = stage("train session 1", lambda: P.train_configs(static, placement, *args, 1))
     out1 = record_measure("session 1", states, 1, P.main_conditions(static), 0)
-    target = np.stack([np.asarray(o[2])[:, :, 0, 1:].mean(-1) for o in (out0, out1)], 2)
+    # As run() does: the baselines train to the model's engaged accuracy of each session.
+    target = np.stack([np.asarray(o[0]["accuracy"])[:, :, 0] for o in (out0, out1)], 2)
     where = kernel_placement(placement)
     stage("classic baselines (2 sessions)",
           lambda: network_measures(static, hypers, keys, target, placement=where))  # fmt: skip
