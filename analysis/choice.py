@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from jaxtyping import Array, ArrayLike, Bool, Float
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from .linalg import spd_solve
 from .recording import (
@@ -244,34 +244,60 @@ def _trial_weights(
     return w
 
 
-def _weighted_auc(
-    x: Float[Array, " trials"], chose_one: Bool[Array, " trials"], w: Float[Array, " trials"]
-) -> Float[Array, ""]:
-    # Weighted Mann-Whitney count. Sort the choice-0 values (choice-1 entries become +inf with
-    # weight 0) and accumulate their weights; for each choice-1 trial the weight of choice-0
-    # trials below it and level with it are then differences of the cumulative sums.
-    w1 = jnp.where(chose_one, w, 0.0)
-    w0 = jnp.where(chose_one, 0.0, w)
-    reference, w_sorted = jax.lax.sort((jnp.where(chose_one, jnp.inf, x), w0), num_keys=1)
-    cum = jnp.concatenate([jnp.zeros(1, w.dtype), jnp.cumsum(w_sorted)])
-    lo = jnp.searchsorted(reference, x, side="left")
-    hi = jnp.searchsorted(reference, x, side="right")
-    below, level = cum[lo], cum[hi] - cum[lo]
-    wins = jnp.sum(w1 * (below + 0.5 * level))
-    return wins / (jnp.sum(w1) * jnp.sum(w0))
+class TieRanks(NamedTuple):
+    """Where each trial's value stands among all trials' values, per column; depends on the
+    values only, so one :func:`tie_ranks` serves every set of weights (bootstrap resamples).
+
+    ``order`` sorts the trials (stable); ``below`` and ``through`` count the trials whose value
+    is smaller than, and at most, each trial's own (positions in that sorted order)."""
+
+    order: Int[Array, "trials *rest"]
+    below: Int[Array, "trials *rest"]
+    through: Int[Array, "trials *rest"]
 
 
 @jax.jit
-def _weighted_auc_batched(x, chose_one, w):
-    flat = x.reshape(x.shape[0], -1)
-    auc = jax.vmap(_weighted_auc, in_axes=(1, None, None))(flat, chose_one, w)
-    return auc.reshape(x.shape[1:])
+def tie_ranks(x: Float[ArrayLike, "trials *rest"]) -> TieRanks:
+    """The :class:`TieRanks` of ``x`` along its first axis (``O(T log T)`` per column).
+
+    >>> r = tie_ranks(jnp.array([2.0, 1.0, 2.0]))
+    >>> r.below.tolist(), r.through.tolist()
+    ([1, 0, 1], [3, 1, 3])
+    """
+    x = jnp.asarray(x)
+    order = jnp.argsort(x, axis=0, stable=True)
+    xs = jnp.take_along_axis(x, order, axis=0)
+    flat, sorted_flat = x.reshape(x.shape[0], -1), xs.reshape(x.shape[0], -1)
+
+    def count(side):
+        found = jax.vmap(lambda a, v: jnp.searchsorted(a, v, side=side), in_axes=(1, 1), out_axes=1)
+        return found(sorted_flat, flat).reshape(x.shape).astype(jnp.int32)
+
+    return TieRanks(order.astype(jnp.int32), count("left"), count("right"))
+
+
+@jax.jit
+def _auc_from_ranks(ranks: TieRanks, chose_one, w):
+    # Weighted Mann-Whitney count: accumulate the choice-0 weights in sorted order; for each
+    # choice-1 trial the choice-0 weight below it and level with it are differences of the
+    # cumulative sums at its tie group's bounds.
+    w1 = jnp.where(chose_one, w, 0.0)
+    w0 = jnp.where(chose_one, 0.0, w)
+    extra = (1,) * (ranks.order.ndim - 1)
+    cum = jnp.cumsum(w0[ranks.order], axis=0)
+    cum = jnp.concatenate([jnp.zeros((1, *ranks.order.shape[1:]), cum.dtype), cum])
+    below = jnp.take_along_axis(cum, ranks.below, axis=0)
+    level = jnp.take_along_axis(cum, ranks.through, axis=0) - below
+    wins = jnp.sum(w1.reshape(-1, *extra) * (below + 0.5 * level), axis=0)
+    return wins / (jnp.sum(w1) * jnp.sum(w0))
 
 
 def weighted_roc_auc(
     x: Float[ArrayLike, " trials *rest"],
     chose_one: ArrayLike,
     weights: Float[ArrayLike, " trials"] | None = None,
+    *,
+    ranks: TieRanks | None = None,
 ) -> Float[Array, "*rest"]:
     """Weighted ROC AUC of ``x`` for choice 1 against choice 0, ties one half; traceable.
 
@@ -279,13 +305,15 @@ def weighted_roc_auc(
     divided by ``W1 W0`` (the total weights of the two choices), computed in ``O(T log T)``
     by sorting and cumulative sums. With unit weights it equals :func:`roc_auc` exactly, and
     an integer weight ``k`` counts a trial ``k`` times, so Poisson(1) weights give a Poisson
-    bootstrap resample. Batched over the trailing axes of ``x``; use ``jax.vmap`` over
-    ``weights`` for many resamples.
+    bootstrap resample. Batched over the trailing axes of ``x``. For many resamples of the
+    same ``x``, compute :func:`tie_ranks` once and pass it as ``ranks``: each resample then
+    costs a gather and a cumulative sum, no sort.
 
     Args:
         x: (trials, *rest) values, e.g. counts (trials, neurons) of zero-signal trials.
         chose_one: 0/1 (or bool) per trial.
         weights: non-negative weight per trial; None for unit weights.
+        ranks: ``tie_ranks(x)``, when already computed.
 
     Returns:
         The AUC, shape ``rest``; NaN when either choice has zero total weight.
@@ -307,7 +335,11 @@ def weighted_roc_auc(
     check_finite(xv, "x")
     mask = _choice_mask(chose_one, xv.shape[0], "chose_one")
     w = _trial_weights(weights, xv.shape[0])
-    return _weighted_auc_batched(xv, mask, w)
+    if ranks is None:
+        ranks = tie_ranks(xv)
+    elif ranks.order.shape != xv.shape:
+        raise ValueError(f"ranks: computed for shape {ranks.order.shape}, x has {xv.shape}")
+    return _auc_from_ranks(ranks, mask, w.astype(xv.dtype))
 
 
 @jax.jit

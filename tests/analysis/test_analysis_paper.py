@@ -27,6 +27,7 @@ from bayescortex.analysis import (
     psychometric_fit,
     psychophysical_kernel,
     roc_auc,
+    tie_ranks,
     weighted_roc_auc,
 )
 
@@ -82,6 +83,23 @@ def test_weighted_auc_matches_the_pairwise_definition_for_real_weights(tied_coun
         )
         expected.append(total / (w[ones].sum() * w[zeros].sum()))
     np.testing.assert_allclose(weighted_roc_auc(counts, choices, w), expected, rtol=1e-5)
+
+
+def test_precomputed_tie_ranks_serve_every_resample(tied_counts):
+    # One tie_ranks, many weight vectors (as the bootstrap uses it): each resample equals the
+    # direct computation, under vmap too; ranks of another shape are refused.
+    counts, choices = tied_counts
+    x = _f32(counts)
+    ranks = tie_ranks(x)
+    weights = np.random.default_rng(4).poisson(1.0, size=(8, 60)).astype(np.float32)
+    direct = np.stack([np.asarray(weighted_roc_auc(x, choices, w)) for w in weights])
+    mapped = jax.vmap(lambda w: weighted_roc_auc(x, choices, w, ranks=ranks))(weights)
+    np.testing.assert_array_equal(np.asarray(mapped), direct)
+    # The tie counts themselves, against their definition.
+    np.testing.assert_array_equal(ranks.below, (counts[None, :, :] < counts[:, None, :]).sum(1))
+    np.testing.assert_array_equal(ranks.through, (counts[None, :, :] <= counts[:, None, :]).sum(1))
+    with pytest.raises(ValueError, match="ranks"):
+        weighted_roc_auc(x[:, :3], choices, ranks=ranks)
 
 
 def test_weighted_auc_is_nan_when_a_choice_has_no_weight(tied_counts):
