@@ -1,79 +1,19 @@
 """The ``bayescortex`` command: ``simulate``, ``train``, ``analyse`` and ``run <experiment>``.
 
 Each command is a frozen dataclass config (typed flags via tyro, help from the field
-docstrings) and a ``main(config)``. Add a command to :data:`COMMANDS`, an experiment to
-:data:`EXPERIMENTS`; a command or experiment may name presets (``--full``, ``--legacy``): a
-preset supplies the defaults, explicit flags still override it, and the run writes the
-resolved config.
+docstrings) and a ``main(config)``, registered in :mod:`bayescortex.experiments.commands`
+(``COMMANDS``, ``EXPERIMENTS``, with their presets); this module parses the command line and
+reports errors as one line.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import sys
-import typing
 
-import tyro
-
+from .commands import COMMANDS, EXPERIMENTS, with_preset
 from .compilation import CACHE_ENV, cache_from_environment, default_cache_dir, enable_cache
 from .placement import split_cpu
-from .results import config_dict
 
-
-def _simulate():
-    from . import simulate
-
-    return simulate.SimulateConfig, simulate.main, {}
-
-
-def _train():
-    from . import training
-    from .training.config import LEGACY
-
-    return training.TrainConfig, training.main, {"legacy": LEGACY}
-
-
-def _analyse():
-    from . import analyse
-
-    return analyse.AnalyseConfig, analyse.main, {}
-
-
-def _redundancy():
-    from . import redundancy
-    from .redundancy.config import FULL, LEGACY
-
-    return redundancy.RedundancyConfig, redundancy.main, {"full": FULL, "legacy": LEGACY}
-
-
-def _bci():
-    from . import bci
-    from .bci.config import FULL
-
-    return bci.BCIConfig, bci.main, {"full": FULL}
-
-
-class Registry(dict):
-    """``name -> (config class, main, presets)``, each imported on first use: ``bayescortex
-    analyse`` then needs only the estimators' dependencies, and a command that needs the model
-    stack says which extra installs it."""
-
-    def __getitem__(self, name: str):
-        entry = super().__getitem__(name)
-        if callable(entry):
-            try:
-                entry = entry()
-            except ModuleNotFoundError as err:
-                raise SystemExit(
-                    f"bayescortex: {name!r} needs the model stack ({err.name} is not installed): "
-                    "pip install 'bayescortex[models]'"
-                ) from err
-            super().__setitem__(name, entry)
-        return entry
-
-
-COMMANDS = Registry(simulate=_simulate, train=_train, analyse=_analyse)
-EXPERIMENTS = Registry(redundancy=_redundancy, bci=_bci)
 _NAMES = ",".join([*COMMANDS, "run", "sweep"])
 USAGE = f"""usage: bayescortex [--compile-cache DIR | --no-compile-cache] {{{_NAMES}}} [--help] ...
 
@@ -95,42 +35,6 @@ persistent cache ({default_cache_dir() or "off"} here), so a later run of the sa
 configuration skips most of its compiling: --compile-cache DIR (or the environment variable
 {CACHE_ENV}=DIR) moves it, --no-compile-cache (or {CACHE_ENV}=off) turns it off.
 """
-
-
-def refuse_repeats(args: list[str], *, repeatable=(), booleans=()) -> None:
-    """ValueError ``--seeds given twice`` for a flag that appears twice in ``args`` (the last
-    one would silently win). ``--name=value`` counts as ``--name``, ``_`` as ``-``, and
-    ``--no-name`` as ``--name`` for the flags in ``booleans``; flags in ``repeatable`` (such
-    as ``--grid``) may repeat."""
-    seen = set()
-    for arg in args:
-        if not arg.startswith("--") or arg == "--":
-            continue
-        name = arg.split("=", 1)[0].replace("_", "-")
-        if name.startswith("--no-") and name[5:] in booleans:
-            name = "--" + name[5:]
-        if name in repeatable:
-            continue
-        if name in seen:
-            raise ValueError(f"{name} given twice")
-        seen.add(name)
-
-
-def with_preset(cls, presets: dict, args: list[str], prog: str):
-    """Parse ``args`` into ``cls``; a ``--<preset>`` flag makes that preset the defaults. A
-    flag given twice is refused (ValueError), and so is a value that could not be written to
-    config.json (non-finite)."""
-    chosen = [p for p in presets if f"--{p}" in args]
-    if len(chosen) > 1:
-        raise SystemExit(f"{prog}: choose one preset of {['--' + p for p in chosen]}")
-    hints = typing.get_type_hints(cls) if dataclasses.is_dataclass(cls) else {}
-    refuse_repeats(args, booleans={n.replace("_", "-") for n, h in hints.items() if h is bool})
-    args = [a for a in args if a not in {f"--{p}" for p in presets}]
-    default = presets[chosen[0]] if chosen else None
-    config = tyro.cli(cls, args=args, prog=prog, default=default)
-    if dataclasses.is_dataclass(config):
-        config_dict(config)  # a non-finite value fails now, not when config.json is written
-    return config
 
 
 def _parse(argv: list[str]):

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from ..commands import EXPERIMENTS, refuse_repeats, with_preset
 from ..results import check_output, config_dict, run_folder
 from .points import parse_grid, points, random_points
 from .report import save
@@ -93,8 +94,6 @@ def _gpus(text: str) -> float:
 def parse(argv: list[str]):
     """The sweep's flags, ``part``, base config, grid and random points (nothing runs)."""
 
-    from ..cli import EXPERIMENTS, with_preset
-
     parser = argparse.ArgumentParser(
         prog="bayescortex sweep",
         allow_abbrev=False,
@@ -150,8 +149,6 @@ def parse(argv: list[str]):
         "--part", default="0/1", metavar="I/N",
         help="run only the shards k with k %% N == I (N processes sharing --output)",
     )  # fmt: skip
-    from ..cli import refuse_repeats
-
     refuse_repeats(argv, repeatable=("--grid",))
     args, rest = parser.parse_known_args(argv)
     try:
