@@ -53,9 +53,7 @@ from .choice import (
     choice_triggered_average,
     kernel_shape,
     psychophysical_kernel,
-    TieRanks,
     roc_auc,
-    tie_ranks,
     weighted_roc_auc,
 )
 from .correlations import (
@@ -195,7 +193,5 @@ __all__ = [
     "kernel_shape",
     "learning_index",
     "psychometric_fit",
-    "TieRanks",
-    "tie_ranks",
     "weighted_roc_auc",
 ]

@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float
 
 from .linalg import spd_solve
 from .recording import (
@@ -244,50 +244,35 @@ def _trial_weights(
     return w
 
 
-class TieRanks(NamedTuple):
-    """Where each trial's value stands among all trials' values, per column; depends on the
-    values only, so one :func:`tie_ranks` serves every set of weights (bootstrap resamples).
-
-    ``order`` sorts the trials (stable); ``below`` and ``through`` count the trials whose value
-    is smaller than, and at most, each trial's own (positions in that sorted order)."""
-
-    order: Int[Array, "trials *rest"]
-    below: Int[Array, "trials *rest"]
-    through: Int[Array, "trials *rest"]
-
-
-@jax.jit
-def tie_ranks(x: Float[ArrayLike, "trials *rest"]) -> TieRanks:
-    """The :class:`TieRanks` of ``x`` along its first axis (``O(T log T)`` per column).
-
-    >>> r = tie_ranks(jnp.array([2.0, 1.0, 2.0]))
-    >>> r.below.tolist(), r.through.tolist()
-    ([1, 0, 1], [3, 1, 3])
-    """
-    x = jnp.asarray(x)
+def _tie_ranks(x):
+    # Per column (trials on axis 0): the stable sort order, and for each trial how many
+    # trials' values are below its own and at most its own (its tie group's bounds).
     order = jnp.argsort(x, axis=0, stable=True)
     xs = jnp.take_along_axis(x, order, axis=0)
     flat, sorted_flat = x.reshape(x.shape[0], -1), xs.reshape(x.shape[0], -1)
 
     def count(side):
-        found = jax.vmap(lambda a, v: jnp.searchsorted(a, v, side=side), in_axes=(1, 1), out_axes=1)
-        return found(sorted_flat, flat).reshape(x.shape).astype(jnp.int32)
+        find = jax.vmap(lambda a, v: jnp.searchsorted(a, v, side=side), in_axes=1, out_axes=1)
+        return find(sorted_flat, flat).reshape(x.shape)
 
-    return TieRanks(order.astype(jnp.int32), count("left"), count("right"))
+    return order, count("left"), count("right")
 
 
 @jax.jit
-def _auc_from_ranks(ranks: TieRanks, chose_one, w):
+def _weighted_auc(x, chose_one, w):
     # Weighted Mann-Whitney count: accumulate the choice-0 weights in sorted order; for each
     # choice-1 trial the choice-0 weight below it and level with it are differences of the
-    # cumulative sums at its tie group's bounds.
+    # cumulative sums at its tie group's bounds. (One argsort per column; a two-operand
+    # lax.sort per column, vmapped, was 22x slower on CPU: 68 against 3.1 ms for 1,024 trials
+    # x 256 neurons.)
+    order, lo, hi = _tie_ranks(x)
     w1 = jnp.where(chose_one, w, 0.0)
     w0 = jnp.where(chose_one, 0.0, w)
-    extra = (1,) * (ranks.order.ndim - 1)
-    cum = jnp.cumsum(w0[ranks.order], axis=0)
-    cum = jnp.concatenate([jnp.zeros((1, *ranks.order.shape[1:]), cum.dtype), cum])
-    below = jnp.take_along_axis(cum, ranks.below, axis=0)
-    level = jnp.take_along_axis(cum, ranks.through, axis=0) - below
+    extra = (1,) * (x.ndim - 1)
+    cum = jnp.cumsum(w0[order], axis=0)
+    cum = jnp.concatenate([jnp.zeros((1, *x.shape[1:]), cum.dtype), cum])
+    below = jnp.take_along_axis(cum, lo, axis=0)
+    level = jnp.take_along_axis(cum, hi, axis=0) - below
     wins = jnp.sum(w1.reshape(-1, *extra) * (below + 0.5 * level), axis=0)
     return wins / (jnp.sum(w1) * jnp.sum(w0))
 
@@ -296,8 +281,6 @@ def weighted_roc_auc(
     x: Float[ArrayLike, " trials *rest"],
     chose_one: ArrayLike,
     weights: Float[ArrayLike, " trials"] | None = None,
-    *,
-    ranks: TieRanks | None = None,
 ) -> Float[Array, "*rest"]:
     """Weighted ROC AUC of ``x`` for choice 1 against choice 0, ties one half; traceable.
 
@@ -305,15 +288,13 @@ def weighted_roc_auc(
     divided by ``W1 W0`` (the total weights of the two choices), computed in ``O(T log T)``
     by sorting and cumulative sums. With unit weights it equals :func:`roc_auc` exactly, and
     an integer weight ``k`` counts a trial ``k`` times, so Poisson(1) weights give a Poisson
-    bootstrap resample. Batched over the trailing axes of ``x``. For many resamples of the
-    same ``x``, compute :func:`tie_ranks` once and pass it as ``ranks``: each resample then
-    costs a gather and a cumulative sum, no sort.
+    bootstrap resample. Batched over the trailing axes of ``x``; use ``jax.vmap`` (or
+    ``lax.map``) over ``weights`` for many resamples.
 
     Args:
         x: (trials, *rest) values, e.g. counts (trials, neurons) of zero-signal trials.
         chose_one: 0/1 (or bool) per trial.
         weights: non-negative weight per trial; None for unit weights.
-        ranks: ``tie_ranks(x)``, when already computed.
 
     Returns:
         The AUC, shape ``rest``; NaN when either choice has zero total weight.
@@ -335,11 +316,7 @@ def weighted_roc_auc(
     check_finite(xv, "x")
     mask = _choice_mask(chose_one, xv.shape[0], "chose_one")
     w = _trial_weights(weights, xv.shape[0])
-    if ranks is None:
-        ranks = tie_ranks(xv)
-    elif ranks.order.shape != xv.shape:
-        raise ValueError(f"ranks: computed for shape {ranks.order.shape}, x has {xv.shape}")
-    return _auc_from_ranks(ranks, mask, w.astype(xv.dtype))
+    return _weighted_auc(xv, mask, w.astype(xv.dtype))
 
 
 @jax.jit

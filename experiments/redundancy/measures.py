@@ -31,10 +31,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayescortex.analysis.choice import (
-    TieRanks,
     choice_triggered_average,
     kernel_shape,
-    tie_ranks,
     weighted_roc_auc,
 )
 from bayescortex.analysis.correlations import (
@@ -147,13 +145,11 @@ def _orientation_measures(analysis: Analysis, moments: SignalMoments) -> dict:
     }
 
 
-def _choice_measures(
-    analysis: Analysis, moments: SignalMoments, trials: ZeroTrials, w, ranks: TieRanks | None
-) -> dict:
+def _choice_measures(analysis: Analysis, moments: SignalMoments, trials: ZeroTrials, w) -> dict:
     # Each neuron's preferred category: the sign of its f' summed over coherences; choice 0
     # is the first category, which positive contrasts show.
     fp = jnp.sum(fprime_from_moments(_select(moments, -1), analysis.ds), axis=0)
-    auc = weighted_roc_auc(trials.responses[:, -1], trials.choice == 1, w, ranks=ranks)
+    auc = weighted_roc_auc(trials.responses[:, -1], trials.choice == 1, w)
     cp = jnp.where(fp > 0, 1.0 - auc, auc)  # > 0.5: more spikes before the preferred choice
     relevant = dict(analysis.groups).get("relevant")
     if relevant is not None:
@@ -177,13 +173,11 @@ def block_measures(
     weights=None,
     dprime=None,
     signal_second=None,
-    ranks: TieRanks | None = None,
 ) -> dict:
     """Measures of one block (one replicate); features ``(bins + 1, neurons)``, last = trial.
 
     ``trials`` and ``weights`` (this replicate's weights of the kept zero-signal trials) add
-    the choice measures (``ranks``: :func:`~bayescortex.analysis.choice.tie_ranks` of the
-    trials' whole-trial counts, the same for every replicate, computed once by the caller); ``dprime`` (per neuron) the groups of highest and lowest d';
+    the choice measures; ``dprime`` (per neuron) the groups of highest and lowest d';
     ``signal_second`` (:func:`pooled_moments`) the information from the pooled covariance.
     """
     k_total, k_bins, k_group = jax.random.split(key, 3)
@@ -228,7 +222,7 @@ def block_measures(
     if analysis.task is not None:
         out |= _orientation_measures(analysis, moments)
     if trials is not None:
-        out |= _choice_measures(analysis, moments, trials, weights, ranks)
+        out |= _choice_measures(analysis, moments, trials, weights)
     out["accuracy"] = jnp.sum(correct[1:]) / jnp.sum(moments.weight[1:])
     out["psychometric_slope"] = psychometric_slope(analysis, correct, moments.weight)
     return out
@@ -273,13 +267,11 @@ def replicate_measures(
     block and ``dprime`` only, so the conditions may be split over devices.
     """
     trials = stats.trials
-    # Where each kept trial's count stands among the block's: the same in every replicate.
-    ranks = None if trials is None else jax.vmap(tie_ranks)(trials.responses[:, :, -1])
 
     def per_condition(n, k, r):
-        def one(m, c, t, second, rk):
+        def one(m, c, t, second):
             w = None if t is None else t.weights[r]
-            return block_measures(analysis, m, c, k, n, t, w, dprime, second, rk)
+            return block_measures(analysis, m, c, k, n, t, w, dprime, second)
 
         return one
 
@@ -287,8 +279,7 @@ def replicate_measures(
         # This replicate's zero-signal moments are computed here, one replicate at a time.
         moments = jax.vmap(lambda s: replicate_moments(s, r))(stats)
         second = None if stats.signal_second is None else stats.signal_second[:, r]
-        one = per_condition(n, k, r)
-        return jax.vmap(one)(moments, stats.correct[:, r], trials, second, ranks)
+        return jax.vmap(per_condition(n, k, r))(moments, stats.correct[:, r], trials, second)
 
     point = evaluate(n_subsets, jax.random.fold_in(key, 0), 0)
     resampled = jax.lax.map(

@@ -27,7 +27,6 @@ from bayescortex.analysis import (
     psychometric_fit,
     psychophysical_kernel,
     roc_auc,
-    tie_ranks,
     weighted_roc_auc,
 )
 
@@ -85,21 +84,17 @@ def test_weighted_auc_matches_the_pairwise_definition_for_real_weights(tied_coun
     np.testing.assert_allclose(weighted_roc_auc(counts, choices, w), expected, rtol=1e-5)
 
 
-def test_precomputed_tie_ranks_serve_every_resample(tied_counts):
-    # One tie_ranks, many weight vectors (as the bootstrap uses it): each resample equals the
-    # direct computation, under vmap too; ranks of another shape are refused.
+def test_weighted_auc_over_resamples_and_trailing_axes(tied_counts):
+    # As the bootstrap uses it: vmapped over weight vectors, each resample equals its own
+    # call; trailing axes (time bins x neurons) equal the columns taken one at a time.
     counts, choices = tied_counts
     x = _f32(counts)
-    ranks = tie_ranks(x)
     weights = np.random.default_rng(4).poisson(1.0, size=(8, 60)).astype(np.float32)
     direct = np.stack([np.asarray(weighted_roc_auc(x, choices, w)) for w in weights])
-    mapped = jax.vmap(lambda w: weighted_roc_auc(x, choices, w, ranks=ranks))(weights)
+    mapped = jax.vmap(lambda w: weighted_roc_auc(x, choices, w))(weights)
     np.testing.assert_array_equal(np.asarray(mapped), direct)
-    # The tie counts themselves, against their definition.
-    np.testing.assert_array_equal(ranks.below, (counts[None, :, :] < counts[:, None, :]).sum(1))
-    np.testing.assert_array_equal(ranks.through, (counts[None, :, :] <= counts[:, None, :]).sum(1))
-    with pytest.raises(ValueError, match="ranks"):
-        weighted_roc_auc(x[:, :3], choices, ranks=ranks)
+    binned = weighted_roc_auc(x.reshape(60, 1, 5), choices, weights[0])
+    np.testing.assert_array_equal(np.asarray(binned)[0], direct[0])
 
 
 def test_weighted_auc_is_nan_when_a_choice_has_no_weight(tied_counts):
