@@ -258,8 +258,14 @@ def controls_step(
     as the main blocks)."""
     parts = [record_and_measure(static, placement, hypers, states, keys, session, c, i + 1)
              for i, c in enumerate(control_conditions(static))]  # fmt: skip
+    # Joined on the host: the parts are split over the conditions' devices, and a jax
+    # concatenate of them would be a program with an all-gather between those devices (seen
+    # to abort a run on a loaded machine; see :func:`reference`).
     return tuple(
-        jax.tree.map(lambda *a: jnp.concatenate(a, axis=2), *[p[i] for p in parts]) for i in (0, 1)
+        jax.tree.map(
+            lambda *a: np.concatenate([np.asarray(x) for x in a], axis=2), *[p[i] for p in parts]
+        )  # fmt: skip
+        for i in (0, 1)
     )
 
 
