@@ -86,6 +86,12 @@ def _effective_coupling(cond: Conditionals, mode: InferenceMode):
     return mode.coupling_feedback * cond.coupling
 
 
+def apical_means(means: Float[Array, " neurons"], mode: InferenceMode) -> Float[Array, " neurons"]:
+    """The means the sensory neurons are drawn with: ``1 + g_a (tau - 1)`` (``tau`` exactly
+    when ``g_a = 1``: the difference is added as ``(g_a - 1) (tau - 1)``, 0 there)."""
+    return means + (mode.apical_gain - 1.0) * (means - 1.0)
+
+
 def _unit_prior_logits(cond: Conditionals, mode: InferenceMode, context, category):
     """Logits of the middle layer's prior under the sampled belief and the feedback mode."""
     p_cond = jnp.exp(cond.log_p_on[context, category])
@@ -106,7 +112,7 @@ def init(
     logits = _unit_prior_logits(cond, mode, context, category)
     units = jax.random.bernoulli(k_g, jax.nn.sigmoid(logits)).astype(cond.gram.dtype)
     means = 1.0 + _effective_coupling(cond, mode) @ units
-    neurons = means * jax.random.exponential(k_x, means.shape, dtype=means.dtype)
+    neurons = apical_means(means, mode) * jax.random.exponential(k_x, means.shape, means.dtype)
     return GibbsState(
         neurons=neurons,
         units=units,
@@ -270,16 +276,17 @@ def step(
     """
     k_x, k_g, k_to, k_s = jax.random.split(key, 4)
     coupling = _effective_coupling(cond, mode)
+    top_down = apical_means(state.means, mode)  # what reaches the neurons from above
 
     if settings.x_sampler == "gibbs":
         neurons = update_neurons_gibbs(
-            k_x, state.neurons, state.means, state.contrast, projection, cond
+            k_x, state.neurons, top_down, state.contrast, projection, cond
         )
         acceptance = jnp.ones((), dtype=neurons.dtype)
     else:
 
         def logdensity(x):
-            return neurons_log_density(x, state.means, state.contrast, projection, cond)
+            return neurons_log_density(x, top_down, state.contrast, projection, cond)
 
         neurons, acceptance = reflected_mala_step(
             k_x, state.neurons, logdensity, settings.mala_step_size, settings.mala_steps

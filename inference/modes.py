@@ -12,6 +12,14 @@ the authors' scripts. Its three knobs are arrays, so sweeps can vmap over them:
 - ``coupling_feedback`` (alpha_x): scales the x-g coupling, ``tau = 1 + alpha_x C g``.
 - ``memory``: 1 accumulates evidence over samples (``log p_t = log p_{t-1} + odds * log p(g|K,O)``);
   0 forgets it (``log p_t = log p(K, O | q) + odds * log p(g|K,O)``).
+- ``apical_gain`` (g_a, default 1): how much of the top-down drive reaches the sensory neurons'
+  own update, the same parameter as the BCI model's apical gain. The neurons are drawn with
+  means ``1 + g_a (tau - 1)`` while the middle layer still reads them through the full
+  ``tau`` (bottom-up intact): 0 blocks the apical input of the sensory layer, as silencing
+  its dendrites would, without cutting what the layers above infer from it. Unlike the other
+  knobs it makes the sampler's updates inconsistent with one joint density (a blocked
+  dendrite is not Bayesian inference); at 1 the sampler is exact Gibbs, bit for bit as
+  without it.
 
 Named modes:
 
@@ -55,12 +63,14 @@ class InferenceMode(eqx.Module):
     category_feedback: Float[Array, ""]
     coupling_feedback: Float[Array, ""]
     memory: Float[Array, ""]
+    apical_gain: Float[Array, ""]
 
-    def __init__(self, category_feedback=1.0, coupling_feedback=1.0, memory=1.0):
+    def __init__(self, category_feedback=1.0, coupling_feedback=1.0, memory=1.0, apical_gain=1.0):
         for name, value in (
             ("category_feedback", category_feedback),
             ("coupling_feedback", coupling_feedback),
             ("memory", memory),
+            ("apical_gain", apical_gain),
         ):
             v = jnp.asarray(value, dtype=float)
             if _concrete(v) and not np.all((np.asarray(v) >= 0) & (np.asarray(v) <= 1)):

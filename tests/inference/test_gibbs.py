@@ -215,3 +215,49 @@ def test_x_and_contrast_updates_are_finite_at_the_uniform_range_ends(monkeypatch
     for neurons in (jnp.zeros(2), jnp.array([1.0, 0.5])):
         s = gibbs.update_contrast(key, jnp.asarray(0.1), neurons, projection, cond, 0.1)
         assert bool(jnp.isfinite(s)) and float(s) >= 0, (neurons, s)
+
+
+def test_apical_gain_scales_only_what_reaches_the_neurons():
+    """g_a sets the means the neurons are drawn with, 1 + g_a (tau - 1); the middle layer
+    still reads the neurons through the full tau. g_a = 0: the neurons' update no longer
+    depends on the units; g_a = 1: exactly the Gibbs update."""
+    cond = small_conditionals()
+    settings = SamplerSettings(odds_increment=1.0, contrast_prior="clamped", contrast_init=CONTRAST)
+    projection = jnp.asarray(PROJECTION)
+    key, k_x = jax.random.key(3), jax.random.split(jax.random.key(3), 4)[0]
+    base = gibbs.init(jax.random.key(4), cond, settings, InferenceMode())
+    states = [  # the same neurons, units off or on (tau of each)
+        base._replace(
+            units=jnp.asarray(g, float), means=1.0 + jnp.asarray(COUPLING) @ jnp.asarray(g, float)
+        )
+        for g in ((0, 0), (1, 1))
+    ]
+
+    def neurons_after(state, gain):
+        mode = InferenceMode(apical_gain=gain)
+        return np.asarray(gibbs.step(key, state, cond, projection, True, settings, mode)[0].neurons)
+
+    def gibbs_neurons(state, means):
+        x = gibbs.update_neurons_gibbs(k_x, state.neurons, means, state.contrast, projection, cond)
+        return np.asarray(x)
+
+    for state in states:
+        np.testing.assert_array_equal(neurons_after(state, 1.0), gibbs_neurons(state, state.means))
+        half = 1.0 + 0.5 * (state.means - 1.0)
+        np.testing.assert_allclose(neurons_after(state, 0.5), gibbs_neurons(state, half), rtol=1e-6)
+    blocked = [neurons_after(s, 0.0) for s in states]
+    np.testing.assert_array_equal(blocked[0], blocked[1])  # the units do not reach the neurons
+    assert not np.array_equal(neurons_after(states[0], 1.0), neurons_after(states[1], 1.0))
+    # Bottom-up intact: with g_a = 0 the units still read the neurons, which a stronger
+    # image drives up (larger x: units on more often).
+    mode = InferenceMode(apical_gain=0.0)
+
+    def units_on(scale):
+        def one(k):
+            return gibbs.step(k, states[0], cond, scale * projection, True, settings, mode)[0]
+
+        return np.asarray(jax.vmap(one)(jax.random.split(key, 4000)).units.mean(0))
+
+    assert units_on(6.0).sum() > units_on(0.0).sum() + 0.3  # measured: 1.32 against 0.47
+    with pytest.raises(ValueError, match="apical_gain"):
+        InferenceMode(apical_gain=1.5)
