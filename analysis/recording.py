@@ -375,7 +375,7 @@ def bin_time(
 ) -> Float[Array, "trials bins neurons"]:
     """Sum time-resolved counts into ``n_bins`` consecutive, nearly equal bins.
 
-    For within-trial analysis (the same measures in 4 to 8 bins of the trial). Sample ``s``
+    For within-trial analysis (the same measures in each bin of the trial). Sample ``s``
     goes to bin ``floor(s * n_bins / samples)``, so every sample lands in exactly one bin.
 
     >>> bin_time(jnp.ones((2, 10, 3)), 4)[0, :, 0].tolist()

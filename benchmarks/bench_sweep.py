@@ -34,10 +34,11 @@ import sys
 import time
 
 SIZES = {
+    # burn_in 2: 18 read-out samples, 3 bins of 6 (the bins must divide them)
     "small": dict(
         seeds=2, sessions=2, neurons=16, units=8, trials_per_session=32, batch=16,
-        record_trials=16, coherences=(6.0, 12.0), samples=20, presignal=4, subset_size=8,
-        subsets=8, bootstrap=8, bootstrap_subsets=4, controls=False, chunk=16,
+        record_trials=16, coherences=(6.0, 12.0), samples=20, presignal=4, burn_in=2,
+        subset_size=8, subsets=8, bootstrap=8, bootstrap_subsets=4, controls=False, chunk=16,
     ),
     "tiny": dict(
         seeds=2, sessions=1, neurons=12, units=6, trials_per_session=16, batch=8,

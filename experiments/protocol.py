@@ -86,7 +86,7 @@ class Protocol(NamedTuple):
     neurons: int = 64
     units: int = 64
     feedback: Literal["parametric", "free_form"] = "parametric"
-    objective: Literal["conditional", "joint"] = "conditional"
+    objective: Literal["conditional", "joint", "reward"] = "conditional"
     learning_inference: Literal["behaving", "exact"] = "exact"
     optimizer: Literal["adam", "sgd"] = "adam"
     trials_per_session: int = 256
@@ -136,7 +136,9 @@ class Hyper(eqx.Module):
     ``init_delta`` is the adult sensory coupling (the authors' 0.08), learned from the images at
     ``sensory_rate`` times the learning rate (0: fixed); ``init_kappa_o`` the category kernel of
     both tasks before training (0: a task-free middle layer); ``init_none_logit`` the initial
-    logit of the ``none`` context against the tasks' 0, for both cues. ``network_*``: the
+    logit of the ``none`` context against the tasks' 0, for both cues; ``perturbation`` the
+    SPSA step ``c`` of the ``"reward"`` objective
+    (:func:`bayescortex.inference.learning.spsa_trial`). ``network_*``: the
     classic baselines' Adam step size, the weight ``lambda_TC`` of the total-correlation
     penalty of the efficient-coding baseline, and the weight ``lambda_E`` of both baselines'
     energy (L1) penalty.
@@ -151,6 +153,7 @@ class Hyper(eqx.Module):
     init_kappa_o: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
     sensory_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
     init_none_logit: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
+    perturbation: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.2)
     kappa_g: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3.0)
     init_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
     init_logit_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.3)
@@ -193,9 +196,9 @@ class SeedState(NamedTuple):
 class TrainInfo(NamedTuple):
     """Diagnostics of one training session (means over its trials)."""
 
-    objective: Float[Array, ""]  # log p(O* | y) (conditional) or the EM Q-function (joint)
+    objective: Float[Array, ""]  # log p(O* | y) (conditional), EM Q (joint), reward (reward)
     context_match: Float[Array, ""]  # fraction of samples whose context is the trained task
-    correct: Float[Array, ""]  # training accuracy of the free chains (NaN under "joint")
+    correct: Float[Array, ""]  # training accuracy of the free (reward: both) chains; joint NaN
     log_likelihood_change: Float[Array, ""]  # path integral of the gradient
 
 
@@ -235,15 +238,18 @@ class LearningOptions:
     """How the feedback learns and how passive viewing is modelled: the fields every experiment
     config that trains the model shares (inherit them)."""
 
-    objective: Literal["conditional", "joint"] = "conditional"
+    objective: Literal["conditional", "joint", "reward"] = "conditional"
     """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
-    minus free chain); 'joint', log p(y, O*) (stochastic EM, the first version's objective,
-    which overshoots)."""
+    minus free chain; no finite optimum in kappa_o, so it overshoots); 'joint', log p(y, O*)
+    (stochastic EM, the first version's objective, which overshoots); 'reward', the expected
+    reward (accuracy) of the behaving decision, by SPSA with common random numbers (its
+    optimum is where behaving accuracy peaks)."""
     learning_inference: Literal["behaving", "exact"] = "exact"
     """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
     current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
     'behaving', the decision's tempered evidence accumulator (one inference for learning and
-    behaviour, but the estimate is then biased: measured, its sign can be wrong)."""
+    behaviour, but the estimate is then biased: measured, its sign can be wrong). The 'reward'
+    objective always runs the behaving inference (what it optimises is that decision)."""
     passive: Literal["fixation", "cut"] = "fixation"
     """How passive viewing is modelled: 'fixation', the fixation cue with the same sampler
     (engagement is inferred); 'cut', the authors' top-down path cut (alpha = 0)."""
@@ -260,21 +266,28 @@ class LearningOptions:
     none_logit: float = 0.0
     """Initial logit of the 'none' context against the tasks' 0, for both cues, in [-50, 50]
     (0: uniform)."""
+    perturbation: float = 0.2
+    """Reward objective: SPSA perturbation size c (theta +- c Delta, Delta = +-1 per
+    parameter), in (0, 10]; ignored by the other objectives."""
 
     def check_learning(self) -> None:
         """ValueError naming the first learning field out of range."""
-        for name in ("delta", "sensory_rate", "kappa_o", "none_logit"):
+        if self.objective not in learning.OBJECTIVES:
+            raise ValueError(f"objective: one of {learning.OBJECTIVES}, got {self.objective!r}")
+        for name in ("delta", "sensory_rate", "kappa_o", "none_logit", "perturbation"):
             value = getattr(self, name)
             if not math.isfinite(value):
                 raise ValueError(f"{name}: must be finite, got {value}")
             if name != "none_logit" and value < 0:
                 raise ValueError(f"{name}: must be >= 0, got {value}")
+        if not self.perturbation > 0:
+            raise ValueError(f"perturbation: must be positive, got {self.perturbation}")
 
     def learning_hyper(self) -> dict:
         """The :class:`Hyper` fields these options set."""
         return dict(
             init_delta=self.delta, sensory_rate=self.sensory_rate, init_kappa_o=self.kappa_o,
-            init_none_logit=self.none_logit,
+            init_none_logit=self.none_logit, perturbation=self.perturbation,
         )  # fmt: skip
 
 
@@ -318,6 +331,8 @@ DEFAULT_LEARNING_RATE = {
     ("conditional", "free_form"): 0.05,
     ("joint", "parametric"): 0.005,
     ("joint", "free_form"): 0.02,
+    ("reward", "parametric"): 0.05,
+    ("reward", "free_form"): 0.05,
 }
 """Adam step sizes by objective and feedback family. Joint EM: parametric accuracy peaks after
 2-5 sessions at N_x = 256, the free-form feedback learns more slowly. Conditional: the kernels
@@ -409,8 +424,9 @@ def train_session(
     Each trial shows a training contrast in ``task`` with the task cue; the outcome reveals the
     category and the feedback takes one optax step per minibatch
     (:func:`bayescortex.inference.learning.fisher_step` with ``protocol.objective``).
-    Conditional objective: the trials are behaving trials (the recording's trial layout,
-    samples, pre-signal period and noise frames); joint: one static image and
+    Conditional and reward objectives: the trials are behaving trials (the recording's trial
+    layout, samples, pre-signal period and noise frames; the reward objective always with the
+    behaving inference, whatever ``learning_inference`` says); joint: one static image and
     ``train_sweeps`` exact sweeps. ``key`` is the session key.
     """
     steps = protocol.trials_per_session // protocol.batch
@@ -428,7 +444,8 @@ def train_session(
         stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
         settings = record_settings(protocol, hyper)
     mode = learning.BEHAVING_MODE
-    if protocol.learning_inference == "exact":
+    # The reward objective is defined on the behaving decision: it never swaps the inference.
+    if protocol.learning_inference == "exact" and protocol.objective != "reward":
         settings, mode = dataclasses.replace(settings, odds_increment=1.0), learning.EXACT_MODE
     params, static = eqx.partition(state, eqx.is_array)
 
@@ -438,7 +455,7 @@ def train_session(
         before = model
         model, opt_state, info = learning.fisher_step(
             k, model, opt_state, opt, stimulus, tasks, contrasts[picked], settings,
-            protocol.objective, hyper.sensory_rate, mode,
+            protocol.objective, hyper.sensory_rate, mode, hyper.perturbation,
         )  # fmt: skip
         # The gradient at `before` from this minibatch times the step that led to `before`.
         gain = learning.path_increment(info.gradient, before, previous)

@@ -360,10 +360,40 @@ def not_evaluable():
         _NOT_EVALUABLE.reset(token)
 
 
+class _Inconclusive:
+    """The type of :data:`INCONCLUSIVE` (one instance; false in a boolean context)."""
+
+    __slots__ = ()
+
+    def __bool__(self) -> bool:
+        return False  # never read as a pass
+
+    def __repr__(self) -> str:
+        return "INCONCLUSIVE"
+
+
+INCONCLUSIVE = _Inconclusive()
+"""The verdict of a criterion that the run cannot resolve (an equivalence test whose interval
+is wider than its margin allows): neither PASS nor FAIL. It is false in a boolean context, so
+a reader that knows only PASS and FAIL never takes it for a pass."""
+
+
+def verdict_label(ok) -> str:
+    """``PASS``, ``FAIL``, ``INCONCLUSIVE`` or ``n/a`` (None: its data were not run).
+
+    >>> [verdict_label(v) for v in (True, False, INCONCLUSIVE, None)]
+    ['PASS', 'FAIL', 'INCONCLUSIVE', 'n/a']
+    """
+    if ok is INCONCLUSIVE:
+        return "INCONCLUSIVE"
+    return "PASS" if ok else "FAIL" if ok is not None else "n/a"
+
+
 def evaluate_criteria(ds: xr.Dataset, criteria) -> list[tuple[str, bool | None]]:
     """Each ``(text, check)`` of ``criteria`` and whether it holds on the effects of ``ds``
     (``effect_value``, ``effect_low``, ``effect_high`` along ``effect``); ``check(e)`` reads an
-    effect as ``e(name) -> (value, low, high)``. None where an effect it uses was not
+    effect as ``e(name) -> (value, low, high)`` and returns whether it holds, or
+    :data:`INCONCLUSIVE` (kept as such). None where an effect it uses was not
     computed (its data were not run); False, never a pass, where one is not finite (such
     criteria are also collected by an open :func:`not_evaluable`, so a command can exit
     non-zero)."""
@@ -388,7 +418,8 @@ def evaluate_criteria(ds: xr.Dataset, criteria) -> list[tuple[str, bool | None]]
                 if collected is not None and entry not in collected:
                     collected.append(entry)
                 continue
-            out.append((text, bool(check(e))))
+            ok = check(e)
+            out.append((text, ok if ok is INCONCLUSIVE else bool(ok)))
         except KeyError:
             out.append((text, None))
     return out

@@ -8,8 +8,10 @@ feedback. For every seed (an "animal", a vmapped array axis):
    record an engaged and a passive block with the same stimuli (zero-signal trials plus +-c at
    every coherence, a new noise frame every 8 sweeps). Engaged trials carry the task cue,
    passive blocks the fixation cue: the same sampler, whose inferred context decides how much
-   the learned task structure shapes the responses. The passive presentation is the first
-   time bin (about 400 ms), compared with the same window of the engaged trials;
+   the learned task structure shapes the responses. The trial is read out in 400-ms bins
+   (3 bins of 32 samples at 80 samples/s); the passive presentation is the passive block's
+   first bin, and the engagement contrast compares the engaged change averaged over the bins
+   with the passive presentation's change (the authors' analysis);
 2. before training and after the last session also record the controls: passive viewing by
    the other definition (the authors' top-down path cut, ``cut``), the ablations (the belief
    cut but the coupling kept, ``coupling_only``; no evidence accumulation) and engaged trials

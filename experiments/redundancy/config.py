@@ -21,6 +21,28 @@ from ..results import check_fields, check_run_id
 from ..simulate import MAX_DELTA, check_contrasts
 
 
+def check_bins(bins: int, read_out: int) -> None:
+    """ValueError unless ``bins`` (within-trial time bins) is at least 2 (the within-trial
+    slope and the onset/decision comparison need two) and divides ``read_out``, the samples
+    read out (``samples - burn_in``), so that every bin has the same length; the message lists
+    the bin counts that would.
+
+    >>> check_bins(3, 96)
+    >>> check_bins(4, 97)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ValueError: bins: must divide the read-out samples (samples - burn_in = 97) ...: 97 (or ...)
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+        raise ValueError(f"bins: at least 2 within-trial bins, got {bins!r}")
+    if read_out % bins:
+        fits = [b for b in range(2, read_out + 1) if read_out % b == 0][:12]
+        raise ValueError(
+            f"bins: must divide the read-out samples (samples - burn_in = {read_out}) so that "
+            f"every bin has the same length, got {bins}; bin counts that divide {read_out}: "
+            f"{', '.join(map(str, fits)) or 'none'} (or change samples or burn_in)"
+        )
+
+
 class Static(NamedTuple):
     """Static part of a redundancy run (hashable; a change recompiles)."""
 
@@ -83,6 +105,7 @@ LEARNING_RANGES = {
     "sensory_rate": Range(0, 100),
     "kappa_o": Range(0, 100),
     "none_logit": Range(-50, 50),
+    "perturbation": Range(0, 10, low_open=True),
 }
 """Allowed values of the learning options every training config shares (their help texts
 state them): step sizes and tempering positive, the kernel concentration and coupling
@@ -121,8 +144,8 @@ class RedundancyConfig(LearningOptions):
     batch: int = 32
     """Training trials per optimiser step (divides trials_per_session)."""
     learning_rate: float | None = None
-    """Adam step size, in (0, 10] (None: 0.05 with the conditional objective; joint: 0.005
-    parametric, 0.02 free-form)."""
+    """Adam step size, in (0, 10] (None: 0.05 with the conditional and reward objectives;
+    joint: 0.005 parametric, 0.02 free-form)."""
     odds_increment: float = 1.0 / 20
     """Tempering of the evidence accumulator, in (0, 1] (the reference's 1/20)."""
     coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
@@ -137,16 +160,20 @@ class RedundancyConfig(LearningOptions):
     initial draw, and in the first presignal samples the belief restarts from the prior each
     sample; 'presignal': presignal extra sweeps on signal-free noise (belief frozen) before the
     samples on the stimulus."""
-    samples: int = 100
+    samples: int = 99
     """Samples of a trial on the stimulus (the reference: the initial draw and samples - 1
-    Gibbs sweeps)."""
+    Gibbs sweeps). 99, one fewer than the authors' 100, so that the read-out samples
+    (samples - burn_in = 96, 1.2 s at 80 samples/s) fall into 3 bins of 32 samples, the
+    authors' 400 ms."""
     presignal: int = 20
     """Pre-signal period: samples before the belief accumulates evidence (see
     trial_layout)."""
     burn_in: int = 3
     """Samples discarded from the spike counts (counts sum samples burn_in + 1 .. samples)."""
-    bins: int = 4
-    """Within-trial time bins (4 to 8)."""
+    bins: int = 3
+    """Within-trial time bins, of equal length: at least 2, and a divisor of the read-out
+    samples, samples - burn_in (the default 3: 32 samples, 400 ms at 80 samples/s, the
+    authors' bins; the first is the passive presentation's window)."""
     frame_every: int = 8
     """Sweeps per noise frame (0: one static frame per trial). The reference samples at 80
     per second and the paper's noise frames last 100 ms: 8 sweeps."""
@@ -205,8 +232,6 @@ class RedundancyConfig(LearningOptions):
                 f"batch: must divide trials_per_session ({self.trials_per_session}), "
                 f"got {self.batch}"
             )
-        if not 4 <= self.bins <= 8:
-            raise ValueError(f"bins: the within-trial analysis uses 4 to 8 bins, got {self.bins}")
         check_contrasts("coherences", self.coherences, unsigned=True)
         if not self.delta <= MAX_DELTA:
             raise ValueError(f"delta: must lie in [0, {MAX_DELTA:g}], got {self.delta}")
@@ -225,6 +250,7 @@ class RedundancyConfig(LearningOptions):
         # The trial layout's checks (burn_in, ...), without building arrays: importing the
         # presets below starts no jax backend.
         check_layout(self.samples, self.presignal, self.burn_in, self.bins, self.trial_layout)
+        check_bins(self.bins, self.samples - self.burn_in)
 
     @property
     def step_size(self) -> float:

@@ -178,7 +178,8 @@ def trials_simulated(static: Static, start: int = 0) -> int:
     # Sessions >= 1 train; every session records the main blocks; 0 and the last the controls.
     control_sessions = len({0, static.sessions} & set(ran))
     blocks = len(ran) * len(MODES) + control_sessions * n_controls
-    chains = 2 if p.objective == "conditional" else 1  # clamped and free chain per trial
+    # conditional: a clamped and a free chain per trial; reward: the +- perturbed pair
+    chains = 2 if p.objective in ("conditional", "reward") else 1
     training = chains * sum(1 for s in ran if s >= 1) * p.trials_per_session
     return static.seeds * (training + blocks * p.record_trials)
 

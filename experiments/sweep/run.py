@@ -97,7 +97,8 @@ def experiments() -> dict[str, Experiment]:
         "redundancy", redundancy.RedundancyConfig, redundancy.run_configs, redundancy.effects,
         required=("accuracy", "information", "information_shuffled", "parameters"),
         headline=(
-            "interaction_redundancy", "change_redundancy_engaged", "change_redundancy_passive",
+            "engagement_contrast_redundancy", "change_redundancy_bins_engaged",
+            "change_redundancy_window_passive", "change_redundancy_engaged",
             "final_accuracy_engaged",
         ),
     )  # fmt: skip

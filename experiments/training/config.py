@@ -41,9 +41,9 @@ class TrainConfig(RecordingOptions, LearningOptions):
     """Train the feedback on the discrimination task, recording engaged and passive blocks.
 
     The recording flags (trial-layout, samples, presignal, burn-in, bins, frame-every, ...) are
-    those of 'bayescortex simulate' (RecordingOptions). Under the conditional objective
-    training trials are behaving trials with the recording's layout; under the joint objective
-    they show one static frame and run train-sweeps exact clamped sweeps.
+    those of 'bayescortex simulate' (RecordingOptions). Under the conditional and reward
+    objectives training trials are behaving trials with the recording's layout; under the joint
+    objective they show one static frame and run train-sweeps exact clamped sweeps.
     """
 
     task: Literal["cardinal", "oblique"] = "cardinal"
@@ -72,8 +72,8 @@ class TrainConfig(RecordingOptions, LearningOptions):
     optimizer: Literal["adam", "sgd"] = "adam"
     """Optimiser of the feedback parameters: 'adam' or plain 'sgd' (optax)."""
     learning_rate: float | None = None
-    """Optimiser step size, in (0, 10] (None: 0.05 with the conditional objective; joint: 0.005
-    parametric, 0.02 free-form)."""
+    """Optimiser step size, in (0, 10] (None: 0.05 with the conditional and reward objectives;
+    joint: 0.005 parametric, 0.02 free-form)."""
     trials_per_session: int = 256
     """Training trials per session."""
     batch: int = 32

@@ -53,12 +53,15 @@ Learning curves come back as an xarray Dataset with dims ``session`` (0 = before
   the behaving inference after the last sweep (conditional), or the EM Q-function, the mean
   theta-dependent complete-data log joint ``log p(K | q) + log p(O) + log p(g | K, O) +
   log p(x | g)`` of the clamped samples (joint; it omits the posterior entropy, so it can fall
-  while the likelihood rises); NaN at session 0;
+  while the likelihood rises), or the reward of the behaving decision, mean over the two
+  SPSA-perturbed decisions of every trial (reward); NaN at session 0;
 - ``train_context_match (session)``: fraction of the training chains' kept samples whose context
   is the trained task (free chain under conditional, clamped chain under joint);
-- ``train_correct (session)``: training accuracy of the free chains (NaN under joint);
+- ``train_correct (session)``: training accuracy of the free chains (reward: of both
+  perturbed chains; NaN under joint);
 - ``log_likelihood_gain (session)``: an estimate of how much the expected objective per training
-  trial (``E log p(O* | y)``, conditional; ``E log p(y, O*)``, joint) has risen since the naive
+  trial (``E log p(O* | y)``, conditional; ``E log p(y, O*)``, joint; ``E R``, the accuracy,
+  reward) has risen since the naive
   model: the gradient estimates path-integrated along the parameter trajectory,
   ``sum_b grad(theta_b; minibatch b) . (theta_b - theta_(b-1))`` (the gradient comes from trials
   independent of the step it multiplies, so the sum is unbiased up to the Riemann error; a
@@ -328,8 +331,13 @@ def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Data
         "joint": "EM Q-function: mean over the session's training trials and post-burn-in "
         "clamped samples of log p(K|q) + log p(O) + log p(g|K,O) + log p(x|g) (not a "
         "likelihood)",
+        "reward": "reward of the behaving decision (1 if the choice named the revealed "
+        "category), mean over the session's training trials and their two SPSA-perturbed "
+        "chains (theta +- c Delta)",
     }[config.objective]
-    gained = "log p(O* | y)" if config.objective == "conditional" else "log p(y, O*)"
+    gained = {
+        "conditional": "log p(O* | y)", "joint": "log p(y, O*)", "reward": "reward (accuracy)",
+    }[config.objective]  # fmt: skip
     recorded = {m: f"{mode}, cue {CUES[cue]}" for m, (mode, cue) in
                 zip(config.record_modes, config.recorded(), strict=True)}  # fmt: skip
     return xr.Dataset(data, coords=coords).assign_attrs(
@@ -340,7 +348,8 @@ def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Data
         train_objective=objective,
         train_context_match="fraction of the training chains' kept samples whose context is "
         "the trained task",
-        train_correct="training accuracy of the free chains (NaN under the joint objective)",
+        train_correct="training accuracy of the free chains (reward: of both perturbed "
+        "chains; NaN under the joint objective)",
         log_likelihood_gain=(
             f"estimate of E {gained} per training trial minus its value for the naive "
             "model: path integral of the gradient along the training trajectory, "

@@ -12,6 +12,7 @@ from matplotlib.text import Text
 
 from bayescortex.experiments.redundancy import report
 from bayescortex.experiments.redundancy.figures import STATUS, figures
+from bayescortex.experiments.results import INCONCLUSIVE
 
 SESSIONS, RESAMPLES, SEEDS = 3, 6, 2
 MODES = ("engaged", "passive")
@@ -181,23 +182,37 @@ def _by_gid(fig: Figure) -> dict[str, Text]:
     return {t.get_gid(): t for t in fig.findobj(Text) if t.get_gid()}
 
 
+SECTIONS = (("criterion", report.CRITERIA, report.criteria),
+            ("sanity", report.SANITY_CHECKS, report.sanity_checks))  # fmt: skip
+"""The summary's two lists: the paper's claims, then the sanity checks (gid prefixes)."""
+
+
 def _check_summary(ds, fig):
     texts = _by_gid(fig)
-    results = report.criteria(ds)
-    assert len(results) == len(report.CRITERIA)
-    for i, (text, ok) in enumerate(results):
-        assert " ".join(texts[f"criterion-{i}"].get_text().split()) == text
-        status = texts[f"criterion-{i}-status"]
-        label, color = STATUS[ok]
-        assert status.get_text() == label, text
-        assert status.get_bbox_patch().get_facecolor() == to_rgba(color)
-    return [ok for _, ok in results]
+    verdicts = []
+    for prefix, listed, evaluate in SECTIONS:
+        results = evaluate(ds)
+        assert len(results) == len(listed)
+        for i, (text, ok) in enumerate(results):
+            assert " ".join(texts[f"{prefix}-{i}"].get_text().split()) == text
+            status = texts[f"{prefix}-{i}-status"]
+            label, color = STATUS[ok]
+            assert status.get_text() == label, text
+            assert status.get_bbox_patch().get_facecolor() == to_rgba(color)
+        verdicts += [ok for _, ok in results]
+    # The sanity checks are drawn below their own heading, after every claim.
+    heading = texts["sanity-heading"]
+    assert "sanity checks" in heading.get_text()
+    last_claim = texts[f"criterion-{len(report.CRITERIA) - 1}"].xyann[1]
+    assert heading.xyann[1] < last_claim < 0  # offsets in points, downwards
+    return verdicts
 
 
 def test_summary_lists_every_criterion_with_its_verdict(full):
     ds, figs = full
     verdicts = _check_summary(ds, figs["summary"])
     assert True in verdicts and False in verdicts
+    assert any(v is INCONCLUSIVE for v in verdicts)  # drawn with its own label and colour
     # The NaN effect: its criterion fails, and the forest plot says it is not finite.
     assert verdicts[[t for t, _ in report.CRITERIA].index(
         "engaged redundancy correlates with the learning index over sessions (CI > 0)"
@@ -231,7 +246,9 @@ def test_summary_shows_the_measured_effect_of_every_criterion(full):
     ds, figs = full
     texts = _by_gid(figs["summary"])
     words = [t.get_text() for t in figs["summary"].findobj(Text)]
-    for i, (text, check) in enumerate(report.CRITERIA):
+    rows = [(f"{prefix}-{i}", text, check) for prefix, listed, _ in SECTIONS
+            for i, (text, check) in enumerate(listed)]  # fmt: skip
+    for gid, text, check in rows:
         used: list[str] = []
         check(lambda name, used=used: used.append(name) or (0.0, 0.0, 0.0))
         expected = "\n".join(
@@ -246,4 +263,4 @@ def test_summary_shows_the_measured_effect_of_every_criterion(full):
         )
         assert expected, text
         assert expected in words, text
-        assert texts[f"criterion-{i}-measured"].get_text() == expected, text
+        assert texts[f"{gid}-measured"].get_text() == expected, text

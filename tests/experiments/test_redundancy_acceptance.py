@@ -2,8 +2,10 @@
 
 One run of ``bayescortex run redundancy`` at its defaults (3 seeds, 4 sessions, 64 neurons,
 96 trials per signed contrast, 192 zero-signal trials, the fixation cue for passive blocks, the
-conditional objective; seed 0), about 5 min on 2 CPU cores, and one run with 3x the sessions
-for the overshoot criterion.
+conditional objective, 3 within-trial bins of 400 ms; seed 0), about 5 min on 2 CPU cores,
+and one run with 3x the sessions for the overshoot criterion. The passive null and
+"population information not lower" are equivalence and non-inferiority tests (issue 31); the
+sanity checks (true by construction) are tested here too, named as such.
 Every criterion is a statement about a bootstrap 95% confidence interval (over seeds and
 trials, with fresh neuron subsets per resample) of a change from the naive session 0 to the
 last session; the tolerance of each test is that interval. The thresholds are the issue's and
@@ -42,10 +44,20 @@ def test_engaged_single_neuron_information_rises(effects):
     assert low > 0, (value, low, high)
 
 
-def test_passive_redundancy_does_not_change(effects):
-    """The passive presentation (fixation cue, first window): an outcome of the model."""
-    value, low, high = effects("change_redundancy_window_passive")
-    assert low <= 0 <= high, (value, low, high)
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured (working tree, 2026-12-06, one host device): INCONCLUSIVE, the run cannot "
+    "resolve the null: passive change -0.001 [-0.020, +0.021] against a margin of +-0.012 "
+    "(0.25 x the engaged bins' +0.050); power at this size 0.00",
+)
+def test_passive_presentation_is_equivalent_to_no_change(effects):
+    """The passive presentation (fixation cue, first 400-ms bin): an outcome of the model,
+    tested for equivalence to 0 within the stated margin (two one-sided tests)."""
+    verdict = redundancy.report.equivalent(
+        effects("equivalence_passive_lower"), effects("equivalence_passive_upper")
+    )
+    shown = effects("change_redundancy_window_passive"), effects("equivalence_passive_margin")
+    assert verdict is True, (verdict, shown)
 
 
 def test_passive_block_is_not_the_naive_model(effects):
@@ -65,28 +77,44 @@ def test_engaged_accuracy_reaches_0_8(effects):
     assert value >= 0.8, (value, low, high)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured under the authors' trial schedule (the default since it was adopted): "
-    "+0.004 [-0.002, 0.012]; the first window now holds mostly the memoryless samples, where "
-    "the belief does not accumulate, so engaged redundancy barely rises there (+0.004) and "
-    "the interaction has no room (it was +0.018 [0.006, 0.027] under the presignal layout)",
-)
-def test_engaged_minus_passive_interaction_is_positive(effects):
-    value, low, high = effects("interaction_redundancy")
+def test_engagement_contrast_is_positive(effects):
+    """The authors' contrast: the engaged change averaged over the 400-ms bins minus the
+    passive presentation's change."""
+    value, low, high = effects("engagement_contrast_redundancy")
     assert low > 0, (value, low, high)
 
 
-def test_redundancy_rises_within_the_trial_only_after_learning(effects):
+def test_first_bin_prediction_and_time_course_are_reported(effects):
+    """The first-bin contrast is a prediction (reported, not judged); the engaged time
+    course has one change per 400-ms bin."""
+    assert np.isfinite(effects("interaction_redundancy")).all()
+    assert effects.ds.sizes["time"] == 3
+    for b in (1, 2, 3):
+        assert np.isfinite(effects(f"change_redundancy_bin{b}_engaged")).all()
+
+
+def test_redundancy_rises_within_the_trial_after_learning(effects):
     late = effects("within_trial_slope_late_engaged")
-    early = effects("within_trial_slope_early_engaged")
     assert late[1] > 0, late
+
+
+def test_sanity_no_within_trial_rise_before_learning(effects):
+    """A sanity check (by construction: the naive kernel is 0)."""
+    early = effects("within_trial_slope_early_engaged")
     assert not early[1] > 0, early
 
 
-def test_population_information_is_not_reduced(effects):
-    value, low, high = effects("change_information_engaged")
-    assert high >= 0, (value, low, high)
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured (working tree, 2026-12-06, one host device): INCONCLUSIVE: change of I "
+    "-0.038 [-0.108, +0.046] against a margin of -0.057 (0.25 x the naive 0.228); power at "
+    "this size 0.30",
+)
+def test_population_information_is_not_lower(effects):
+    """Non-inferiority: the change of I lies above -0.25 x the naive I (95% interval)."""
+    verdict = redundancy.report.non_inferior(effects("noninferiority_information"))
+    shown = effects("change_information_engaged"), effects("noninferiority_information_margin")
+    assert verdict is True, (verdict, shown)
 
 
 @pytest.mark.xfail(
@@ -142,13 +170,16 @@ def test_feedforward_baselines_frozen_noise_redundancy_is_near_zero(effects, bas
     assert abs(value) <= redundancy.report.FROZEN_BAND, (value, low, high)
 
 
-def test_efficient_coding_baselines_redundancy_does_not_rise(effects):
+def test_sanity_efficient_coding_baselines_redundancy_does_not_rise(effects):
+    """A sanity check (by construction: the loss penalises total correlation)."""
     value, low, high = effects("network_efficient_fresh_redundancy")
     assert not low > 0, (value, low, high)
 
 
 def test_summary_reports_every_criterion(effects):
     results = redundancy.criteria(effects.ds)
+    checks = redundancy.report.sanity_checks(effects.ds)
     assert len(results) == len(redundancy.report.CRITERIA)
-    assert all(ok is not None for _, ok in results)
+    assert len(checks) == len(redundancy.report.SANITY_CHECKS)
+    assert all(ok is not None for _, ok in results + checks)
     assert np.isfinite(effects.ds.effect_value.values).all()

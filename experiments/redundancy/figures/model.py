@@ -115,10 +115,12 @@ def relevant_panel(ax, ds, mode="engaged"):
 
 CONTROL_LABELS = {
     "change_redundancy_engaged": "engaged",
-    "change_redundancy_passive": "passive",
-    "change_redundancy_window_engaged": "engaged, first window",
-    "change_redundancy_window_passive": "passive, first window",
-    "interaction_redundancy": "engaged − passive, first window",
+    "change_redundancy_passive": "passive, extended fixation (whole trial)",
+    "change_redundancy_bins_engaged": "engaged, mean over the within-trial bins",
+    "change_redundancy_window_engaged": "engaged, first bin",
+    "change_redundancy_window_passive": "passive presentation (first bin)",
+    "engagement_contrast_redundancy": "engaged bins − passive presentation",
+    "interaction_redundancy": "engaged − passive, first bin (prediction)",
 }
 
 

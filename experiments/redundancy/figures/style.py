@@ -17,6 +17,8 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ...results import INCONCLUSIVE
+
 COLORS = {
     "engaged": "#d62728",
     "passive": "#1f77b4",
@@ -34,7 +36,12 @@ LABELS = {
 }
 NEUTRAL = "#7f7f7f"  # the comparison group (irrelevant neurons, low d'), references
 ABLATION = "#444444"  # the sampling model's ablations (coupling only, no accumulation)
-STATUS = {True: ("PASS", "#2ca02c"), False: ("FAIL", "#c62828"), None: ("n/a", "#9e9e9e")}
+STATUS = {
+    True: ("PASS", "#2ca02c"),
+    False: ("FAIL", "#c62828"),
+    INCONCLUSIVE: ("INCONCLUSIVE", "#e69500"),
+    None: ("n/a", "#9e9e9e"),
+}
 INFO = "contrast⁻²"  # unit of linear Fisher information about the signed contrast
 MEASURE_LABELS = {
     "information": ("population information I", INFO),
@@ -149,7 +156,7 @@ def _effect_color(name: str):
     for key in ("discriminative", "efficient"):
         if key in name:
             return COLORS[key], frozen
-    if "interaction" in name:
+    if "interaction" in name or "engagement_contrast" in name:
         return "k", frozen
     if "coupling_only" in name or "no_accumulation" in name:
         return ABLATION, frozen
