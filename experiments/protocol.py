@@ -138,7 +138,10 @@ class Hyper(eqx.Module):
     both tasks before training (0: a task-free middle layer); ``init_none_logit`` the initial
     logit of the ``none`` context against the tasks' 0, for both cues; ``perturbation`` the
     SPSA step ``c`` of the ``"reward"`` objective
-    (:func:`bayescortex.inference.learning.spsa_trial`). ``network_*``: the
+    (:func:`bayescortex.inference.learning.spsa_trial`); ``apical_learning`` and
+    ``apical_recording`` the apical gain ``g_a`` of the sensory neurons in the training chains
+    and in the recorded blocks (:class:`~bayescortex.inference.InferenceMode`; 0: blocked).
+    ``network_*``: the
     classic baselines' Adam step size, the weight ``lambda_TC`` of the total-correlation
     penalty of the efficient-coding baseline, and the weight ``lambda_E`` of both baselines'
     energy (L1) penalty.
@@ -154,6 +157,8 @@ class Hyper(eqx.Module):
     sensory_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
     init_none_logit: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
     perturbation: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.2)
+    apical_learning: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
+    apical_recording: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
     kappa_g: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3.0)
     init_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
     init_logit_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.3)
@@ -183,6 +188,11 @@ def conditions(
     stacked = jax.tree.map(lambda *a: jnp.stack(a), *modes)
     frozen = [0] * len(modes) if frozen is None else frozen
     return Conditions(stacked, *(jnp.asarray(v, dtype=jnp.int32) for v in (tasks, cues, frozen)))
+
+
+def with_apical_gain(mode: InferenceMode, gain) -> InferenceMode:
+    """``mode`` with its apical gain ``g_a`` set to ``gain`` (a traced hyperparameter)."""
+    return eqx.tree_at(lambda m: m.apical_gain, mode, jnp.asarray(gain, mode.apical_gain.dtype))
 
 
 class SeedState(NamedTuple):
@@ -233,6 +243,10 @@ class BlockStats(NamedTuple):
     totals and the zero-signal scatter it gives the covariance pooled over all levels."""
 
 
+APICAL_BLOCKS = ("none", "learning", "recording", "both")
+"""Values of ``apical_block``: where the sensory neurons' apical gain is 0."""
+
+
 @dataclasses.dataclass(frozen=True)
 class LearningOptions:
     """How the feedback learns and how passive viewing is modelled: the fields every experiment
@@ -269,11 +283,22 @@ class LearningOptions:
     perturbation: float = 0.2
     """Reward objective: SPSA perturbation size c (theta +- c Delta, Delta = +-1 per
     parameter), in (0, 10]; ignored by the other objectives."""
+    apical_gain: float = 1.0
+    """Apical gain g_a of the sensory neurons, in [0, 1]: the share of the top-down drive
+    (tau - 1) that reaches them, the BCI model's parameter of the same name (the layers above
+    still read the neurons in full). Applies where apical_block does not block it."""
+    apical_block: Literal["none", "learning", "recording", "both"] = "none"
+    """Where g_a is 0: 'learning', the training chains (the learning sessions); 'recording',
+    the recorded blocks; 'both'; 'none'."""
 
     def check_learning(self) -> None:
         """ValueError naming the first learning field out of range."""
         if self.objective not in learning.OBJECTIVES:
             raise ValueError(f"objective: one of {learning.OBJECTIVES}, got {self.objective!r}")
+        if self.apical_block not in APICAL_BLOCKS:
+            raise ValueError(f"apical_block: one of {APICAL_BLOCKS}, got {self.apical_block!r}")
+        if not 0 <= self.apical_gain <= 1:
+            raise ValueError(f"apical_gain: must lie in [0, 1], got {self.apical_gain}")
         for name in ("delta", "sensory_rate", "kappa_o", "none_logit", "perturbation"):
             value = getattr(self, name)
             if not math.isfinite(value):
@@ -288,6 +313,8 @@ class LearningOptions:
         return dict(
             init_delta=self.delta, sensory_rate=self.sensory_rate, init_kappa_o=self.kappa_o,
             init_none_logit=self.none_logit, perturbation=self.perturbation,
+            apical_learning=self.apical_gain * (self.apical_block not in ("learning", "both")),
+            apical_recording=self.apical_gain * (self.apical_block not in ("recording", "both")),
         )  # fmt: skip
 
 
@@ -447,6 +474,7 @@ def train_session(
     # The reward objective is defined on the behaving decision: it never swaps the inference.
     if protocol.learning_inference == "exact" and protocol.objective != "reward":
         settings, mode = dataclasses.replace(settings, odds_increment=1.0), learning.EXACT_MODE
+    mode = with_apical_gain(mode, hyper.apical_learning)
     params, static = eqx.partition(state, eqx.is_array)
 
     def step(carry, inputs):
@@ -546,8 +574,9 @@ def record(
                 # every trial id), the chain's randomness from the trial's.
                 image = jnp.where(c.frozen > 0, FROZEN_IMAGES + lv, n)
                 k, k_image = jax.random.fold_in(key, n), jax.random.fold_in(key, image)
+                mode = with_apical_gain(c.mode, c.mode.apical_gain * hyper.apical_recording)
                 return simulate_trial(
-                    k, model, stimulus, c.task, cc, settings, c.mode, cond, image_key=k_image
+                    k, model, stimulus, c.task, cc, settings, mode, cond, image_key=k_image
                 )
 
             rec = jax.vmap(trial)(ids, lv, ct)

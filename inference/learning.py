@@ -251,13 +251,15 @@ def posterior_samples(
     projection: Float[Array, " neurons"],
     category: Int[Array, ""],
     settings: SamplerSettings,
+    apical_gain=1.0,
 ) -> Latents:
     """Draws of ``(K, g, x, s)`` from ``p(. | y, O = category)`` for one image (task cue).
 
     One chain: ancestral start with ``O`` clamped, ``settings.n_samples`` clamped Gibbs sweeps
     on the image whose field projection is ``projection``; the first ``settings.burn_in`` are
-    dropped. The x sampler and the contrast prior are taken from ``settings``. Returns
-    :class:`Latents` with a leading axis of ``n_samples - burn_in``.
+    dropped. The x sampler and the contrast prior are taken from ``settings``; ``apical_gain``
+    (:class:`InferenceMode`; 1: exact Gibbs) is the sensory neurons' share of the top-down
+    drive. Returns :class:`Latents` with a leading axis of ``n_samples - burn_in``.
 
     >>> from bayescortex.models import reference_model
     >>> model = reference_model(8, 4, delta=0.1)
@@ -270,6 +272,7 @@ def posterior_samples(
     cond = clamp_category(cond, category)
     k_init, k_run = jax.random.split(key)
     exact = inference_mode(_NAMED_MODES["EXACT_MODE"])
+    exact = eqx.tree_at(lambda m: m.apical_gain, exact, jnp.asarray(apical_gain, float))
     state = gibbs.init(k_init, cond, settings, exact)
     evidence = jnp.asarray(True)
 
@@ -602,7 +605,8 @@ def fisher_step(
       posterior given the current frame), and the task leaves ascend
       :func:`conditional_gradient`, the sensory leaves the marginal likelihood of the images.
     - ``"joint"``: one static image and one exact clamped chain (:func:`posterior_samples`,
-      ``settings.n_samples`` sweeps after ``burn_in``); every leaf ascends the joint likelihood.
+      ``settings.n_samples`` sweeps after ``burn_in``, with ``mode``'s apical gain); every leaf
+      ascends the joint likelihood.
     - ``"reward"``: :func:`reward_step` (behaving trials as under ``"conditional"``; ``mode``
       None is the behaving inference): the outcome leaves ascend the SPSA estimate of the
       behaving decision's expected reward, perturbation size ``perturbation`` (a traced
@@ -641,7 +645,9 @@ def fisher_step(
             k_image, k_category, k_chain = jax.random.split(jax.random.fold_in(key, n), 3)
             image = stimulus.frames(k_image, task, contrast, 1)[0]
             category = revealed_category(k_category, contrast)
-            draws = posterior_samples(k_chain, cond, model.project(image), category, settings)
+            draws = posterior_samples(
+                k_chain, cond, model.project(image), category, settings, mode.apical_gain
+            )
             return draws, category
 
         draws, categories = jax.vmap(trial)(ids, tasks, contrasts)

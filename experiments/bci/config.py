@@ -36,9 +36,9 @@ HYPER_FIELDS = tuple(TaskHyper.__annotations__)
 # step, gains, scales and noises are in units of the drive (order 1), timescales in frames.
 CEILINGS = {
     "learning_rate": 1.0, "feedback_rate": 1.0, "homeostasis_rate": 1.0, "feedback_decay": 10.0,
-    "feedback_floor": 1.0,
+    "feedback_floor": 1.0, "apical_gain": 1.0,
     **dict.fromkeys((
-        "apical_gain", "rate_ceiling", "backprop", "soma_noise", "apical_noise", "nonlinear_gain",
+        "rate_ceiling", "backprop", "soma_noise", "apical_noise", "nonlinear_gain",
         "control_somatic_gain", "context_drive", "context_apical", "weight_scale",
         "baseline_bias", "calcium_noise"), 100.0),
     **dict.fromkeys((
@@ -84,8 +84,10 @@ class BCIConfig:
     feedback_decay: float = 0.1
     """lambda, the decay of B~."""
     apical_gain: float = 1.0
-    """g_a, the apical gain (0 in the learning sessions of 'blocked'): scales all input that
-    reaches the tuft from above (noise included) and gates the feedback-weight learning."""
+    """g_a, the apical gain, in [0, 1] (0 in the learning sessions of 'blocked'): the share of
+    all input from above (noise included) that reaches the tuft; it gates the feedback-weight
+    learning. The redundancy experiment's apical_gain is the same share for its sensory
+    neurons."""
     rate_ceiling: float = 4.0
     """r_max, the saturation of the somatic rate (r = g_s r_max tanh(softplus(h) / r_max))."""
     homeostasis_rate: float = 1e-4

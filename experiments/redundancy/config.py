@@ -106,6 +106,7 @@ LEARNING_RANGES = {
     "kappa_o": Range(0, 100),
     "none_logit": Range(-50, 50),
     "perturbation": Range(0, 10, low_open=True),
+    "apical_gain": Range(0, 1),
 }
 """Allowed values of the learning options every training config shares (their help texts
 state them): step sizes and tempering positive, the kernel concentration and coupling

@@ -545,8 +545,10 @@ def _baseline_table(ds: xr.Dataset) -> list[str]:
 
 
 def _apical_block(config, ds: xr.Dataset) -> list[str]:
-    """The cross-experiment prediction: task-cued trials with the top-down input cut (the
-    apical gain g_a = 0 of the BCI experiment) lose the learning-induced redundancy rise."""
+    """The cross-experiment prediction, as measured: task-cued trials whose sensory neurons
+    receive no top-down drive (the control block with the top-down path cut; for the neurons
+    that is the apical gain g_a = 0 of ``--apical-block recording``, the same parameter as
+    the BCI experiment's g_a) against the engaged change."""
     name = (
         "change_redundancy_passive" if config.passive == "cut"
         else "control_passive_cut_redundancy"
@@ -563,10 +565,14 @@ def _apical_block(config, ds: xr.Dataset) -> list[str]:
 
     return [
         "",
-        "Apical block (task cue, top-down input cut: g_a = 0 as in `run bci`'s 'blocked'):",
+        "Apical block at recording (task cue, no top-down drive reaching the sensory neurons: "
+        "their g_a = 0):",
         f"  redundancy change {show(name)} against {show('change_redundancy_engaged')} "
-        "engaged; the joint prediction is that blocking apical input abolishes this rise "
-        "and BCI learning alike",
+        "engaged. Blocked at recording the neurons cannot express the learned feedback "
+        "(tested: their counts equal the naive model's bit for bit); blocked during learning "
+        "(--apical-block learning) this model's feedback still learns, since it learns in the "
+        "middle layer, which reads the neurons bottom-up, while `run bci`'s 'blocked' "
+        "(g_a = 0 while learning) abolishes BCI learning",
     ]
 
 
