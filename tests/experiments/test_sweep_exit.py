@@ -21,6 +21,19 @@ from tests.experiments.test_sweep import ToyConfig  # registers the toy experime
 
 
 @pytest.fixture(autouse=True)
+def _sigint_as_at_a_terminal():
+    """Python's own SIGINT handler for every test, as in a program started at a terminal:
+    a process started in the background by a non-interactive shell inherits SIGINT ignored,
+    and `interrupts` then (rightly) installs nothing, so these tests would test nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_toy_programs():
     """test_sweep counts the toy's compilations: leave none of ours in its cache."""
     yield
