@@ -86,7 +86,7 @@ class Protocol(NamedTuple):
     neurons: int = 64
     units: int = 64
     feedback: Literal["parametric", "free_form"] = "parametric"
-    objective: Literal["conditional", "joint", "reward"] = "conditional"
+    objective: Literal["conditional", "joint", "reward"] = "reward"
     learning_inference: Literal["behaving", "exact"] = "exact"
     optimizer: Literal["adam", "sgd"] = "adam"
     trials_per_session: int = 256
@@ -252,8 +252,8 @@ class LearningOptions:
     """How the feedback learns and how passive viewing is modelled: the fields every experiment
     config that trains the model shares (inherit them)."""
 
-    objective: Literal["conditional", "joint", "reward"] = "conditional"
-    """What learning ascends: 'conditional', log p(O* | y) of the revealed category (clamped
+    objective: Literal["conditional", "joint", "reward"] = "reward"
+    """What learning ascends (default 'reward'): 'conditional', log p(O* | y) of the revealed category (clamped
     minus free chain; no finite optimum in kappa_o, so it overshoots); 'joint', log p(y, O*)
     (stochastic EM, the first version's objective, which overshoots); 'reward', the expected
     reward (accuracy) of the behaving decision, by SPSA with common random numbers (its

@@ -87,7 +87,7 @@ def test_run_redundancy_legacy_preset_parses():
     assert config == dataclasses.replace(REDUNDANCY_LEGACY, seeds=1)
     assert (config.objective, config.passive, config.frame_every) == ("joint", "cut", 0)
     _, full, _ = cli._parse(["run", "redundancy", "--full"])
-    assert full.objective == "conditional"
+    assert full.objective == "reward"
     with pytest.raises(SystemExit, match="one preset"):
         cli._parse(["run", "redundancy", "--full", "--legacy"])
     with pytest.raises(SystemExit) as exit_info:

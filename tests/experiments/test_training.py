@@ -1,7 +1,7 @@
 """Training the feedback in sessions: learning, resuming, no recompilation, checkpoint checks.
 
-One tiny run (16 neurons, 8 units, 3 cardinal then 2 oblique sessions, the default conditional
-objective with passive = fixation cue) is shared by most tests (a module fixture); it counts
+One tiny run (16 neurons, 8 units, 3 cardinal then 2 oblique sessions, the conditional
+objective, named here because its diagnostics are tested, with passive = fixation cue) is shared by most tests (a module fixture); it counts
 traces of the Gibbs sweep as it goes.
 """
 
@@ -17,6 +17,7 @@ from bayescortex.inference import gibbs
 
 TINY = training.TrainConfig(
     tasks=("cardinal:3", "oblique:2"),
+    objective="conditional",
     sessions=5,
     neurons=16,
     units=8,
@@ -198,7 +199,7 @@ def test_bad_config_names_the_field(change, field):
 def test_defaults_follow_the_objective():
     cfg = training.TrainConfig()
     assert (cfg.objective, cfg.passive, cfg.delta, cfg.kappa_o, cfg.frame_every) == (
-        "conditional", "fixation", 0.08, 0.0, 8,
+        "reward", "fixation", 0.08, 0.0, 8,
     )  # fmt: skip
     assert cfg.step_size == 0.05
     assert dataclasses.replace(cfg, objective="joint").step_size == 0.005
