@@ -9,8 +9,8 @@ the slope of redundancy over the bins (the first bin is also the window of the p
 paradigm's short presentation; the last ends at the decision); the same per coherence;
 redundancy of task-relevant and task-irrelevant neurons (preferred orientation within 22.5 deg
 of a category orientation, or not), over the trial and per time bin, and of the neurons with
-the highest and lowest passive d' (the block chosen by ``reference``); noise correlations of
-neuron pairs preferring the same category minus different categories, and binned by preferred
+the highest and lowest d' (chosen on a held-out block: :mod:`.selection`); noise correlations
+of neuron pairs preferring the same category minus different categories, and binned by preferred
 orientation relative to the task axis; choice probability of the task-relevant neurons (ROC
 AUC on zero-signal trials, oriented by each neuron's preferred category); the psychophysical
 kernel over noise frames and its late-minus-early shape; accuracy on the signal trials and the
@@ -47,6 +47,7 @@ from bayescortex.models import CATEGORY_ORIENTATIONS
 from bayescortex.models.stimuli import preferred_orientations
 
 from ..protocol import BlockStats, ZeroTrials, replicate_moments
+from .selection import dprime_groups
 
 MEASURES = ("information", "information_shuffled", "redundancy", "percent_redundancy")
 
@@ -177,7 +178,8 @@ def block_measures(
     """Measures of one block (one replicate); features ``(bins + 1, neurons)``, last = trial.
 
     ``trials`` and ``weights`` (this replicate's weights of the kept zero-signal trials) add
-    the choice measures; ``dprime`` (per neuron) the groups of highest and lowest d';
+    the choice measures; ``dprime`` (per neuron, from data held out from ``moments``:
+    :mod:`.selection`) the groups of highest and lowest d' (:func:`.selection.dprime_groups`);
     ``signal_second`` (:func:`pooled_moments`) the information from the pooled covariance.
     """
     k_total, k_bins, k_group = jax.random.split(key, 3)
@@ -207,9 +209,8 @@ def block_measures(
         out["within_trial_slope"] = jnp.sum(t * binned.combined.redundancy) / jnp.sum(t**2)
     groups = list(analysis.groups)
     if dprime is not None:
-        order = jnp.argsort(-dprime)
-        size = analysis.group_size
-        groups += [("dprime_top", order[:size]), ("dprime_bottom", order[-size:])]
+        top, bottom = dprime_groups(dprime, analysis.group_size)
+        groups += [("dprime_top", top), ("dprime_bottom", bottom)]
     for name, idx in groups:
         # Every group's features: the bins, then the whole trial.
         est = redundancy_from_stats(
@@ -241,8 +242,9 @@ def psychometric_slope(analysis: Analysis, correct, weight) -> jax.Array:
 
 
 def reference_dprime(analysis: Analysis, stats: BlockStats, reference: int) -> jax.Array:
-    """Each neuron's d' (:func:`passive_dprime`) in the data of condition ``reference`` of
-    blocks with leading axes ``(conditions, replicates)``: what ranks the d' groups."""
+    """Each neuron's d' (:func:`passive_dprime`) in the data (replicate 0) of condition
+    ``reference`` of blocks with leading axes ``(conditions, replicates)``; of the held-out
+    block (:mod:`.selection`), what ranks the d' groups."""
     ref = replicate_moments(jax.tree.map(lambda a: a[reference], stats), 0)
     return passive_dprime(ref, analysis.ds)
 
@@ -262,9 +264,10 @@ def replicate_measures(
     with a leading condition axis, and every bootstrap replicate's (``boot_subsets`` subsets
     each, fresh subsets per replicate) with axes ``(conditions, resamples)``. Replicates are
     evaluated one after another (``lax.map``), so memory does not grow with their number.
-    ``dprime`` (per neuron, e.g. :func:`reference_dprime` of the passive block) adds the d'
-    groups: the neurons of highest and lowest d'. Each condition's measures depend on its own
-    block and ``dprime`` only, so the conditions may be split over devices.
+    ``dprime`` (per neuron, :func:`reference_dprime` of the held-out passive block,
+    :mod:`.selection`) adds the d' groups: the neurons of highest and lowest d'. Each
+    condition's measures depend on its own block and ``dprime`` only, so the conditions may be
+    split over devices.
     """
     trials = stats.trials
 

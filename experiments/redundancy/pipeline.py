@@ -48,6 +48,7 @@ from ..protocol import (
 from ..protocol import parameter_names as protocol_parameter_names
 from .config import Static
 from .measures import Analysis, reference_dprime, replicate_measures
+from .selection import SELECTION_KEY, selection_key, selection_protocol
 
 MODES = ("engaged", "passive")
 TASK_CUE, FIXATION_CUE = 0, 1
@@ -126,21 +127,21 @@ def seed_train(static: Static, hyper: Hyper, state: SeedState, seed_key, session
 def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, session, conds):
     """Record ``conds`` after session ``session`` and stream them into statistics
     (:class:`~bayescortex.experiments.protocol.BlockStats` with a leading condition axis),
-    with each condition's d' per neuron (:func:`seed_dprime`). Every condition sees the
-    session's recording images (``fold_in(session key, 1)``)."""
+    with each condition's d' per neuron in a held-out block (:func:`seed_dprime`). Every
+    condition sees the session's recording images (``fold_in(session key, 1)``)."""
     skey = session_key(seed_key, session)
     stats = record(
         static.protocol, hyper, state.model, jax.random.fold_in(skey, 1),
         bootstrap_key(seed_key), conds,
     )  # fmt: skip
-    return stats, seed_dprime(static, stats)
+    return stats, seed_dprime(static, hyper, state, skey, conds)
 
 
 def seed_measures(static: Static, stats, dprime, seed_key, session, stream=0):
     """The measures of a seed's recorded blocks: ``(point, resampled, accuracy, context)``
-    with a leading condition axis. ``dprime`` (per neuron, :func:`seed_dprime`) ranks the d'
-    groups; ``stream`` (0 for the main blocks, 1, 2, ... for the controls) selects the neuron
-    subsets of the measures."""
+    with a leading condition axis. ``dprime`` (per neuron, :func:`seed_dprime`, from the
+    held-out block) ranks the d' groups; ``stream`` (0 for the main blocks, 1, 2, ... for the
+    controls) selects the neuron subsets of the measures."""
     key = jax.random.fold_in(jax.random.fold_in(session_key(seed_key, session), 3), stream)
     point, resampled = replicate_measures(
         analysis_of(static), stats, key,
@@ -149,13 +150,21 @@ def seed_measures(static: Static, stats, dprime, seed_key, session, stream=0):
     return point, resampled, accuracy(stats), context_posterior(stats)[:, 0]
 
 
-def seed_dprime(static: Static, stats):
-    """Each neuron's d' in every condition of a seed's blocks, ``(conditions, neurons)``; the
-    second condition's (the passive block of the main pair) ranks the d' groups of every
-    condition's measures. Computed where each condition was recorded, so that only this small
-    array has to reach the other condition's device."""
+def seed_dprime(static: Static, hyper: Hyper, state: SeedState, skey, conds):
+    """Each neuron's d' in every condition of ``conds``, ``(conditions, neurons)``, measured on
+    a short block held out from the recorded ones (:mod:`.selection`: its own images and chains,
+    ``fold_in(session key, SELECTION_KEY)``, a quarter of the trials, no resamples), so that
+    the d' groups are not chosen on the data they are measured on. The second condition's (the
+    passive block of the main pair) ranks the d' groups of every condition's measures.
+    Recorded where each condition is, so that only this small array has to reach the other
+    condition's device."""
     analysis = analysis_of(static)
-    return jax.vmap(lambda c: reference_dprime(analysis, stats, c))(jnp.arange(2))
+    held = record(
+        selection_protocol(static.protocol), hyper, state.model, selection_key(skey),
+        jax.random.fold_in(skey, SELECTION_KEY), conds,
+    )  # fmt: skip
+    n = jax.tree.leaves(conds)[0].shape[0]
+    return jax.vmap(lambda c: reference_dprime(analysis, held, c))(jnp.arange(n))
 
 
 def _train_one(static, hyper, states, keys, session):
@@ -219,8 +228,8 @@ def record_and_measure(
 
 
 def reference(dprimes, placement: Placement):
-    """The reference condition's d' (the second: the passive block), replicated onto the
-    measures' devices. It goes through the host: the conditions' devices exchange nothing
+    """The reference condition's d' (the second: the held-out passive block), replicated onto
+    the measures' devices. It goes through the host: the conditions' devices exchange nothing
     inside a program (an XLA:CPU collective between host devices aborts after 40 s when a
     loaded machine delays one device)."""
     if isinstance(dprimes, jax.core.Tracer):  # traced (a resumed run's shapes): no host

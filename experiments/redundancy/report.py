@@ -24,6 +24,7 @@ from bayescortex.analysis import percentile_interval
 
 from ..compilation import CompileTime
 from ..results import INCONCLUSIVE, evaluate_criteria, verdict_label
+from .learning_curve import learning_curve_text
 from .measures import MEASURES
 from .pipeline import MODES
 from .run import REFERENCE_SECONDS_PER_TRIAL
@@ -275,6 +276,21 @@ def learning_index(d: xr.Dataset, mode: str = "engaged") -> xr.DataArray:
     return slope - slope.isel(session=0)
 
 
+MIN_LEARNING_SESSIONS = 3
+"""Learning sessions (1..S) the correlation with the learning index needs: with fewer it is
+undefined (two points always correlate perfectly)."""
+
+
+def learning_correlation(d: xr.Dataset, mode: str = "engaged") -> xr.DataArray:
+    """Correlation of ``mode`` redundancy with the learning index over the learning sessions
+    1..S only: with the naive session 0 in, one naive-to-trained jump carries it. NaN with
+    fewer than :data:`MIN_LEARNING_SESSIONS` learning sessions."""
+    learning = d.session > 0
+    red, index = d.redundancy.sel(mode=mode), learning_index(d, mode)
+    r = xr.corr(red.where(learning, drop=True), index.where(learning, drop=True), dim="session")
+    return r if int(learning.sum()) >= MIN_LEARNING_SESSIONS else r * np.nan
+
+
 def _paper_effects(point, rep, last: int, change) -> dict:
     """The paper's remaining analyses: learning index and its correlation with redundancy,
     d' groups, decision-aligned relevant vs irrelevant neurons, per coherence."""
@@ -283,10 +299,10 @@ def _paper_effects(point, rep, last: int, change) -> dict:
         out["learning_index_last_engaged"] = effect(
             point, rep, lambda d: learning_index(d).sel(session=last)
         )
-        out["correlation_redundancy_learning_index_engaged"] = effect(
-            point, rep,
-            lambda d: xr.corr(d.redundancy.sel(mode="engaged"), learning_index(d), dim="session"),
-        )  # fmt: skip
+        if int((point.session > 0).sum()) >= MIN_LEARNING_SESSIONS:  # else undefined: n/a
+            out["correlation_redundancy_learning_index_engaged"] = effect(
+                point, rep, learning_correlation
+            )
     if "kernel_late_minus_early" in point:
         # The kernel's shape is defined once choices follow the evidence: after learning.
         out["kernel_late_minus_early_last_engaged"] = effect(
@@ -400,7 +416,8 @@ CRITERIA = (
         lambda e: not e("last_minus_peak_information_engaged")[2] < 0,
     ),
     (
-        "task-relevant neurons by passive d' rise more than the least relevant (CI > 0)",
+        "task-relevant neurons by passive d' (ranked on a held-out block) rise more than the "
+        "least relevant (CI > 0)",
         lambda e: e("change_dprime_top_minus_bottom_engaged")[1] > 0,
     ),
     (
@@ -408,7 +425,9 @@ CRITERIA = (
         lambda e: e("decision_minus_onset_relevant_minus_irrelevant_engaged")[1] > 0,
     ),
     (
-        "engaged redundancy correlates with the learning index over sessions (CI > 0)",
+        "engaged redundancy correlates with the learning index over sessions 1..S (naive "
+        f"session excluded; n/a with fewer than {MIN_LEARNING_SESSIONS} learning sessions) "
+        "(CI > 0)",
         lambda e: e("correlation_redundancy_learning_index_engaged")[1] > 0,
     ),
     (
@@ -621,6 +640,8 @@ def summary_text(config, ds: xr.Dataset) -> str:
         "  (I_red(win), p(K): the first time bin, the window of the passive presentation; "
         "p(K): mean posterior of the context)",
     ]
+    if "accuracy_by_contrast" in ds and "parameters" in ds:
+        lines += ["", learning_curve_text(ds)]
     lines += _noise_table(ds) + _baseline_table(ds) + _apical_block(config, ds)
     if "parameters" in ds:
         last = ds.parameters.isel(session=-1).mean("seed")

@@ -106,7 +106,7 @@ def test_tiny_run_writes_a_complete_run_folder(tmp_path):
     text = (folder / "summary.txt").read_text()
     n_criteria = len(redundancy.report.CRITERIA) + len(redundancy.report.SANITY_CHECKS)
     assert "Acceptance criteria" in text and "Sanity checks" in text
-    verdicts = sum(text.count(f"[{v}]") for v in ("PASS", "FAIL", "INCONCLUSIVE"))
+    verdicts = sum(text.count(f"[{v}]") for v in ("PASS", "FAIL", "INCONCLUSIVE", "n/a"))
     assert verdicts == n_criteria
     post = ds.context_posterior
     assert post.dims == ("seed", "session", "mode", "time", "context")

@@ -252,7 +252,12 @@ def test_summary_prints_claims_sanity_checks_and_predictions_apart():
 
 
 def test_every_criterion_and_sanity_check_reads_effects_the_report_computes():
-    found = set(_effects(_three_bins()))
+    ds = _three_bins()
+    # A fourth session: the learning-index correlation needs 3 learning sessions.
+    more = ds.isel(session=[-1]).assign_coords(session=[int(ds.session[-1]) + 1])
+    longer = xr.concat([ds, more], "session", data_vars="minimal", coords="minimal")
+    found = set(_effects(ds)) | set(_effects(longer))
+    assert "correlation_redundancy_learning_index_engaged" in found - set(_effects(ds))
     for text, check in report.CRITERIA + report.SANITY_CHECKS:
         used: list[str] = []
         check(lambda name, used=used: used.append(name) or (0.0, 0.0, 0.0))
