@@ -72,6 +72,10 @@ FROZEN_IMAGES = 2**30
 BOOTSTRAP_KEY = 2**31 - 1
 """``fold_in(seed key, BOOTSTRAP_KEY)`` draws the Poisson bootstrap weights (never a session)."""
 
+NETWORK_KEY = 2**31 - 2
+"""``fold_in(seed key, NETWORK_KEY)`` seeds the classic baselines (recording, training, measures;
+never a session: sessions use ``fold_in(seed key, session)``)."""
+
 
 def default_chunk(backend: str | None = None) -> int:
     """Trials in flight per seed and condition when a config leaves it open: 64 on CPU (the
@@ -253,9 +257,10 @@ class LearningOptions:
     config that trains the model shares (inherit them)."""
 
     objective: Literal["conditional", "joint", "reward"] = "reward"
-    """What learning ascends (default 'reward'): 'conditional', log p(O* | y) of the revealed category (clamped
-    minus free chain; no finite optimum in kappa_o, so it overshoots); 'joint', log p(y, O*)
-    (stochastic EM, the first version's objective, which overshoots); 'reward', the expected
+    """What learning ascends (default 'reward'): 'conditional', log p(O* | y) of the revealed
+    category (clamped minus free chain; no finite optimum in kappa_o, so it overshoots);
+    'joint', log p(y, O*) (stochastic EM, the first version's objective, which overshoots);
+    'reward', the expected
     reward (accuracy) of the behaving decision, by SPSA with common random numbers (its
     optimum is where behaving accuracy peaks)."""
     learning_inference: Literal["behaving", "exact"] = "exact"

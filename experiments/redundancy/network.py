@@ -44,7 +44,14 @@ from ..discriminative import (
     train_session,
 )
 from ..placement import VECTORISED, Placement, over_configs
-from ..protocol import BlockStats, Hyper, bootstrap_key, correct_per_level, trial_table
+from ..protocol import (
+    NETWORK_KEY,
+    BlockStats,
+    Hyper,
+    bootstrap_key,
+    correct_per_level,
+    trial_table,
+)
 from .config import Static
 from .measures import Analysis, replicate_measures
 
@@ -125,8 +132,9 @@ def _networks_one(static: Static, graphdef, hyper: Hyper, seed_keys, target, par
 
     def one_seed(seed_key, prm, tgt):
         weights = poisson_weights(bootstrap_key(seed_key), jnp.arange(level.size), p.resamples)
-        k_rec, k_train = jax.random.fold_in(seed_key, 5), jax.random.fold_in(seed_key, 6)
-        k_measure = jax.random.fold_in(seed_key, 7)
+        k_rec, k_train, k_measure = (
+            jax.random.fold_in(jax.random.fold_in(seed_key, NETWORK_KEY), i) for i in range(3)
+        )
 
         def block(prm, frozen):
             rec = record_network(k_rec, graphdef, prm, stimulus, static.task, lv, contrasts,

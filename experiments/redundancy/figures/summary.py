@@ -60,7 +60,7 @@ FOREST = (
         ),
     ),
     (
-        "correlation r of engaged I_red with the learning index over sessions",
+        "correlation r of engaged I_red with the learning index over sessions 1..S",
         (("correlation_redundancy_learning_index_engaged", "r(I_red, learning index)"),),
     ),
     (
