@@ -260,9 +260,8 @@ class LearningOptions:
     """What learning ascends (default 'reward'): 'conditional', log p(O* | y) of the revealed
     category (clamped minus free chain; no finite optimum in kappa_o, so it overshoots);
     'joint', log p(y, O*) (stochastic EM, the first version's objective, which overshoots);
-    'reward', the expected
-    reward (accuracy) of the behaving decision, by SPSA with common random numbers (its
-    optimum is where behaving accuracy peaks)."""
+    'reward', the expected reward (accuracy) of the behaving decision, by SPSA with common
+    random numbers (its optimum is where behaving accuracy peaks)."""
     learning_inference: Literal["behaving", "exact"] = "exact"
     """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
     current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
