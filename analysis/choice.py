@@ -42,33 +42,20 @@ from .recording import (
 )
 
 
-def _auc(x: Float[Array, " trials"], chose_one: Bool[Array, " trials"]) -> Float[Array, ""]:
-    # Count, for each choice-1 trial, the choice-0 trials below and level with it. Choice-1
-    # entries become +inf in the reference set so searchsorted only sees choice-0 counts.
-    reference = jnp.sort(jnp.where(chose_one, jnp.inf, x))
-    below = jnp.searchsorted(reference, x, side="left")
-    level = jnp.searchsorted(reference, x, side="right") - below
-    n1 = jnp.sum(chose_one)
-    n0 = x.shape[0] - n1
-    wins = jnp.sum(jnp.where(chose_one, below + 0.5 * level, 0.0))
-    return wins / (n1 * n0)
-
-
 @jax.jit
 def roc_auc(
     x: Float[Array, " trials *rest"], chose_one: Bool[Array, " trials"]
 ) -> Float[Array, "*rest"]:
     """ROC AUC of ``x`` for choice 1 against choice 0, ties one half; traceable, batched.
 
-    NaN when a choice never occurs.
+    :func:`weighted_roc_auc` with unit weights, without its input checks. NaN when a choice
+    never occurs.
 
     >>> auc = roc_auc(jnp.array([1.0, 2.0, 2.0, 2.0, 0.0]), jnp.array([1, 1, 1, 0, 0]) == 1)
     >>> round(float(auc), 6)  # pairs: 1<2, 1>0, 2=2, 2>0, 2=2, 2>0 -> 4/6
     0.666667
     """
-    flat = x.reshape(x.shape[0], -1)
-    auc = jax.vmap(_auc, in_axes=(1, None))(flat, chose_one)
-    return auc.reshape(x.shape[1:])
+    return _weighted_auc(x, chose_one, jnp.ones(x.shape[0], jnp.result_type(float)))
 
 
 def choice_probability(

@@ -142,7 +142,7 @@ class Hyper(eqx.Module):
     both tasks before training (0: a task-free middle layer); ``init_none_logit`` the initial
     logit of the ``none`` context against the tasks' 0, for both cues; ``perturbation`` the
     SPSA step ``c`` of the ``"reward"`` objective
-    (:func:`bayescortex.inference.learning.spsa_trial`); ``apical_learning`` and
+    (:func:`bayescortex.inference.reward.spsa_trial`); ``apical_learning`` and
     ``apical_recording`` the apical gain ``g_a`` of the sensory neurons in the training chains
     and in the recorded blocks (:class:`~bayescortex.inference.InferenceMode`; 0: blocked).
     ``network_*``: the

@@ -36,60 +36,22 @@ category ``O*`` (as the reward does). Three objectives are implemented:
   (``memory = 0``, ``odds_increment = 1``, :data:`EXACT_MODE`). Its optimum keeps raising the
   coupling past the point where the readout works (it explains the image, not the category);
   it is kept to reproduce the first version's results.
-- ``"reward"``: the expected reward of the behaving decision, ``E[R(theta)]`` with
-  ``R = 1`` when the choice of a behaving trial (:data:`BEHAVING_MODE`, the recording's
-  schedule, accumulator and readout, :func:`~bayescortex.inference.trial.decide`) names the
-  revealed category, else 0: the behaving accuracy on the training distribution. Its optimum
-  is where that accuracy peaks, so it cannot overshoot by construction. The estimator is SPSA
-  with common random numbers (:func:`spsa_trial`): per trial a Rademacher direction
-  ``Delta`` over the outcome leaves (:func:`outcome_spec`; the fixation cue's context prior,
-  which a task trial cannot inform, is not perturbed), the same trial (images, chain keys,
-  tie coin) decided at ``theta_c + c Delta`` and at ``theta_c - c Delta``, and
-  ``(R_+ - R_-) / (2 c) Delta``, averaged over the minibatch. ``theta_c`` is ``theta`` with
-  the non-negative outcome leaves (``kappa_o``) raised to at least ``c``, so both points stay
-  in the allowed region; ``c`` (``perturbation``, default 0.2 in the experiments) is a traced
-  hyperparameter. What is optimised is the accuracy of the hard choice, not a smoothed one:
-  the natural smooth reward, the final belief in the revealed category ``p_T(O* | y)`` (the
-  reward of a choice sampled from the belief), rises with ``kappa_o`` where accuracy falls
-  (measured on the small model below at ``kappa_o = 0.4``: its finite difference +0.41 +- 0.01
-  per unit ``kappa_o``, accuracy's -0.03 +- 0.05), so it would overshoot as the conditional
-  objective does.
-
-  Why SPSA and not the score function. The other exact route is the likelihood ratio through
-  the sampler's own draws: the log-probability of a trial's trajectory is the sum of the
-  log conditionals of its theta-dependent draws (the initial ``(K, O)`` and ``g``, every
-  sweep's units and ``(K, O)``), and ``(R - b_contrast) grad log p(trajectory)`` is
-  unbiased. Measured per trial for the ``kappa_o`` (cardinal) component on a small model (32
-  neurons, 32 units, ``delta = 0.08``, ``p(cardinal | task) = 0.95``, oblique kernel 0; the
-  default :class:`SamplerSettings`, frames every 8 samples, contrasts +-3 to +-12; 512
-  trials, per-contrast leave-one-out baseline): variance 3.1, 4.1 and 1.7 at
-  ``kappa_o`` 0.1, 0.4 and 3.0 (the score sums about 3,300 draws: sd 13, 11 and 3). SPSA
-  with every outcome leaf perturbed: 1.1 and 1.2 at ``kappa_o`` 0.4 and 3.0 for ``c = 0.1``,
-  0.44 and 0.34 for ``c = 0.2``, 0.19 and 0.19 for ``c = 0.3`` (the pair's choices differ on
-  only 4-7% of trials: common random numbers keep the two chains together), with means that
-  agree across ``c`` within their SE. SPSA is less variable by 3.8x (``c = 0.1``) to 9x
-  (``c = 0.2``) at ``kappa_o = 0.4`` and by 1.4x to 5x at ``kappa_o = 3``, needs no change
-  to the sampler, and costs two chains per trial for any number of parameters
-  (the free-form feedback's too; each component's variance is ``E[(R_+ - R_-)^2] / (4 c^2)``
-  less its square mean, which grows with the dimension only as far as the joint perturbation
-  makes the pair's choices differ more often). Its bias is ``O(c^2)`` (the curvature of the
-  accuracy). One consequence of the decision rule: at ``kappa_o = 0`` for both tasks the
-  belief never leaves 1/2 and the choice is a coin, while any small positive kernel already
-  gives about the feedforward readout's accuracy (0.91 at ``kappa_o = 0.1``), so behaving
-  accuracy jumps at 0 and is flat to slowly falling above; the estimate at the naive start
-  (taken at ``kappa_o = c``, with ``kappa_o = 0`` in the pair) sees that jump and leaves 0 at
-  once.
+- ``"reward"``: the expected reward of the behaving decision (its accuracy on the training
+  distribution), whose optimum is where that accuracy peaks. It is estimated by SPSA with
+  common random numbers; :mod:`bayescortex.inference.reward` implements it and explains the
+  estimator and why it was chosen over the score function of the sampler's draws.
 
 Only three factors of the log joint depend on ``theta``: ``log p(K | q) + log p(g | K, O) +
 log p(x | g)`` (:meth:`HierarchicalModel.log_prior`); the image likelihood and the contrast
 prior drop out of every gradient.
 
-:func:`fisher_step` does one optax step on a minibatch (``"reward"``: :func:`reward_step`, a
-pair of perturbed behaving chains per trial): one pair of chains (or one clamped chain) per
-trial (vmapped), the gradient averaged over the kept samples of every trial and over
-the trials, then the update and a projection that keeps ``delta``, ``kappa_o`` and the
-free-form coupling matrix non-negative (:func:`project`; projected gradient ascent, so a start
-on the boundary such as ``kappa_o = 0`` is left as soon as the gradient points inward).
+:func:`fisher_step` does one optax step on a minibatch (``"reward"``:
+:func:`~bayescortex.inference.reward.reward_step`, a pair of perturbed behaving chains per
+trial): one pair of chains (or one clamped chain) per trial (vmapped), the gradient averaged
+over the kept samples of every trial and over the trials, then the update and a projection
+that keeps ``delta``, ``kappa_o`` and the free-form coupling matrix non-negative
+(:func:`project`; projected gradient ascent, so a start on the boundary such as
+``kappa_o = 0`` is left as soon as the gradient points inward).
 
 Which leaves learn is declared by each feedback Module (``learnable_fields``; ``kappa_g`` of the
 parametric feedback, the projective fields and the pixel noise stay fixed), which stay
@@ -115,7 +77,7 @@ from bayescortex.models.stimuli import Stimulus, category_of
 from . import gibbs
 from .loop import sample_chain
 from .modes import InferenceMode, SamplerSettings, inference_mode
-from .trial import CHOICE_KEY, decide, forgetting, trial_images, trial_keys, trial_schedule
+from .trial import forgetting, trial_images, trial_keys, trial_schedule
 
 OBJECTIVES = ("conditional", "joint", "reward")
 
@@ -128,12 +90,25 @@ _NAMED_MODES = {
 }
 
 
-def __getattr__(name: str) -> InferenceMode:
+_REWARD_NAMES = (
+    "PERTURBATION_KEY", "behaving_outcome", "outcome_spec", "perturbation_centre", "rademacher",
+    "reward_step", "spsa_trial", "task_cue_only",
+)  # fmt: skip
+
+
+def __getattr__(name: str):
     """``EXACT_MODE`` and ``BEHAVING_MODE``, built when first read (PEP 562): an
     :class:`InferenceMode` holds arrays, and importing this module starts no jax backend, so
-    :func:`bayescortex.experiments.placement.split_cpu` may still choose the CPU devices."""
+    :func:`bayescortex.experiments.placement.split_cpu` may still choose the CPU devices.
+
+    The ``"reward"`` objective's names (:mod:`bayescortex.inference.reward`, which imports this
+    module) are read from there, so ``learning.spsa_trial`` and the like keep working."""
     if name in _NAMED_MODES:
         return inference_mode(_NAMED_MODES[name])
+    if name in _REWARD_NAMES:
+        from . import reward
+
+        return getattr(reward, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -388,186 +363,32 @@ def revealed_category(key: PRNGKeyArray, contrast: Float[Array, ""]) -> Int[Arra
     return jnp.where(contrast == 0, coin, category_of(contrast))
 
 
-# -- the reward objective: expected reward of the behaving decision ------------------------------
+class TrainingTrial(NamedTuple):
+    """What a behaving training trial shows, before any chain runs (:func:`training_trial`)."""
 
-PERTURBATION_KEY = 2**31 - 3
-"""``fold_in(trial key, PERTURBATION_KEY)`` draws the trial's SPSA direction (never a sweep's,
-an image's or the choice's key)."""
-
-
-def outcome_spec(model: HierarchicalModel) -> PyTree[bool]:
-    """Filter spec of the leaves that learn from the outcome: the learnable feedback leaves
-    that are not sensory (parametric: ``kappa_o`` and ``context_logits``; free-form:
-    ``unit_logits`` and ``context_logits``)."""
-    names = [n for n in model.feedback.learnable_fields if n not in model.feedback.sensory_fields]
-    return _spec_of(model, names)
+    category: Int[Array, ""]  # the category the outcome reveals
+    key: PRNGKeyArray  # the behaving trial's key (its images', chains' and tie coin's)
+    projections: Float[Array, "sweeps neurons"]  # the image projection of every sweep
 
 
-def behaving_outcome(
-    key: PRNGKeyArray,
-    cond: gibbs.Conditionals,
-    projections: Float[Array, "sweeps neurons"],
-    category: Int[Array, ""],
-    settings: SamplerSettings,
-    stimulus: Stimulus,
-    mode: InferenceMode,
-) -> tuple[Latents, Float[Array, ""], Float[Array, ""]]:
-    """One behaving trial's chain and its decision, exactly as a recorded trial decides
-    (:func:`~bayescortex.inference.trial.simulate_trial` with trial key ``key``): the chain's
-    latents, whether the choice (:func:`~bayescortex.inference.trial.decide` on the final
-    belief, its tie coin from ``fold_in(key, CHOICE_KEY)``) names ``category``, and the final
-    belief ``p_T(O = category | y)``."""
-    sched = trial_schedule(settings, stimulus)
-    latents, belief = chain_latents(
-        key, cond, projections, sched.evidence, settings, mode, memoryless=sched.memoryless,
-        initial=sched.initial_is_sample,
-    )  # fmt: skip
-    p_first = jnp.sum(jnp.exp(belief[-1][:, 0]))
-    choice = decide(jax.random.fold_in(key, CHOICE_KEY), p_first)
-    correct = (choice == category).astype(p_first.dtype)
-    return latents, correct, jnp.where(category == 0, p_first, 1.0 - p_first)
-
-
-def rademacher(key: PRNGKeyArray, params: PyTree) -> PyTree:
-    """A direction of independent +-1 entries shaped like the array leaves of ``params``
-    (``None`` leaves stay ``None``): the simultaneous perturbation of SPSA."""
-    leaves, treedef = jax.tree.flatten(params)
-    keys = jax.random.split(key, max(len(leaves), 1))
-    signs = [
-        2.0 * jax.random.bernoulli(k, 0.5, leaf.shape).astype(leaf.dtype) - 1.0
-        for k, leaf in zip(keys, leaves, strict=False)
-    ]
-    return jax.tree.unflatten(treedef, signs)
-
-
-def task_cue_only(direction: PyTree) -> PyTree:
-    """``direction`` with the context-prior rows of every cue but the task cue (row 0) set to 0.
-
-    Training trials carry the task cue, so ``p(K | fixation)`` cannot change their reward: its
-    true gradient is 0, and perturbing it would only add noise that an adaptive optimiser turns
-    into a random walk of the fixation prior (measured: ``p(none | fixation)`` 0.33 -> 0.43
-    in 4 sessions before this mask)."""
-    logits = direction.feedback.context_logits
-    if logits is None:
-        return direction
-    keep = (jnp.arange(logits.shape[0]) == 0)[:, None]
-    return eqx.tree_at(lambda d: d.feedback.context_logits, direction, logits * keep)
-
-
-def perturbation_centre(model: HierarchicalModel, perturbation) -> HierarchicalModel:
-    """Where the reward gradient is estimated: ``model`` with each non-negative leaf that
-    learns from the outcome raised to at least ``perturbation`` (so ``theta - c Delta`` stays
-    in the allowed region; ``kappa_o = 0``, the naive start, is estimated at ``kappa_o = c``)."""
-    names = [
-        n for n in model.feedback.non_negative_fields
-        if n in model.feedback.learnable_fields and n not in model.feedback.sensory_fields
-    ]  # fmt: skip
-    if not names:
-        return model
-    return eqx.tree_at(
-        lambda m: [getattr(m.feedback, n) for n in names], model,
-        replace_fn=lambda a: jnp.maximum(a, perturbation),
-    )  # fmt: skip
-
-
-def spsa_trial(
+def training_trial(
     key: PRNGKeyArray,
     model: HierarchicalModel,
     stimulus: Stimulus,
     task: Int[Array, ""],
     contrast: Float[Array, ""],
     settings: SamplerSettings,
-    mode: InferenceMode,
-    perturbation,
-    direction: PyTree | None = None,
-):
-    """One trial's SPSA estimate of ``grad_theta E[R]`` (theta: :func:`outcome_spec`).
-
-    The trial (key ``key``, split as in :func:`fisher_step`: the revealed category, then the
-    behaving trial's key) is run twice with common random numbers (the same images, chain
-    keys and tie coin) at ``theta_c + c Delta`` and ``theta_c - c Delta``
-    (:func:`perturbation_centre`; ``c = perturbation``; ``Delta`` Rademacher from
-    ``fold_in(key, PERTURBATION_KEY)`` unless ``direction`` is given); the estimate is
-    ``(R_+ - R_-) / (2 c) Delta`` (``1 / Delta_i = Delta_i``). ``R`` is the behaving choice's
-    reward, 1 if it names the revealed category, else 0 (:func:`behaving_outcome`).
-
-    Returns the estimate (model-shaped, ``None`` outside the outcome leaves), the two chains'
-    latents (leading axis 2), their rewards and their final beliefs in the revealed category.
-    """
+) -> TrainingTrial:
+    """The setup of the behaving training trial with key ``key``, shared by the
+    ``"conditional"`` and ``"reward"`` objectives: ``key`` splits into the revealed category's
+    key (:func:`revealed_category`) and the behaving trial's key, whose images
+    (:func:`~bayescortex.inference.trial.trial_images`) are projected once per sweep of the
+    schedule (:func:`~bayescortex.inference.trial.trial_schedule`)."""
     k_category, k_chain = jax.random.split(key)
     category = revealed_category(k_category, contrast)
     sched = trial_schedule(settings, stimulus)
     images, _ = trial_images(trial_keys(k_chain)[0], model, stimulus, task, contrast, settings)
-    projections = images[jnp.asarray(sched.frame)]
-    centre = perturbation_centre(model, perturbation)
-    params = eqx.filter(centre, outcome_spec(model))
-    if direction is None:
-        direction = task_cue_only(rademacher(jax.random.fold_in(key, PERTURBATION_KEY), params))
-    signs = jnp.array([1.0, -1.0], dtype=contrast.dtype)
-
-    def cond_at(sign):
-        step = jax.tree.map(lambda d: sign * perturbation * d, direction)
-        moved = eqx.apply_updates(centre, step)
-        return jax.lax.stop_gradient(gibbs.conditionals(moved, 0))
-
-    conds = jax.vmap(cond_at)(signs)
-    latents, reward, p_category = jax.vmap(
-        lambda c: behaving_outcome(k_chain, c, projections, category, settings, stimulus, mode)
-    )(conds)
-    scale = (reward[0] - reward[1]) / (2 * perturbation)
-    estimate = jax.tree.map(lambda d: scale * d, direction)
-    return estimate, latents, reward, p_category, category
-
-
-def reward_step(
-    key: PRNGKeyArray,
-    model: HierarchicalModel,
-    opt_state: optax.OptState,
-    optimizer: optax.GradientTransformation,
-    stimulus: Stimulus,
-    tasks: Int[Array, " trials"],
-    contrasts: Float[Array, " trials"],
-    settings: SamplerSettings,
-    sensory_rate=0.0,
-    mode: InferenceMode | None = None,
-    perturbation=0.2,
-) -> tuple[HierarchicalModel, optax.OptState, StepInfo]:
-    """One step of the ``"reward"`` objective on a minibatch (:func:`fisher_step` dispatches
-    here): the outcome leaves ascend the SPSA estimate of the behaving decision's expected
-    reward (:func:`spsa_trial` per trial, vmapped, averaged over the trials); the sensory
-    leaves the marginal likelihood of the images, estimated from the pooled latents of both
-    chains (evaluated at ``theta``; the chains ran at ``theta_c +- c Delta``, an ``O(c)``
-    difference that only matters when ``sensory_rate > 0``). ``mode`` (default the behaving
-    inference) and ``settings`` are the behaving trial's, as recorded."""
-    mode = inference_mode(_NAMED_MODES["BEHAVING_MODE"]) if mode is None else mode
-    perturbation = jnp.asarray(perturbation, contrasts.dtype)
-    spec = learnable(model)
-    ids = jnp.arange(tasks.shape[0])
-
-    def trial(n, task, contrast):
-        return spsa_trial(
-            jax.random.fold_in(key, n), model, stimulus, task, contrast, settings, mode,
-            perturbation,
-        )  # fmt: skip
-
-    estimates, latents, reward, p_category, categories = jax.vmap(trial)(ids, tasks, contrasts)
-    grads = jax.tree.map(lambda a: jnp.mean(a, axis=0), estimates)
-    weights = jnp.asarray(sample_weights(settings, stimulus), contrasts.dtype)
-    sensory_spec = sensory(model)
-    if any(jax.tree.leaves(sensory_spec)):
-        pooled = weights / (2 * tasks.shape[0])
-        _, marginal = fisher_gradient(model, latents, sensory_spec, pooled)
-        grads = eqx.combine(grads, marginal)
-    ascent = jax.tree.map(jnp.negative, grads)
-    updates, opt_state = optimizer.update(ascent, opt_state, eqx.filter(model, spec))
-    updates = _scale_sensory(model, updates, sensory_rate)
-    new = project(eqx.apply_updates(model, updates))
-    match = jnp.mean((latents.context == tasks[:, None, None]).astype(contrasts.dtype) @ weights, 1)
-    info = StepInfo(
-        objective=jnp.mean(reward, axis=1), context_match=match,
-        correct=jnp.mean(reward, axis=1), category=categories, gradient=grads,
-    )  # fmt: skip
-    return new, opt_state, info
+    return TrainingTrial(category, k_chain, images[jnp.asarray(sched.frame)])
 
 
 def _scale_sensory(model: HierarchicalModel, updates, rate):
@@ -607,10 +428,11 @@ def fisher_step(
     - ``"joint"``: one static image and one exact clamped chain (:func:`posterior_samples`,
       ``settings.n_samples`` sweeps after ``burn_in``, with ``mode``'s apical gain); every leaf
       ascends the joint likelihood.
-    - ``"reward"``: :func:`reward_step` (behaving trials as under ``"conditional"``; ``mode``
-      None is the behaving inference): the outcome leaves ascend the SPSA estimate of the
-      behaving decision's expected reward, perturbation size ``perturbation`` (a traced
-      hyperparameter), the sensory leaves the marginal likelihood of the images.
+    - ``"reward"``: :func:`~bayescortex.inference.reward.reward_step` (behaving trials as
+      under ``"conditional"``; ``mode`` None is the behaving inference): the outcome leaves
+      ascend the SPSA estimate of the behaving decision's expected reward, perturbation size
+      ``perturbation`` (a traced hyperparameter), the sensory leaves the marginal likelihood
+      of the images.
 
     The step is taken with ``optimizer`` (an optax transformation whose state is
     ``optimizer.init(eqx.filter(model, learnable(model)))``); the sensory leaves' updates are
@@ -630,6 +452,8 @@ def fisher_step(
     if objective not in OBJECTIVES:
         raise ValueError(f"objective: one of {OBJECTIVES}, got {objective!r}")
     if objective == "reward":
+        from .reward import reward_step  # reward.py builds on this module
+
         return reward_step(
             key, model, opt_state, optimizer, stimulus, tasks, contrasts, settings,
             sensory_rate, mode, perturbation,
@@ -660,12 +484,9 @@ def fisher_step(
         weights = jnp.asarray(sample_weights(settings, stimulus), contrasts.dtype)
 
         def trial(n, task, contrast):
-            k_category, k_chain = jax.random.split(jax.random.fold_in(key, n))
-            category = revealed_category(k_category, contrast)
-            images, _ = trial_images(
-                trial_keys(k_chain)[0], model, stimulus, task, contrast, settings
+            category, k_chain, projections = training_trial(
+                jax.random.fold_in(key, n), model, stimulus, task, contrast, settings
             )
-            projections = images[jnp.asarray(sched.frame)]
             # The clamped and the free chain as one vmapped pair (common random numbers).
             pair = jax.tree.map(
                 lambda a, b: jnp.stack([a, b]), clamp_category(cond, category), cond

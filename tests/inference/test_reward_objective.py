@@ -183,4 +183,4 @@ def test_unknown_objective_and_bad_perturbation_are_named():
     cfg = TrainConfig(objective="reward", perturbation=0.3)
     protocol, hyper = cfg.split()
     assert protocol.objective == "reward" and float(hyper.perturbation) == pytest.approx(0.3)
-    assert cfg.step_size == 0.05 and TrainConfig().objective == "conditional"
+    assert cfg.step_size == 0.05 and TrainConfig().objective == "reward"
