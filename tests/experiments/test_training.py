@@ -1,8 +1,8 @@
 """Training the feedback in sessions: learning, resuming, no recompilation, checkpoint checks.
 
 One tiny run (16 neurons, 8 units, 3 cardinal then 2 oblique sessions, the conditional
-objective, named here because its diagnostics are tested, with passive = fixation cue) is shared by most tests (a module fixture); it counts
-traces of the Gibbs sweep as it goes.
+objective, named here because its diagnostics are tested, with passive = fixation cue) is
+shared by most tests (a module fixture); it counts traces of the Gibbs sweep as it goes.
 """
 
 import dataclasses
