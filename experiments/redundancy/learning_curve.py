@@ -24,19 +24,30 @@ Z95 = 1.959964
 """The normal 97.5% quantile."""
 
 
-def _trials_per_contrast(ds: xr.Dataset) -> int:
+def _trials_per_contrast(ds: xr.Dataset, given: int | None) -> int:
+    if given is not None:
+        return int(given)
+    if "config" not in ds.attrs:
+        raise ValueError(
+            "trials_per_contrast: give it, or a dataset whose attrs hold the run's config "
+            "(a saved run's results.nc)"
+        )
     return int(json.loads(ds.attrs["config"])["record_trials"])
 
 
-def learning_curve(ds: xr.Dataset, mode: str = "engaged") -> xr.Dataset:
+def learning_curve(
+    ds: xr.Dataset, mode: str = "engaged", trials_per_contrast: int | None = None
+) -> xr.Dataset:
     """Per session: ``accuracy``, ``hardest_accuracy`` and ``hardest_se``, ``slope``,
     ``threshold`` (``ln 3 / slope``; inf where the slope is not positive), and, where the run
-    learned them, ``kappa_o`` and ``p_task_given_task`` of the trained task (seed means)."""
+    learned them, ``kappa_o`` and ``p_task_given_task`` of the trained task (seed means).
+    ``trials_per_contrast`` (recorded trials per signed contrast, per seed) sets the binomial
+    SE; by default it is read from the saved run's config."""
     by_contrast = ds.accuracy_by_contrast.sel(mode=mode)
     signal = by_contrast.contrast[by_contrast.contrast != 0]
     hardest = float(np.min(np.abs(signal)))
     pooled = by_contrast.sel(contrast=[hardest, -hardest]).mean(("seed", "contrast"))
-    n = 2 * _trials_per_contrast(ds) * ds.sizes["seed"]
+    n = 2 * _trials_per_contrast(ds, trials_per_contrast) * ds.sizes["seed"]
     slope = ds.psychometric_slope_per_seed.sel(mode=mode).mean("seed")
     out = xr.Dataset(
         {
@@ -70,9 +81,11 @@ def late_gain(curve: xr.Dataset) -> tuple[float, float, float]:
     return value, value - Z95 * se, value + Z95 * se
 
 
-def learning_curve_text(ds: xr.Dataset, mode: str = "engaged") -> str:
-    """The learning curve as summary lines."""
-    curve = learning_curve(ds, mode)
+def learning_curve_text(
+    ds: xr.Dataset, mode: str = "engaged", trials_per_contrast: int | None = None
+) -> str:
+    """The learning curve as summary lines (arguments: :func:`learning_curve`)."""
+    curve = learning_curve(ds, mode, trials_per_contrast)
     learned = [n for n in ("kappa_o", "p_task_given_task") if n in curve]
     head = f"  session  accuracy  acc(c={curve.attrs['hardest_contrast']:g})   slope  threshold"
     lines = [

@@ -641,7 +641,7 @@ def summary_text(config, ds: xr.Dataset) -> str:
         "p(K): mean posterior of the context)",
     ]
     if "accuracy_by_contrast" in ds and "parameters" in ds:
-        lines += ["", learning_curve_text(ds)]
+        lines += ["", learning_curve_text(ds, trials_per_contrast=config.record_trials)]
     lines += _noise_table(ds) + _baseline_table(ds) + _apical_block(config, ds)
     if "parameters" in ds:
         last = ds.parameters.isel(session=-1).mean("seed")

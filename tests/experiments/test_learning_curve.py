@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from bayescortex.experiments.redundancy.learning_curve import (
@@ -61,6 +62,15 @@ def test_late_gain_separates_a_curve_from_a_step():
     _, low, high = late_gain(learning_curve(planted([0.5, 0.8, 0.8, 0.8], [0, 1, 1, 1])))
     assert low < 0 < high
     assert np.isnan(late_gain(learning_curve(planted([0.5, 0.8], [0, 1])))[0])
+
+
+def test_trials_given_or_read_from_the_saved_config():
+    ds = planted([0.5, 0.6, 0.7], [0.1, 0.2, 0.3], trials=100)
+    np.testing.assert_allclose(
+        learning_curve(ds).hardest_se, learning_curve(ds, trials_per_contrast=100).hardest_se
+    )
+    with pytest.raises(ValueError, match="trials_per_contrast"):
+        learning_curve(ds.drop_attrs())
 
 
 def test_text_has_a_row_per_session():
