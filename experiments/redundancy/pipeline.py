@@ -120,7 +120,9 @@ def control_conditions(static: Static) -> list[Conditions]:
 
 
 def seed_train(static: Static, hyper: Hyper, state: SeedState, seed_key, session):
-    """Train one seed for session ``session >= 1`` (its key: ``fold_in(seed key, session)``)."""
+    """Train one seed for session ``session >= 1`` (its key: ``fold_in(seed key, session)``),
+    then, with ``passive_exposure > 0``, expose it to fixation trials that update the fixation
+    cue's context prior (:func:`~bayescortex.experiments.protocol.expose`)."""
     return train_session(static.protocol, hyper, state, session_key(seed_key, session), static.task)
 
 
@@ -270,12 +272,14 @@ def controls_step(
     # Joined on the host: the parts are split over the conditions' devices, and a jax
     # concatenate of them would be a program with an all-gather between those devices (seen
     # to abort a run on a loaded machine; see :func:`reference`).
-    return tuple(
-        jax.tree.map(
-            lambda *a: np.concatenate([np.asarray(x) for x in a], axis=2), *[p[i] for p in parts]
-        )  # fmt: skip
-        for i in (0, 1)
+    # Traced (a resumed run's shapes, jax.eval_shape): jnp, which is never compiled there.
+    traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree.leaves(parts))
+    join = (
+        (lambda *a: jnp.concatenate(a, axis=2))
+        if traced
+        else (lambda *a: np.concatenate([np.asarray(x) for x in a], axis=2))
     )
+    return tuple(jax.tree.map(join, *[p[i] for p in parts]) for i in (0, 1))
 
 
 @functools.partial(jax.jit, static_argnums=0)

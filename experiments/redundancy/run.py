@@ -29,6 +29,7 @@ from .pipeline import (
     session_step,
     stack_configs,
 )
+from .selection import selection_protocol
 
 REFERENCE_SECONDS_PER_TRIAL = 5.0
 """The authors' MATLAB sampler: 5-7 s per trial at N_x = 64..256 on one core.
@@ -181,7 +182,9 @@ def trials_simulated(static: Static, start: int = 0) -> int:
     # conditional: a clamped and a free chain per trial; reward: the +- perturbed pair
     chains = 2 if p.objective in ("conditional", "reward") else 1
     training = chains * sum(1 for s in ran if s >= 1) * p.trials_per_session
-    return static.seeds * (training + blocks * p.record_trials)
+    # Every recorded block comes with its held-out selection block (the d' groups).
+    block = p.record_trials + selection_protocol(p).record_trials
+    return static.seeds * (training + blocks * block)
 
 
 def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:

@@ -12,6 +12,7 @@ import pytest
 
 from bayescortex.experiments import checkpoint, redundancy
 from bayescortex.experiments.redundancy.run import trials_simulated
+from bayescortex.experiments.redundancy.selection import selection_protocol
 from bayescortex.experiments.session import run_sessions
 from tests.experiments.test_session import step
 from tests.experiments.test_sweep_pipeline import TINY
@@ -47,7 +48,9 @@ def test_run_sessions_says_where_it_resumed(tmp_path):
 def test_trials_count_the_sessions_run():
     static = dataclasses.replace(TINY, sessions=3, controls=True).split()[0]
     p = static.protocol
-    block, training = p.record_trials, 2 * p.trials_per_session  # clamped and free chains
+    # A recorded block and its held-out selection block; training: two chains per trial.
+    block = p.record_trials + selection_protocol(p).record_trials
+    training = 2 * p.trials_per_session
     n_controls = 6
     full = trials_simulated(static)
     assert full == static.seeds * (3 * training + 4 * 2 * block + 2 * n_controls * block)
@@ -65,7 +68,7 @@ def test_a_resumed_run_reports_the_trials_it_ran_and_a_damaged_first_checkpoint_
     """One tiny run, resumed after session 0 (its trials: session 1's alone, its results those
     of the whole run), then rerun with session 0's checkpoint truncated (started over, naming
     the file: every trial again)."""
-    config = TINY
+    config = dataclasses.replace(TINY, controls=True)  # the control blocks' join traced too
     static = config.split()[0]
     whole = redundancy.run(config, progress=False, checkpoint_dir=tmp_path)
     assert whole.attrs["resumed_at_session"] == 0
@@ -76,7 +79,9 @@ def test_a_resumed_run_reports_the_trials_it_ran_and_a_damaged_first_checkpoint_
     resumed = redundancy.run(config, progress=False, checkpoint_dir=tmp_path)
     assert resumed.attrs["resumed_at_session"] == 1
     p = static.protocol
-    ran = static.seeds * (2 * p.trials_per_session + 2 * p.record_trials)  # session 1 alone
+    block = p.record_trials + selection_protocol(p).record_trials  # with its held-out block
+    n_controls = 6  # session 1 is the last: it records the control blocks too
+    ran = static.seeds * (2 * p.trials_per_session + (2 + n_controls) * block)  # session 1 alone
     assert resumed.attrs["trials_simulated"] == trials_simulated(static, 1) == ran
     for name in ("accuracy_per_seed", "redundancy_per_seed", "redundancy_resampled"):
         np.testing.assert_array_equal(resumed[name].values, whole[name].values)
