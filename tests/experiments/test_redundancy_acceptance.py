@@ -2,7 +2,7 @@
 
 One run of ``bayescortex run redundancy`` at its defaults (3 seeds, 4 sessions, 64 neurons,
 96 trials per signed contrast, 192 zero-signal trials, the fixation cue for passive blocks, the
-conditional objective, 3 within-trial bins of 400 ms; seed 0), about 5 min on 2 CPU cores,
+reward objective, 3 within-trial bins of 400 ms; seed 0), about 4 min on 2 CPU cores,
 and one run with 3x the sessions for the overshoot criterion. The passive null and
 "population information not lower" are equivalence and non-inferiority tests (issue 31); the
 sanity checks (true by construction) are tested here too, named as such.
@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from bayescortex.experiments import redundancy
+from bayescortex.experiments.redundancy.learning_curve import late_gain, learning_curve
 
 pytestmark = pytest.mark.slow
 
@@ -34,11 +35,21 @@ def effects():
     return e
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective (the default): engaged I_red change +0.015 "
+    "[-0.038, +0.073]; after 4 sessions of reward learning kappa_o is 0.66 and the task "
+    "prior 0.50 (docs/results.md); reported, not tuned away",
+)
 def test_engaged_redundancy_rises(effects):
     value, low, high = effects("change_redundancy_engaged")
     assert low > 0, (value, low, high)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective: engaged I_shuffle change +0.046 [-0.022, +0.106]",
+)
 def test_engaged_single_neuron_information_rises(effects):
     value, low, high = effects("change_information_shuffled_engaged")
     assert low > 0, (value, low, high)
@@ -46,9 +57,9 @@ def test_engaged_single_neuron_information_rises(effects):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured (working tree, 2026-12-06, one host device): INCONCLUSIVE, the run cannot "
-    "resolve the null: passive change -0.001 [-0.020, +0.021] against a margin of +-0.012 "
-    "(0.25 x the engaged bins' +0.050); power at this size 0.00",
+    reason="measured under the reward objective: INCONCLUSIVE, the run cannot resolve the "
+    "null: passive change -0.007 [-0.027, +0.017] against a margin of +-0.001 (0.25 x the "
+    "engaged bins' +0.002); power at this size 0.00",
 )
 def test_passive_presentation_is_equivalent_to_no_change(effects):
     """The passive presentation (fixation cue, first 400-ms bin): an outcome of the model,
@@ -77,6 +88,11 @@ def test_engaged_accuracy_reaches_0_8(effects):
     assert value >= 0.8, (value, low, high)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective: engaged bins minus the passive presentation "
+    "+0.009 [-0.014, +0.030]",
+)
 def test_engagement_contrast_is_positive(effects):
     """The authors' contrast: the engaged change averaged over the 400-ms bins minus the
     passive presentation's change."""
@@ -93,6 +109,10 @@ def test_first_bin_prediction_and_time_course_are_reported(effects):
         assert np.isfinite(effects(f"change_redundancy_bin{b}_engaged")).all()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective: late within-trial slope +0.006 [-0.007, +0.023]",
+)
 def test_redundancy_rises_within_the_trial_after_learning(effects):
     late = effects("within_trial_slope_late_engaged")
     assert late[1] > 0, late
@@ -104,12 +124,6 @@ def test_sanity_no_within_trial_rise_before_learning(effects):
     assert not early[1] > 0, early
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured (working tree, 2026-12-06, one host device): INCONCLUSIVE: change of I "
-    "-0.038 [-0.108, +0.046] against a margin of -0.057 (0.25 x the naive 0.228); power at "
-    "this size 0.30",
-)
 def test_population_information_is_not_lower(effects):
     """Non-inferiority: the change of I lies above -0.25 x the naive I (95% interval)."""
     verdict = redundancy.report.non_inferior(effects("noninferiority_information"))
@@ -117,22 +131,11 @@ def test_population_information_is_not_lower(effects):
     assert verdict is True, (verdict, shown)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: accuracy peaks after session 1 (0.92) and falls to 0.89 by session 4; "
-    "the learned kernel keeps growing, and with it the self-confirming loop between the sampled "
-    "category and the middle layer; reported in summary.txt and the README, not tuned away",
-)
 def test_accuracy_does_not_fall_below_its_peak(effects):
     value, low, high = effects("last_minus_peak_accuracy_engaged")
     assert high >= 0, (value, low, high)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="measured: with 3x the default sessions, conditional learning overshoots too "
-    "(engaged accuracy 0.92 after session 1, 0.83 after session 8); see the README",
-)
 def test_no_overshoot_with_three_times_the_sessions():
     config = redundancy.RedundancyConfig(sessions=12, controls=False, bootstrap=50, subsets=50)
     ds = redundancy.with_effects(redundancy.run(config, progress=False))
@@ -140,21 +143,39 @@ def test_no_overshoot_with_three_times_the_sessions():
     assert float(row.effect_high) >= 0, float(row.effect_value)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective: top minus bottom d' group (held-out selection) "
+    "+0.027 [-0.042, +0.105]",
+)
 def test_neurons_relevant_by_passive_dprime_rise_more(effects):
     value, low, high = effects("change_dprime_top_minus_bottom_engaged")
     assert low > 0, (value, low, high)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective: decision minus onset +0.016 [-0.012, +0.043]",
+)
 def test_relevant_minus_irrelevant_rise_is_largest_at_decision_time(effects):
     value, low, high = effects("decision_minus_onset_relevant_minus_irrelevant_engaged")
     assert low > 0, (value, low, high)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective, over sessions 1-4: r +0.010 [-0.826, +1.058]",
+)
 def test_redundancy_correlates_with_the_learning_index(effects):
     value, low, high = effects("correlation_redundancy_learning_index_engaged")
     assert low > 0, (value, low, high)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective: frozen-noise engaged I_red change +0.005 "
+    "[-0.048, +0.064]",
+)
 def test_sampling_models_frozen_noise_redundancy_rises(effects):
     """Frozen noise (one image per level): the redundancy left is generated inside the model,
     and learning raises it (the separating signature of the sampling hypothesis)."""
@@ -174,6 +195,20 @@ def test_sanity_efficient_coding_baselines_redundancy_does_not_rise(effects):
     """A sanity check (by construction: the loss penalises total correlation)."""
     value, low, high = effects("network_efficient_fresh_redundancy")
     assert not low > 0, (value, low, high)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured under the reward objective with the parametric kernel: the hardest "
+    "contrast's accuracy (+-3) is 0.69 after session 1 and 0.69 after session 4, last minus "
+    "session 1 +0.002 [-0.052, +0.055]: the choice is the sign of the accumulated evidence, so "
+    "any kappa_o > 0 gives the feedforward readout's accuracy at once (docs/results.md)",
+)
+def test_hardest_contrast_accuracy_still_rises_after_the_first_session(effects):
+    """Learning as a curve: accuracy at the hardest contrast rises from session 1 to the last
+    (4 sessions at the defaults; 95% interval from the binomial SEs)."""
+    value, low, high = late_gain(learning_curve(effects.ds, trials_per_contrast=96))
+    assert low > 0, (value, low, high)
 
 
 def test_summary_reports_every_criterion(effects):
