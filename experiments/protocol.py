@@ -24,8 +24,9 @@ the number of signal trials.
 
 Keys: session ``s`` of a seed uses ``fold_in(seed key, s)``; its training minibatch ``b``
 ``fold_in(fold_in(session key, 0), b)``, its recording ``fold_in(session key, 1)`` (the same
-images in every condition), its training contrasts ``fold_in(session key, 2)``; bootstrap
-weights ``fold_in(seed key, -1)`` per trial id (the same resamples in every block of a seed).
+images in every condition), its training contrasts ``fold_in(session key, 2)``, its passive
+exposure ``fold_in(session key, EXPOSURE_KEY)`` (:func:`expose`); bootstrap weights
+``fold_in(seed key, BOOTSTRAP_KEY)`` per trial id (the same resamples in every block of a seed).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from bayescortex.analysis.moments import (
     poisson_weights,
 )
 from bayescortex.analysis.recording import SignalLayout
-from bayescortex.inference import InferenceMode, SamplerSettings, gibbs, learning
+from bayescortex.inference import InferenceMode, SamplerSettings, exposure, gibbs, learning
 from bayescortex.inference.trial import simulate_trial
 from bayescortex.models import (
     CONTEXTS,
@@ -71,6 +72,11 @@ FROZEN_IMAGES = 2**30
 
 BOOTSTRAP_KEY = 2**31 - 1
 """``fold_in(seed key, BOOTSTRAP_KEY)`` draws the Poisson bootstrap weights (never a session)."""
+
+EXPOSURE_KEY = 5
+"""``fold_in(session key, EXPOSURE_KEY)`` draws a session's passive-exposure trials (:func:`expose`;
+the other keys of a session: 0 training minibatches, 1 the recording, 2 training contrasts, 3
+the measures' subsets and the free-form start, 4 the held-out d' block)."""
 
 NETWORK_KEY = 2**31 - 2
 """``fold_in(seed key, NETWORK_KEY)`` seeds the classic baselines (recording, training, measures;
@@ -112,6 +118,7 @@ class Protocol(NamedTuple):
     trials_per_level: int = 96
     chunk: int = 512
     resamples: int = 100
+    passive_exposure: int = 0  # fixation trials per session that update p(K | fixation)
 
     @property
     def layout(self) -> SignalLayout:
@@ -144,7 +151,10 @@ class Hyper(eqx.Module):
     SPSA step ``c`` of the ``"reward"`` objective
     (:func:`bayescortex.inference.reward.spsa_trial`); ``apical_learning`` and
     ``apical_recording`` the apical gain ``g_a`` of the sensory neurons in the training chains
-    and in the recorded blocks (:class:`~bayescortex.inference.InferenceMode`; 0: blocked).
+    (passive exposure's included) and in the recorded blocks
+    (:class:`~bayescortex.inference.InferenceMode`; 0: blocked); ``exposure_rate`` the step of
+    passive exposure's gradient ascent on the fixation cue's context logits, relative to
+    ``learning_rate`` (:func:`expose`; unused unless ``Protocol.passive_exposure > 0``).
     ``network_*``: the
     classic baselines' Adam step size, the weight ``lambda_TC`` of the total-correlation
     penalty of the efficient-coding baseline, and the weight ``lambda_E`` of both baselines'
@@ -163,6 +173,7 @@ class Hyper(eqx.Module):
     perturbation: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.2)
     apical_learning: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
     apical_recording: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
+    exposure_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
     kappa_g: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3.0)
     init_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
     init_logit_scale: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.3)
@@ -294,6 +305,18 @@ class LearningOptions:
     apical_block: Literal["none", "learning", "recording", "both"] = "none"
     """Where g_a is 0: 'learning', the training chains (the learning sessions); 'recording',
     the recorded blocks; 'both'; 'none'."""
+    passive_exposure: int = 0
+    """Fixation-cue trials per training session, after the task training, whose images (no
+    outcome) update the fixation cue's context prior p(K | fixation) by ascending the marginal
+    likelihood log p(y | fixation): posterior over K (exact Gibbs chains) minus prior, in
+    minibatches of batch trials (a multiple of batch; 0: the prior stays as set). The images
+    are the passive block's: the trained task's stimuli at the recorded contrasts (with
+    passive='cut' the passive block does not read this prior)."""
+    exposure_rate: float = 1.0
+    """Step size of passive exposure's gradient ascent, relative to learning_rate, in [0, 100]
+    (plain gradient steps, not Adam: the step vanishes where the prior equals the mean
+    posterior; stable while exposure_rate * learning_rate < 2). Ignored when passive_exposure
+    is 0."""
 
     def check_learning(self) -> None:
         """ValueError naming the first learning field out of range."""
@@ -303,7 +326,16 @@ class LearningOptions:
             raise ValueError(f"apical_block: one of {APICAL_BLOCKS}, got {self.apical_block!r}")
         if not 0 <= self.apical_gain <= 1:
             raise ValueError(f"apical_gain: must lie in [0, 1], got {self.apical_gain}")
-        for name in ("delta", "sensory_rate", "kappa_o", "none_logit", "perturbation"):
+        exposure = self.passive_exposure
+        if isinstance(exposure, bool) or not isinstance(exposure, int) or exposure < 0:
+            raise ValueError(f"passive_exposure: a number of trials >= 0, got {exposure!r}")
+        batch = getattr(self, "batch", 1)  # the experiment config's minibatch size
+        if exposure % batch:
+            raise ValueError(
+                f"passive_exposure: must be a multiple of batch ({batch}), got {exposure}"
+            )
+        names = ("delta", "sensory_rate", "kappa_o", "none_logit", "perturbation", "exposure_rate")
+        for name in names:
             value = getattr(self, name)
             if not math.isfinite(value):
                 raise ValueError(f"{name}: must be finite, got {value}")
@@ -317,6 +349,7 @@ class LearningOptions:
         return dict(
             init_delta=self.delta, sensory_rate=self.sensory_rate, init_kappa_o=self.kappa_o,
             init_none_logit=self.none_logit, perturbation=self.perturbation,
+            exposure_rate=self.exposure_rate,
             apical_learning=self.apical_gain * (self.apical_block not in ("learning", "both")),
             apical_recording=self.apical_gain * (self.apical_block not in ("recording", "both")),
         )  # fmt: skip
@@ -458,7 +491,10 @@ def train_session(
     Conditional and reward objectives: the trials are behaving trials (the recording's trial
     layout, samples, pre-signal period and noise frames; the reward objective always with the
     behaving inference, whatever ``learning_inference`` says); joint: one static image and
-    ``train_sweeps`` exact sweeps. ``key`` is the session key.
+    ``train_sweeps`` exact sweeps. ``key`` is the session key. With
+    ``protocol.passive_exposure > 0`` the session ends with passive exposure (:func:`expose`,
+    key ``fold_in(key, EXPOSURE_KEY)``), which moves the fixation cue's context prior only;
+    the diagnostics are the task training's.
     """
     steps = protocol.trials_per_session // protocol.batch
     contrasts = jnp.asarray(protocol.train_contrasts)
@@ -497,7 +533,51 @@ def train_session(
 
     carry, (objective, match, correct, gain) = jax.lax.scan(step, params, (keys, picks))
     info = TrainInfo(jnp.mean(objective), jnp.mean(match), jnp.mean(correct), jnp.sum(gain))
-    return eqx.combine(carry, static), info
+    state = eqx.combine(carry, static)
+    if protocol.passive_exposure:  # static: without exposure the session is as it always was
+        model = expose(protocol, hyper, state.model, jax.random.fold_in(key, EXPOSURE_KEY), task)
+        state = state._replace(model=model)
+    return state, info
+
+
+def expose(
+    protocol: Protocol, hyper: Hyper, model: HierarchicalModel, key: PRNGKeyArray, task
+) -> HierarchicalModel:
+    """Passive exposure: ``protocol.passive_exposure`` fixation-cue trials, in minibatches of
+    ``protocol.batch``, each minibatch one step of
+    :func:`bayescortex.inference.exposure.exposure_step` (gradient ascent on ``log p(y | q =
+    fixation)`` in the fixation cue's context logits, step ``exposure_rate * learning_rate``;
+    exact Gibbs chains with the training chains' apical gain). Every other leaf of ``model``
+    is left as it is, and no optimiser state is touched.
+
+    The trials are the passive block's: the recording's layout, noise frames and task ``task``,
+    and each trial's contrast drawn uniformly from the recorded block's trials
+    (:func:`trial_table`: zero signal and the signed coherences in the block's proportions).
+    ``key`` (``fold_in(session key, EXPOSURE_KEY)`` in :func:`train_session`) splits into the
+    contrast draws and the trials; minibatch ``b``'s trial ``n`` uses ``fold_in(fold_in(trial
+    key, b), n)``."""
+    steps = protocol.passive_exposure // protocol.batch
+    _, table = trial_table(protocol)
+    k_pick, k_trials = jax.random.split(key)
+    picks = jax.random.randint(k_pick, (steps, protocol.batch), 0, table.shape[0])
+    contrasts = jnp.asarray(table, model.fields.dtype)[picks]
+    keys = jax.vmap(lambda b: jax.random.fold_in(k_trials, b))(jnp.arange(steps))
+    tasks = jnp.full((protocol.batch,), task, dtype=jnp.int32)
+    stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
+    settings = record_settings(protocol, hyper)
+    rate = hyper.exposure_rate * hyper.learning_rate
+    params, static = eqx.partition(model, eqx.is_array)
+
+    def step(carry, inputs):
+        k, c = inputs
+        new, _ = exposure.exposure_step(
+            k, eqx.combine(carry, static), stimulus, tasks, c, settings, rate,
+            hyper.apical_learning,
+        )  # fmt: skip
+        return eqx.filter(new, eqx.is_array), None
+
+    params, _ = jax.lax.scan(step, params, (keys, contrasts))
+    return eqx.combine(params, static)
 
 
 # -- recording ----------------------------------------------------------------------------------

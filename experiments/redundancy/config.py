@@ -107,6 +107,7 @@ LEARNING_RANGES = {
     "none_logit": Range(-50, 50),
     "perturbation": Range(0, 10, low_open=True),
     "apical_gain": Range(0, 1),
+    "exposure_rate": Range(0, 100),
 }
 """Allowed values of the learning options every training config shares (their help texts
 state them): step sizes and tempering positive, the kernel concentration and coupling
@@ -279,6 +280,7 @@ class RedundancyConfig(LearningOptions):
             trials_per_level=self.record_trials,
             chunk=self.chunk or default_chunk(),
             resamples=self.bootstrap,
+            passive_exposure=self.passive_exposure,
         )
         static = Static(
             protocol=protocol,

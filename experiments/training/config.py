@@ -223,6 +223,7 @@ class TrainConfig(RecordingOptions, LearningOptions):
             trials_per_level=self.record_trials,
             chunk=self.chunk,
             resamples=0,
+            passive_exposure=self.passive_exposure,
         )
         hyper = Hyper(
             learning_rate=self.step_size,
