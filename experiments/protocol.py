@@ -22,11 +22,22 @@ replicate at a time, instead of streaming ``resamples + 1`` covariances through 
 recording. Memory is bounded by ``chunk`` trials in flight and the zero-signal trials, whatever
 the number of signal trials.
 
-Keys: session ``s`` of a seed uses ``fold_in(seed key, s)``; its training minibatch ``b``
-``fold_in(fold_in(session key, 0), b)``, its recording ``fold_in(session key, 1)`` (the same
-images in every condition), its training contrasts ``fold_in(session key, 2)``, its passive
-exposure ``fold_in(session key, EXPOSURE_KEY)`` (:func:`expose`); bootstrap weights
-``fold_in(seed key, BOOTSTRAP_KEY)`` per trial id (the same resamples in every block of a seed).
+Keys: session ``s`` of a seed uses ``fold_in(seed key, s)``; within a session,
+
+- 0: its training minibatch ``b``, ``fold_in(fold_in(session key, 0), b)``;
+- 1: its recording (the same images in every condition);
+- 2: its training contrasts;
+- 3: the redundancy experiment's neuron subsets of the measures (``fold_in(fold_in(session
+  key, 3), stream)``), and in session 0 the free-form feedback's initial noise
+  (:func:`init_state`);
+- 4: the redundancy experiment's held-out block that ranks the d' groups
+  (:data:`~bayescortex.experiments.redundancy.selection.SELECTION_KEY`);
+- 5: its passive exposure (:data:`EXPOSURE_KEY`, :func:`expose`).
+
+Keys of a seed that no session uses (constants far above any session index):
+``fold_in(seed key, BOOTSTRAP_KEY)``, ``BOOTSTRAP_KEY = 2**31 - 1``, draws the bootstrap
+weights per trial id (the same resamples in every block of a seed), and
+``fold_in(seed key, NETWORK_KEY)``, ``NETWORK_KEY = 2**31 - 2``, seeds the classic baselines.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""Learning the top-down feedback from task experience, by Fisher's identity.
+"""Learning the top-down feedback from task experience: the conditional and joint objectives
+by Fisher's identity, the reward objective (the experiments' default) by SPSA.
 
 What a training trial reveals is the image sequence ``y`` and, after the choice, the correct
-category ``O*`` (as the reward does). Three objectives are implemented:
+category ``O*`` (as the reward does). Three objectives are implemented; the experiments
+(``bayescortex run redundancy``, ``bayescortex train``) default to ``"reward"``, while
+:func:`fisher_step`'s own ``objective`` argument defaults to ``"conditional"``:
 
-- ``"conditional"`` (default): the conditional likelihood ``log p(O* | y, theta)`` of the revealed
-  category, what a behaving observer needs. By Fisher's identity its gradient is
+- ``"conditional"`` (the experiments' default before 2026-12-06, ``--objective conditional``):
+  the conditional likelihood ``log p(O* | y, theta)`` of the revealed category. By Fisher's
+  identity its gradient is
 
       E_{h ~ p(h | y, O*)}[grad l(h)] - E_{(h, O) ~ p(h, O | y)}[grad l(h, O)],
 
@@ -12,15 +16,15 @@ category ``O*`` (as the reward does). Three objectives are implemented:
   *free* chain on the same images, run with common random numbers over a behaving trial (its
   pre-signal period, time course and noise frames). It vanishes as ``p(O* | y) -> 1``. The
   identity holds for samples of the posterior: with exact Gibbs chains (:data:`EXACT_MODE`,
-  ``odds_increment = 1``; the experiments' default) the estimate is the gradient (tested
-  against enumeration); with the decision's tempered accumulator (:data:`BEHAVING_MODE`, the
-  default of :func:`fisher_step`: one inference for learning and behaviour) it is not, and
-  measured its sign can be wrong (after a task switch it keeps pushing the old task's
-  context). Neither stops the readout's accuracy from falling once the kernels grow strong,
-  and the chains are not why (issue 30's probe at 64 neurons: the learning chains flip the
-  category on 14-44% of sweeps, chains started at either category agree, and the estimate
-  agrees with a Rao-Blackwellised one within its SE). The objective itself has no finite
-  optimum in ``kappa_o``: each sample's posterior is capacity-capped (about one active
+  ``odds_increment = 1``; the experiments' default ``learning_inference``) the estimate is the
+  gradient (tested against enumeration); with the decision's tempered accumulator
+  (:data:`BEHAVING_MODE`, the default of :func:`fisher_step`: one inference for learning and
+  behaviour) it is not, and measured its sign can be wrong (after a task switch it keeps
+  pushing the old task's context). Neither stops the readout's accuracy from falling once the
+  kernels grow strong, and the chains are not why (a probe at 64 neurons: the learning
+  chains flip the category on 14-44% of sweeps, chains started at either category agree, and
+  the estimate agrees with a Rao-Blackwellised one within its SE). The objective itself has
+  no finite optimum in ``kappa_o``: each sample's posterior is capacity-capped (about one active
   middle-layer unit whatever ``kappa_o``), so the model stays underconfident (mean
   ``p(O* | y)`` 0.57-0.73 while its readout is 90-95% correct) and only a larger kernel
   reduces that, like logistic regression with capped log-odds. Meanwhile the behaving
@@ -36,8 +40,9 @@ category ``O*`` (as the reward does). Three objectives are implemented:
   (``memory = 0``, ``odds_increment = 1``, :data:`EXACT_MODE`). Its optimum keeps raising the
   coupling past the point where the readout works (it explains the image, not the category);
   it is kept to reproduce the first version's results.
-- ``"reward"``: the expected reward of the behaving decision (its accuracy on the training
-  distribution), whose optimum is where that accuracy peaks. It is estimated by SPSA with
+- ``"reward"`` (the experiments' default): the expected reward of the behaving decision (its
+  accuracy on the training distribution), whose optimum is where that accuracy peaks, as the
+  animal is trained. It is estimated by SPSA with
   common random numbers; :mod:`bayescortex.inference.reward` implements it and explains the
   estimator and why it was chosen over the score function of the sampler's draws.
 

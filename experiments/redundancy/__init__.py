@@ -1,28 +1,38 @@
-"""``bayescortex run redundancy``: task learning raises redundancy only under engagement.
+"""``bayescortex run redundancy``: does task learning raise redundancy only under engagement?
 
-Reproduces Liu, Pletenev, Haefner & Snyder (Science 2026) with a model that learns its own
-feedback. For every seed (an "animal", a vmapped array axis):
+Runs the experiment of Liu, Pletenev, Haefner & Snyder (Science 2026) in a model that learns
+its own feedback, and judges each of the paper's claims as measured (PASS, FAIL or
+INCONCLUSIVE; at the default most of them fail: the task is learned, but engaged redundancy
+does not rise; ``docs/results.md``). For every seed (an "animal", a vmapped array axis):
 
-1. train the feedback over sessions on the task (by default the conditional likelihood of the
-   revealed category, with the behaving sampler); before training and after every session
-   record an engaged and a passive block with the same stimuli (zero-signal trials plus +-c at
-   every coherence, a new noise frame every 8 sweeps). Engaged trials carry the task cue,
-   passive blocks the fixation cue: the same sampler, whose inferred context decides how much
-   the learned task structure shapes the responses. The trial is read out in 400-ms bins
-   (3 bins of 32 samples at 80 samples/s); the passive presentation is the passive block's
-   first bin, and the engagement contrast compares the engaged change averaged over the bins
-   with the passive presentation's change (the authors' analysis);
+1. train the feedback over sessions on the task (by default the expected reward of the
+   behaving choice, by SPSA with common random numbers, :mod:`bayescortex.inference.reward`;
+   ``objective="conditional"``, the default before 2026-12-06, ascends the conditional
+   likelihood of the revealed category with exact Gibbs chains, and overshoots; with
+   ``passive_exposure > 0`` each session ends with fixation trials whose images update the
+   fixation cue's context prior); before training and after every session record an engaged
+   and a passive block with the same stimuli (zero-signal trials plus +-c at every coherence,
+   a new noise frame every 8 sweeps), and a short held-out block that ranks the d' groups
+   (:mod:`.selection`). Engaged trials carry the task cue, passive blocks the fixation cue:
+   the same sampler, whose inferred context decides how much the learned task structure
+   shapes the responses. The trial is read out in 400-ms bins (3 bins of 32 samples at 80
+   samples/s); the passive presentation is the passive block's first bin, and the engagement
+   contrast compares the engaged change averaged over the bins with the passive
+   presentation's change (the authors' analysis);
 2. before training and after the last session also record the controls: passive viewing by
    the other definition (the authors' top-down path cut, ``cut``), the ablations (the belief
-   cut but the coupling kept, ``coupling_only``; no evidence accumulation) and engaged trials
-   of the other task's stimuli;
-3. train the discriminative comparison network (the "classic" hypothesis) on the same images
-   and labels and measure its noisy hidden units before and after.
+   cut but the coupling kept, ``coupling_only``; no evidence accumulation), engaged trials
+   of the other task's stimuli, and engaged and passive blocks with frozen noise;
+3. train the classic baselines (the "classic" hypothesis: a discriminative and an
+   efficient-coding feedforward network) on the same images and labels, session by session
+   to the model's accuracy, and measure their noisy hidden units with fresh and frozen noise.
 
 Modules: :mod:`.config` (the configuration, split into static and hyperparameters),
-:mod:`.pipeline` (the compiled session step), :mod:`.network` (the discriminative network),
-:mod:`.measures` (measures of a block from its streamed statistics), :mod:`.run` (the session
-loop and the results Dataset), :mod:`.report` (effects, criteria, summary) and :mod:`.figures`.
+:mod:`.pipeline` (the compiled session step), :mod:`.network` (the classic baselines),
+:mod:`.measures` (measures of a block from its streamed statistics), :mod:`.selection` (the
+held-out block that ranks the d' groups), :mod:`.run` (the session loop and the results
+Dataset), :mod:`.report` (effects, criteria, summary), :mod:`.learning_curve` (accuracy,
+threshold and learned feedback per session) and :mod:`.figures`.
 """
 
 from __future__ import annotations

@@ -35,8 +35,11 @@ import jax.numpy as jnp
 from ..protocol import Protocol
 
 SELECTION_KEY = 4
-"""The held-out block's key: ``fold_in(session key, SELECTION_KEY)`` (0: training
-minibatches, 1: the main recording, 2: training contrasts, 3: the measures' subsets)."""
+"""The held-out block's key: ``fold_in(session key, SELECTION_KEY)`` (the other keys of a
+session: 0 training minibatches, 1 the main recording, 2 training contrasts, 3 the measures'
+subsets and, in session 0, the free-form start, 5 passive exposure; the seed's
+``BOOTSTRAP_KEY = 2**31 - 1`` and ``NETWORK_KEY = 2**31 - 2`` are no session's; see
+:mod:`bayescortex.experiments.protocol`)."""
 
 SELECTION_FRACTION = 4
 """The held-out block has ``1 / SELECTION_FRACTION`` of the main block's trials per level."""

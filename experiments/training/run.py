@@ -11,23 +11,29 @@ of :mod:`bayescortex.experiments.protocol` (the same programs the redundancy exp
 recorded trials stream into statistics, of which accuracy and the context posterior are kept
 here), driven by the session runner of :mod:`bayescortex.experiments.session`.
 
-The default (``objective="conditional"``): the model starts as an adult sensory model that does
-not know the task: the coupling ``delta = 0.08`` (the authors' trained value; it stays fixed
-unless ``sensory_rate > 0``, and is then learned from the images alone, never from the
-outcome), category kernels ``kappa_o = 0`` (a task-free middle layer, so choices are at
-chance) and a uniform context prior ``p(K | q)`` over cardinal, oblique and none for both cues.
-Learning ascends the conditional likelihood ``log p(O* | y)`` of the revealed category (a
-clamped minus a free chain on the same images: exact Gibbs chains given the current frame by
-default, ``learning_inference="behaving"`` for the decision's tempered sampler): the trained
-task's kernel and the task cue's prior on the trained task rise. Measured, the kernel keeps
-growing after accuracy has peaked (see :mod:`bayescortex.inference.learning` for why), so
-choose the number of sessions with that in mind. Passive
-viewing is recorded as the fixation cue with the same (engaged) inference
+The default: the model starts as an adult sensory model that does not know the task: the
+coupling ``delta = 0.08`` (the authors' trained value; it stays fixed unless
+``sensory_rate > 0``, and is then learned from the images alone, never from the outcome),
+category kernels ``kappa_o = 0`` (a task-free middle layer, so choices are at chance) and a
+uniform context prior ``p(K | q)`` over cardinal, oblique and none for both cues. Learning
+(``objective="reward"``) ascends the expected reward of the behaving decision, its accuracy, by
+SPSA with common random numbers (:mod:`bayescortex.inference.reward`): the trained task's kernel
+leaves 0 in the first session, where accuracy reaches its plateau, and then grows slowly, and
+the task cue's prior on the trained task moves little (measured: about 0.4 to 0.5 after 4 to 8
+sessions); measured, no overshoot (``docs/results.md``). ``objective="conditional"`` (the
+default before 2026-12-06) ascends the conditional likelihood ``log p(O* | y)`` of the revealed
+category instead (a clamped minus a free chain on the same images: exact Gibbs chains given the
+current frame by default, ``learning_inference="behaving"`` for the decision's tempered
+sampler); measured, its kernel keeps growing after accuracy has peaked (see
+:mod:`bayescortex.inference.learning` for why), so choose the number of sessions with that in
+mind. Passive viewing is recorded as the fixation cue with the same (engaged) inference
 (``passive="fixation"``): whether the task structure shapes the responses is up to what the
 model infers about the context, ``p(K | q, y)``; training trials carry the task cue, so the
-fixation cue's prior keeps its initial value. ``passive="cut"`` records the authors' passive
-condition instead (top-down path cut, alpha = 0). The free-form feedback starts from the same
-coupling plus ``init_scale |N(0, 1)|`` and task rows near the rate ``1 / N_g`` with random
+fixation cue's prior keeps its initial value unless ``passive_exposure > 0``, which ends each
+session with that many fixation trials whose images (no outcome) update it
+(:func:`~bayescortex.experiments.protocol.expose`). ``passive="cut"`` records the authors'
+passive condition instead (top-down path cut, alpha = 0). The free-form feedback starts from the
+same coupling plus ``init_scale |N(0, 1)|`` and task rows near the rate ``1 / N_g`` with random
 asymmetry.
 
 The first version's behaviour stays reachable (:data:`~.config.LEGACY`, ``bayescortex train
@@ -56,7 +62,8 @@ Learning curves come back as an xarray Dataset with dims ``session`` (0 = before
   while the likelihood rises), or the reward of the behaving decision, mean over the two
   SPSA-perturbed decisions of every trial (reward); NaN at session 0;
 - ``train_context_match (session)``: fraction of the training chains' kept samples whose context
-  is the trained task (free chain under conditional, clamped chain under joint);
+  is the trained task (free chain under conditional, clamped chain under joint, both chains of
+  the perturbed pair under reward);
 - ``train_correct (session)``: training accuracy of the free chains (reward: of both
   perturbed chains; NaN under joint);
 - ``log_likelihood_gain (session)``: an estimate of how much the expected objective per training
@@ -81,7 +88,10 @@ Learning curves come back as an xarray Dataset with dims ``session`` (0 = before
 
 Keys: session ``s`` uses ``fold_in(key(seed), s)`` (training minibatch ``b``:
 ``fold_in(fold_in(session key, 0), b)``; recording: ``fold_in(session key, 1)``; training
-contrasts: ``fold_in(session key, 2)``; free-form initial noise: ``fold_in(session-0 key, 3)``),
+contrasts: ``fold_in(session key, 2)``; free-form initial noise: ``fold_in(session-0 key, 3)``;
+passive exposure: ``fold_in(session key, 5)``, ``EXPOSURE_KEY``; the recording's bootstrap
+weights, if any: ``fold_in(key(seed), 2**31 - 1)``, ``BOOTSTRAP_KEY``; the constants and the
+redundancy experiment's further keys are listed in :mod:`bayescortex.experiments.protocol`),
 so a run resumed from any checkpoint replays exactly what an uninterrupted run does.
 """
 
