@@ -6,7 +6,7 @@ Each device count runs in its own process (``XLA_FLAGS=--xla_force_host_platform
 compiles (compile seconds reported separately):
 
 - ``loop``: ``redundancy.run(config)`` for each configuration in turn (one program, compiled
-  once and reused: the hyperparameters are arrays), then its effects (``report.effects``);
+  once and reused: the hyperparameters are arrays), then its effects (``redundancy.effects``);
 - ``program``: ``redundancy.run_configs(configs, placement)``, every configuration in one
   program: vectorised at once (``vmap``) and 4 at a time (``lax.map``);
 - ``sweep``: ``sweep("redundancy", base, grid)`` end to end (the program, each

@@ -321,9 +321,16 @@ def run_and_save(experiment: str, config, run, *, summary, figures) -> Path:
         raise ValueError(f"run_id: {folder} exists already; choose another run_id")
     checkpoints.mkdir(parents=True, exist_ok=True)
     ds = run(config, checkpoint_dir=checkpoints)
-    with not_evaluable() as unevaluable:
-        text = summary(config, ds)
-        figs = figures(ds)
+    try:
+        with not_evaluable() as unevaluable:
+            text = summary(config, ds)
+            figs = figures(ds)
+    except Exception as err:  # re-raised: says how to get the finished sessions back
+        raise RuntimeError(
+            f"the report failed after every session had run ({type(err).__name__}: {err}); the "
+            f"sessions are checkpointed in {checkpoints}: the same command with --run-id "
+            f"{folder.name} resumes there and only redoes the report"
+        ) from err
     final = save_run(
         experiment, config, ds, root=config.output, run_id=folder.name, figures=figs,
         summary=text,

@@ -31,16 +31,20 @@ Modules: :mod:`.config` (the configuration, split into static and hyperparameter
 :mod:`.pipeline` (the compiled session step), :mod:`.network` (the classic baselines),
 :mod:`.measures` (measures of a block from its streamed statistics), :mod:`.selection` (the
 held-out block that ranks the d' groups), :mod:`.run` (the session loop and the results
-Dataset), :mod:`.report` (effects, criteria, summary), :mod:`.learning_curve` (accuracy,
-threshold and learned feedback per session) and :mod:`.figures`.
+Dataset), :mod:`.effect_sizes` (effects with bootstrap intervals, the tests' statistics),
+:mod:`.acceptance` (the paper's claims as criteria, sanity checks, predictions), :mod:`.report`
+(the summary text), :mod:`.learning_curve` (accuracy, threshold and learned feedback per
+session) and :mod:`.figures`.
 """
 
 from __future__ import annotations
 
 from ..results import run_and_save
+from .acceptance import criteria
 from .config import FULL, LEGACY, RedundancyConfig, Static
+from .effect_sizes import effects, with_effects
 from .figures import figures
-from .report import criteria, effects, summary_text, with_effects
+from .report import summary_text
 from .run import run, run_configs
 
 

@@ -10,7 +10,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from .. import report
+from ..effect_sizes import learning_index
 from .model import group_pair_panel, relevant_panel
 from .style import (
     COLORS,
@@ -97,7 +97,7 @@ def _kernel_panel(ax, ds, mode="engaged"):
 
 
 def _learning_index_panel(ax, ds, mode="engaged"):
-    li = estimate(ds, ["psychometric_slope"], lambda d: report.learning_index(d, mode))
+    li = estimate(ds, ["psychometric_slope"], lambda d: learning_index(d, mode))
     series(ax, ds.session.values, li[0], li[1:], COLORS[mode], LABELS[mode])
     zero(ax)
     sessions(ax)
@@ -110,7 +110,7 @@ def _learning_index_panel(ax, ds, mode="engaged"):
 
 
 def _learning_scatter_panel(ax, ds, mode="engaged"):
-    li = estimate(ds, ["psychometric_slope"], lambda d: report.learning_index(d, mode))
+    li = estimate(ds, ["psychometric_slope"], lambda d: learning_index(d, mode))
     red, band = band_of(ds, "redundancy", mode=mode)
     band = band if band is not None else (red * np.nan, red * np.nan)
     color = COLORS[mode]

@@ -4,7 +4,7 @@ titles of the measures, and the small drawing helpers every figure uses.
 One colour per model throughout (:data:`COLORS`); frozen noise is drawn dashed with hollow
 markers in the colour of its model; the naive session in a lighter shade of the last one's.
 Bands and error bars are centred 95% bootstrap intervals (``<name>_low``/``<name>_high``, or
-from ``<name>_resampled`` as in :mod:`bayescortex.experiments.redundancy.report`). Information
+from ``<name>_resampled`` as in :mod:`bayescortex.experiments.redundancy.effect_sizes`). Information
 is linear Fisher information about the signed contrast (image units, pixel noise sd 1), hence
 in contrast⁻².
 """

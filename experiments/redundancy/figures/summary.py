@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from ...results import INCONCLUSIVE
-from .. import report
+from ..acceptance import CRITERIA, FROZEN_BAND, SANITY_CHECKS, criteria, sanity_checks
 from .style import COLORS, INFO, LABELS, NEUTRAL, STATUS, effect, fmt, forest
 
 MAX_BINS_SHOWN = 8
@@ -64,7 +64,7 @@ FOREST = (
         (("correlation_redundancy_learning_index_engaged", "r(I_red, learning index)"),),
     ),
     (
-        f"% redundancy after training (shaded: ±{report.FROZEN_BAND:g}, \"near zero\")",
+        f"% redundancy after training (shaded: ±{FROZEN_BAND:g}, \"near zero\")",
         (
             ("network_discriminative_fresh_percent_redundancy_last", "discriminative, fresh"),
             ("network_discriminative_frozen_percent_redundancy_last", "discriminative, frozen"),
@@ -79,8 +79,8 @@ FOREST = (
 def summary_figure(ds: xr.Dataset) -> Figure | None:
     if "effect_value" not in ds:
         return None
-    claims = report.criteria(ds)
-    checks = report.sanity_checks(ds)
+    claims = criteria(ds)
+    checks = sanity_checks(ds)
     results = claims + checks
     groups = [(t, [r for r in rows if effect(ds, r[0]) is not None]) for t, rows in FOREST]
     groups = [(t, rows) for t, rows in groups if rows]
@@ -103,7 +103,7 @@ def summary_figure(ds: xr.Dataset) -> Figure | None:
     for g, (title, rows) in enumerate(groups):
         ax = fig.add_subplot(gs[g, 1])
         if "percent_redundancy_last" in rows[0][0]:
-            band = report.FROZEN_BAND
+            band = FROZEN_BAND
             ax.axvspan(-band, band, color="grey", alpha=0.15, lw=0)
         forest(ax, ds, rows, title, fontsize=8)
     if groups:
@@ -171,7 +171,7 @@ def _criteria_panel(ax, ds, claims, checks, width: int = 50):
 
 def _measured(ds, text: str) -> str:
     """The effects a criterion uses, as ``value [low, high]``."""
-    check = dict(report.CRITERIA + report.SANITY_CHECKS).get(text)
+    check = dict(CRITERIA + SANITY_CHECKS).get(text)
     if check is None:
         return ""
     names: list[str] = []  # the effects check reads, as evaluate_criteria finds them
