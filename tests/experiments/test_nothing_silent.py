@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescortex.experiments import cli, results, simulate
+from bayescortex.experiments import cli, redundancy, results, simulate
 from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.simulate import SimulateConfig
@@ -188,6 +188,21 @@ def test_a_criterion_on_nan_fails_and_the_run_exits_non_zero(tmp_path, monkeypat
     folder = tmp_path / "redundancy" / "nan"
     assert "[FAIL] broken is positive" in (folder / "summary.txt").read_text()  # nothing lost
     assert set(results.check_complete(folder)) >= {"config.json", "results.nc", "summary.txt"}
+
+
+def test_a_report_that_fails_after_the_run_says_how_to_resume(tmp_path):
+    """A bug in the summary, met after every session ran, names the checkpoints folder and the
+    run id that resumes there (the sessions are not lost)."""
+
+    def broken(config, ds):
+        raise KeyError("config")
+
+    config = redundancy.RedundancyConfig(output=str(tmp_path))
+    with pytest.raises(RuntimeError, match=r"KeyError.*checkpointed in .*--run-id \S+") as info:
+        results.run_and_save("redundancy", config, lambda c, **kw: _effects(NAN),
+                             summary=broken, figures=lambda ds: {})  # fmt: skip
+    run_id = str(info.value).split("--run-id ")[1].split()[0]
+    assert (tmp_path / "redundancy" / f"{run_id}.checkpoints").is_dir()
 
 
 def test_a_second_train_with_the_same_run_id_is_refused(tmp_path):
