@@ -31,12 +31,28 @@ def _split(ds: xr.Dataset, prefix: str, names) -> tuple[xr.Dataset, xr.Dataset]:
     return point, rep
 
 
-def effect(point: xr.Dataset, resampled: xr.Dataset, fn) -> tuple[float, float, float]:
-    """Value of ``fn`` on the point estimates, and its centred 95% interval over resamples."""
+def effect(
+    point: xr.Dataset, resampled: xr.Dataset, fn, correlation: bool = False
+) -> tuple[float, float, float]:
+    """Value of ``fn`` on the point estimates, and its centred 95% interval over resamples.
+
+    ``correlation=True``: ``fn`` is a correlation, and the interval is centred on Fisher's
+    ``z = arctanh(r)`` scale and mapped back, so it stays inside [-1, 1] (centring the
+    resamples of ``r`` itself can push a bound past 1).
+
+    >>> point, rep = xr.Dataset({"r": 0.9}), xr.Dataset({"r": ("resample", [0.5, 0.99, 0.999])})
+    >>> value, low, high = effect(point, rep, lambda d: d.r, correlation=True)
+    >>> value, -1 <= low <= high <= 1
+    (0.9, True)
+    """
     value = float(fn(point))
     samples = np.asarray(fn(resampled).transpose("resample", ...)).reshape(-1)
-    low, high = percentile_interval(samples, 0.95, center=value)
-    return value, float(low), float(high)
+    if not correlation:
+        low, high = percentile_interval(samples, 0.95, center=value)
+        return value, float(low), float(high)
+    z = lambda r: np.arctanh(np.clip(r, -1 + 1e-7, 1 - 1e-7))  # noqa: E731
+    low, high = percentile_interval(z(samples), 0.95, center=z(value))
+    return value, float(np.tanh(low)), float(np.tanh(high))
 
 
 def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
@@ -296,7 +312,7 @@ def _paper_effects(point, rep, last: int, change) -> dict:
         )
         if int((point.session > 0).sum()) >= MIN_LEARNING_SESSIONS:  # else undefined: n/a
             out["correlation_redundancy_learning_index_engaged"] = effect(
-                point, rep, learning_correlation
+                point, rep, learning_correlation, correlation=True
             )
     if "kernel_late_minus_early" in point:
         # The kernel's shape is defined once choices follow the evidence: after learning.

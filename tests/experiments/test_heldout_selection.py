@@ -163,3 +163,17 @@ def test_the_correlation_is_undefined_with_fewer_than_three_learning_sessions():
     found = report._paper_effects(point, rep, 3, change=None)
     r = np.corrcoef([1.0, 2.0, 2.5], [1.0, 2.5, 2.0])[0, 1]
     assert found["correlation_redundancy_learning_index_engaged"][0] == pytest.approx(r)
+
+
+def test_a_correlation_interval_stays_inside_minus_one_one():
+    """Centring the resampled r on a high point estimate pushes the plain interval past 1; on
+    Fisher's z scale it stays inside [-1, 1] and still contains the point estimate."""
+    from bayescortex.experiments.redundancy.effect_sizes import effect
+
+    rng = np.random.default_rng(0)
+    point = xr.Dataset({"r": 0.95})
+    rep = xr.Dataset({"r": ("resample", np.tanh(rng.normal(0.5, 0.8, 400)))})
+    _, _, plain_high = effect(point, rep, lambda d: d.r)
+    value, low, high = effect(point, rep, lambda d: d.r, correlation=True)
+    assert plain_high > 1
+    assert -1 <= low < value < high <= 1
