@@ -164,7 +164,8 @@ def test_relevant_minus_irrelevant_rise_is_largest_at_decision_time(effects):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="measured under the reward objective, over sessions 1-4: r +0.010 [-0.969, +0.943] (interval on Fisher z)",
+    reason="measured under the reward objective, over sessions 1-4: r +0.010 [-0.969, "
+    "+0.943] (interval on Fisher z)",
 )
 def test_redundancy_correlates_with_the_learning_index(effects):
     value, low, high = effects("correlation_redundancy_learning_index_engaged")
