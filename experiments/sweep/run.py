@@ -370,11 +370,26 @@ def _run_ray(
     return failed
 
 
+def _aligned(parts: list[xr.Dataset]) -> list[xr.Dataset]:
+    """``parts`` with an index coordinate on every coordinate-less dimension whose size differs
+    between them (e.g. ``time`` in a sweep over ``bins``), so that an outer join pads the
+    shorter ones with NaN instead of refusing to align them."""
+    sizes: dict[str, set[int]] = {}
+    for ds in parts:
+        for dim, n in ds.sizes.items():
+            sizes.setdefault(dim, set()).add(n)
+    ragged = [d for d, n in sizes.items() if len(n) > 1 and all(d not in ds.coords for ds in parts)]
+    return [ds.assign_coords({d: np.arange(ds.sizes[d]) for d in ragged if d in ds.dims})
+            for ds in parts]  # fmt: skip
+
+
 def _merge(pts, names, configs, per_config, status, message, base) -> xr.Dataset:
-    """One Dataset over every point (``config`` dimension); missing configurations NaN."""
+    """One Dataset over every point (``config`` dimension); missing configurations NaN, and
+    so are the positions a configuration lacks along a dimension whose size varies (e.g. the
+    later time bins of a configuration with fewer bins)."""
     order = sorted(per_config)
     if order:
-        parts = [per_config[i].drop_vars(["status", "message"]) for i in order]
+        parts = _aligned([per_config[i].drop_vars(["status", "message"]) for i in order])
         ds = xr.concat(parts, dim="config", join="outer", combine_attrs="drop_conflicts")
         ds = ds.assign_coords(config=order).reindex(config=np.arange(len(pts)))
     else:

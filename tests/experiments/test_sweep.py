@@ -293,3 +293,17 @@ def test_command_line_writes_a_sweep_folder(tmp_path, capsys):
         assert list(ds["shift"].values) == [0.0, 1.0, 0.0, 1.0]
     assert json.loads((folder / "config.json").read_text())["grid"]["scale"] == [1.0, 2.0]
     assert "status: ok 4" in capsys.readouterr().out
+
+
+def test_configurations_whose_time_bins_differ_merge_padded_with_nan():
+    """A sweep over a shape field (e.g. bins) gives datasets whose coordinate-less ``time``
+    dimension differs: the merge pads the shorter with NaN instead of refusing to align."""
+    from bayescortex.experiments.sweep.run import _aligned
+
+    two = xr.Dataset({"r": (("time",), [1.0, 2.0]), "a": ((), 0.5)})
+    four = xr.Dataset({"r": (("time",), [3.0, 4.0, 5.0, 6.0]), "a": ((), 0.7)})
+    merged = xr.concat(_aligned([two, four]), dim="config", join="outer")
+    np.testing.assert_array_equal(merged.r.values, [[1, 2, np.nan, np.nan], [3, 4, 5, 6]])
+    np.testing.assert_array_equal(merged.a.values, [0.5, 0.7])
+    same = _aligned([two, two])  # equal sizes: left as they are
+    assert "time" not in same[0].coords
