@@ -53,9 +53,8 @@ from bayescortex.models.hierarchical import HierarchicalModel
 from bayescortex.models.stimuli import CUES, Stimulus
 
 from . import gibbs
-from .learning import chain_latents, sample_weights
+from .learning import chain_latents, sample_weights, sweep_projections
 from .modes import SamplerSettings, inference_mode
-from .trial import trial_images, trial_keys, trial_schedule
 
 FIXATION_CUE = CUES.index("fixation")
 """The cue whose context prior passive exposure learns."""
@@ -137,11 +136,10 @@ def exposure_trial(
     (:func:`~bayescortex.inference.trial.trial_keys`) and ``cond`` (default: the fixation cue's
     conditionals of ``model``)."""
     cond = gibbs.conditionals(model, FIXATION_CUE) if cond is None else cond
-    sched = trial_schedule(settings, stimulus)
-    projections, _ = trial_images(trial_keys(key)[0], model, stimulus, task, contrast, settings)
+    sched, projections = sweep_projections(key, model, stimulus, task, contrast, settings)
     weights = jnp.asarray(sample_weights(settings, stimulus), projections.dtype)
     return context_posterior(
-        key, cond, projections[jnp.asarray(sched.frame)], sched.evidence, settings, weights,
+        key, cond, projections, sched.evidence, settings, weights,
         memoryless=sched.memoryless, initial=sched.initial_is_sample, apical_gain=apical_gain,
         rao_blackwell=rao_blackwell,
     )  # fmt: skip

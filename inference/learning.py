@@ -391,9 +391,17 @@ def training_trial(
     schedule (:func:`~bayescortex.inference.trial.trial_schedule`)."""
     k_category, k_chain = jax.random.split(key)
     category = revealed_category(k_category, contrast)
+    _, projections = sweep_projections(k_chain, model, stimulus, task, contrast, settings)
+    return TrainingTrial(category, k_chain, projections)
+
+
+def sweep_projections(key, model, stimulus, task, contrast, settings):
+    """``(schedule, projections)``: the schedule of a behaving trial with key ``key``
+    (:func:`~bayescortex.inference.trial.trial_schedule`) and its images
+    (:func:`~bayescortex.inference.trial.trial_images`) projected once per sweep."""
     sched = trial_schedule(settings, stimulus)
-    images, _ = trial_images(trial_keys(k_chain)[0], model, stimulus, task, contrast, settings)
-    return TrainingTrial(category, k_chain, images[jnp.asarray(sched.frame)])
+    images, _ = trial_images(trial_keys(key)[0], model, stimulus, task, contrast, settings)
+    return sched, images[jnp.asarray(sched.frame)]
 
 
 def _scale_sensory(model: HierarchicalModel, updates, rate):
