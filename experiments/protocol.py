@@ -107,7 +107,7 @@ class Protocol(NamedTuple):
     neurons: int = 64
     units: int = 64
     feedback: Literal["parametric", "free_form"] = "parametric"
-    objective: Literal["conditional", "joint", "reward"] = "reward"
+    objective: Literal["conditional", "joint", "reward", "trial"] = "reward"
     learning_inference: Literal["behaving", "exact"] = "exact"
     optimizer: Literal["adam", "sgd"] = "adam"
     trials_per_session: int = 256
@@ -278,12 +278,14 @@ class LearningOptions:
     """How the feedback learns and how passive viewing is modelled: the fields every experiment
     config that trains the model shares (inherit them)."""
 
-    objective: Literal["conditional", "joint", "reward"] = "reward"
+    objective: Literal["conditional", "joint", "reward", "trial"] = "reward"
     """What learning ascends (default 'reward'): 'conditional', log p(O* | y) of the revealed
     category (clamped minus free chain; no finite optimum in kappa_o, so it overshoots);
     'joint', log p(y, O*) (stochastic EM, the first version's objective, which overshoots);
     'reward', the expected reward (accuracy) of the behaving decision, by SPSA with common
-    random numbers (its optimum is where behaving accuracy peaks)."""
+    random numbers (its optimum is where behaving accuracy peaks); 'trial', the trial-level
+    likelihood log p(O* | y_1..F) with one (K, O) for the whole trial and every signal frame's
+    evidence combined (exact chains of train_sweeps sweeps over all frames at once)."""
     learning_inference: Literal["behaving", "exact"] = "exact"
     """The chains of conditional learning: 'exact', Gibbs sampling of the posterior given the
     current frame (odds 1, no memory), whose clamped-minus-free estimate is the gradient;
@@ -408,6 +410,8 @@ DEFAULT_LEARNING_RATE = {
     ("joint", "free_form"): 0.02,
     ("reward", "parametric"): 0.05,
     ("reward", "free_form"): 0.05,
+    ("trial", "parametric"): 0.05,
+    ("trial", "free_form"): 0.05,
 }
 """Adam step sizes by objective and feedback family. Joint EM: parametric accuracy peaks after
 2-5 sessions at N_x = 256, the free-form feedback learns more slowly. Conditional: the kernels
@@ -521,6 +525,8 @@ def train_session(
     else:
         stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
         settings = record_settings(protocol, hyper)
+    # The trial objective's chains: train_sweeps sweeps over all of a trial's signal frames.
+    chain = train_settings(protocol, hyper) if protocol.objective == "trial" else None
     mode = learning.BEHAVING_MODE
     # The reward objective is defined on the behaving decision: it never swaps the inference.
     if protocol.learning_inference == "exact" and protocol.objective != "reward":
@@ -534,7 +540,7 @@ def train_session(
         before = model
         model, opt_state, info = learning.fisher_step(
             k, model, opt_state, opt, stimulus, tasks, contrasts[picked], settings,
-            protocol.objective, hyper.sensory_rate, mode, hyper.perturbation,
+            protocol.objective, hyper.sensory_rate, mode, hyper.perturbation, chain,
         )  # fmt: skip
         # The gradient at `before` from this minibatch times the step that led to `before`.
         gain = learning.path_increment(info.gradient, before, previous)

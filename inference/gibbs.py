@@ -232,6 +232,13 @@ def update_units(key, units, means, neurons, logits, coupling):
     return g, tau
 
 
+def unit_log_likelihood(units: Float[Array, " units"], cond: Conditionals):
+    """``log p(g | K, O)`` for every ``(K, O)``: the evidence a middle-layer state carries."""
+    return jnp.einsum("k,tck->tc", units, cond.log_p_on, precision=HIGHEST) + jnp.einsum(
+        "k,tck->tc", 1 - units, cond.log_p_off, precision=HIGHEST
+    )
+
+
 def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, odds, evidence):
     """One step of the tempered evidence accumulator (no change where ``evidence`` is 0).
 
@@ -239,9 +246,7 @@ def update_belief(log_belief, units, cond: Conditionals, mode: InferenceMode, od
     ``(K, O)`` (log prior -inf, e.g. a one-hot context prior) stays -inf instead of
     0 * -inf = NaN.
     """
-    log_lik = jnp.einsum("k,tck->tc", units, cond.log_p_on, precision=HIGHEST) + jnp.einsum(
-        "k,tck->tc", 1 - units, cond.log_p_off, precision=HIGHEST
-    )
+    log_lik = unit_log_likelihood(units, cond)
     m = mode.memory
     mixed = m * log_belief + (1 - m) * cond.log_prior  # -inf where either is, for 0 < m < 1
     carried = jnp.where(m == 1, log_belief, jnp.where(m == 0, cond.log_prior, mixed))

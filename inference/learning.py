@@ -84,7 +84,7 @@ from .loop import sample_chain
 from .modes import InferenceMode, SamplerSettings, inference_mode
 from .trial import forgetting, trial_images, trial_keys, trial_schedule
 
-OBJECTIVES = ("conditional", "joint", "reward")
+OBJECTIVES = ("conditional", "joint", "reward", "trial")
 
 _NAMED_MODES = {
     # Full feedback and no memory: with ``odds_increment = 1`` the belief update of
@@ -414,6 +414,15 @@ def _scale_sensory(model: HierarchicalModel, updates, rate):
     )  # fmt: skip
 
 
+def ascend(model: HierarchicalModel, grads, opt_state, optimizer, sensory_rate):
+    """One optax ascent step along ``grads`` (model-shaped), the sensory leaves' updates scaled
+    by ``sensory_rate``, then :func:`project`; returns ``(model, opt_state)``."""
+    ascent = jax.tree.map(jnp.negative, grads)  # optax minimises; we ascend the objective
+    updates, opt_state = optimizer.update(ascent, opt_state, eqx.filter(model, learnable(model)))
+    updates = _scale_sensory(model, updates, sensory_rate)
+    return project(eqx.apply_updates(model, updates)), opt_state
+
+
 def fisher_step(
     key: PRNGKeyArray,
     model: HierarchicalModel,
@@ -423,10 +432,11 @@ def fisher_step(
     tasks: Int[Array, " trials"],
     contrasts: Float[Array, " trials"],
     settings: SamplerSettings,
-    objective: Literal["conditional", "joint", "reward"] = "conditional",
+    objective: Literal["conditional", "joint", "reward", "trial"] = "conditional",
     sensory_rate=0.0,
     mode: InferenceMode | None = None,
     perturbation=0.2,
+    chain: SamplerSettings | None = None,
 ) -> tuple[HierarchicalModel, optax.OptState, StepInfo]:
     """One learning step on a minibatch of training trials (task cue).
 
@@ -446,6 +456,10 @@ def fisher_step(
       ascend the SPSA estimate of the behaving decision's expected reward, perturbation size
       ``perturbation`` (a traced hyperparameter), the sensory leaves the marginal likelihood
       of the images.
+    - ``"trial"``: :func:`~bayescortex.inference.trial_likelihood.trial_step` (the behaving
+      trial's signal frames, one ``(K, O)`` per trial, exact chains of ``chain``'s sweeps and
+      burn-in, with ``mode``'s apical gain): every leaf as under ``"conditional"``, with the
+      trial-level likelihood ``log p(O* | y_1..F)``.
 
     The step is taken with ``optimizer`` (an optax transformation whose state is
     ``optimizer.init(eqx.filter(model, learnable(model)))``); the sensory leaves' updates are
@@ -470,6 +484,13 @@ def fisher_step(
         return reward_step(
             key, model, opt_state, optimizer, stimulus, tasks, contrasts, settings,
             sensory_rate, mode, perturbation,
+        )  # fmt: skip
+    if objective == "trial":
+        from .trial_likelihood import trial_step  # trial_likelihood.py builds on this module
+
+        return trial_step(
+            key, model, opt_state, optimizer, stimulus, tasks, contrasts, settings,
+            sensory_rate, mode, chain,
         )  # fmt: skip
     cond = jax.lax.stop_gradient(gibbs.conditionals(model, 0))
     spec = learnable(model)
@@ -536,10 +557,7 @@ def fisher_step(
         correct = (choice == category_of(contrasts)).astype(contrasts.dtype)
         match = (free.context == tasks[:, None]).astype(contrasts.dtype) @ weights
 
-    ascent = jax.tree.map(jnp.negative, grads)  # optax minimises; we ascend the likelihood
-    updates, opt_state = optimizer.update(ascent, opt_state, eqx.filter(model, spec))
-    updates = _scale_sensory(model, updates, sensory_rate)
-    model = project(eqx.apply_updates(model, updates))
+    model, opt_state = ascend(model, grads, opt_state, optimizer, sensory_rate)
     info = StepInfo(
         objective=value, context_match=match, correct=correct, category=categories,
         gradient=grads,

@@ -65,12 +65,9 @@ from bayescortex.models.stimuli import Stimulus
 from . import gibbs, learning
 from .learning import (
     StepInfo,
-    _scale_sensory,
     _spec_of,
     chain_latents,
     fisher_gradient,
-    learnable,
-    project,
     sample_weights,
     sensory,
     training_trial,
@@ -227,7 +224,6 @@ def reward_step(
     inference) and ``settings`` are the behaving trial's, as recorded."""
     mode = learning.BEHAVING_MODE if mode is None else mode
     perturbation = jnp.asarray(perturbation, contrasts.dtype)
-    spec = learnable(model)
     ids = jnp.arange(tasks.shape[0])
 
     def trial(n, task, contrast):
@@ -244,10 +240,7 @@ def reward_step(
         pooled = weights / (2 * tasks.shape[0])
         _, marginal = fisher_gradient(model, latents, sensory_spec, pooled)
         grads = eqx.combine(grads, marginal)
-    ascent = jax.tree.map(jnp.negative, grads)
-    updates, opt_state = optimizer.update(ascent, opt_state, eqx.filter(model, spec))
-    updates = _scale_sensory(model, updates, sensory_rate)
-    new = project(eqx.apply_updates(model, updates))
+    new, opt_state = learning.ascend(model, grads, opt_state, optimizer, sensory_rate)
     match = jnp.mean((latents.context == tasks[:, None, None]).astype(contrasts.dtype) @ weights, 1)
     info = StepInfo(
         objective=jnp.mean(reward, axis=1), context_match=match,

@@ -179,8 +179,8 @@ def trials_simulated(static: Static, start: int = 0) -> int:
     # Sessions >= 1 train; every session records the main blocks; 0 and the last the controls.
     control_sessions = len({0, static.sessions} & set(ran))
     blocks = len(ran) * len(MODES) + control_sessions * n_controls
-    # conditional: a clamped and a free chain per trial; reward: the +- perturbed pair
-    chains = 2 if p.objective in ("conditional", "reward") else 1
+    # conditional and trial: a clamped and a free chain per trial; reward: the +- perturbed pair
+    chains = 2 if p.objective in ("conditional", "reward", "trial") else 1
     training = chains * sum(1 for s in ran if s >= 1) * p.trials_per_session
     # Every recorded block comes with its held-out selection block (the d' groups).
     block = p.record_trials + selection_protocol(p).record_trials

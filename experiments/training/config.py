@@ -43,7 +43,9 @@ class TrainConfig(RecordingOptions, LearningOptions):
     The recording flags (trial-layout, samples, presignal, burn-in, bins, frame-every, ...) are
     those of 'bayescortex simulate' (RecordingOptions). Under the conditional and reward
     objectives training trials are behaving trials with the recording's layout; under the joint
-    objective they show one static frame and run train-sweeps exact clamped sweeps.
+    objective they show one static frame and run train-sweeps exact clamped sweeps; under the
+    trial objective the behaving trial's signal frames are sampled together, train-sweeps exact
+    sweeps over all of them.
     """
 
     task: Literal["cardinal", "oblique"] = "cardinal"

@@ -344,9 +344,13 @@ def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Data
         "reward": "reward of the behaving decision (1 if the choice named the revealed "
         "category), mean over the session's training trials and their two SPSA-perturbed "
         "chains (theta +- c Delta)",
+        "trial": "log p(O* | y_1..F) of the revealed category given all the trial's signal "
+        "frames (one (K, O) per trial; Rao-Blackwellised estimate from the free trial-level "
+        "chain), mean over the session's training trials",
     }[config.objective]
     gained = {
         "conditional": "log p(O* | y)", "joint": "log p(y, O*)", "reward": "reward (accuracy)",
+        "trial": "log p(O* | y_1..F)",
     }[config.objective]  # fmt: skip
     recorded = {m: f"{mode}, cue {CUES[cue]}" for m, (mode, cue) in
                 zip(config.record_modes, config.recorded(), strict=True)}  # fmt: skip

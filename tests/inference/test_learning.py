@@ -50,35 +50,44 @@ def tiny_model(kind: str) -> HierarchicalModel:
     return HierarchicalModel(fb, size=8, sigma_y=SIGMA_Y)
 
 
+UNIT_STATES = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+
+
 def exact_log_joint_table(model: HierarchicalModel, cue: int = 0):
     """``log p(y, O | theta, q)`` for both categories ``O`` (up to theta-free constants), by
     enumeration of ``(K, g)`` (3 contexts x 4 unit states) and a grid over ``x``.
 
     The x-integral depends on ``g`` alone, so it is done once per unit state."""
-    fb = model.feedback
-    p = jnp.clip(fb.unit_probabilities(), 1e-6, 1 - 1e-6)  # (contexts, categories, units)
-    log_k = fb.context_log_prior(cue)
-    coupling = fb.coupling()
+    log_k = model.feedback.context_log_prior(cue)
+    terms = log_k[:, None, None] + jnp.log(0.5) + log_units_table(model)
+    return jax.nn.logsumexp(terms + log_image_given_units(model)[None, None, :], axis=(0, 2))
+
+
+def log_units_table(model: HierarchicalModel):
+    """``log p(g | K, O)`` for every ``(K, O)`` and unit state (:data:`UNIT_STATES`)."""
+    p = jnp.clip(model.feedback.unit_probabilities(), 1e-6, 1 - 1e-6)
+    return jnp.einsum("sk,tck->tcs", UNIT_STATES, jnp.log(p)) + jnp.einsum(
+        "sk,tck->tcs", 1 - UNIT_STATES, jnp.log1p(-p)
+    )
+
+
+def log_image_given_units(model: HierarchicalModel, projection=PROJECTION):
+    """Per unit state: the log of the integral over ``x`` of ``p(x | g) p(y | x, s)`` (the
+    image entering through its field projection ``projection``), on a grid."""
+    coupling = model.feedback.coupling()
     gram = model.gram()
     h = 0.01
     grid = jnp.arange(h / 2, 10.0, h)
     x1, x2 = jnp.meshgrid(grid, grid, indexing="ij")
-    s, b = CONTRAST, PROJECTION
+    s, b = CONTRAST, projection
     quad = s**2 * (gram[0, 0] * x1**2 + 2 * gram[0, 1] * x1 * x2 + gram[1, 1] * x2**2)
     log_lik = -(quad - 2 * s * (b[0] * x1 + b[1] * x2)) / (2 * SIGMA_Y**2)
-    states = jnp.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-    log_x = []  # log of the integral over x of p(x | g) p(y | x, s), per unit state
-    for g in states:
+    log_x = []
+    for g in UNIT_STATES:
         tau = 1 + coupling @ g
         dens = log_lik - x1 / tau[0] - x2 / tau[1]
         log_x.append(-jnp.sum(jnp.log(tau)) + jax.nn.logsumexp(dens) + 2 * jnp.log(h))
-    log_x = jnp.stack(log_x)
-    # log p(g | K, O) for every (K, O, g state)
-    log_g = jnp.einsum("sk,tck->tcs", states, jnp.log(p)) + jnp.einsum(
-        "sk,tck->tcs", 1 - states, jnp.log1p(-p)
-    )
-    terms = log_k[:, None, None] + jnp.log(0.5) + log_g + log_x[None, None, :]
-    return jax.nn.logsumexp(terms, axis=(0, 2))
+    return jnp.stack(log_x)
 
 
 def exact_log_marginal(model: HierarchicalModel, category: int, cue: int = 0):
