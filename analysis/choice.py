@@ -9,10 +9,10 @@
   regression of choice on frame energies. :func:`kernel_shape` summarises a kernel's time
   course against the ideal observer's flat kernel.
 
-:func:`weighted_roc_auc` and :func:`choice_triggered_average` are the traceable building
-blocks for simulated experiments: they take per-trial non-negative weights (Poisson
-bootstrap weights; an integer weight ``k`` counts a trial ``k`` times) and run under
-``jax.jit``/``vmap`` (input checks run only on concrete inputs).
+:func:`weighted_roc_auc`, :func:`choice_triggered_average` and :func:`logistic_kernel` are
+the traceable building blocks for simulated experiments: they take per-trial non-negative
+weights (Poisson bootstrap weights; an integer weight ``k`` counts a trial ``k`` times) and run
+under ``jax.jit``/``vmap`` (input checks run only on concrete inputs).
 
 Choices are 0/1 (or bool). With the simulator's convention (``TrialRecord.choice``: 0 = the
 first category, the one positive signals and positive frame energies stand for) a neuron
@@ -110,18 +110,30 @@ KernelMethod = Literal["average", "logistic", "linear"]
 
 
 @functools.partial(jax.jit, static_argnames=("n_iter",))
-def _logistic_weights(x, y, l2, n_iter):
+def _logistic_weights(x, y, l2, n_iter, weights=None):
     # Newton's method on the penalised log-likelihood; the intercept (column 0) is not
     # penalised. Energies are of modest dimension (frames x channels), so the exact Hessian
-    # is cheap and converges in a few steps.
+    # is cheap and converges in a few steps. ``weights`` (per trial, None: unit weights)
+    # multiply each trial's log-likelihood term, so an integer weight k counts a trial k times.
     d = x.shape[1]
     penalty = l2 * jnp.diag(jnp.ones(d).at[0].set(0.0))
 
-    def step(_, w):
-        p = jax.nn.sigmoid(x @ w)
-        grad = x.T @ (y - p) - penalty @ w
-        hess = (x * (p * (1 - p))[:, None]).T @ x + penalty
-        return w + spd_solve(hess + 1e-9 * jnp.eye(d), grad)
+    if weights is None:
+
+        def step(_, w):
+            p = jax.nn.sigmoid(x @ w)
+            grad = x.T @ (y - p) - penalty @ w
+            hess = (x * (p * (1 - p))[:, None]).T @ x + penalty
+            return w + spd_solve(hess + 1e-9 * jnp.eye(d), grad)
+
+    else:
+        mm = functools.partial(jnp.matmul, precision="highest")  # no TF32 on accelerators
+
+        def step(_, w):
+            p = jax.nn.sigmoid(mm(x, w))
+            grad = mm(x.T, weights * (y - p)) - mm(penalty, w)
+            hess = mm((x * (weights * p * (1 - p))[:, None]).T, x) + penalty
+            return w + spd_solve(hess + 1e-9 * jnp.eye(d, dtype=x.dtype), grad)
 
     return jax.lax.fori_loop(0, n_iter, step, jnp.zeros(d, x.dtype))
 
@@ -357,6 +369,66 @@ def choice_triggered_average(
     return _choice_triggered_average(e, mask, w)
 
 
+def logistic_kernel(
+    energy: Float[ArrayLike, "trials frames *channels"],
+    chose_one: ArrayLike,
+    weights: Float[ArrayLike, " trials"] | None = None,
+    *,
+    l2: float = 1e-3,
+    n_iter: int = 25,
+) -> Float[Array, " frames *channels"]:
+    """The "logistic" psychophysical kernel with trial weights; traceable.
+
+    The weights ``b`` of a penalised logistic regression of the choice on every frame's
+    (and channel's) energy, with an unpenalised intercept ``a``: they maximise
+    ``sum_t w_t [y_t log p_t + (1 - y_t) log(1 - p_t)] - l2 |b|^2 / 2`` with
+    ``p_t = sigmoid(a + b . e_t)`` and ``y_t = 1`` where trial ``t`` chose 1 (Newton's
+    method from 0, ``n_iter`` steps, the exact Hessian). With unit weights it equals
+    ``psychophysical_kernel(energy, choices, method="logistic", l2=l2)`` (to float
+    rounding); an integer weight ``k`` counts a trial ``k`` times, so Poisson(1) weights
+    give a Poisson bootstrap resample's fit. Unlike :func:`choice_triggered_average`, which
+    for correlated frames mixes each frame's weight with its neighbours', the regression
+    separates the frames' contributions; for a logistic observer it recovers the observer's
+    weights (in log-odds per energy unit) up to the penalty's shrinkage.
+
+    Args:
+        energy: (trials, frames, *channels) stimulus energy per frame.
+        chose_one: 0/1 (or bool) per trial.
+        weights: non-negative weight per trial; None for unit weights.
+        l2: ridge penalty on the frame weights (not the intercept): keeps separable data
+            finite.
+        n_iter: Newton steps.
+
+    Returns:
+        The kernel, shape (frames, *channels), in log-odds of choice 1 per unit energy.
+
+    Raises:
+        ValueError: naming ``energy``, ``chose_one``, ``weights`` or ``l2`` for mismatched
+            shapes, a negative penalty and, on concrete inputs only, NaN/inf values,
+            non-binary choices or negative weights.
+
+    >>> import jax
+    >>> e = jax.random.normal(jax.random.key(0), (4000, 3))
+    >>> p = jax.nn.sigmoid(e @ jnp.array([1.5, 1.0, 0.5]))
+    >>> choice = jax.random.uniform(jax.random.key(1), (4000,)) < p
+    >>> [round(v, 1) for v in logistic_kernel(e, choice).tolist()]
+    [1.5, 1.0, 0.5]
+    """
+    e = as_float_array(energy, "energy")
+    if e.ndim < 2:
+        raise ValueError(f"energy: expected (trials, frames, *channels), got shape {e.shape}")
+    check_finite(e, "energy")
+    if not l2 >= 0:
+        raise ValueError(f"l2: expected a non-negative penalty, got {l2}")
+    n_trials = e.shape[0]
+    mask = _choice_mask(chose_one, n_trials, "chose_one")
+    w = _trial_weights(weights, n_trials).astype(e.dtype)
+    x = e.reshape(n_trials, -1)
+    design = jnp.concatenate([jnp.ones((n_trials, 1), x.dtype), x], axis=1)
+    b = _logistic_weights(design, mask.astype(x.dtype), l2, n_iter=n_iter, weights=w)
+    return b[1:].reshape(e.shape[1:])
+
+
 class KernelShape(NamedTuple):
     """The time course of a psychophysical kernel, against the ideal observer's flat kernel.
 
@@ -430,6 +502,7 @@ __all__ = [
     "choice_probability",
     "choice_triggered_average",
     "kernel_shape",
+    "logistic_kernel",
     "psychophysical_kernel",
     "roc_auc",
     "weighted_roc_auc",

@@ -155,7 +155,8 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
 COMPANIONS = (
     "fraction_along_fprime", "accuracy", "psychometric_slope", "choice_probability",
     "noise_correlation_same_minus_different", "kernel_mean", "information_pooled",
-    "information_shuffled_pooled", "redundancy_pooled",
+    "information_shuffled_pooled", "redundancy_pooled", "fraction_along_fprime_zero",
+    "fraction_along_fprime_within_choice", "choice_share_along_fprime",
 )  # fmt: skip
 """Per-session measures besides the redundancy family whose change with learning is reported."""
 
@@ -318,6 +319,17 @@ def _paper_effects(point, rep, last: int, change) -> dict:
         # The kernel's shape is defined once choices follow the evidence: after learning.
         out["kernel_late_minus_early_last_engaged"] = effect(
             point, rep, lambda d: d.kernel_late_minus_early.sel(mode="engaged", session=last)
+        )
+    if "kernel_logistic_late_minus_early" in point:
+        # The logistic kernel's shape: the confirmation-bias (primacy) signature, reported.
+        out["kernel_logistic_late_minus_early_last_engaged"] = effect(
+            point, rep,
+            lambda d: d.kernel_logistic_late_minus_early.sel(mode="engaged", session=last),
+        )  # fmt: skip
+    if "choice_share_along_fprime" in point:
+        # The share of the noise along f' that travels with the choice, after learning.
+        out["choice_share_along_fprime_last_engaged"] = effect(
+            point, rep, lambda d: d.choice_share_along_fprime.sel(mode="engaged", session=last)
         )
     if "redundancy_dprime_top" in point:
         for mode in MODES:

@@ -15,6 +15,14 @@ orientation relative to the task axis; choice probability of the task-relevant n
 AUC on zero-signal trials, oriented by each neuron's preferred category); the psychophysical
 kernel over noise frames and its late-minus-early shape; accuracy on the signal trials and the
 slope of the psychometric function.
+The reviewer's analyses: the psychophysical kernel also as the weights of a penalised logistic
+regression of the choice on the frames' energies (``kernel_logistic``, the confirmation-bias
+signature: primacy is a negative late-minus-early); ``I``, ``I_shuffle`` and redundancy against
+the population size (``*_by_size``: 8, 16, 32, ... neurons up to the subset size; whether the
+added redundancy limits information, ``I`` saturating while ``I_shuffle`` grows); and the share
+of the zero-signal noise along ``f'`` over all trials and within choice
+(:func:`choice_conditioned_fractions`: how much of the variance along ``f'`` travels with the
+choice).
 ``I``, ``I_shuffle`` and redundancy also from the covariance pooled over all levels (signal
 trials included), next to the zero-signal estimator. All from
 :class:`~bayescortex.analysis.moments.SignalMoments` and the kept zero-signal trials
@@ -33,6 +41,7 @@ import numpy as np
 from bayescortex.analysis.choice import (
     choice_triggered_average,
     kernel_shape,
+    logistic_kernel,
     weighted_roc_auc,
 )
 from bayescortex.analysis.correlations import (
@@ -40,7 +49,12 @@ from bayescortex.analysis.correlations import (
     category_correlation_contrast,
     correlation_from_covariance,
 )
-from bayescortex.analysis.moments import SignalMoments, covariance, fprime_from_moments
+from bayescortex.analysis.moments import (
+    HIGHEST,
+    SignalMoments,
+    covariance,
+    fprime_from_moments,
+)
 from bayescortex.analysis.psychometric import psychometric_fit
 from bayescortex.analysis.redundancy import redundancy_from_stats
 from bayescortex.models import CATEGORY_ORIENTATIONS
@@ -69,6 +83,7 @@ class Analysis(NamedTuple):
     groups: tuple[tuple[str, tuple[int, ...]], ...] = ()  # named neuron groups
     group_size: int = 0
     task: int | None = None  # the trained task (model neurons with known orientations)
+    sizes: tuple[int, ...] = ()  # population sizes of the *_by_size measures (empty: none)
 
     @classmethod
     def for_model(cls, coherences, n_neurons: int, task: int, subset_size: int, bins: int):
@@ -79,7 +94,21 @@ class Analysis(NamedTuple):
         )
         size = min(subset_size // 2, *(len(g) for _, g in groups))
         ds = tuple(2.0 * float(c) for c in coherences)
-        return cls(ds, subset_size, bins, groups, size, task)
+        return cls(ds, subset_size, bins, groups, size, task, population_sizes(subset_size))
+
+
+def population_sizes(subset_size: int) -> tuple[int, ...]:
+    """The population sizes of the ``*_by_size`` measures: 8, 16, 32, ... below
+    ``subset_size``, then ``subset_size`` itself (the main estimate's size).
+
+    >>> population_sizes(32), population_sizes(24), population_sizes(6)
+    ((8, 16, 32), (8, 16, 24), (6,))
+    """
+    sizes, n = [], 8
+    while n < subset_size:
+        sizes.append(n)
+        n *= 2
+    return (*sizes, subset_size)
 
 
 ORIENTATION_BINS = 8
@@ -88,7 +117,9 @@ ORIENTATION_BINS = 8
 TRAILING = {
     "_by_time": ("time",),
     "_by_coherence": ("coherence",),
+    "_by_size": ("size",),
     "kernel": ("frame",),
+    "kernel_logistic": ("frame",),
     "noise_correlation_binned": ("orientation_row", "orientation_column"),
 }
 """Names of the trailing axes of a measure, by the end of its name."""
@@ -164,6 +195,110 @@ def _choice_measures(analysis: Analysis, moments: SignalMoments, trials: ZeroTri
     }
 
 
+KERNEL_L2 = 1.0
+"""Ridge penalty of the logistic psychophysical kernel (``kernel_logistic``), on the frame
+weights (log-odds per unit of frame energy), not the intercept: it keeps the fit finite where
+a block's choices are (nearly) separable by the energies, which a trained model with little
+internal noise can approach, and shrinks every frame alike, so the kernel's shape survives.
+Against the data term of the Hessian it is small: about ``trials x var(energy) / 4`` per frame,
+with the default 192 zero-signal trials and frame energies of variance ``|axis|^2`` (about 1.8
+for the default gratings) times the pixel noise variance (1), about 86, so the shrinkage is
+about 1%. Newton's method converged to float32 rounding within 8 steps on planted observers of
+48 and 192 trials and 13 frames, separable choices included."""
+
+KERNEL_NEWTON_STEPS = 25
+"""Newton steps of the logistic kernel's fit (from 0; the ridge keeps the problem strictly
+concave; 8 steps sufficed in the checks of :data:`KERNEL_L2`)."""
+
+
+def _reviewer_choice_measures(analysis: Analysis, moments: SignalMoments, trials, w) -> dict:
+    """The logistic psychophysical kernel and the noise along ``f'`` given the choice."""
+    kernel = logistic_kernel(
+        trials.energy, trials.choice == 0, w, l2=KERNEL_L2, n_iter=KERNEL_NEWTON_STEPS
+    )
+    fp = jnp.sum(fprime_from_moments(_select(moments, -1), analysis.ds), axis=0)
+    zero, within = choice_conditioned_fractions(trials.responses[:, -1], fp, trials.choice, w)
+    return {
+        "kernel_logistic": kernel,
+        "kernel_logistic_late_minus_early": kernel_shape(kernel).late_minus_early,
+        "fraction_along_fprime_zero": zero,
+        "fraction_along_fprime_within_choice": within,
+        "choice_share_along_fprime": zero - within,
+    }
+
+
+def choice_conditioned_fractions(responses, direction, choice, weights=None):
+    """Share of the noise variance along ``direction`` over all trials and within choice.
+
+    ``responses``: (trials, neurons) zero-signal responses; ``direction``: (neurons,), e.g.
+    ``f'`` (normalised here); ``choice``: 0/1 per trial; ``weights``: per trial (None: unit).
+    With ``u = direction / |direction|``, returns ``(u^T S u / tr S, u^T S_w u / tr S_w)``:
+    ``S`` the weighted scatter of all trials around their mean, ``S_w`` the scatter pooled
+    within the two choice groups, each around its own weighted mean (a group of no weight
+    adds nothing). The divisors of the covariances cancel in each ratio.
+
+    What it tells: the choice splits the zero-signal trials by where the population's activity
+    fell along ``f'`` if the choice reads the population out, but also if feedback from the
+    decision pushes the population along ``f'`` (the top-down loop). Either way the choice
+    groups' means differ along ``f'``, and conditioning on the choice removes that
+    between-group part: if the variance along ``f'`` is largely choice-driven, the
+    within-choice fraction falls well below the unconditioned one, and ``zero - within``
+    (``choice_share_along_fprime``) is the share of the noise variance (along ``f'``, as a
+    fraction of the total) that travels with the choice. Where the choice is independent of
+    the responses the two fractions agree (to sampling error).
+
+    >>> x = jnp.array([[2.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    >>> fp, choice = jnp.array([3.0, 0.0]), jnp.array([1, 0, 0])  # the choice takes trial 0
+    >>> zero, within = choice_conditioned_fractions(x, fp, choice)
+    >>> round(float(zero), 4), round(float(within), 4)
+    (0.5714, 0.0)
+    """
+    x = jnp.asarray(responses)
+    w = jnp.ones(x.shape[0], x.dtype) if weights is None else jnp.asarray(weights, x.dtype)
+    u = direction / jnp.sqrt(jnp.sum(direction**2))
+    chose_one = jnp.asarray(choice) == 1
+
+    def scatter(wg):
+        # Weighted scatter along u and its trace, around the group's weighted mean.
+        total = jnp.sum(wg)
+        mean = jnp.matmul(wg, x, precision=HIGHEST) / jnp.where(total > 0, total, 1.0)
+        c = x - mean[None, :]
+        along = jnp.sum(wg * jnp.matmul(c, u, precision=HIGHEST) ** 2)
+        return along, jnp.sum(wg * jnp.sum(c**2, axis=-1))
+
+    along, trace = scatter(w)
+    along1, trace1 = scatter(jnp.where(chose_one, w, 0.0))
+    along0, trace0 = scatter(jnp.where(chose_one, 0.0, w))
+    return along / trace, (along0 + along1) / (trace0 + trace1)
+
+
+SIZE_KEY = 0x5153
+"""``fold_in(key, SIZE_KEY)`` keys the random subsets of the ``*_by_size`` measures (then
+``fold_in`` of the size), apart from the three keys every block splits for the other
+measures, which are unchanged."""
+
+
+def _size_measures(analysis: Analysis, moments: SignalMoments, key, n_subsets, total) -> dict:
+    """``I``, ``I_shuffle`` and ``I_red`` (whole trial, combined over coherences, median over
+    ``n_subsets`` random subsets) at every size of ``analysis.sizes``; at ``subset_size``
+    itself the main estimate (``total``), so the largest size equals ``information`` etc."""
+    names = ("information", "information_shuffled", "redundancy")
+    whole = _select(moments, -1)
+    k = jax.random.fold_in(key, SIZE_KEY)
+    columns = {m: [] for m in names}
+    for size in analysis.sizes:
+        if size == analysis.subset_size:
+            est = total.combined
+        else:
+            est = redundancy_from_stats(
+                whole, jax.random.fold_in(k, size), ds=analysis.ds, subset_size=size,
+                n_subsets=n_subsets,
+            ).combined  # fmt: skip
+        for m in names:
+            columns[m].append(getattr(est, m))
+    return {f"{m}_by_size": jnp.stack(v) for m, v in columns.items()}
+
+
 def block_measures(
     analysis: Analysis,
     moments: SignalMoments,
@@ -178,9 +313,12 @@ def block_measures(
     """Measures of one block (one replicate); features ``(bins + 1, neurons)``, last = trial.
 
     ``trials`` and ``weights`` (this replicate's weights of the kept zero-signal trials) add
-    the choice measures; ``dprime`` (per neuron, from data held out from ``moments``:
-    :mod:`.selection`) the groups of highest and lowest d' (:func:`.selection.dprime_groups`);
-    ``signal_second`` (:func:`pooled_moments`) the information from the pooled covariance.
+    the choice measures (with the logistic kernel and the noise along ``f'`` within choice);
+    ``analysis.sizes`` the ``*_by_size`` measures (their subsets keyed by
+    ``fold_in(key, SIZE_KEY)``: no other measure depends on them); ``dprime`` (per neuron,
+    from data held out from ``moments``: :mod:`.selection`) the groups of highest and lowest
+    d' (:func:`.selection.dprime_groups`); ``signal_second`` (:func:`pooled_moments`) the
+    information from the pooled covariance.
     """
     k_total, k_bins, k_group = jax.random.split(key, 3)
     common = dict(ds=analysis.ds, n_subsets=n_subsets)
@@ -224,6 +362,9 @@ def block_measures(
         out |= _orientation_measures(analysis, moments)
     if trials is not None:
         out |= _choice_measures(analysis, moments, trials, weights)
+        out |= _reviewer_choice_measures(analysis, moments, trials, weights)
+    if analysis.sizes:
+        out |= _size_measures(analysis, moments, key, n_subsets, total)
     out["accuracy"] = jnp.sum(correct[1:]) / jnp.sum(moments.weight[1:])
     out["psychometric_slope"] = psychometric_slope(analysis, correct, moments.weight)
     return out

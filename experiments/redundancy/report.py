@@ -47,6 +47,7 @@ from .effect_sizes import (  # noqa: F401
     with_effects,
 )
 from .learning_curve import learning_curve_text
+from .measures import population_sizes
 from .pipeline import MODES
 from .run import REFERENCE_SECONDS_PER_TRIAL
 
@@ -67,6 +68,43 @@ NOISE_COLUMNS = (
 
 def _fmt(v: tuple[float, float, float], digits: int = 3) -> str:
     return f"{v[0]:.{digits}f} [{v[1]:.{digits}f}, {v[2]:.{digits}f}]"
+
+
+SIZE_COLUMNS = (
+    ("information_by_size", "I"), ("information_shuffled_by_size", "I_shuffle"),
+    ("redundancy_by_size", "I_red"),
+)  # fmt: skip
+
+
+def _size_table(config, ds: xr.Dataset) -> list[str]:
+    """I and I_shuffle against the population size, naive and last session: whether the added
+    redundancy limits information (I saturating while I_shuffle grows with the neurons)."""
+    if "information_by_size" not in ds:
+        return []
+    sizes = (
+        [int(n) for n in ds["size"].values] if "size" in ds.coords
+        else list(population_sizes(config.subset_size))
+    )  # fmt: skip
+    last = int(ds.session[-1])
+    lines = [
+        "",
+        "Information against population size (whole trial, median over random subsets of each "
+        "size; information-limiting noise: I saturates while I_shuffle keeps growing); 95% CIs:",
+        "  mode     session  neurons  " + "  ".join(f"{c:>24s}" for _, c in SIZE_COLUMNS),
+    ]
+    for mode in MODES:
+        for session in (0, last):
+            for i, n in enumerate(sizes):
+                cells = [
+                    level(ds.isel(size=i), name, mode=mode, session=session)
+                    for name, _ in SIZE_COLUMNS
+                    if name in ds
+                ]
+                lines.append(
+                    f"  {mode:8s} {session:7d}  {n:7d}  "
+                    + "  ".join(f"{_fmt(c):>24s}" for c in cells)
+                )
+    return lines
 
 
 def _noise_table(ds: xr.Dataset) -> list[str]:
@@ -204,6 +242,7 @@ def summary_text(config, ds: xr.Dataset) -> str:
     ]
     if "accuracy_by_contrast" in ds and "parameters" in ds:
         lines += ["", learning_curve_text(ds, trials_per_contrast=config.record_trials)]
+    lines += _size_table(config, ds)
     lines += _noise_table(ds) + _baseline_table(ds) + _apical_block(config, ds)
     if "parameters" in ds:
         last = ds.parameters.isel(session=-1).mean("seed")
