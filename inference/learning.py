@@ -2,7 +2,7 @@
 by Fisher's identity, the reward objective (the experiments' default) by SPSA.
 
 What a training trial reveals is the image sequence ``y`` and, after the choice, the correct
-category ``O*`` (as the reward does). Three objectives are implemented; the experiments
+category ``O*`` (as the reward does). Four objectives are implemented; the experiments
 (``bayescortex run redundancy``, ``bayescortex train``) default to ``"reward"``, while
 :func:`fisher_step`'s own ``objective`` argument defaults to ``"conditional"``:
 
@@ -45,6 +45,8 @@ category ``O*`` (as the reward does). Three objectives are implemented; the expe
   animal is trained. It is estimated by SPSA with
   common random numbers; :mod:`bayescortex.inference.reward` implements it and explains the
   estimator and why it was chosen over the score function of the sampler's draws.
+- ``"trial"``: the trial-level likelihood ``log p(O* | y_1..F)``, one ``(K, O)`` per trial and
+  every signal frame's evidence combined (:mod:`bayescortex.inference.trial_likelihood`).
 
 Only three factors of the log joint depend on ``theta``: ``log p(K | q) + log p(g | K, O) +
 log p(x | g)`` (:meth:`HierarchicalModel.log_prior`); the image likelihood and the contrast

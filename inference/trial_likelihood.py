@@ -31,6 +31,13 @@ objective's optimum in the feedback lies is measured (docs/results.md), not assu
 
 ``log p(O* | y)`` itself is reported by its Rao-Blackwellised estimate from the free chain,
 ``log mean_t p(O* | g_1..F^(t))`` over the kept sweeps.
+
+Limitation, measured (docs/results.md, "Four objectives side by side"): to switch the category
+the chain must move every frame's middle layer at once, and with the evidence of 13 frames
+combined it stops switching at strong kernels (64 neurons: 0.19 category flips per sweep at
+``kappa_o`` 0.4, 0.015 at 1.3; 77% of chains never flip there), so beyond about ``kappa_o = 1``
+the estimate is not the gradient. Per-category chains combined by bridge sampling would not
+need to switch; not built.
 """
 
 from __future__ import annotations
