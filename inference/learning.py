@@ -416,6 +416,16 @@ def _scale_sensory(model: HierarchicalModel, updates, rate):
     )  # fmt: skip
 
 
+def with_sensory(model: HierarchicalModel, grads, marginal):
+    """``grads`` with the feedback's sensory leaves taken from ``marginal`` (the images'
+    marginal likelihood, which the sensory leaves ascend under every Fisher objective)."""
+    names = model.feedback.sensory_fields
+    return eqx.tree_at(
+        lambda g: [getattr(g.feedback, n) for n in names], grads,
+        [getattr(marginal.feedback, n) for n in names],
+    )  # fmt: skip
+
+
 def ascend(model: HierarchicalModel, grads, opt_state, optimizer, sensory_rate):
     """One optax ascent step along ``grads`` (model-shaped), the sensory leaves' updates scaled
     by ``sensory_rate``, then :func:`project`; returns ``(model, opt_state)``."""
@@ -548,11 +558,7 @@ def fisher_step(
         sensory_spec = sensory(model)
         if any(jax.tree.leaves(sensory_spec)):
             _, marginal = fisher_gradient(model, free, sensory_spec, per_trial)
-            names = model.feedback.sensory_fields
-            grads = eqx.tree_at(
-                lambda g: [getattr(g.feedback, n) for n in names], grads,
-                [getattr(marginal.feedback, n) for n in names],
-            )  # fmt: skip
+            grads = with_sensory(model, grads, marginal)
         p_category = jax.nn.logsumexp(belief, axis=1)  # (trials, categories): log p(O | y)
         value = jnp.take_along_axis(p_category, categories[:, None], axis=1)[:, 0]
         choice = (p_category[:, 0] <= jnp.log(0.5)).astype(jnp.int32)

@@ -225,11 +225,7 @@ def trial_step(
     sensory_spec = learning.sensory(model)
     if any(jax.tree.leaves(sensory_spec)):
         marginal = _marginal_gradient(model, free.latents, sensory_spec)
-        names = model.feedback.sensory_fields
-        grads = eqx.tree_at(
-            lambda g: [getattr(g.feedback, n) for n in names], grads,
-            [getattr(marginal.feedback, n) for n in names],
-        )  # fmt: skip
+        grads = learning.with_sensory(model, grads, marginal)
     model, opt_state = learning.ascend(model, grads, opt_state, optimizer, sensory_rate)
     value = jax.vmap(log_conditional_estimate)(free.log_posterior, categories)
     other = jax.vmap(log_conditional_estimate)(free.log_posterior, 1 - categories)
