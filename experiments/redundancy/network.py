@@ -140,7 +140,9 @@ def _networks_one(static: Static, graphdef, hyper: Hyper, seed_keys, target, par
             rec = record_network(k_rec, graphdef, prm, stimulus, static.task, lv, contrasts,
                                  frozen)  # fmt: skip
             x = rec.responses[:, None, :]
-            moments = jax.vmap(lambda w: moments_from_trials(x, lv, w, n_levels=n_levels))(weights)
+            # One replicate at a time: vmapped, every replicate's centred trials would be held
+            # at once ((resamples + 1) x trials x hidden, 1.3 GiB per seed at paper scale).
+            moments = jax.lax.map(lambda w: moments_from_trials(x, lv, w, n_levels=n_levels), weights)
             hits = correct_per_level(weights, rec.choices, contrasts, lv, n_levels)
             return BlockStats(moments, hits), noise_variance(graphdef, prm, rec.rates[zero])
 
