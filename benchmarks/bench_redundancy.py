@@ -20,7 +20,12 @@ prints, as measured (never asserted):
    the preset's allowed), extrapolated to the preset's seeds and sessions;
 6. with ``--growth``, how the time after compilation grows with seeds, recorded trials and
    neurons (a small one-session configuration, each factor doubled twice), as ratios to the
-   smallest.
+   smallest;
+7. with ``--programs``, the memory each compiled program asks XLA for (temporaries, arguments,
+   outputs; ``memory_analysis`` of the compiled program on one device, nothing run) at one
+   seed and at the preset's seeds, with their ratio: a program whose temporaries grow with
+   the seeds far beyond its outputs holds something per seed that it need not (the classic
+   baselines held every bootstrap replicate's centred trials at once: 6.4 GiB at 5 seeds).
 
 Like the command line, it splits the CPU into two host devices, so a recording's two
 conditions run on two cores (``--one-device``: not; the time to compare against).
@@ -33,6 +38,7 @@ a warm start); ``--json`` prints the measured numbers as one JSON object instead
     python benchmarks/bench_redundancy.py --quick --memory
     python benchmarks/bench_redundancy.py --growth
     python benchmarks/bench_redundancy.py --full --profile --seeds 1   # paper scale, by stage
+    python benchmarks/bench_redundancy.py --full --programs   # each program's memory, compiled
     python benchmarks/bench_redundancy.py --compile-cache ~/.cache/bayescortex   # twice
     python benchmarks/bench_redundancy.py --one-device   # recordings on one device
 """
@@ -52,11 +58,19 @@ import jax
 import numpy as np
 
 from bayescortex.experiments.compilation import CompileTime, compile_time, enable_cache
-from bayescortex.experiments.placement import kernel_placement, one_run, put, split_cpu
+from bayescortex.experiments.placement import (
+    VECTORISED,
+    kernel_placement,
+    one_run,
+    put,
+    split_cpu,
+)
 from bayescortex.experiments.redundancy import FULL, RedundancyConfig, run
+from bayescortex.experiments.redundancy import network as N
 from bayescortex.experiments.redundancy import pipeline as P
 from bayescortex.experiments.redundancy.network import network_measures
 from bayescortex.experiments.redundancy.run import REFERENCE_SECONDS_PER_TRIAL
+from bayescortex.models import Stimulus
 
 PREVIOUS_SECONDS = {"default": 219.0, "full": 4149.0}
 """Recorded wall time of the previous implementation (commit 0e1e453, 2 cores)."""
@@ -223,6 +237,60 @@ def print_profile(prof: dict, parts: dict) -> None:
         print(f"  {k:34s} {v:8.1f} s ({v / 60:.1f} min)")
 
 
+def program_memory(config: RedundancyConfig) -> list[dict]:
+    """GiB of temporaries, arguments and outputs that XLA reserves for each compiled program of
+    ``config`` (one trained session; every program compiled on one device, none run), at one
+    seed and at ``config.seeds``."""
+
+    return [row for seeds in sorted({1, config.seeds}) for row in _programs(config, seeds)]
+
+
+def _programs(config: RedundancyConfig, seeds: int) -> list[dict]:
+    rows = []
+    static, hyper = dataclasses.replace(config, seeds=seeds, sessions=1).split()
+    hypers, keys = P.stack_configs([hyper]), P.seed_keys(config.seed, seeds)[None]
+    states = jax.eval_shape(lambda: P.init_states(static, hypers, keys))
+    conds = P.main_conditions(static)
+    stats, dp = jax.eval_shape(
+        lambda s: P.record_configs(static, VECTORISED, hypers, s, keys, 0, conds), states
+    )
+    dprime = jax.ShapeDtypeStruct(dp.shape[:2] + dp.shape[3:], dp.dtype)
+    target = jax.ShapeDtypeStruct((1, seeds, 2), np.float32)
+    pixels = Stimulus().size ** 2
+    graphdef, params = N.initial_network(pixels, static.network_hidden, 0, N.N_SHARED)
+    params = jax.tree.map(lambda a: jax.ShapeDtypeStruct((seeds, *a.shape), a.dtype), params)
+    programs = {
+        "training": (P.train_configs, (static, VECTORISED, hypers, states, keys, 1)),
+        "recording": (P.record_configs, (static, VECTORISED, hypers, states, keys, 0, conds)),
+        "measures": (P.measure_configs, (static, VECTORISED, stats, dprime, keys, 0, 0)),
+        "classic baselines": (
+            N._networks,
+            (static, graphdef, VECTORISED, hypers, keys, target, params),
+        ),
+    }
+    for name, (program, args) in programs.items():
+        m = program.lower(*args).compile().memory_analysis()
+        rows.append({"program": name, "seeds": seeds,
+                     "temp_gib": m.temp_size_in_bytes / 2**30,
+                     "argument_gib": m.argument_size_in_bytes / 2**30,
+                     "output_gib": m.output_size_in_bytes / 2**30})  # fmt: skip
+        print(f"  {name:18s} {seeds} seed(s): temporaries {rows[-1]['temp_gib']:.2f} GiB",
+              file=sys.stderr, flush=True)  # fmt: skip
+    return rows
+
+
+def print_program_memory(rows: list[dict]) -> None:
+    seeds = max(r["seeds"] for r in rows)
+    one = {r["program"]: r for r in rows if r["seeds"] == 1}
+    print(f"memory XLA reserves per compiled program (GiB; one device; 1 and {seeds} seeds):")
+    print("| program | seeds | temporaries | arguments | outputs | temporaries / 1 seed |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        ratio = r["temp_gib"] / max(one[r["program"]]["temp_gib"], 1e-12)
+        print(f"| {r['program']} | {r['seeds']} | {r['temp_gib']:.2f} | {r['argument_gib']:.3f} "
+              f"| {r['output_gib']:.3f} | {ratio:.2f}x |")  # fmt: skip
+
+
 GROWTH_BASE = RedundancyConfig(
     seeds=1, sessions=1, neurons=16, units=8, trials_per_session=32, record_trials=24,
     subset_size=8, subsets=8, bootstrap=8, bootstrap_subsets=4, controls=False,
@@ -267,6 +335,11 @@ def main() -> None:
     parser.add_argument("--growth", action="store_true", help="cost vs seeds, trials, neurons")
     parser.add_argument("--profile", action="store_true", help="time and memory by stage")
     parser.add_argument("--seeds", type=int, help="seeds of the profiled run (fewer: faster)")
+    parser.add_argument(
+        "--programs",
+        action="store_true",
+        help="memory of each compiled program at 1 seed and the preset's seeds",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--compile-cache", metavar="DIR", help="persistent compilation cache")
     parser.add_argument("--one-device", action="store_true", help="recordings on one device")
@@ -286,6 +359,13 @@ def main() -> None:
     config = {"quick": QUICK, "full": FULL, "default": RedundancyConfig()}[preset]
     if args.memory:
         memory_check()
+        return
+    if args.programs:
+        rows = program_memory(config)
+        if args.json:
+            print(json.dumps({"preset": preset, "programs": rows}))
+        else:
+            print_program_memory(rows)
         return
     if args.profile:
         prof = profile(dataclasses.replace(config, seeds=args.seeds) if args.seeds else config)

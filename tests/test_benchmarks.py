@@ -52,6 +52,26 @@ def test_profile_splits_the_trials_over_two_host_devices(tmp_path):
     assert "x the throughput" in split or "did not finish" in split, split
 
 
+@pytest.mark.examples
+def test_program_memory_lists_every_program_at_one_and_the_presets_seeds(tmp_path):
+    """``bench_redundancy.py --programs`` compiles each program (nothing runs) and reports what
+    XLA reserves for it, at 1 seed and the preset's (quick: 2)."""
+    script = next(p for p in BENCHMARKS if p.name == "bench_redundancy.py")
+    out = subprocess.run(
+        [sys.executable, str(script), "--quick", "--programs", "--json"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = json.loads(out.stdout)["programs"]
+    programs = {"training", "recording", "measures", "classic baselines"}
+    assert {(r["program"], r["seeds"]) for r in rows} == {(p, s) for p in programs for s in (1, 2)}
+    for r in rows:
+        assert r["temp_gib"] > 0 and r["output_gib"] > 0, r
+    # The recording's outputs (per seed statistics) double with the seeds.
+    rec = {r["seeds"]: r["output_gib"] for r in rows if r["program"] == "recording"}
+    assert rec[2] == pytest.approx(2 * rec[1], rel=0.05)
+
+
 GPU_CHECK = BENCHMARKS[0].parent / "gpu_check.py"
 STEP_KEYS = {
     "name": str, "command": list, "status": str, "reason": (str, type(None)),

@@ -10,13 +10,8 @@ from typing import Literal, NamedTuple
 from bayescortex.inference.modes import check_layout
 from bayescortex.models import task_index
 
-from ..protocol import (
-    Hyper,
-    LearningOptions,
-    Protocol,
-    default_chunk,
-    learning_rate,
-)
+from ..options import LearningOptions
+from ..protocol import Hyper, Protocol, default_chunk, learning_rate
 from ..results import check_fields, check_run_id
 from ..simulate import MAX_DELTA, check_contrasts
 

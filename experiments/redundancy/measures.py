@@ -26,7 +26,7 @@ choice).
 ``I``, ``I_shuffle`` and redundancy also from the covariance pooled over all levels (signal
 trials included), next to the zero-signal estimator. All from
 :class:`~bayescortex.analysis.moments.SignalMoments` and the kept zero-signal trials
-(:class:`~bayescortex.experiments.protocol.ZeroTrials`), jax-traceable, with the bootstrap
+(:class:`~bayescortex.experiments.blocks.ZeroTrials`), jax-traceable, with the bootstrap
 replicates' weights.
 """
 
@@ -60,7 +60,8 @@ from bayescortex.analysis.redundancy import redundancy_from_stats
 from bayescortex.models import CATEGORY_ORIENTATIONS
 from bayescortex.models.stimuli import preferred_orientations
 
-from ..protocol import BlockStats, ZeroTrials, replicate_moments
+from ..blocks import BlockStats, ZeroTrials, replicate_moments
+from ..keys import SIZE_KEY
 from .selection import dprime_groups
 
 MEASURES = ("information", "information_shuffled", "redundancy", "percent_redundancy")
@@ -270,12 +271,6 @@ def choice_conditioned_fractions(responses, direction, choice, weights=None):
     along1, trace1 = scatter(jnp.where(chose_one, w, 0.0))
     along0, trace0 = scatter(jnp.where(chose_one, 0.0, w))
     return along / trace, (along0 + along1) / (trace0 + trace1)
-
-
-SIZE_KEY = 0x5153
-"""``fold_in(key, SIZE_KEY)`` keys the random subsets of the ``*_by_size`` measures (then
-``fold_in`` of the size), apart from the three keys every block splits for the other
-measures, which are unchanged."""
 
 
 def _size_measures(analysis: Analysis, moments: SignalMoments, key, n_subsets, total) -> dict:

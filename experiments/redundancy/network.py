@@ -33,6 +33,7 @@ from jaxtyping import Array, Float, Int
 from bayescortex.analysis.moments import moments_from_trials, poisson_weights
 from bayescortex.models import Stimulus
 
+from ..blocks import BlockStats, correct_per_level
 from ..discriminative import (
     N_SHARED,
     Penalties,
@@ -43,15 +44,9 @@ from ..discriminative import (
     record_network,
     train_session,
 )
+from ..keys import NETWORK_KEY, bootstrap_key
 from ..placement import VECTORISED, Placement, over_configs
-from ..protocol import (
-    NETWORK_KEY,
-    BlockStats,
-    Hyper,
-    bootstrap_key,
-    correct_per_level,
-    trial_table,
-)
+from ..protocol import Hyper, trial_table
 from .config import Static
 from .measures import Analysis, replicate_measures
 
@@ -142,7 +137,9 @@ def _networks_one(static: Static, graphdef, hyper: Hyper, seed_keys, target, par
             x = rec.responses[:, None, :]
             # One replicate at a time: vmapped, every replicate's centred trials would be held
             # at once ((resamples + 1) x trials x hidden, 1.3 GiB per seed at paper scale).
-            moments = jax.lax.map(lambda w: moments_from_trials(x, lv, w, n_levels=n_levels), weights)
+            moments = jax.lax.map(
+                lambda w: moments_from_trials(x, lv, w, n_levels=n_levels), weights
+            )
             hits = correct_per_level(weights, rec.choices, contrasts, lv, n_levels)
             return BlockStats(moments, hits), noise_variance(graphdef, prm, rec.rates[zero])
 

@@ -27,6 +27,8 @@ import numpy as np
 
 from bayescortex.inference import inference_mode
 
+from ..blocks import accuracy, context_posterior, record
+from ..keys import RECORDING_KEY, SELECTION_KEY, SUBSET_KEY, bootstrap_key, session_key
 from ..placement import VECTORISED, Placement, over_configs, put
 from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
 from ..placement import stack_configs as stack_configs  # and its configuration axis
@@ -35,20 +37,15 @@ from ..protocol import (
     Hyper,
     SeedState,
     TrainInfo,
-    accuracy,
-    bootstrap_key,
     conditions,
-    context_posterior,
     feedback_parameters,
     init_state,
-    record,
-    session_key,
     train_session,
 )
 from ..protocol import parameter_names as protocol_parameter_names
 from .config import Static
 from .measures import Analysis, reference_dprime, replicate_measures
-from .selection import SELECTION_KEY, selection_key, selection_protocol
+from .selection import selection_key, selection_protocol
 
 MODES = ("engaged", "passive")
 TASK_CUE, FIXATION_CUE = 0, 1
@@ -128,12 +125,12 @@ def seed_train(static: Static, hyper: Hyper, state: SeedState, seed_key, session
 
 def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, session, conds):
     """Record ``conds`` after session ``session`` and stream them into statistics
-    (:class:`~bayescortex.experiments.protocol.BlockStats` with a leading condition axis),
+    (:class:`~bayescortex.experiments.blocks.BlockStats` with a leading condition axis),
     with each condition's d' per neuron in a held-out block (:func:`seed_dprime`). Every
     condition sees the session's recording images (``fold_in(session key, 1)``)."""
     skey = session_key(seed_key, session)
     stats = record(
-        static.protocol, hyper, state.model, jax.random.fold_in(skey, 1),
+        static.protocol, hyper, state.model, jax.random.fold_in(skey, RECORDING_KEY),
         bootstrap_key(seed_key), conds,
     )  # fmt: skip
     return stats, seed_dprime(static, hyper, state, skey, conds)
@@ -144,7 +141,7 @@ def seed_measures(static: Static, stats, dprime, seed_key, session, stream=0):
     with a leading condition axis. ``dprime`` (per neuron, :func:`seed_dprime`, from the
     held-out block) ranks the d' groups; ``stream`` (0 for the main blocks, 1, 2, ... for the
     controls) selects the neuron subsets of the measures."""
-    key = jax.random.fold_in(jax.random.fold_in(session_key(seed_key, session), 3), stream)
+    key = jax.random.fold_in(jax.random.fold_in(session_key(seed_key, session), SUBSET_KEY), stream)
     point, resampled = replicate_measures(
         analysis_of(static), stats, key,
         n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets, dprime=dprime,

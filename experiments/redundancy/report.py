@@ -212,10 +212,11 @@ def summary_text(config, ds: xr.Dataset) -> str:
         "Changes from session 0 (naive) to the last session; bootstrap 95% CIs over seeds and "
         "trials:",
     ]
+    width = max((len(str(n)) for n in ds.effect.values), default=0)
     for name in ds.effect.values:
         row = ds.sel(effect=name)
         lines.append(
-            f"  {name:46s} {float(row.effect_value):9.4f} "
+            f"  {name:{width}s} {float(row.effect_value):9.4f} "
             f"[{float(row.effect_low):9.4f}, {float(row.effect_high):9.4f}]"
         )
     lines += [

@@ -21,6 +21,7 @@ from .measures import ORIENTATION_BINS, trailing_dims
 from .network import BASELINES, NOISE, network_measures
 from .pipeline import (
     MODES,
+    analysis_of,
     controls,
     controls_step,
     init_states,
@@ -210,6 +211,9 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
         "orientation_row": ORIENTATION_CENTRES,
         "orientation_column": ORIENTATION_CENTRES,
     }
+    sizes = analysis_of(static).sizes
+    if sizes:  # the population sizes of the *_by_size measures
+        coords["size"] = list(sizes)
     names = parameter_names(static)
     if names:
         data["parameters"] = (

@@ -23,7 +23,7 @@ does not grow with the number of trials. It costs a quarter of a block's recordi
 
 Why not split the main block's trials (e.g. by trial-id parity): the signal trials are
 streamed into per-level sums, one per replicate, so a split would need a second set of sums in
-the recording (:func:`~bayescortex.experiments.protocol.record`), and the groups' measures
+the recording (:func:`~bayescortex.experiments.blocks.record`), and the groups' measures
 would see half the trials.
 """
 
@@ -32,14 +32,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from ..keys import SELECTION_KEY
 from ..protocol import Protocol
-
-SELECTION_KEY = 4
-"""The held-out block's key: ``fold_in(session key, SELECTION_KEY)`` (the other keys of a
-session: 0 training minibatches, 1 the main recording, 2 training contrasts, 3 the measures'
-subsets and, in session 0, the free-form start, 5 passive exposure; the seed's
-``BOOTSTRAP_KEY = 2**31 - 1`` and ``NETWORK_KEY = 2**31 - 2`` are no session's; see
-:mod:`bayescortex.experiments.protocol`)."""
 
 SELECTION_FRACTION = 4
 """The held-out block has ``1 / SELECTION_FRACTION`` of the main block's trials per level."""

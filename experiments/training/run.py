@@ -6,10 +6,11 @@ trial reveals the correct category, and the feedback parameters take one optax s
 minibatch (:func:`bayescortex.inference.learning.fisher_step`). After every session (and once
 before training, as session 0) the same block of stimuli is recorded in every ``record_modes``
 condition (engaged and passive by default, identical keys, so identical images) with the full
-trial simulation, and a checkpoint is written. Training and recording are the compiled protocol
-of :mod:`bayescortex.experiments.protocol` (the same programs the redundancy experiment runs;
-recorded trials stream into statistics, of which accuracy and the context posterior are kept
-here), driven by the session runner of :mod:`bayescortex.experiments.session`.
+trial simulation, and a checkpoint is written. Training and recording are the compiled
+programs of :mod:`bayescortex.experiments.protocol` and :mod:`bayescortex.experiments.blocks`
+(the same programs the redundancy experiment runs; recorded trials stream into statistics, of
+which accuracy and the context posterior are kept here), driven by the session runner of
+:mod:`bayescortex.experiments.session`.
 
 The default: the model starts as an adult sensory model that does not know the task: the
 coupling ``delta = 0.08`` (the authors' trained value; it stays fixed unless
@@ -91,7 +92,7 @@ Keys: session ``s`` uses ``fold_in(key(seed), s)`` (training minibatch ``b``:
 contrasts: ``fold_in(session key, 2)``; free-form initial noise: ``fold_in(session-0 key, 3)``;
 passive exposure: ``fold_in(session key, 5)``, ``EXPOSURE_KEY``; the recording's bootstrap
 weights, if any: ``fold_in(key(seed), 2**31 - 1)``, ``BOOTSTRAP_KEY``; the constants and the
-redundancy experiment's further keys are listed in :mod:`bayescortex.experiments.protocol`),
+redundancy experiment's further keys are listed in :mod:`bayescortex.experiments.keys`),
 so a run resumed from any checkpoint replays exactly what an uninterrupted run does.
 """
 
@@ -122,21 +123,18 @@ from bayescortex.models import (
 )
 
 from .. import checkpoint
+from ..blocks import accuracy, context_posterior, record
 from ..compilation import CompileTime, compile_time
+from ..keys import RECORDING_KEY, bootstrap_key, session_key
 from ..protocol import (
     Hyper,
     Protocol,
     SeedState,
     TrainInfo,
-    accuracy,
-    bootstrap_key,
     conditions,
-    context_posterior,
     feedback_parameters,
     init_state,
     parameter_names,
-    record,
-    session_key,
     train_session,
 )
 from ..results import check_output, config_dict, run_folder, versions, write_together
@@ -177,7 +175,7 @@ def _train(protocol: Protocol, hyper: Hyper, state: SeedState, key, session, tas
 @functools.partial(jax.jit, static_argnums=0)
 def _record(protocol: Protocol, hyper: Hyper, state: SeedState, key, session, conds):
     skey = session_key(key, session)
-    stats = record(protocol, hyper, state.model, jax.random.fold_in(skey, 1),
+    stats = record(protocol, hyper, state.model, jax.random.fold_in(skey, RECORDING_KEY),
                    bootstrap_key(key), conds)  # fmt: skip
     model = state.model
     return SessionOutput(

@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from bayescortex.experiments import protocol
+from bayescortex.experiments import blocks, protocol
 from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.redundancy import pipeline as P
@@ -57,7 +57,7 @@ def _trained_and_naive(config):
 
 def _counts(static, hyper, model, key):
     conds = P.main_conditions(static)
-    stats = protocol.record(
+    stats = blocks.record(
         static.protocol, hyper, model, jax.random.fold_in(key, 7), jax.random.fold_in(key, 8),
         conds,
     )  # fmt: skip

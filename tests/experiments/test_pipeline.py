@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bayescortex.analysis import moments_from_trials
-from bayescortex.experiments import protocol
+from bayescortex.experiments import blocks, protocol
 from bayescortex.experiments.compilation import compile_time
 from bayescortex.experiments.placement import Placement
 from bayescortex.experiments.redundancy import RedundancyConfig
@@ -70,7 +70,7 @@ def test_streamed_statistics_equal_stored_trials(tiny):
     model = jax.tree.map(lambda a: a[0, 0], states.model)
     conds = P.main_conditions(static)
     key = jax.random.key(7)
-    stats = jax.jit(protocol.record, static_argnums=0)(p, hyper, model, key, key, conds)
+    stats = jax.jit(blocks.record, static_argnums=0)(p, hyper, model, key, key, conds)
 
     level = np.repeat(np.arange(len(p.levels)), p.layout.sizes)
     settings = protocol.record_settings(p, hyper)
@@ -84,7 +84,7 @@ def test_streamed_statistics_equal_stored_trials(tiny):
         stored = moments_from_trials(
             x, jnp.asarray(level), jnp.ones(level.size), n_levels=len(p.levels)
         )
-        streamed = protocol.replicate_moments(jax.tree.map(lambda a, c=c: a[c], stats), 0)
+        streamed = blocks.replicate_moments(jax.tree.map(lambda a, c=c: a[c], stats), 0)
         _close_to_scale(streamed, stored)
         hits = np.asarray(rec.choice) == (p.levels[level] < 0)
         np.testing.assert_allclose(
@@ -105,7 +105,7 @@ def test_chunking_is_invisible(tiny):
             lambda a: a.astype(jnp.float64) if eqx.is_inexact_array(a) else a, model
         )
         conds = P.main_conditions(static)
-        record = jax.jit(protocol.record, static_argnums=0)
+        record = jax.jit(blocks.record, static_argnums=0)
         small = record(static.protocol, hyper, model, key, key, conds)
         whole = record(static.protocol._replace(chunk=1000), hyper, model, key, key, conds)
     assert small.moments.total.dtype == jnp.float64
@@ -226,7 +226,7 @@ def test_passive_fixation_block_depends_on_learning_but_the_cut_does_not(tiny):
     static, hyper, keys, states = tiny
     naive = jax.tree.map(lambda a: a[0, 0], states.model)
     trained = eqx.tree_at(lambda m: m.feedback.kappa_o, naive, jnp.array([2.0, 0.0]))
-    record = jax.jit(protocol.record, static_argnums=0)
+    record = jax.jit(blocks.record, static_argnums=0)
     key = jax.random.key(11)
     conds = protocol.conditions(
         [inference_mode("engaged"), inference_mode("cut")], [static.task] * 2,
@@ -302,7 +302,7 @@ def test_frozen_noise_repeats_the_images_not_the_chains(tiny):
     main = P.main_conditions(static)
     frozen = main._replace(frozen=jnp.ones_like(main.frozen))
     key = jax.random.key(11)
-    record = jax.jit(protocol.record, static_argnums=0)
+    record = jax.jit(blocks.record, static_argnums=0)
     fresh, fixed = (record(p, hyper, model, key, key, c).trials for c in (main, frozen))
     assert fixed.energy.shape == (2, p.zero_trials, fixed.energy.shape[-1])
     # (identical frames; lanes of a vectorised batch may round the energy differently)

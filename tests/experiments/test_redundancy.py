@@ -122,6 +122,9 @@ def test_tiny_run_writes_a_complete_run_folder(tmp_path):
     assert ds.network_redundancy.dims == ("session", "baseline", "noise")
     assert ds.kernel.dims == ("session", "mode", "frame")
     assert ds.redundancy_by_coherence.sizes["coherence"] == 4
+    # The population sizes label their axis (subset size 8: one size, the subset itself).
+    assert ds.information_by_size.dims == ("session", "mode", "size")
+    assert list(ds["size"].values) == [8]
     assert (folder / "checkpoints" / "session_0001.json").exists()
 
 

@@ -24,7 +24,7 @@ import xarray as xr
 
 from bayescortex.analysis.choice import kernel_shape, logistic_kernel
 from bayescortex.analysis.moments import SignalMoments
-from bayescortex.experiments.protocol import ZeroTrials
+from bayescortex.experiments.blocks import ZeroTrials
 from bayescortex.experiments.redundancy import report
 from bayescortex.experiments.redundancy.measures import (
     KERNEL_L2,
