@@ -21,17 +21,26 @@ def test_benchmarks_are_found():
     assert len(BENCHMARKS) >= 5
 
 
-@pytest.mark.examples
-@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
-def test_quick_mode_runs(script, tmp_path):
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick"],
-        cwd=tmp_path,
+def _bench(script: Path, *args: str, cwd: Path, timeout: float = 900):
+    """Run a benchmark script in a child process (headless plots)."""
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=cwd,
         env={**os.environ, "MPLBACKEND": "Agg"},
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=timeout,
     )
+
+
+def _script(name: str) -> Path:
+    return next(p for p in BENCHMARKS if p.name == name)
+
+
+@pytest.mark.examples
+@pytest.mark.parametrize("script", BENCHMARKS, ids=lambda p: p.name)
+def test_quick_mode_runs(script, tmp_path):
+    out = _bench(script, "--quick", cwd=tmp_path)
     assert out.returncode == 0, f"{script.name}:\n{out.stdout[-3000:]}\n{out.stderr[-6000:]}"
     assert out.stdout.strip(), f"{script.name} printed nothing"
 
@@ -41,11 +50,7 @@ def test_profile_splits_the_trials_over_two_host_devices(tmp_path):
     """``bench_profile.py --devices 2`` times the split sweep in a child process: it must
     print the split table and its ratios, or say that the child did not finish in time (the
     multi-device XLA:CPU runtime can hang; the benchmark reports that instead of hanging)."""
-    script = next(p for p in BENCHMARKS if p.name == "bench_profile.py")
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--devices", "2"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    out = _bench(_script("bench_profile.py"), "--quick", "--devices", "2", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     split = out.stdout.split("trials split over 2 devices:")[1]
     assert "failed" not in split, split
@@ -56,11 +61,7 @@ def test_profile_splits_the_trials_over_two_host_devices(tmp_path):
 def test_program_memory_lists_every_program_at_one_and_the_presets_seeds(tmp_path):
     """``bench_redundancy.py --programs`` compiles each program (nothing runs) and reports what
     XLA reserves for it, at 1 seed and the preset's (quick: 2)."""
-    script = next(p for p in BENCHMARKS if p.name == "bench_redundancy.py")
-    out = subprocess.run(
-        [sys.executable, str(script), "--quick", "--programs", "--json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    out = _bench(_script("bench_redundancy.py"), "--quick", "--programs", "--json", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = json.loads(out.stdout)["programs"]
     programs = {"training", "recording", "measures", "classic baselines"}
@@ -106,10 +107,9 @@ def _check_keys(obj: dict, keys: dict, where: str) -> None:
 
 
 def _gpu_check(tmp_path, *flags, timeout=900):
-    out = subprocess.run(
-        [sys.executable, str(GPU_CHECK), "--dry-run", "--out", str(tmp_path / "check.json"),
-         *flags],
-        cwd=tmp_path, capture_output=True, text=True, timeout=timeout,
+    out = _bench(
+        GPU_CHECK, "--dry-run", "--out", str(tmp_path / "check.json"), *flags, cwd=tmp_path,
+        timeout=timeout,
     )  # fmt: skip
     path = tmp_path / "check.json"
     assert path.exists(), f"no JSON written:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
