@@ -28,7 +28,7 @@ import numpy as np
 from bayescortex.inference import inference_mode
 
 from ..blocks import accuracy, context_posterior, record
-from ..keys import RECORDING_KEY, SELECTION_KEY, SUBSET_KEY, bootstrap_key, session_key
+from ..keys import RECORDING_KEY, SUBSET_KEY, bootstrap_key, session_key
 from ..placement import VECTORISED, Placement, over_configs, put
 from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
 from ..placement import stack_configs as stack_configs  # and its configuration axis
@@ -158,10 +158,8 @@ def seed_dprime(static: Static, hyper: Hyper, state: SeedState, skey, conds):
     Recorded where each condition is, so that only this small array has to reach the other
     condition's device."""
     analysis = analysis_of(static)
-    held = record(
-        selection_protocol(static.protocol), hyper, state.model, selection_key(skey),
-        jax.random.fold_in(skey, SELECTION_KEY), conds,
-    )  # fmt: skip
+    key = selection_key(skey)  # the held-out block's images, chains and (unused) weights
+    held = record(selection_protocol(static.protocol), hyper, state.model, key, key, conds)
     n = jax.tree.leaves(conds)[0].shape[0]
     return jax.vmap(lambda c: reference_dprime(analysis, held, c))(jnp.arange(n))
 
