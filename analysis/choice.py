@@ -432,15 +432,23 @@ def logistic_kernel(
 class KernelShape(NamedTuple):
     """The time course of a psychophysical kernel, against the ideal observer's flat kernel.
 
+    ``late_minus_early`` and ``slope`` are in the kernel's own units, so they stay finite and
+    smooth where the kernel's mean is near 0 (a ratio to the mean would not: in a bootstrap
+    whose replicates put the mean on either side of 0 its interval is unbounded). Divide them
+    by ``mean`` for scale-free numbers that compare kernels in different units.
+
     Attributes:
-        normalized: the kernel divided by its mean over frames (1 everywhere when flat).
+        mean: the kernel's mean over frames (the height of the flat kernel it is compared to).
+        normalized: the kernel divided by ``mean`` (1 everywhere when flat; inf/NaN where
+            ``mean`` is 0).
         late_minus_early: mean of the second half of the frames minus the mean of the first
-            half, over the mean (the middle frame of an odd count is left out): 0 for a flat
-            kernel, negative for primacy (early frames weigh more), positive for recency.
-        slope: least-squares slope of ``normalized`` against the frame index scaled to
-            ``[0, 1]`` (first frame 0, last 1): 0 when flat, negative for primacy.
+            half (the middle frame of an odd count is left out): 0 for a flat kernel, negative
+            for primacy (early frames weigh more), positive for recency.
+        slope: least-squares slope of the kernel against the frame index scaled to ``[0, 1]``
+            (first frame 0, last 1): 0 when flat, negative for primacy.
     """
 
+    mean: Float[Array, "*channels"]
     normalized: Float[Array, " frames *channels"]
     late_minus_early: Float[Array, "*channels"]
     slope: Float[Array, "*channels"]
@@ -450,23 +458,22 @@ class KernelShape(NamedTuple):
 def _kernel_shape(k, axis):
     k = jnp.moveaxis(k, axis, 0)
     n, half = k.shape[0], k.shape[0] // 2
-    normalized = k / jnp.mean(k, axis=0, keepdims=True)
-    late_minus_early = jnp.mean(normalized[n - half :], axis=0) - jnp.mean(
-        normalized[:half], axis=0
-    )
+    mean = jnp.mean(k, axis=0)
+    late_minus_early = jnp.mean(k[n - half :], axis=0) - jnp.mean(k[:half], axis=0)
     t = jnp.arange(n, dtype=k.dtype) / (n - 1)
     t = (t - jnp.mean(t)).reshape((n,) + (1,) * (k.ndim - 1))
-    slope = jnp.sum(t * normalized, axis=0) / jnp.sum(t**2)
-    return KernelShape(jnp.moveaxis(normalized, 0, axis), late_minus_early, slope)
+    slope = jnp.sum(t * k, axis=0) / jnp.sum(t**2)
+    normalized = k / mean[None]
+    return KernelShape(mean, jnp.moveaxis(normalized, 0, axis), late_minus_early, slope)
 
 
 def kernel_shape(kernel: Float[ArrayLike, " frames *channels"], *, axis: int = 0) -> KernelShape:
-    """Summary numbers of a kernel's time course: normalised kernel, late - early, slope.
+    """Summary numbers of a kernel's time course: mean, normalised kernel, late - early, slope.
 
     The ideal observer integrates all frames equally (a flat kernel); a kernel that decays
     over the trial (primacy, as from a bottom-up/top-down feedback loop that commits early)
-    gives negative ``late_minus_early`` and ``slope``. Both are scale free (the kernel is
-    divided by its mean), so kernels in different units or from different observers compare.
+    gives negative ``late_minus_early`` and ``slope``. Both are differences in the kernel's
+    units, defined whatever its mean; ``late_minus_early / mean`` is the scale-free version.
     Traceable.
 
     Args:
@@ -475,8 +482,8 @@ def kernel_shape(kernel: Float[ArrayLike, " frames *channels"], *, axis: int = 0
         axis: the frame axis (default 0); the summaries are over it.
 
     Returns:
-        A :class:`KernelShape`. All entries are inf/NaN where the kernel's mean over frames
-        is 0 (a kernel without net effect has no shape to normalise).
+        A :class:`KernelShape`. Only ``normalized`` is inf/NaN where the kernel's mean over
+        frames is 0.
 
     Raises:
         ValueError: naming ``kernel`` when it has fewer than 2 frames, or ``axis``.
@@ -484,8 +491,8 @@ def kernel_shape(kernel: Float[ArrayLike, " frames *channels"], *, axis: int = 0
     >>> s = kernel_shape(jnp.array([4.0, 3.0, 2.0, 1.0]))
     >>> [round(v, 4) for v in s.normalized.tolist()]
     [1.6, 1.2, 0.8, 0.4]
-    >>> round(float(s.late_minus_early), 4), round(float(s.slope), 4)
-    (-0.8, -1.2)
+    >>> round(float(s.late_minus_early), 4), round(float(s.slope), 4), float(s.mean)
+    (-2.0, -3.0, 2.5)
     """
     k = as_float_array(kernel, "kernel")
     if not -k.ndim <= axis < k.ndim:

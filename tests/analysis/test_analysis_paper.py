@@ -186,22 +186,45 @@ def test_choice_triggered_average_under_vmap_over_bootstrap_weights(linear_obser
 
 def test_kernel_shape_of_flat_linear_and_decaying_kernels():
     flat = kernel_shape(jnp.broadcast_to(jnp.array([0.5, 2.0, -1.0]), (10, 3)))
+    np.testing.assert_allclose(flat.mean, [0.5, 2.0, -1.0], atol=1e-6)
     np.testing.assert_allclose(flat.normalized, np.ones((10, 3)), atol=1e-6)
     np.testing.assert_allclose(flat.late_minus_early, np.zeros(3), atol=1e-6)
     np.testing.assert_allclose(flat.slope, np.zeros(3), atol=1e-6)
-    # k = 1 + t on t in [0, 1]: mean 3/2, so the normalised slope is 2/3; with 10 frames the
-    # halves' means are 1 + 2/9 and 1 + 7/9 (t = i/9), a difference of 5/9 over 3/2.
+    # k = 1 + t on t in [0, 1]: slope 1; with 10 frames the halves' means are 1 + 2/9 and
+    # 1 + 7/9 (t = i/9), a difference of 5/9; the mean is 3/2.
     t = np.arange(10) / 9
     linear = kernel_shape(_f32(1 + t))
-    assert float(linear.slope) == pytest.approx(2 / 3, abs=1e-5)
-    assert float(linear.late_minus_early) == pytest.approx((5 / 9) / 1.5, abs=1e-5)
+    assert float(linear.slope) == pytest.approx(1.0, abs=1e-5)
+    assert float(linear.late_minus_early) == pytest.approx(5 / 9, abs=1e-5)
+    assert float(linear.mean) == pytest.approx(1.5, abs=1e-6)
     # Decaying kernels (batch of time constants, frames on axis 1) under jit and vmap.
     decaying = jnp.exp(-jnp.arange(10.0)[None, :] / jnp.array([[2.0], [5.0]]))
     shape = jax.jit(jax.vmap(kernel_shape))(decaying)
     assert (np.asarray(shape.late_minus_early) < 0).all() and (np.asarray(shape.slope) < 0).all()
-    # The faster decay is the stronger primacy.
-    assert float(shape.slope[0]) < float(shape.slope[1])
+    # Relative to its mean, the faster decay is the stronger primacy.
+    relative = np.asarray(shape.slope / shape.mean)
+    assert relative[0] < relative[1]
     np.testing.assert_allclose(kernel_shape(decaying, axis=1).slope, shape.slope, rtol=1e-6)
+
+
+def test_kernel_shape_is_finite_and_linear_where_the_kernel_mean_is_zero():
+    """A kernel with mean 0 (primacy of one sign, recency of the other): the shape is still
+    the exact difference (mean of [1, 1, -1, -1] halves: -2; slope of 1 - 2t on [0, 1]: -2),
+    only the normalised kernel is undefined; and the statistic is linear in the kernel, so
+    the shape of a mean of kernels (bootstrap replicates) is the mean of their shapes."""
+    zero_mean = kernel_shape(_f32([1.0, 1.0, -1.0, -1.0]))
+    assert float(zero_mean.late_minus_early) == pytest.approx(-2.0, abs=1e-6)
+    assert float(zero_mean.mean) == 0.0
+    assert not np.isfinite(np.asarray(zero_mean.normalized)).any()
+    line = kernel_shape(_f32(1 - 2 * np.arange(5) / 4))
+    assert float(line.slope) == pytest.approx(-2.0, abs=1e-5)
+    kernels = np.random.default_rng(3).normal(size=(7, 6)).astype(np.float32)
+    both = jax.vmap(kernel_shape)(jnp.asarray(kernels))
+    of_mean = kernel_shape(kernels.mean(axis=0))
+    assert float(of_mean.late_minus_early) == pytest.approx(
+        float(both.late_minus_early.mean()), abs=1e-6
+    )
+    assert float(of_mean.slope) == pytest.approx(float(both.slope.mean()), abs=1e-5)
 
 
 # --- psychometric fits and learning --------------------------------------------------------
