@@ -21,23 +21,31 @@ the complete-data term
 
     l = log p(K | q) + log p(O) + sum_f [log p(g_f | K, O) + log p(x_f | g_f)].
 
-Both posteriors are sampled by one Gibbs chain per trial (:func:`trial_chain`): each sweep
-updates every frame's ``x_f``, ``g_f`` and ``s_f`` (the sampler's own sweep,
+Both terms are sampled per category, so no chain ever has to switch the category. Each trial
+runs two trial-level Gibbs chains (:func:`trial_chain`), one with ``O`` clamped to the revealed
+``O*`` and one clamped to the other category (common random numbers); each sweep updates every
+frame's ``x_f``, ``g_f`` and ``s_f`` (the sampler's own sweep,
 :func:`~bayescortex.inference.gibbs.step`, vmapped over frames with ``(K, O)`` set to the
-trial's), then draws ``(K, O)`` from the product above. The clamped chain fixes ``O = O*``;
-the two chains share their random numbers. Unlike the memoryless chain, the evidence of F
-frames adds up, so the model's confidence grows with the frames and can overshoot: where the
-objective's optimum in the feedback lies is measured (docs/results.md), not assumed.
+trial's), then draws ``K`` from the product above. Writing ``pi = p(O* | y_1..F)`` and ``E_O``
+for the expectation under the chain clamped to ``O``, the free posterior's expectation is
+``pi E_O* + (1 - pi) E_not-O*``, so Fisher's identity becomes
 
-``log p(O* | y)`` itself is reported by its Rao-Blackwellised estimate from the free chain,
-``log mean_t p(O* | g_1..F^(t))`` over the kept sweeps.
+    grad log p(O* | y_1..F) = (1 - pi) (E_O*[grad l] - E_not-O*[grad l]),
 
-Limitation, measured (docs/results.md, "Four objectives side by side"): to switch the category
-the chain must move every frame's middle layer at once, and with the evidence of 13 frames
-combined it stops switching at strong kernels (64 neurons: 0.19 category flips per sweep at
-``kappa_o`` 0.4, 0.015 at 1.3; 77% of chains never flip there), so beyond about ``kappa_o = 1``
-the estimate is not the gradient. Per-category chains combined by bridge sampling would not
-need to switch; not built.
+and ``pi`` comes from the two chains by bridge sampling (:func:`bridge_log_odds`): the two
+clamped posteriors' unnormalised densities ``p(h, y, O)`` differ only in the top level, so
+their ratio at a draw is ``p(O* | g_1..F) / p(not-O* | g_1..F)`` (with ``K`` summed out),
+exact and cheap, and the optimal bridge of Meng & Wong (1996) turns the ratios at both
+chains' draws into ``log p(y, O*) - log p(y, not-O*)``, the trial's log odds.
+
+An earlier version sampled the free posterior with one chain that had to switch the category
+itself; with the evidence of 13 frames combined it stopped switching at strong kernels (64
+neurons: 0.19 category flips per sweep at ``kappa_o`` 0.4, 0.015 at 1.3; 77% of chains never
+flipped there), so its steps were not the gradient beyond about ``kappa_o = 1``
+(docs/results.md, "Four objectives side by side"). The bridge needs the two clamped
+posteriors of the middle layer to overlap: where no draw of either chain is plausible under
+the other category, the log odds are only bracketed by the two samples' ratios, not
+estimated (measured overlap and accuracy: docs/results.md).
 """
 
 from __future__ import annotations
@@ -140,36 +148,104 @@ def trial_log_joint(model: HierarchicalModel, latents: Latents, cue=0) -> Float[
     return model.log_prob_context_category(cue)[k, o] + jnp.sum(frames)
 
 
-def mean_trial_log_joint(model: HierarchicalModel, latents: Latents, cue=0) -> Float[Array, ""]:
-    """:func:`trial_log_joint` averaged over draws with any leading axes (trials, sweeps)."""
-    lead = latents.context.shape
-    flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[len(lead) :]), latents)
-    return jnp.mean(jax.vmap(lambda d: trial_log_joint(model, d, cue))(flat))
+def category_log_ratio(
+    units: Float[Array, "*draws frames units"], cond: gibbs.Conditionals, category
+) -> Float[Array, "*draws"]:
+    """``log p(O = category | g_1..F) - log p(O = other | g_1..F)`` under ``cond`` (unclamped),
+    with ``K`` summed out: the ratio of the two category-clamped posteriors' unnormalised
+    densities at a trial-level draw whose middle layers are ``units``."""
+    lead = units.shape[:-2]
+    flat = units.reshape((-1,) + units.shape[-2:])
+    log_post = jax.vmap(lambda g: frame_evidence(g, cond))(flat)  # (draws, K, O)
+    per_category = jax.nn.logsumexp(log_post, axis=1)
+    ratio = per_category[:, category] - per_category[:, 1 - category]
+    return ratio.reshape(lead)
+
+
+BRIDGE_STEPS = 60
+"""Bisection steps of :func:`bridge_log_odds` (the bracket halves each step, from its log-ratio
+range plus 40 on either side: float32 resolution long before 60 steps)."""
+
+
+def bridge_log_odds(
+    log_ratio_a: Float[Array, " draws_a"], log_ratio_b: Float[Array, " draws_b"]
+) -> Float[Array, ""]:
+    """``log (Z_a / Z_b)`` by the optimal bridge sampler of Meng & Wong (1996).
+
+    ``log_ratio_a`` and ``log_ratio_b`` are ``log q_a(h) - log q_b(h)`` at draws ``h`` from
+    ``p_a = q_a / Z_a`` and from ``p_b = q_b / Z_b``. The estimate is the root ``l`` of
+
+        sum_i sigmoid(l + log s_b - log s_a - log_ratio_a[i])
+            = sum_j sigmoid(log_ratio_b[j] + log s_a - log s_b - l),
+
+    with ``s_a, s_b`` the two draw counts' shares (Bennett's acceptance ratio; the fixed point
+    of Meng & Wong's iteration). The left side rises and the right side falls in ``l``, so the
+    root is unique and is found by bisection (:data:`BRIDGE_STEPS`), which converges whether or
+    not the two samples overlap. Traceable; no gradient flows through it.
+
+    >>> a = jnp.array([2.0, 2.0])  # every draw the same ratio: the ratio is exact
+    >>> round(float(bridge_log_odds(a, a)), 4)
+    2.0
+    """
+    ra, rb = jax.lax.stop_gradient((log_ratio_a, log_ratio_b))
+    shift = jnp.log(ra.shape[0]) - jnp.log(rb.shape[0])  # log s_a - log s_b
+
+    def excess(l):
+        return jnp.sum(jax.nn.sigmoid(l - shift - ra)) - jnp.sum(jax.nn.sigmoid(rb + shift - l))
+
+    both = jnp.concatenate([ra, rb])
+    bracket = (jnp.min(both) - 40.0, jnp.max(both) + 40.0)
+
+    def bisect(_, bracket):
+        lo, hi = bracket
+        mid = 0.5 * (lo + hi)
+        up = excess(mid) < 0
+        return jnp.where(up, mid, lo), jnp.where(up, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, BRIDGE_STEPS, bisect, bracket)
+    return 0.5 * (lo + hi)
+
+
+def trial_log_odds(
+    clamped: Latents, other: Latents, cond: gibbs.Conditionals, category
+) -> Float[Array, ""]:
+    """``log p(O* | y_1..F) - log p(not-O* | y_1..F)`` of one trial from its two
+    category-clamped chains' draws (leading axis: kept sweeps), by :func:`bridge_log_odds`;
+    ``cond`` unclamped."""
+    return bridge_log_odds(
+        category_log_ratio(clamped.units, cond, category),
+        category_log_ratio(other.units, cond, category),
+    )
+
+
+def _per_trial_joint(model: HierarchicalModel, latents: Latents, lead, cue):
+    """:func:`trial_log_joint` averaged over the kept sweeps, per trial (shape ``lead``)."""
+    n = latents.context.size  # every draw of every trial, one vmap
+    flat = jax.tree.map(lambda a: a.reshape((n,) + a.shape[len(lead) + 1 :]), latents)
+    joint = jax.vmap(lambda d: trial_log_joint(model, d, cue))(flat)
+    return jnp.mean(joint.reshape(latents.context.shape), axis=-1)
 
 
 def trial_gradient(
-    model: HierarchicalModel, clamped: Latents, free: Latents, spec, cue=0
+    model: HierarchicalModel, clamped: Latents, other: Latents, log_odds, spec, cue=0
 ) -> HierarchicalModel:
-    """Fisher's identity for ``grad log p(O* | y_1..F)``: the gradient of
-    :func:`mean_trial_log_joint` over the clamped draws minus over the free draws (each a
-    mean over trials and kept sweeps). Model-shaped, ``None`` where ``spec`` is False."""
+    """Fisher's identity for ``grad log p(O* | y_1..F)``, averaged over trials:
+    ``(1 - pi) (E_O*[grad l] - E_not-O*[grad l])`` per trial, ``pi = sigmoid(log_odds)``.
+
+    ``clamped`` and ``other``: the draws of the chains clamped to the revealed and to the other
+    category, leading axes ``log_odds.shape`` (trials, any number) then kept sweeps;
+    ``log_odds``: each trial's :func:`trial_log_odds`. Model-shaped, ``None`` where ``spec``
+    is False."""
     params, static = eqx.partition(model, spec)
-    clamped, free = jax.lax.stop_gradient((clamped, free))
+    lead = jnp.shape(log_odds)
+    clamped, other, weight = jax.lax.stop_gradient((clamped, other, jax.nn.sigmoid(-log_odds)))
 
     def objective(params):
         m = eqx.combine(params, static)
-        return mean_trial_log_joint(m, clamped, cue) - mean_trial_log_joint(m, free, cue)
+        gap = _per_trial_joint(m, clamped, lead, cue) - _per_trial_joint(m, other, lead, cue)
+        return jnp.mean(weight * gap)
 
     return eqx.filter_grad(objective)(params)
-
-
-def log_conditional_estimate(
-    log_posterior: Float[Array, "sweeps contexts categories"], category: Int[Array, ""]
-) -> Float[Array, ""]:
-    """``log p(O* | y_1..F)`` estimated from the free chain's kept sweeps:
-    ``log mean_t p(O* | g_1..F^(t))`` (Rao-Blackwellised over ``K``)."""
-    per_sweep = jax.nn.logsumexp(log_posterior[:, :, category], axis=1)
-    return jax.nn.logsumexp(per_sweep) - jnp.log(per_sweep.shape[0])
 
 
 def trial_step(
@@ -191,12 +267,14 @@ def trial_step(
 
     Trial ``n`` (key ``fold_in(key, n)``, split as :func:`learning.training_trial` splits it,
     so the revealed category and the images are those the other objectives see) shows the
-    signal frames of the behaving trial of ``settings`` and ``stimulus``; a clamped and a free
-    trial-level chain (:func:`trial_chain`, common random numbers) run on them with
+    signal frames of the behaving trial of ``settings`` and ``stimulus``; two trial-level chains
+    clamped to either category (:func:`trial_chain`, common random numbers) run on them with
     ``chain``'s sweeps and burn-in (default :data:`CHAIN`; its x sampler and contrast prior
     are ``settings``') and exact inference with ``mode``'s apical gain. Diagnostics: the
-    objective is the Rao-Blackwellised ``log p(O* | y_1..F)``; the choice is the category of
-    larger estimated posterior.
+    objective is ``log p(O* | y_1..F)`` from the bridge estimate of the trial's log odds
+    (:func:`trial_log_odds`); the choice is the category of larger estimated posterior; the
+    context match is each chain's share of sweeps in the cued context, weighted by the
+    estimated posterior of its category.
     """
     chain = CHAIN if chain is None else chain
     chain = dataclasses.replace(
@@ -216,32 +294,45 @@ def trial_step(
         image_keys, _, k_run = trial_keys(k_trial)
         projections, _ = trial_images(image_keys, model, stimulus, task, contrast, settings)
         signal = projections[n_pre:]
-        clamped = trial_chain(k_run, learning.clamp_category(cond, category), signal, chain, exact)
-        free = trial_chain(k_run, cond, signal, chain, exact)
-        return clamped.latents, free, category
 
-    clamped, free, categories = jax.vmap(trial)(jnp.arange(tasks.shape[0]), tasks, contrasts)
-    grads = trial_gradient(model, clamped, free.latents, spec)
+        def run(o):
+            return trial_chain(k_run, learning.clamp_category(cond, o), signal, chain, exact)
+
+        clamped, other = run(category).latents, run(1 - category).latents
+        return clamped, other, trial_log_odds(clamped, other, cond, category), category
+
+    clamped, other, log_odds, categories = jax.vmap(trial)(
+        jnp.arange(tasks.shape[0]), tasks, contrasts
+    )
+    grads = trial_gradient(model, clamped, other, log_odds, spec)
     sensory_spec = learning.sensory(model)
     if any(jax.tree.leaves(sensory_spec)):
-        marginal = _marginal_gradient(model, free.latents, sensory_spec)
+        marginal = _marginal_gradient(model, clamped, other, log_odds, sensory_spec)
         grads = learning.with_sensory(model, grads, marginal)
     model, opt_state = learning.ascend(model, grads, opt_state, optimizer, sensory_rate)
-    value = jax.vmap(log_conditional_estimate)(free.log_posterior, categories)
-    other = jax.vmap(log_conditional_estimate)(free.log_posterior, 1 - categories)
-    choice = jnp.where(value >= other, categories, 1 - categories)
+    choice = jnp.where(log_odds >= 0, categories, 1 - categories)
     correct = (choice == category_of(contrasts)).astype(contrasts.dtype)
-    match = jnp.mean((free.latents.context == tasks[:, None]).astype(contrasts.dtype), axis=1)
+    pi = jax.nn.sigmoid(log_odds)
+    cued = lambda draws: jnp.mean((draws.context == tasks[:, None]).astype(pi.dtype), axis=1)  # noqa: E731
     info = learning.StepInfo(
-        objective=value, context_match=match, correct=correct, category=categories,
-        gradient=grads,
+        objective=jax.nn.log_sigmoid(log_odds),
+        context_match=pi * cued(clamped) + (1 - pi) * cued(other),
+        correct=correct, category=categories, gradient=grads,
     )  # fmt: skip
     return model, opt_state, info
 
 
-def _marginal_gradient(model: HierarchicalModel, free: Latents, spec):
-    """Fisher's identity for the frames' marginal likelihood ``grad log p(y_1..F)``: the
-    gradient of :func:`mean_trial_log_joint` over the free draws, at the leaves of ``spec``."""
+def _marginal_gradient(model: HierarchicalModel, clamped: Latents, other: Latents, log_odds,
+                       spec):  # fmt: skip
+    """Fisher's identity for the frames' marginal likelihood ``grad log p(y_1..F)``, averaged
+    over trials: ``pi E_O*[grad l] + (1 - pi) E_not-O*[grad l]``, at the leaves of ``spec``."""
     params, static = eqx.partition(model, spec)
-    free = jax.lax.stop_gradient(free)
-    return eqx.filter_grad(lambda p: mean_trial_log_joint(eqx.combine(p, static), free))(params)
+    lead = jnp.shape(log_odds)
+    clamped, other, pi = jax.lax.stop_gradient((clamped, other, jax.nn.sigmoid(log_odds)))
+
+    def objective(params):
+        m = eqx.combine(params, static)
+        both = pi * _per_trial_joint(m, clamped, lead, 0)
+        return jnp.mean(both + (1 - pi) * _per_trial_joint(m, other, lead, 0))
+
+    return eqx.filter_grad(objective)(params)
