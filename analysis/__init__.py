@@ -18,7 +18,8 @@ Modules: :mod:`.fisher` (f', linear Fisher information, shuffled information, va
 covariance, with in-stream bootstrap weights), :mod:`.bootstrap` (confidence intervals over
 trials and seeds), :mod:`.correlations` (noise
 correlations, variance along f', category and orientation structure of correlations),
-:mod:`.choice` (choice probability, psychophysical kernels, weighted and traceable),
+:mod:`.choice` (choice probability, weighted and traceable), :mod:`.kernels`
+(psychophysical kernels, their time course against the flat kernel),
 :mod:`.psychometric` (logistic psychometric fits, the learning index, correlations over
 sessions), :mod:`.recording` (input handling, grouping trials by signal, time bins),
 :mod:`.io` (spike counts from spike times, NWB files and pynapple objects), :mod:`.bci`
@@ -47,15 +48,7 @@ from .bootstrap import (
     bootstrap_ci,
     percentile_interval,
 )
-from .choice import (
-    KernelShape,
-    choice_probability,
-    choice_triggered_average,
-    kernel_shape,
-    psychophysical_kernel,
-    roc_auc,
-    weighted_roc_auc,
-)
+from .choice import choice_probability, roc_auc, weighted_roc_auc
 from .correlations import (
     OrderedCorrelations,
     binned_correlations,
@@ -86,6 +79,13 @@ from .io import (
     counts_from_nwb,
     counts_from_pynapple,
     counts_from_spike_times,
+)
+from .kernels import (
+    KernelShape,
+    choice_triggered_average,
+    kernel_shape,
+    logistic_kernel,
+    psychophysical_kernel,
 )
 from .moments import SignalMoments, accumulate, empty_moments, moments_from_trials, poisson_weights
 from .psychometric import (
@@ -191,6 +191,7 @@ __all__ = [
     "choice_triggered_average",
     "correlation_over_sessions",
     "kernel_shape",
+    "logistic_kernel",
     "learning_index",
     "psychometric_fit",
     "weighted_roc_auc",

@@ -38,17 +38,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayescortex.analysis.choice import (
-    choice_triggered_average,
-    kernel_shape,
-    logistic_kernel,
-    weighted_roc_auc,
-)
+from bayescortex.analysis.choice import weighted_roc_auc
 from bayescortex.analysis.correlations import (
     binned_correlations,
     category_correlation_contrast,
     correlation_from_covariance,
 )
+from bayescortex.analysis.kernels import choice_triggered_average, kernel_shape, logistic_kernel
 from bayescortex.analysis.moments import (
     HIGHEST,
     SignalMoments,

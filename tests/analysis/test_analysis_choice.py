@@ -152,7 +152,7 @@ def test_weighted_logistic_kernel_equals_the_fit_on_repeated_trials(logistic_obs
     """An integer weight k counts a trial k times: the weighted fit on 400 trials equals the
     unweighted fit on the trials repeated by their Poisson(1) weights (the same penalised
     likelihood; float32 rounding only), by this function and by psychophysical_kernel."""
-    from bayescortex.analysis.choice import logistic_kernel
+    from bayescortex.analysis.kernels import logistic_kernel
 
     energy, choices, _ = logistic_observer
     e, c = energy[:400], choices[:400]
@@ -178,7 +178,7 @@ def test_weighted_logistic_kernel_recovers_a_planted_kernel(logistic_observer):
     under vmap over weight rows, each row equals its own call."""
     import jax
 
-    from bayescortex.analysis.choice import kernel_shape, logistic_kernel
+    from bayescortex.analysis.kernels import kernel_shape, logistic_kernel
 
     energy, choices, w = logistic_observer
     kernel = np.asarray(logistic_kernel(energy, choices, l2=1.0))
@@ -196,7 +196,7 @@ def test_weighted_logistic_kernel_recovers_a_planted_kernel(logistic_observer):
 
 
 def test_weighted_logistic_kernel_rejects_bad_inputs(logistic_observer):
-    from bayescortex.analysis.choice import logistic_kernel
+    from bayescortex.analysis.kernels import logistic_kernel
 
     energy, choices, _ = logistic_observer
     with pytest.raises(ValueError, match="l2"):

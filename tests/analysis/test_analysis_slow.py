@@ -54,6 +54,7 @@ def test_unbiased_in_the_papers_regime(population, repeats):
         "bootstrap",
         "correlations",
         "choice",
+        "kernels",
         "recording",
         "psychometric",
     ],  # fmt: skip

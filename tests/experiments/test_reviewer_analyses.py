@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescortex.analysis.choice import kernel_shape, logistic_kernel
+from bayescortex.analysis.kernels import kernel_shape, logistic_kernel
 from bayescortex.analysis.moments import SignalMoments
 from bayescortex.experiments.blocks import ZeroTrials
 from bayescortex.experiments.redundancy import report

@@ -115,6 +115,12 @@ def test_bridge_log_odds_recovers_known_normalisers():
     assert float(tl.bridge_log_odds(const, const[:3])) == pytest.approx(-1.25, abs=1e-5)
 
 
+def test_docstring_examples():
+    import doctest
+
+    assert doctest.testmod(tl, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
 def test_trial_log_odds_match_enumeration_where_one_chain_would_not_switch():
     """The bridge estimate of ``log p(O* | y) - log p(not-O* | y)`` from the two clamped
     chains against enumeration, mean over 1000 chain pairs within 4 standard errors plus 0.01:
