@@ -224,7 +224,7 @@ def record_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
 def train_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
     """Sampler settings of the joint objective's clamped training chains: a plain chain of
     ``train_sweeps`` sweeps, each a sample (no pre-signal period, the initial draw not a
-    sample; :func:`~bayescortex.inference.learning.exact_settings`)."""
+    sample; :func:`~bayescortex.inference.chains.exact_settings`)."""
     return _settings(
         protocol, hyper, n_samples=protocol.train_sweeps, n_presignal=0,
         burn_in=protocol.train_burn_in, n_bins=1, layout="presignal",

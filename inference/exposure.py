@@ -20,7 +20,7 @@ conditional learning's ``learning_inference="exact"``: ``odds_increment = 1``, n
 recording's layout), Rao-Blackwellised: since ``K`` is independent of ``x, s, y`` given the
 middle layer ``g``, ``E[onehot(K) | y, q] = E_{g | y, q}[p(K | g, q)]``, and ``p(K | g, q)
 ∝ p(K | q) sum_O p(O) p(g | K, O)`` is exact for every sampled ``g``. It is averaged over the
-chain's read-out states (:func:`~bayescortex.inference.learning.sample_weights`, uniform after
+chain's read-out states (:func:`~bayescortex.inference.chains.sample_weights`, uniform after
 ``burn_in``), as conditional learning averages its gradient; with noise frames that change
 during the trial, each state's posterior is that given its current frame (each frame counts as
 an observation). ``rao_blackwell=False`` averages the sampled ``K``'s one-hot instead (the plain
@@ -53,7 +53,7 @@ from bayescortex.models.hierarchical import HierarchicalModel
 from bayescortex.models.stimuli import CUES, Stimulus
 
 from . import gibbs
-from .learning import chain_latents, sample_weights, sweep_projections
+from .chains import chain_latents, sample_weights, sweep_projections
 from .modes import SamplerSettings, inference_mode
 
 FIXATION_CUE = CUES.index("fixation")
@@ -89,7 +89,7 @@ def context_posterior(
 ) -> Float[Array, " contexts"]:
     """Estimate ``E[onehot(K) | y, q]`` from one exact chain over per-sweep image projections.
 
-    The chain is :func:`~bayescortex.inference.learning.chain_latents` under
+    The chain is :func:`~bayescortex.inference.chains.chain_latents` under
     :data:`~bayescortex.inference.learning.EXACT_MODE` (memory 0) with ``settings``, whose
     ``odds_increment`` should be 1 for the chain to be exact Gibbs (:func:`exposure_step` sets
     it); ``cond`` holds the cue's prior. ``weights`` (over the chain's states, the initial one

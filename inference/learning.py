@@ -52,12 +52,10 @@ Only three factors of the log joint depend on ``theta``: ``log p(K | q) + log p(
 log p(x | g)`` (:meth:`HierarchicalModel.log_prior`); the image likelihood and the contrast
 prior drop out of every gradient.
 
-:func:`fisher_step` does one optax step on a minibatch (``"reward"``:
-:func:`~bayescortex.inference.reward.reward_step`, a pair of perturbed behaving chains per
-trial): one pair of chains (or one clamped chain) per trial (vmapped), the gradient averaged
-over the kept samples of every trial and over the trials, then the update and a projection
-that keeps ``delta``, ``kappa_o`` and the free-form coupling matrix non-negative
-(:func:`project`; projected gradient ascent, so a start on the boundary such as
+:func:`fisher_step` does one optax step on a minibatch: per trial (vmapped) the chains of
+:mod:`bayescortex.inference.chains`, the gradient averaged over their kept samples and the
+trials, then the update and :func:`project`, which keeps ``delta``, ``kappa_o`` and the
+free-form coupling non-negative (projected ascent: a start on the boundary such as
 ``kappa_o = 0`` is left as soon as the gradient points inward).
 
 Which leaves learn is declared by each feedback Module (``learnable_fields``; ``kappa_g`` of the
@@ -68,23 +66,20 @@ non-negative (``non_negative_fields``), and which are sensory (``sensory_fields`
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Literal, NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jaxtyping import Array, Float, Int, PRNGKeyArray, PyTree
 
 from bayescortex.models.hierarchical import HierarchicalModel, Latents
 from bayescortex.models.stimuli import Stimulus, category_of
 
-from . import gibbs
-from .loop import sample_chain
+from . import chains, gibbs
 from .modes import InferenceMode, SamplerSettings, inference_mode
-from .trial import forgetting, trial_images, trial_keys, trial_schedule
+from .trial import trial_schedule
 
 OBJECTIVES = ("conditional", "joint", "reward", "trial")
 
@@ -97,29 +92,13 @@ _NAMED_MODES = {
 }
 
 
-_REWARD_NAMES = (
-    "PERTURBATION_KEY", "behaving_outcome", "outcome_spec", "perturbation_centre", "rademacher",
-    "reward_step", "spsa_trial", "task_cue_only",
-)  # fmt: skip
-
-
 def __getattr__(name: str):
     """``EXACT_MODE`` and ``BEHAVING_MODE``, built when first read (PEP 562): an
     :class:`InferenceMode` holds arrays, and importing this module starts no jax backend, so
-    :func:`bayescortex.experiments.placement.split_cpu` may still choose the CPU devices.
-
-    The ``"reward"`` objective's names (:mod:`bayescortex.inference.reward`, which imports this
-    module) are read from there, so ``learning.spsa_trial`` and the like keep working."""
+    :func:`bayescortex.experiments.placement.split_cpu` may still choose the CPU devices."""
     if name in _NAMED_MODES:
         return inference_mode(_NAMED_MODES[name])
-    if name in _REWARD_NAMES:
-        from . import reward
-
-        return getattr(reward, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-_EXCLUDED = -1e9  # log prior of the category that the outcome ruled out (finite: 0 * it = 0)
 
 
 def learnable(model: HierarchicalModel) -> PyTree[bool]:
@@ -183,9 +162,10 @@ def fisher_gradient(
     """Estimate ``grad_theta log p(y, O | theta)`` from posterior samples (Fisher's identity).
 
     ``samples``: latents drawn from ``p(K, g, x | y, O)`` under ``model`` (leading axes: trials,
-    samples, ...), e.g. from :func:`posterior_samples`. Returns the mean complete-data log joint
-    (:func:`expected_log_joint`) and its gradient as a model-shaped pytree, ``None`` at the
-    leaves that ``spec`` (default :func:`learnable`) holds fixed.
+    samples, ...), e.g. from :func:`~bayescortex.inference.chains.posterior_samples`. Returns
+    the mean complete-data log joint (:func:`expected_log_joint`) and its gradient as a
+    model-shaped pytree, ``None`` at the leaves that ``spec`` (default :func:`learnable`) holds
+    fixed.
     """
     spec = learnable(model) if spec is None else spec
     params, static = eqx.partition(model, spec)
@@ -208,123 +188,6 @@ def conditional_gradient(
     _, g_clamped = fisher_gradient(model, clamped, spec, weights, cue)
     _, g_free = fisher_gradient(model, free, spec, weights, cue)
     return jax.tree.map(jnp.subtract, g_clamped, g_free)
-
-
-def clamp_category(cond: gibbs.Conditionals, category: Int[Array, ""]) -> gibbs.Conditionals:
-    """Conditionals whose category prior is a point mass on ``category`` (the revealed truth).
-
-    The excluded category gets a log prior of -1e9 (not -inf, so that ``0 * log_prior`` stays
-    0 inside the accumulator); its probability is exactly 0 in float32 and float64.
-    """
-    keep = jnp.arange(cond.log_prior.shape[1]) == category
-    return cond._replace(log_prior=jnp.where(keep[None, :], cond.log_prior, _EXCLUDED))
-
-
-def exact_settings(settings: SamplerSettings) -> SamplerSettings:
-    """``settings`` with the belief update made exact (``odds_increment = 1``) for a plain
-    chain: no pre-signal period, every sweep a sample (``layout="presignal"`` with
-    ``n_presignal = 0``; ``n_sweeps = n_samples``)."""
-    return dataclasses.replace(settings, odds_increment=1.0, n_presignal=0, layout="presignal")
-
-
-def posterior_samples(
-    key: PRNGKeyArray,
-    cond: gibbs.Conditionals,
-    projection: Float[Array, " neurons"],
-    category: Int[Array, ""],
-    settings: SamplerSettings,
-    apical_gain=1.0,
-) -> Latents:
-    """Draws of ``(K, g, x, s)`` from ``p(. | y, O = category)`` for one image (task cue).
-
-    One chain: ancestral start with ``O`` clamped, ``settings.n_samples`` clamped Gibbs sweeps
-    on the image whose field projection is ``projection``; the first ``settings.burn_in`` are
-    dropped. The x sampler and the contrast prior are taken from ``settings``; ``apical_gain``
-    (:class:`InferenceMode`; 1: exact Gibbs) is the sensory neurons' share of the top-down
-    drive. Returns :class:`Latents` with a leading axis of ``n_samples - burn_in``.
-
-    >>> from bayescortex.models import reference_model
-    >>> model = reference_model(8, 4, delta=0.1)
-    >>> draws = posterior_samples(jax.random.key(0), gibbs.conditionals(model),
-    ...     jnp.ones(8), jnp.asarray(1), SamplerSettings(n_samples=20, burn_in=5))
-    >>> draws.neurons.shape, bool(jnp.all(draws.category == 1))
-    ((15, 8), True)
-    """
-    settings = exact_settings(settings)
-    cond = clamp_category(cond, category)
-    k_init, k_run = jax.random.split(key)
-    exact = inference_mode(_NAMED_MODES["EXACT_MODE"])
-    exact = eqx.tree_at(lambda m: m.apical_gain, exact, jnp.asarray(apical_gain, float))
-    state = gibbs.init(k_init, cond, settings, exact)
-    evidence = jnp.asarray(True)
-
-    def sweep(key, state):
-        return gibbs.step(key, state, cond, projection, evidence, settings, exact)
-
-    def latents(state, info):
-        return _latents(state)
-
-    if settings.burn_in:
-        state, _ = sample_chain(k_run, sweep, state, settings.burn_in, transform=lambda s, i: None)
-    _, draws = sample_chain(
-        k_run, sweep, state, settings.n_samples - settings.burn_in, start=settings.burn_in,
-        transform=latents,
-    )  # fmt: skip
-    return draws
-
-
-def _latents(state: gibbs.GibbsState) -> Latents:
-    return Latents(state.context, state.category, state.units, state.neurons, state.contrast)
-
-
-def chain_latents(
-    key: PRNGKeyArray,
-    cond: gibbs.Conditionals,
-    projections: Float[Array, "sweeps neurons"],
-    evidence,
-    settings: SamplerSettings,
-    mode: InferenceMode,
-    *,
-    memoryless=None,
-    initial: bool = False,
-) -> tuple[Latents, Float[Array, "states contexts categories"]]:
-    """One chain of the sampler over per-sweep image projections: the latents and the belief
-    ``log p_t(K, O)`` after every sweep (leading axis: sweeps; with ``initial``, the initial
-    state first). ``evidence[t]`` says whether sweep ``t`` accumulates evidence (False in the
-    pre-signal period of the ``"presignal"`` layout); ``memoryless[t]`` (optional) whether its
-    belief restarts from the prior (the pre-signal samples of the ``"reference"`` layout).
-    ``key`` is split as a trial's (:func:`~bayescortex.inference.trial.trial_keys`): with the
-    same key, the same images, schedule (:func:`~bayescortex.inference.trial.trial_schedule`)
-    and ``cond`` a chain repeats :func:`~bayescortex.inference.trial.simulate_trial`'s."""
-    _, k_init, k_run = trial_keys(key)
-    state = gibbs.init(k_init, cond, settings, mode)
-    n = projections.shape[0]
-    forget = jnp.zeros(n, bool) if memoryless is None else jnp.asarray(memoryless)
-
-    def sweep(key, state, inputs):
-        projection, ev, reset = inputs
-        m = mode if memoryless is None else forgetting(mode, reset)
-        return gibbs.step(key, state, cond, projection, ev, settings, m)
-
-    _, (latents, belief) = sample_chain(
-        k_run, sweep, state, n, inputs=(projections, jnp.asarray(evidence), forget),
-        transform=lambda state, info: (_latents(state), state.log_belief),
-    )  # fmt: skip
-    if initial:
-        latents, belief = jax.tree.map(
-            lambda a, b: jnp.concatenate([a[None], b]),
-            (_latents(state), state.log_belief), (latents, belief),
-        )  # fmt: skip
-    return latents, belief
-
-
-def sample_weights(settings: SamplerSettings, stimulus: Stimulus) -> np.ndarray:
-    """Static weight of every state a trial's chain records (the initial state first when the
-    layout makes it sample 1; :attr:`~bayescortex.inference.trial.Schedule.state_bins`) in the
-    training expectations: uniform over the samples after ``burn_in`` (the samples whose
-    neurons are read out), 0 elsewhere."""
-    keep = (trial_schedule(settings, stimulus).state_bins >= 0).astype(float)
-    return keep / keep.sum()
 
 
 class StepInfo(NamedTuple):
@@ -361,49 +224,6 @@ def path_increment(
         eqx.filter(before, spec),
     )
     return sum(jax.tree.leaves(terms), jnp.zeros(()))
-
-
-def revealed_category(key: PRNGKeyArray, contrast: Float[Array, ""]) -> Int[Array, ""]:
-    """The category the outcome reveals: 0 for ``c > 0``, 1 for ``c < 0``, a coin flip at 0
-    (zero-signal trials are rewarded at random)."""
-    coin = jax.random.bernoulli(key).astype(jnp.int32)
-    return jnp.where(contrast == 0, coin, category_of(contrast))
-
-
-class TrainingTrial(NamedTuple):
-    """What a behaving training trial shows, before any chain runs (:func:`training_trial`)."""
-
-    category: Int[Array, ""]  # the category the outcome reveals
-    key: PRNGKeyArray  # the behaving trial's key (its images', chains' and tie coin's)
-    projections: Float[Array, "sweeps neurons"]  # the image projection of every sweep
-
-
-def training_trial(
-    key: PRNGKeyArray,
-    model: HierarchicalModel,
-    stimulus: Stimulus,
-    task: Int[Array, ""],
-    contrast: Float[Array, ""],
-    settings: SamplerSettings,
-) -> TrainingTrial:
-    """The setup of the behaving training trial with key ``key``, shared by the
-    ``"conditional"`` and ``"reward"`` objectives: ``key`` splits into the revealed category's
-    key (:func:`revealed_category`) and the behaving trial's key, whose images
-    (:func:`~bayescortex.inference.trial.trial_images`) are projected once per sweep of the
-    schedule (:func:`~bayescortex.inference.trial.trial_schedule`)."""
-    k_category, k_chain = jax.random.split(key)
-    category = revealed_category(k_category, contrast)
-    _, projections = sweep_projections(k_chain, model, stimulus, task, contrast, settings)
-    return TrainingTrial(category, k_chain, projections)
-
-
-def sweep_projections(key, model, stimulus, task, contrast, settings):
-    """``(schedule, projections)``: the schedule of a behaving trial with key ``key``
-    (:func:`~bayescortex.inference.trial.trial_schedule`) and its images
-    (:func:`~bayescortex.inference.trial.trial_images`) projected once per sweep."""
-    sched = trial_schedule(settings, stimulus)
-    images, _ = trial_images(trial_keys(key)[0], model, stimulus, task, contrast, settings)
-    return sched, images[jnp.asarray(sched.frame)]
 
 
 def _scale_sensory(model: HierarchicalModel, updates, rate):
@@ -452,17 +272,20 @@ def fisher_step(
 ) -> tuple[HierarchicalModel, optax.OptState, StepInfo]:
     """One learning step on a minibatch of training trials (task cue).
 
-    Trial ``n`` uses ``fold_in(key, n)`` and reveals its category (:func:`revealed_category`).
+    Trial ``n`` uses ``fold_in(key, n)`` and reveals its category
+    (:func:`~bayescortex.inference.chains.revealed_category`).
 
     - ``"conditional"``: the trial is a behaving trial (``settings``' pre-signal period, signal
       sweeps, burn-in and odds; ``stimulus``' frames); a clamped and a free chain run on it
-      with the same key (:func:`chain_latents`, inference ``mode``: None, the default, is
-      the behaving inference; :data:`EXACT_MODE` with ``odds_increment = 1`` samples the exact
-      posterior given the current frame), and the task leaves ascend
-      :func:`conditional_gradient`, the sensory leaves the marginal likelihood of the images.
-    - ``"joint"``: one static image and one exact clamped chain (:func:`posterior_samples`,
-      ``settings.n_samples`` sweeps after ``burn_in``, with ``mode``'s apical gain); every leaf
-      ascends the joint likelihood.
+      with the same key (:func:`~bayescortex.inference.chains.chain_latents`, inference
+      ``mode``: None, the default, is the behaving inference; :data:`EXACT_MODE` with
+      ``odds_increment = 1`` samples the exact posterior given the current frame), and the
+      task leaves ascend :func:`conditional_gradient`, the sensory leaves the marginal
+      likelihood of the images.
+    - ``"joint"``: one static image and one exact clamped chain
+      (:func:`~bayescortex.inference.chains.posterior_samples`, ``settings.n_samples`` sweeps
+      after ``burn_in``, with ``mode``'s apical gain); every leaf ascends the joint
+      likelihood.
     - ``"reward"``: :func:`~bayescortex.inference.reward.reward_step` (behaving trials as
       under ``"conditional"``; ``mode`` None is the behaving inference): the outcome leaves
       ascend the SPSA estimate of the behaving decision's expected reward, perturbation size
@@ -514,8 +337,8 @@ def fisher_step(
         def trial(n, task, contrast):
             k_image, k_category, k_chain = jax.random.split(jax.random.fold_in(key, n), 3)
             image = stimulus.frames(k_image, task, contrast, 1)[0]
-            category = revealed_category(k_category, contrast)
-            draws = posterior_samples(
+            category = chains.revealed_category(k_category, contrast)
+            draws = chains.posterior_samples(
                 k_chain, cond, model.project(image), category, settings, mode.apical_gain
             )
             return draws, category
@@ -527,18 +350,18 @@ def fisher_step(
         correct = jnp.full(tasks.shape, jnp.nan, contrasts.dtype)
     else:
         sched = trial_schedule(settings, stimulus)
-        weights = jnp.asarray(sample_weights(settings, stimulus), contrasts.dtype)
+        weights = jnp.asarray(chains.sample_weights(settings, stimulus), contrasts.dtype)
 
         def trial(n, task, contrast):
-            category, k_chain, projections = training_trial(
+            category, k_chain, projections = chains.training_trial(
                 jax.random.fold_in(key, n), model, stimulus, task, contrast, settings
             )
             # The clamped and the free chain as one vmapped pair (common random numbers).
             pair = jax.tree.map(
-                lambda a, b: jnp.stack([a, b]), clamp_category(cond, category), cond
+                lambda a, b: jnp.stack([a, b]), chains.clamp_category(cond, category), cond
             )
             latents, belief = jax.vmap(
-                lambda c: chain_latents(
+                lambda c: chains.chain_latents(
                     k_chain,
                     c,
                     projections,

@@ -47,7 +47,7 @@ once.
 
 :func:`reward_step` is the minibatch step (``fisher_step(objective="reward")`` dispatches to
 it); :func:`spsa_trial` one trial's estimate. The trial's setup (the revealed category, the
-behaving trial's key, its images) is :func:`~bayescortex.inference.learning.training_trial`,
+behaving trial's key, its images) is :func:`~bayescortex.inference.chains.training_trial`,
 shared with the conditional objective, so a trial of either objective sees the same images.
 """
 
@@ -63,15 +63,8 @@ from bayescortex.models.hierarchical import HierarchicalModel, Latents
 from bayescortex.models.stimuli import Stimulus
 
 from . import gibbs, learning
-from .learning import (
-    StepInfo,
-    _spec_of,
-    chain_latents,
-    fisher_gradient,
-    sample_weights,
-    sensory,
-    training_trial,
-)
+from .chains import chain_latents, sample_weights, training_trial
+from .learning import StepInfo, _spec_of, fisher_gradient, sensory
 from .modes import InferenceMode, SamplerSettings
 from .trial import CHOICE_KEY, decide, trial_schedule
 
@@ -168,7 +161,7 @@ def spsa_trial(
 ):
     """One trial's SPSA estimate of ``grad_theta E[R]`` (theta: :func:`outcome_spec`).
 
-    The trial (key ``key``, set up by :func:`~bayescortex.inference.learning.training_trial`
+    The trial (key ``key``, set up by :func:`~bayescortex.inference.chains.training_trial`
     as under the conditional objective: the revealed category, the behaving trial's key and
     its images) is run twice with common random numbers (the same images, chain keys and tie
     coin) at ``theta_c + c Delta`` and ``theta_c - c Delta``

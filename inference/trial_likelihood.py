@@ -62,7 +62,7 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 from bayescortex.models.hierarchical import HierarchicalModel, Latents
 from bayescortex.models.stimuli import Stimulus, category_of
 
-from . import gibbs, learning
+from . import chains, gibbs, learning
 from .loop import sample_chain
 from .modes import InferenceMode, SamplerSettings, inference_mode
 from .trial import trial_images, trial_keys, trial_schedule
@@ -99,7 +99,7 @@ def trial_chain(
     the contrast prior from ``settings``; ``mode``'s feedback and apical gain act on every
     frame's sweep as in :func:`~bayescortex.inference.gibbs.step` (its belief update is
     replaced by the exact draw of ``(K, O)`` given all frames). Clamp the category with
-    :func:`~bayescortex.inference.learning.clamp_category` on ``cond``.
+    :func:`~bayescortex.inference.chains.clamp_category` on ``cond``.
     """
     n_frames = projections.shape[0]
     k_init, k_top, k_run = jax.random.split(key, 3)
@@ -265,7 +265,7 @@ def trial_step(
     ``log p(O* | y_1..F)`` by :func:`trial_gradient`, the sensory leaves the marginal
     likelihood of the frames.
 
-    Trial ``n`` (key ``fold_in(key, n)``, split as :func:`learning.training_trial` splits it,
+    Trial ``n`` (key ``fold_in(key, n)``, split as :func:`chains.training_trial` splits it,
     so the revealed category and the images are those the other objectives see) shows the
     signal frames of the behaving trial of ``settings`` and ``stimulus``; two trial-level chains
     clamped to either category (:func:`trial_chain`, common random numbers) run on them with
@@ -290,13 +290,13 @@ def trial_step(
 
     def trial(n, task, contrast):
         k_category, k_trial = jax.random.split(jax.random.fold_in(key, n))
-        category = learning.revealed_category(k_category, contrast)
+        category = chains.revealed_category(k_category, contrast)
         image_keys, _, k_run = trial_keys(k_trial)
         projections, _ = trial_images(image_keys, model, stimulus, task, contrast, settings)
         signal = projections[n_pre:]
 
         def run(o):
-            return trial_chain(k_run, learning.clamp_category(cond, o), signal, chain, exact)
+            return trial_chain(k_run, chains.clamp_category(cond, o), signal, chain, exact)
 
         clamped, other = run(category).latents, run(1 - category).latents
         return clamped, other, trial_log_odds(clamped, other, cond, category), category

@@ -18,7 +18,7 @@ import pytest
 from bayescortex.experiments import cli, protocol
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.training import TrainConfig
-from bayescortex.inference import SamplerSettings, exposure, gibbs, learning
+from bayescortex.inference import SamplerSettings, chains, exposure, gibbs
 from bayescortex.models import Stimulus, reference_model
 from tests.inference.test_learning import (
     CHAIN_SETTINGS,
@@ -59,7 +59,7 @@ def chain_estimates(keys, model, rao_blackwell: bool):
     """One estimate of the gradient per independent exact chain on the static image (vmapped
     over keys): burn-in states weighted 0, the rest uniformly."""
     cond = gibbs.conditionals(model, CUE)
-    settings = learning.exact_settings(CHAIN_SETTINGS)  # odds 1, no pre-signal period
+    settings = chains.exact_settings(CHAIN_SETTINGS)  # odds 1, no pre-signal period
     n = settings.n_sweeps
     projections = jnp.broadcast_to(PROJECTION, (n, PROJECTION.shape[0]))
     evidence = jnp.ones(n, dtype=bool)

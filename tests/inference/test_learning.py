@@ -15,7 +15,7 @@ import numpy as np
 import optax
 import pytest
 
-from bayescortex.inference import SamplerSettings, gibbs, learning
+from bayescortex.inference import SamplerSettings, chains, gibbs, learning
 from bayescortex.models import (
     FreeFormFeedback,
     HierarchicalModel,
@@ -136,7 +136,7 @@ def chain_gradients(keys, model, category):
     cond = gibbs.conditionals(model)
 
     def one(key):
-        draws = learning.posterior_samples(key, cond, PROJECTION, category, CHAIN_SETTINGS)
+        draws = chains.posterior_samples(key, cond, PROJECTION, category, CHAIN_SETTINGS)
         return learning.fisher_gradient(model, draws)[1]
 
     return jax.vmap(one)(keys)
@@ -230,8 +230,8 @@ def conditional_gradients(keys, model, category, cue):
     clamped chain on ``clamp_category(cond, O*)`` and the free chain on ``cond``, one static
     image, burn-in sweeps weighted 0."""
     cond = gibbs.conditionals(model, cue)
-    clamped_cond = learning.clamp_category(cond, category)
-    settings = learning.exact_settings(CHAIN_SETTINGS)  # odds 1, no pre-signal period
+    clamped_cond = chains.clamp_category(cond, category)
+    settings = chains.exact_settings(CHAIN_SETTINGS)  # odds 1, no pre-signal period
     n = settings.n_sweeps
     projections = jnp.broadcast_to(PROJECTION, (n, PROJECTION.shape[0]))
     evidence = jnp.ones(n, dtype=bool)
@@ -239,7 +239,7 @@ def conditional_gradients(keys, model, category, cue):
     weights = kept / jnp.sum(kept)
 
     def one(key):
-        run = lambda c: learning.chain_latents(  # noqa: E731
+        run = lambda c: chains.chain_latents(  # noqa: E731
             key, c, projections, evidence, settings, learning.EXACT_MODE
         )[0]
         clamped, free = run(clamped_cond), run(cond)

@@ -1,6 +1,6 @@
 """The ``"reward"`` objective: SPSA with common random numbers on the behaving decision.
 
-The reference is independent of :func:`learning.spsa_trial`: recorded trials
+The reference is independent of :func:`reward.spsa_trial`: recorded trials
 (:func:`simulate_trials`, the path every recorded block takes) at ``theta_c + c e`` and
 ``theta_c - c e`` with the same trial keys (common random numbers), ``e`` one coordinate, give a
 finite difference of the behaving accuracy along ``e`` with its own standard error. The SPSA
@@ -24,7 +24,7 @@ import numpy as np
 import optax
 import pytest
 
-from bayescortex.inference import SamplerSettings, learning, simulate_trial, simulate_trials
+from bayescortex.inference import SamplerSettings, learning, reward, simulate_trial, simulate_trials
 from bayescortex.models import HierarchicalModel, ParametricFeedback, Stimulus, is_correct
 from bayescortex.models.stimuli import category_of
 
@@ -53,18 +53,18 @@ def spsa_estimates(key, model, n_trials: int, c):
     """Per-trial SPSA estimates (every outcome leaf perturbed) and the chains' rewards."""
 
     def one(n):
-        est, _, reward, _, _ = learning.spsa_trial(
+        est, _, rewards, _, _ = reward.spsa_trial(
             jax.random.fold_in(key, n), model, STIMULUS, jnp.zeros((), int),
             CONTRASTS[n % CONTRASTS.shape[0]], SETTINGS, learning.BEHAVING_MODE, c,
         )  # fmt: skip
-        return est, reward
+        return est, rewards
 
     return jax.vmap(one)(jnp.arange(n_trials))
 
 
 def finite_difference(key, model, leaf, index, c, n_trials):
     """Per-trial CRN finite differences of recorded accuracy along one coordinate."""
-    centre = learning.perturbation_centre(model, c)
+    centre = reward.perturbation_centre(model, c)
     contrasts = jnp.tile(CONTRASTS, n_trials // CONTRASTS.shape[0])
     tasks = jnp.zeros(contrasts.shape, int)
     correct = [
@@ -148,22 +148,22 @@ def test_pair_decides_as_recorded_trials(pair_trials):
     """Common random numbers: each chain of the pair makes exactly the recorded trial's
     choice at its perturbed parameters (same trial key, images and tie coin), and the
     estimate is ``(R_+ - R_-) / (2 c) Delta``."""
-    params = eqx.filter(PAIR_MODEL, learning.outcome_spec(PAIR_MODEL))
-    centre = learning.perturbation_centre(PAIR_MODEL, C)
+    params = eqx.filter(PAIR_MODEL, reward.outcome_spec(PAIR_MODEL))
+    centre = reward.perturbation_centre(PAIR_MODEL, C)
     for n in range(PAIR_CONTRASTS.shape[0]):
         k_trial = jax.random.fold_in(PAIR_KEY, n)
-        est, reward, category = pair_trials[n]
-        direction = learning.task_cue_only(
-            learning.rademacher(jax.random.fold_in(k_trial, learning.PERTURBATION_KEY), params)
+        est, rewards, category = pair_trials[n]
+        direction = reward.task_cue_only(
+            reward.rademacher(jax.random.fold_in(k_trial, reward.PERTURBATION_KEY), params)
         )
-        for s, r in zip((1.0, -1.0), reward, strict=True):
+        for s, r in zip((1.0, -1.0), rewards, strict=True):
             m = eqx.apply_updates(centre, jax.tree.map(lambda d, s=s: s * C * d, direction))
             rec = _simulate_trial(
                 jax.random.split(k_trial)[1], m, STIMULUS, jnp.zeros((), int),
                 PAIR_CONTRASTS[n], SETTINGS, learning.BEHAVING_MODE,
             )  # fmt: skip
             assert r == float(int(rec.choice) == category)
-        scale = (reward[0] - reward[1]) / (2 * C)
+        scale = (rewards[0] - rewards[1]) / (2 * C)
         np.testing.assert_allclose(est.feedback.kappa_o, scale * direction.feedback.kappa_o)
 
 

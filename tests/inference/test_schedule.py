@@ -16,8 +16,8 @@ import pytest
 from bayescortex.inference import (
     InferenceMode,
     SamplerSettings,
+    chains,
     gibbs,
-    learning,
     simulate_trial,
 )
 from bayescortex.inference import trial as trial_module
@@ -193,14 +193,14 @@ def test_learning_chain_repeats_the_reference_trial(x64):
     sched = trial_schedule(REFERENCE, STIM)
     cond = gibbs.conditionals(model, 0)
     projections, _ = trial_images(trial_keys(key)[0], model, STIM, task, contrast, REFERENCE)
-    latents, log_belief = eqx.filter_jit(learning.chain_latents)(
+    latents, log_belief = eqx.filter_jit(chains.chain_latents)(
         key, cond, projections[sched.frame], sched.evidence, REFERENCE, MODE,
         memoryless=sched.memoryless, initial=True,
     )  # fmt: skip
     rec = _trial(key, model, STIM, task, contrast, REFERENCE, MODE)
     assert latents.neurons.shape == (REFERENCE.n_samples, model.n_neurons)
     np.testing.assert_allclose(jnp.exp(log_belief)[:, :, 0].sum(1), rec.belief, rtol=1e-10)
-    weights = learning.sample_weights(REFERENCE, STIM)
+    weights = chains.sample_weights(REFERENCE, STIM)
     assert weights.shape == (REFERENCE.n_samples,) and weights[0] > 0  # burn_in = 0
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import optax
 import pytest
 
-from bayescortex.inference import SamplerSettings, gibbs, inference_mode, learning
+from bayescortex.inference import SamplerSettings, chains, gibbs, inference_mode, learning
 from bayescortex.inference import trial_likelihood as tl
 from bayescortex.models import Stimulus, reference_model
 
@@ -53,7 +53,7 @@ def trial_gradients(keys, model, category, cue, projections=PROJECTIONS):
 
     def one(key):
         def run(o):
-            return tl.trial_chain(key, learning.clamp_category(cond, o), projections,
+            return tl.trial_chain(key, chains.clamp_category(cond, o), projections,
                                   SETTINGS, EXACT).latents  # fmt: skip
 
         clamped, other = run(category), run(1 - category)
