@@ -2,14 +2,14 @@
 
 from ..protocol import DEFAULT_LEARNING_RATE
 from .config import LEGACY, RESUMABLE, TrainConfig
-from .run import feedback_alignment, learning_curves, load_model, main, summary_text, train
+from .run import drive_alignment, learning_curves, load_model, main, summary_text, train
 
 __all__ = [
     "DEFAULT_LEARNING_RATE",
     "LEGACY",
     "RESUMABLE",
     "TrainConfig",
-    "feedback_alignment",
+    "drive_alignment",
     "learning_curves",
     "load_model",
     "main",

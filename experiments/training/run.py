@@ -84,7 +84,7 @@ Learning curves come back as an xarray Dataset with dims ``session`` (0 = before
 - ``feedback_alignment (session, task, axis)``: correlation over neurons of task table ``T``'s
   category-specific top-down drive ``C (p(g | T, O=0) - p(g | T, O=1))`` with the category axis
   of task ``A``, ``cos 2(phi_i - phi_{A,0})`` (1: aligned; ~0: no such structure; see
-  :func:`feedback_alignment`);
+  :func:`drive_alignment`);
 - ``trained_task (session)``: the task trained in that session (session 0: the first task).
 
 Keys: session ``s`` uses ``fold_in(key(seed), s)`` (training minibatch ``b``:
@@ -274,7 +274,7 @@ def load_model(
     return state.model
 
 
-def feedback_alignment(coupling: np.ndarray, unit_probability: np.ndarray) -> np.ndarray:
+def drive_alignment(coupling: np.ndarray, unit_probability: np.ndarray) -> np.ndarray:
     """Correlations over neurons of each task table's category-specific top-down drive
     ``C (p(g | T, 0) - p(g | T, 1))`` with each task's category axis ``cos 2(phi_i - phi_{A,0})``:
     a (table task T, axis task A) matrix, 0 where there is no drive.
@@ -317,7 +317,7 @@ def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Data
         "context_prior": (("session", "cue", "context"), stack(lambda o: o.context_prior)),
         "feedback_alignment": (
             ("session", "task", "axis"),
-            np.stack([feedback_alignment(c, u) for c, u in zip(coupling, units, strict=True)]),
+            np.stack([drive_alignment(c, u) for c, u in zip(coupling, units, strict=True)]),
         ),
         "trained_task": ("session", [config.session_task(s) for s in range(len(outputs))]),
     }

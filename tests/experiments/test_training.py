@@ -277,3 +277,25 @@ def test_free_form_feedback_learns_task_structure_from_near_zero():
     coupling = ds.coupling
     np.testing.assert_array_equal(coupling.sel(session=3), coupling.sel(session=0))
     assert float(coupling.min()) >= 0.0
+
+
+def test_drive_alignment_of_planted_task_tables():
+    """Coupling whose columns are the two tasks' category axes ``cos 2(phi - phi_A0)`` and
+    task tables whose category difference is a unit vector: each table's drive is its own
+    task's axis (correlation 1 on the diagonal); with 8 evenly spaced preferred orientations
+    the cardinal and oblique axes are orthogonal (0 off the diagonal); a table without a
+    category difference has no drive (0); the ``none`` row never enters. (The preferred
+    orientations are float32: 1e-6.)"""
+    from bayescortex.models import CATEGORY_ORIENTATIONS
+    from bayescortex.models.stimuli import preferred_orientations
+
+    phi = np.asarray(preferred_orientations(8), dtype=float)
+    axes = np.cos(2 * (phi[:, None] - np.asarray(CATEGORY_ORIENTATIONS)[None, :, 0]))
+    table = np.full((3, 2, 2), 0.5)  # (contexts, categories, units)
+    table[0, 0, 0], table[0, 1, 0] = 0.8, 0.2  # cardinal table: unit 0 tells the category
+    table[1, 0, 1], table[1, 1, 1] = 0.7, 0.3  # oblique table: unit 1
+    table[2] = [[0.9, 0.1], [0.1, 0.9]]  # the none row: ignored
+    np.testing.assert_allclose(training.drive_alignment(axes, table), np.eye(2), atol=1e-6)
+    flat = table.copy()
+    flat[1] = 0.5
+    np.testing.assert_allclose(training.drive_alignment(axes, flat), [[1, 0], [0, 0]], atol=1e-6)
