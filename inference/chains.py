@@ -32,7 +32,7 @@ from bayescortex.models.hierarchical import HierarchicalModel, Latents
 from bayescortex.models.stimuli import Stimulus, category_of
 
 from . import gibbs
-from .loop import sample_chain
+from .loop import draws_after_burn_in, sample_chain
 from .modes import InferenceMode, SamplerSettings, inference_mode
 from .trial import forgetting, trial_images, trial_keys, trial_schedule
 
@@ -93,13 +93,7 @@ def posterior_samples(
     def latents(state, info):
         return _latents(state)
 
-    if settings.burn_in:
-        state, _ = sample_chain(k_run, sweep, state, settings.burn_in, transform=lambda s, i: None)
-    _, draws = sample_chain(
-        k_run, sweep, state, settings.n_samples - settings.burn_in, start=settings.burn_in,
-        transform=latents,
-    )  # fmt: skip
-    return draws
+    return draws_after_burn_in(k_run, sweep, state, settings.n_samples, settings.burn_in, latents)
 
 
 def _latents(state: gibbs.GibbsState) -> Latents:

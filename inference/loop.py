@@ -64,3 +64,27 @@ def sample_chain(
         return state, transform(state, info)
 
     return jax.lax.scan(block, state, blocks)
+
+
+def draws_after_burn_in(
+    key: PRNGKeyArray,
+    step: Callable,
+    state: Any,
+    n_steps: int,
+    burn_in: int,
+    transform: Callable,
+):
+    """The kept outputs of a chain of ``n_steps`` transitions whose first ``burn_in`` are
+    dropped: ``transform(state, info)`` after each of the last ``n_steps - burn_in`` (leading
+    axis of that length). Step ``t`` uses ``fold_in(key, t)`` as in :func:`sample_chain`, so the
+    draws are those of one chain of ``n_steps`` steps.
+
+    >>> def step(key, x):
+    ...     return x + 1.0, None
+    >>> draws_after_burn_in(jax.random.key(0), step, 0.0, 5, 2, lambda s, i: s).tolist()
+    [3.0, 4.0, 5.0]
+    """
+    if burn_in:
+        state, _ = sample_chain(key, step, state, burn_in, transform=lambda s, i: None)
+    _, draws = sample_chain(key, step, state, n_steps - burn_in, start=burn_in, transform=transform)
+    return draws

@@ -65,7 +65,7 @@ from bayescortex.models.hierarchical import HierarchicalModel, Latents
 from bayescortex.models.stimuli import Stimulus, category_of
 
 from . import chains, gibbs, learning
-from .loop import sample_chain
+from .loop import draws_after_burn_in
 from .modes import InferenceMode, SamplerSettings, inference_mode
 from .trial import trial_images, trial_keys, trial_schedule
 
@@ -131,13 +131,7 @@ def trial_chain(
         return TrialDraws(latents, log_post)
 
     carry = (frames, flat // 2, flat % 2)
-    if settings.burn_in:
-        carry, _ = sample_chain(k_run, sweep, carry, settings.burn_in, transform=lambda s, i: None)
-    _, draws = sample_chain(
-        k_run, sweep, carry, settings.n_samples - settings.burn_in, start=settings.burn_in,
-        transform=keep,
-    )  # fmt: skip
-    return draws
+    return draws_after_burn_in(k_run, sweep, carry, settings.n_samples, settings.burn_in, keep)
 
 
 def trial_log_joint(model: HierarchicalModel, latents: Latents, cue=0) -> Float[Array, ""]:
