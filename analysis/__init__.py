@@ -13,7 +13,9 @@ Start with :func:`redundancy_summary`::
                             key=jax.random.key(0))
 
 Modules: :mod:`.fisher` (f', linear Fisher information, shuffled information, variance),
-:mod:`.redundancy` (redundancy, combination over coherences, subsets, the summary),
+:mod:`.redundancy` (redundancy, combination over coherences), :mod:`.subsets` (the
+estimate on random neuron subsets, from streamed statistics or counts), :mod:`.summary` (the
+summary on a recording),
 :mod:`.moments` (streaming sufficient statistics: level means and the zero-signal
 covariance, with in-stream bootstrap weights), :mod:`.bootstrap` (confidence intervals over
 trials and seeds), :mod:`.correlations` (noise
@@ -24,23 +26,23 @@ correlations, variance along f', category and orientation structure of correlati
 sessions), :mod:`.recording` (input handling, grouping trials by signal, time bins),
 :mod:`.io` (spike counts from spike times, NWB files and pynapple objects), :mod:`.bci`
 (brain-computer-interface imaging: hit rates, somato-dendritic residuals, signed instructive
-signals).
+signals), :mod:`.bci_outcome` (the trial's outcome decoded from the residual before it),
+:mod:`.bci_residual_change` (does a neuron's residual predict its later change?).
 """
 
 from .bci import (
-    decode_outcome,
     error_change_contrast,
     feedback_alignment,
     group_mean_sign,
     group_means,
     hit_and_reward_rates,
     learning_speed,
-    pre_outcome_features,
     residual_coupling,
     sign_recovery,
     signed_mode_energy,
     somatodendritic_residual,
 )
+from .bci_outcome import decode_outcome, pre_outcome_features
 from .bootstrap import (
     ConfidenceInterval,
     block_resample_indices,
@@ -97,15 +99,17 @@ from .psychometric import (
 from .recording import SignalLayout, align_trials, bin_time, group_by_signal
 from .redundancy import (
     RedundancyEstimate,
-    RedundancyResult,
     absolute_redundancy,
     combine_coherences,
-    estimate_redundancy,
     inverse_variance_mean,
-    median_over_subsets,
     percent_redundancy,
-    random_subsets,
     redundancy_from_moments,
+)
+from .subsets import (
+    RedundancyResult,
+    estimate_redundancy,
+    median_over_subsets,
+    random_subsets,
     redundancy_from_stats,
     subset_redundancy,
 )

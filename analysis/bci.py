@@ -2,10 +2,11 @@
 signed instructive signals.
 
 Pure numpy functions (numpy or jax arrays in, numpy arrays out), written for real two-photon
-data as much as for the simulation of :mod:`bayescortex.models.bci_task`. Shapes: ``frames``
-is any set of imaging frames (flatten trials x time and drop frames outside trials first);
-``neurons`` the imaged neurons with their soma and dendrite traces; ``signs`` the causal role
-of each neuron in the decoder (+1: P+, pushes toward the target; -1: P-; 0: not a target).
+data as much as for the simulation of :mod:`bayescortex.models.bci_session`. Shapes:
+``frames`` is any set of imaging frames (flatten trials x time and drop frames outside trials
+first); ``neurons`` the imaged neurons with their soma and dendrite traces; ``signs`` the
+causal role of each neuron in the decoder (+1: P+, pushes toward the target; -1: P-; 0: not a
+target).
 
 - Behaviour: :func:`hit_and_reward_rates` per session, :func:`group_means` (P+ and P-
   activity), :func:`learning_speed`.
@@ -19,14 +20,11 @@ of each neuron in the decoder (+1: P+, pushes toward the target; -1: P-; 0: not 
   response to error decreases minus increases), :func:`group_mean_sign`,
   :func:`sign_recovery` (does the sign of the effect give each neuron's causal role?),
   :func:`signed_mode_energy` (how much of the population pattern lies along the signed
-  decoder mode rather than a shared one),
-  :func:`decode_outcome` (cross-validated LDA of hit vs miss from :func:`pre_outcome_features`).
+  decoder mode rather than a shared one); decoding the trial's outcome from it is in
+  :mod:`bayescortex.analysis.bci_outcome`.
 - :func:`feedback_alignment`: the correlation of learned feedback weights with the decoder.
-- Does a neuron's residual predict its own later change? :func:`session_residual_means` (one
-  residual fit per neuron over all sessions, then its mean per session) and
-  :func:`residual_change_prediction` (per neuron, the correlation across sessions of the
-  session's mean residual with the change of activity to the next session); run it on
-  non-target neurons too, as the control population.
+- Whether a neuron's residual predicts its own later change:
+  :mod:`bayescortex.analysis.bci_residual_change`.
 - :data:`POLARITY`: the fixed sign convention of the group effects (the paper's).
 
 Bad input raises ``ValueError`` naming the argument (wrong shape, NaN, too few frames or
@@ -286,88 +284,6 @@ def signed_mode_energy(values, signs) -> np.ndarray:
                         0.0)  # fmt: skip
 
 
-def pre_outcome_features(residual, outcome_frame, window: int) -> np.ndarray:
-    """Per trial, the mean residual over the ``window`` frames before the outcome.
-
-    Args:
-        residual: ``(trials, time, neurons)``.
-        outcome_frame: ``(trials,)`` int, the frame of the outcome (the reward frame of a hit,
-            ``time`` for a timeout that ends after the last frame); frames ``[o - window, o)``
-            are averaged (fewer when ``o < window``).
-        window: frames before the outcome.
-
-    >>> r = np.arange(8.0).reshape(1, 8, 1)
-    >>> pre_outcome_features(r, [5], 2).tolist()
-    [[3.5]]
-    """
-    r = _array("residual", residual, 3, finite=False)
-    o = np.asarray(outcome_frame)
-    if o.shape != (r.shape[0],):
-        raise ValueError(f"outcome_frame: expected shape ({r.shape[0]},), got {o.shape}")
-    if window < 1:
-        raise ValueError(f"window: must be positive, got {window}")
-    if np.any(o < 1) or np.any(o > r.shape[1]):
-        raise ValueError(f"outcome_frame: must lie in [1, {r.shape[1]}] (a frame before it)")
-    t = np.arange(r.shape[1])
-    mask = (t[None, :] >= (o[:, None] - window)) & (t[None, :] < o[:, None])
-    picked = np.where(mask[:, :, None], r, 0.0)
-    if not np.all(np.isfinite(picked)):
-        raise ValueError("residual: NaN or infinite values in the pre-outcome window")
-    return picked.sum(axis=1) / mask.sum(axis=1)[:, None]
-
-
-def decode_outcome(features, labels, *, folds: int = 5, shrinkage: float = 0.1) -> float:
-    """Cross-validated balanced accuracy of linear discriminant analysis (shrunk pooled
-    covariance) decoding a binary outcome from per-trial features; chance is 0.5.
-
-    Folds are stratified and interleaved (deterministic); their number is capped by the
-    smaller class.
-
-    Args:
-        features: ``(trials, features)``, e.g. :func:`pre_outcome_features`.
-        labels: ``(trials,)`` 0/1 outcome (e.g. hit).
-        folds: cross-validation folds (at least 2).
-        shrinkage: weight of the scaled identity in the covariance, in ``[0, 1]``.
-    """
-    x = _array("features", features, 2)
-    y = np.asarray(labels)
-    if y.shape != (x.shape[0],):
-        raise ValueError(f"labels: expected shape ({x.shape[0]},), got {y.shape}")
-    if not np.all(np.isin(y, (0, 1))):
-        raise ValueError("labels: expected 0/1 values")
-    y = y.astype(int)
-    counts = np.bincount(y, minlength=2)
-    if counts.min() < 2:
-        raise ValueError(f"labels: need at least 2 trials of each outcome, got {counts.tolist()}")
-    if folds < 2:
-        raise ValueError(f"folds: at least 2, got {folds}")
-    if not 0 <= shrinkage <= 1:
-        raise ValueError(f"shrinkage: in [0, 1], got {shrinkage}")
-    k = int(min(folds, counts.min()))
-    fold = np.empty(len(y), int)
-    for c in (0, 1):
-        idx = np.flatnonzero(y == c)
-        fold[idx] = np.arange(len(idx)) % k
-    predicted = np.empty(len(y), int)
-    for f in range(k):
-        train, test = fold != f, fold == f
-        predicted[test] = _lda_predict(x[train], y[train], x[test], shrinkage)
-    recall = [np.mean(predicted[y == c] == c) for c in (0, 1)]
-    return float(np.mean(recall))
-
-
-def _lda_predict(x, y, x_test, shrinkage):
-    mu = np.stack([x[y == c].mean(axis=0) for c in (0, 1)])
-    centred = x - mu[y]
-    cov = centred.T @ centred / max(len(y) - 2, 1)
-    scale = np.trace(cov) / cov.shape[0] if cov.shape[0] else 1.0
-    cov = (1 - shrinkage) * cov + shrinkage * (scale if scale > 0 else 1.0) * np.eye(len(cov))
-    w = np.linalg.solve(cov, mu[1] - mu[0])
-    # Equal priors (the midpoint rule): balanced accuracy is the target, so the class sizes
-    # must not set the decision bias.
-    return (((x_test - (mu[0] + mu[1]) / 2) @ w) > 0).astype(int)
-
-
 def feedback_alignment(learned, decoder) -> np.ndarray:
     """Pearson correlation, over neurons, of learned feedback weights with the decoder;
     0 where the learned weights are all equal (e.g. still zero).
@@ -390,61 +306,3 @@ def feedback_alignment(learned, decoder) -> np.ndarray:
     norm = np.sqrt((bc**2).sum(axis=-1) * (dc**2).sum())
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, bc @ dc / np.where(norm > 0, norm, 1.0), 0.0)
-
-
-def session_residual_means(dendrite, soma, session, *, n_sessions: int | None = None):
-    """Per session and neuron, the mean somato-dendritic residual, from one fit per neuron
-    over the frames of all sessions (a fit per session would give every session mean 0).
-
-    Args:
-        dendrite: ``(frames, neurons)``.
-        soma: ``(frames, neurons)``.
-        session: ``(frames,)`` int, the session of each frame.
-        n_sessions: sessions to report (default ``max(session) + 1``); empty ones are NaN.
-
-    Returns:
-        ``(sessions, neurons)``.
-
-    >>> s = np.array([[0.0], [1.0], [2.0], [0.0], [1.0], [2.0]])
-    >>> d = 2 * s + np.array([[1.0], [1.0], [1.0], [-1.0], [-1.0], [-1.0]])
-    >>> session_residual_means(d, s, [0, 0, 0, 1, 1, 1]).round(3).tolist()
-    [[1.0], [-1.0]]
-    """
-    g = np.asarray(session)
-    d = _array("dendrite", dendrite, 2)
-    if g.shape != (d.shape[0],) or not np.issubdtype(g.dtype, np.integer) or np.any(g < 0):
-        raise ValueError(f"session: expected ({d.shape[0]},) non-negative ints, got {g.shape}")
-    res = somatodendritic_residual(d, soma)
-    n = int(g.max()) + 1 if n_sessions is None else n_sessions
-    count = np.bincount(g, minlength=n)[:n].astype(float)
-    total = np.stack([np.bincount(g, weights=res[:, i], minlength=n)[:n]
-                      for i in range(res.shape[1])], axis=1)  # fmt: skip
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return total / np.where(count > 0, count, np.nan)[:, None]
-
-
-def residual_change_prediction(residual_mean, activity) -> np.ndarray:
-    """Per neuron, the Pearson correlation across sessions ``s`` of its mean residual in
-    session ``s`` with the change of its own activity from ``s`` to ``s + 1``; 0 where either
-    is constant. Positive: the residual predicts the change that follows it.
-
-    Args:
-        residual_mean: ``(..., sessions, neurons)``, e.g. :func:`session_residual_means`.
-        activity: ``(..., sessions, neurons)`` mean activity per session.
-
-    >>> res = np.array([[1.0], [0.5], [0.2], [0.0]])
-    >>> act = np.array([[0.0], [1.0], [1.5], [1.7]])
-    >>> residual_change_prediction(res, act).round(3).tolist()
-    [1.0]
-    """
-    x = _array("residual_mean", residual_mean, tuple(range(2, 8)))
-    a = _array("activity", activity, tuple(range(2, 8)))
-    if a.shape != x.shape:
-        raise ValueError(f"activity: expected the shape of residual_mean {x.shape}, got {a.shape}")
-    if x.shape[-2] < 3:
-        raise ValueError(f"residual_mean: need at least 3 sessions, got {x.shape[-2]}")
-    x, y = x[..., :-1, :], np.diff(a, axis=-2)
-    xc, yc = x - x.mean(axis=-2, keepdims=True), y - y.mean(axis=-2, keepdims=True)
-    norm = np.sqrt((xc**2).sum(axis=-2) * (yc**2).sum(axis=-2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(norm > 0, (xc * yc).sum(axis=-2) / np.where(norm > 0, norm, 1.0), 0.0)

@@ -167,6 +167,23 @@ def fprime_from_moments(m: SignalMoments, ds) -> Float[Array, "coherences *featu
     return (means[1::2] - means[2::2]) / ds
 
 
+def select(m: SignalMoments, feature, neurons=None) -> SignalMoments:
+    """The moments of one feature (or a slice of features) of a subset of neurons, for
+    moments with one leading feature axis (a recording's time bins and whole trial).
+
+    >>> x, level = jnp.arange(24.0).reshape(4, 2, 3), jnp.array([0, 0, 1, 1])
+    >>> m = moments_from_trials(x, level, jnp.ones(4), n_levels=2)
+    >>> select(m, -1, [0, 2]).zero_scatter.shape
+    (2, 2)
+    """
+    total, mean, scatter = m.total[:, feature], m.zero_mean[feature], m.zero_scatter[feature]
+    if neurons is not None:
+        idx = jnp.asarray(neurons)
+        total, mean = total[..., idx], mean[..., idx]
+        scatter = scatter[..., idx[:, None], idx[None, :]]
+    return SignalMoments(m.weight, total, m.zero_weight, mean, scatter)
+
+
 __all__ = [
     "HIGHEST",
     "SignalMoments",
@@ -179,4 +196,5 @@ __all__ = [
     "merge",
     "moments_from_trials",
     "poisson_weights",
+    "select",
 ]

@@ -36,7 +36,8 @@ from .recording import (
     check_variance,
     group_by_signal,
 )
-from .redundancy import RedundancyEstimate, estimate_redundancy
+from .redundancy import RedundancyEstimate
+from .subsets import estimate_redundancy
 from .variance import VarianceForm
 
 _FIELDS = {

@@ -14,7 +14,8 @@ One seed (an "animal") is a :class:`SeedState` (model, optimiser state, the para
 the last step); seeds are a leading array axis (``vmap``), as are the recorded conditions
 (inference mode, task shown and cue; :class:`Conditions`). Recording a block and its streamed
 statistics are :mod:`.blocks`; every key constant (which ``fold_in`` salt draws what) is
-:mod:`.keys`.
+:mod:`.keys`; the default step sizes, the optimiser and the learned values as a named vector
+are :mod:`.learning_setup`.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from .keys import (
     TRAIN_CONTRAST_KEY,
     session_key,
 )
+from .learning_setup import optimizer
 
 
 def default_chunk(backend: str | None = None) -> int:
@@ -229,57 +231,6 @@ def train_settings(protocol: Protocol, hyper: Hyper) -> SamplerSettings:
         protocol, hyper, n_samples=protocol.train_sweeps, n_presignal=0,
         burn_in=protocol.train_burn_in, n_bins=1, layout="presignal",
     )  # fmt: skip
-
-
-DEFAULT_LEARNING_RATE = {
-    ("conditional", "parametric"): 0.05,
-    ("conditional", "free_form"): 0.05,
-    ("joint", "parametric"): 0.005,
-    ("joint", "free_form"): 0.02,
-    ("reward", "parametric"): 0.05,
-    ("reward", "free_form"): 0.05,
-    ("trial", "parametric"): 0.05,
-    ("trial", "free_form"): 0.05,
-}
-"""Adam step sizes by objective and feedback family. Joint EM: parametric accuracy peaks after
-2-5 sessions at N_x = 256, the free-form feedback learns more slowly. Conditional: the kernels
-start at 0 and the gradient vanishes as the choices become certain, so larger steps are safe."""
-
-
-def learning_rate(feedback: str, given: float | None, objective: str = "conditional") -> float:
-    """``given``, or the default step size of the objective and feedback family."""
-    return DEFAULT_LEARNING_RATE[objective, feedback] if given is None else given
-
-
-PARAMETER_NAMES = (
-    ("delta",)
-    + tuple(f"kappa_o_{t}" for t in TASKS)
-    + ("kappa_g",)
-    + tuple(f"p_{k}_given_{q}" for q in CUES for k in CONTEXTS)
-)
-"""What :func:`feedback_parameters` returns: the parametric feedback's scalars (free-form: only
-the context probabilities) and the context prior ``p(K | q)`` of each cue."""
-
-
-def feedback_parameters(feedback) -> Float[Array, " parameters"]:
-    """The learned quantities as a flat vector named by :func:`parameter_names`."""
-    contexts = jax.nn.softmax(feedback.context_logits, axis=-1).reshape(-1)
-    if not isinstance(feedback, ParametricFeedback):
-        return contexts
-    scalars = jnp.concatenate([feedback.delta[None], feedback.kappa_o, feedback.kappa_g[None]])
-    return jnp.concatenate([scalars, contexts])
-
-
-def parameter_names(feedback: str) -> list[str]:
-    """Names of :func:`feedback_parameters` for a feedback family."""
-    n_ctx = len(CUES) * len(CONTEXTS)
-    return list(PARAMETER_NAMES if feedback == "parametric" else PARAMETER_NAMES[-n_ctx:])
-
-
-def optimizer(protocol: Protocol, hyper: Hyper) -> optax.GradientTransformation:
-    """The optax optimiser; its step size is the traced ``hyper.learning_rate``."""
-    make = {"adam": optax.adam, "sgd": optax.sgd}[protocol.optimizer]
-    return make(hyper.learning_rate)
 
 
 def initial_model(protocol: Protocol, hyper: Hyper, key: PRNGKeyArray) -> HierarchicalModel:

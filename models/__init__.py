@@ -1,6 +1,7 @@
 """Generative models: stimuli, projective fields, the hierarchical task model, its feedback;
 two-compartment neurons learning a brain-computer-interface task (import them from
-:mod:`bayescortex.models.bci` and :mod:`bayescortex.models.bci_task`).
+:mod:`bayescortex.models.bci`, :mod:`bayescortex.models.bci_rules`,
+:mod:`bayescortex.models.bci_task` and :mod:`bayescortex.models.bci_session`).
 
 The models, the sampler and the experiments need the ``[models]`` extra (equinox, numpyro,
 optax, flax, matplotlib); the estimators in :mod:`bayescortex.analysis` do not."""

@@ -7,10 +7,15 @@ import os
 
 import jax
 
-# The command line keeps compiled programs in the user's cache folder by default; tests that
-# measure compiling or count cache hits must not depend on what an earlier run left there
-# (tests/experiments/test_compilation.py checks the default and the flags explicitly).
-os.environ.setdefault("BAYESCORTEX_COMPILE_CACHE", "off")
+from bayescortex.experiments.compilation import CACHE_ENV, cache_from_environment  # noqa: E402
+
+# The command line keeps compiled programs in the user's cache folder by default; a test run
+# must not depend on what an earlier run left there, so the cache is off unless the run names
+# a folder (.ci/run names a fresh one, shared by its steps, their worker processes and the
+# command lines they start: each program is compiled once per CI run). Tests that count
+# cache hits pin their own folder (tests/experiments/test_compilation.py).
+os.environ.setdefault(CACHE_ENV, "off")
+cache_from_environment()
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 if os.environ.get("BAYESCORTEX_X64") == "1":

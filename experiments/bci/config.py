@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 
-from bayescortex.models.bci import VARIANTS
+from bayescortex.models.bci_rules import VARIANTS
 from bayescortex.models.bci_task import TaskHyper, TaskStatic
 
 from ..results import check_fields, check_run_id

@@ -12,7 +12,7 @@ import xarray as xr
 
 from bayescortex.analysis.bci import POLARITY
 
-from ..results import evaluate_criteria
+from ..criteria import evaluate_criteria
 from .run import LEARNED_MARGIN
 
 COMPARED_WITH = ("random_feedback", "shuffled")

@@ -19,6 +19,7 @@ import xarray as xr
 
 from bayescortex.analysis import bci as analysis
 from bayescortex.analysis import percentile_interval
+from bayescortex.analysis.bci_residual_change import residual_change_prediction
 
 from ..compilation import CompileTime
 from .criteria import COMPARED_WITH, CRITERIA, RULES, _opposite, criteria, discrimination
@@ -127,8 +128,8 @@ def change_prediction_measures(ds: xr.Dataset) -> dict[str, np.ndarray]:
     """Per seed: the mean over target neurons and over non-target neurons (the control
     population) of each neuron's correlation across sessions of its mean imaged residual with
     the change of its imaged activity to the next session
-    (:func:`~bayescortex.analysis.bci.residual_change_prediction`), and targets minus
-    non-targets. Empty where the run has no non-target neurons or too few sessions."""
+    (:func:`~bayescortex.analysis.bci_residual_change.residual_change_prediction`), and
+    targets minus non-targets. Empty where the run has no non-target neurons or too few sessions."""
     out: dict[str, np.ndarray] = {}
     if "residual_mean" not in ds or ds.sizes["session"] < 3:
         return out
@@ -141,7 +142,7 @@ def change_prediction_measures(ds: xr.Dataset) -> dict[str, np.ndarray]:
         ok = np.all(np.isfinite(x), axis=(1, 2)) & np.all(np.isfinite(a), axis=(1, 2))
         r = np.full((x.shape[0], x.shape[-1]), np.nan)
         if ok.any():
-            r[ok] = analysis.residual_change_prediction(x[ok], a[ok])
+            r[ok] = residual_change_prediction(x[ok], a[ok])
         out[f"change_prediction_targets_{v}"] = r[:, :k].mean(axis=1)
         out[f"change_prediction_others_{v}"] = r[:, k:].mean(axis=1)
         out[f"change_prediction_advantage_{v}"] = r[:, :k].mean(axis=1) - r[:, k:].mean(axis=1)

@@ -14,8 +14,11 @@ import numpy as np
 import xarray as xr
 
 from bayescortex.analysis import bci as analysis
-from bayescortex.models.bci import rules
-from bayescortex.models.bci_task import decoder, init_state, session_step, target_signs
+from bayescortex.analysis.bci_outcome import decode_outcome, pre_outcome_features
+from bayescortex.analysis.bci_residual_change import session_residual_means
+from bayescortex.models.bci_rules import rules
+from bayescortex.models.bci_session import init_state, session_step
+from bayescortex.models.bci_task import decoder, target_signs
 
 from ..compilation import compile_time
 from ..placement import (
@@ -204,8 +207,8 @@ def block_measures(record, window: int, targets: int | None = None) -> dict[str,
             outcome = np.where(hit, last - 1, last)
             usable = outcome >= 1
             try:
-                feats = analysis.pre_outcome_features(full[usable], outcome[usable], window)
-                decoding = analysis.decode_outcome(feats, hit[usable].astype(int))
+                feats = pre_outcome_features(full[usable], outcome[usable], window)
+                decoding = decode_outcome(feats, hit[usable].astype(int))
             except ValueError:
                 pass
     return {"coupling": coupling, "contrast": contrast, "decoding": np.asarray(decoding)}
@@ -214,7 +217,8 @@ def block_measures(record, window: int, targets: int | None = None) -> dict[str,
 def session_means(outputs) -> tuple[np.ndarray, np.ndarray]:
     """Per variant, seed, session and neuron (targets and non-targets): the mean imaged
     residual (one linear fit per neuron over the recorded frames of all sessions,
-    :func:`~bayescortex.analysis.bci.session_residual_means`) and the mean imaged soma."""
+    :func:`~bayescortex.analysis.bci_residual_change.session_residual_means`) and the mean
+    imaged soma."""
     soma = np.stack([np.asarray(o.record.soma) for o in outputs], axis=2)
     dend = np.stack([np.asarray(o.record.dendrite) for o in outputs], axis=2)
     active = np.stack([np.asarray(o.record.active) for o in outputs], axis=2) > 0
@@ -228,7 +232,7 @@ def session_means(outputs) -> tuple[np.ndarray, np.ndarray]:
             if m.sum() < 8:
                 continue
             g = session[m]
-            residual[v, i] = analysis.session_residual_means(
+            residual[v, i] = session_residual_means(
                 dend[v, i][m], soma[v, i][m], g, n_sessions=n_sess
             )
             count = np.bincount(g, minlength=n_sess).astype(float)

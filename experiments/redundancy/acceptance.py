@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import xarray as xr
 
-from ..results import evaluate_criteria
+from ..criteria import evaluate_criteria
 from .effect_sizes import (
     INFORMATION_MARGIN,
     MIN_LEARNING_SESSIONS,
@@ -109,7 +109,7 @@ CRITERIA = (
 )
 """The paper's claims as acceptance criteria, ``(text, check)``: ``check(e)`` reads effects
 as ``e(name) -> (value, low, high)`` and returns True, False or
-:data:`~bayescortex.experiments.results.INCONCLUSIVE` (the equivalence tests)."""
+:data:`~bayescortex.experiments.criteria.INCONCLUSIVE` (the equivalence tests)."""
 
 SANITY_CHECKS = (
     (

@@ -10,8 +10,9 @@ from typing import Literal, NamedTuple
 from bayescortex.inference.modes import check_layout
 from bayescortex.models import task_index
 
+from ..learning_setup import learning_rate
 from ..options import LearningOptions
-from ..protocol import Hyper, Protocol, default_chunk, learning_rate
+from ..protocol import Hyper, Protocol, default_chunk
 from ..results import check_fields, check_run_id
 from ..simulate import MAX_DELTA, check_contrasts
 

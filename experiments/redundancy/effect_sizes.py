@@ -20,7 +20,7 @@ import xarray as xr
 
 from bayescortex.analysis import percentile_interval
 
-from ..results import INCONCLUSIVE
+from ..criteria import INCONCLUSIVE
 from .measures import MEASURES
 from .pipeline import MODES
 
@@ -234,7 +234,7 @@ def equivalent(lower, upper):
     ``x + margin`` (``lower``) and ``x - margin`` (``upper``), each ``(value, low, high)``:
     True (equivalent: ``lower`` above 0 and ``upper`` below 0, each one-sided test at 2.5%),
     False (``x`` shown outside the margin: ``lower`` below 0 or ``upper`` above 0), else
-    :data:`~bayescortex.experiments.results.INCONCLUSIVE` (the interval is wider than the
+    :data:`~bayescortex.experiments.criteria.INCONCLUSIVE` (the interval is wider than the
     margin allows).
 
     >>> equivalent((0.3, 0.1, 0.5), (-0.3, -0.5, -0.1))
@@ -252,7 +252,7 @@ def equivalent(lower, upper):
 def non_inferior(shifted):
     """One-sided (non-inferiority) test of ``x > -margin`` from the 95% interval of
     ``x + margin`` (``shifted``): True if it lies above 0, False if below 0 (a fall larger than
-    the margin is shown), else :data:`~bayescortex.experiments.results.INCONCLUSIVE`."""
+    the margin is shown), else :data:`~bayescortex.experiments.criteria.INCONCLUSIVE`."""
     if shifted[1] > 0:
         return True
     if shifted[2] < 0:

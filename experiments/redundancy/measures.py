@@ -21,8 +21,9 @@ signature: primacy is a negative late-minus-early); ``I``, ``I_shuffle`` and red
 the population size (``*_by_size``: 8, 16, 32, ... neurons up to the subset size; whether the
 added redundancy limits information, ``I`` saturating while ``I_shuffle`` grows); and the share
 of the zero-signal noise along ``f'`` over all trials and within choice
-(:func:`choice_conditioned_fractions`: how much of the variance along ``f'`` travels with the
-choice).
+(:func:`.choice_measures.choice_conditioned_fractions`: how much of the variance along ``f'``
+travels with the choice). The choice measures (choice probability, both kernels, the noise
+along ``f'`` given the choice) are computed in :mod:`.choice_measures`.
 ``I``, ``I_shuffle`` and redundancy also from the covariance pooled over all levels (signal
 trials included), next to the zero-signal estimator. All from
 :class:`~bayescortex.analysis.moments.SignalMoments` and the kept zero-signal trials
@@ -38,26 +39,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from bayescortex.analysis.choice import weighted_roc_auc
 from bayescortex.analysis.correlations import (
     binned_correlations,
     category_correlation_contrast,
     correlation_from_covariance,
 )
-from bayescortex.analysis.kernels import choice_triggered_average, kernel_shape, logistic_kernel
-from bayescortex.analysis.moments import (
-    HIGHEST,
-    SignalMoments,
-    covariance,
-    fprime_from_moments,
-)
+from bayescortex.analysis.moments import SignalMoments, covariance, fprime_from_moments
+from bayescortex.analysis.moments import select as select_moments
 from bayescortex.analysis.psychometric import psychometric_fit
-from bayescortex.analysis.redundancy import redundancy_from_stats
+from bayescortex.analysis.subsets import redundancy_from_stats
 from bayescortex.models import CATEGORY_ORIENTATIONS
 from bayescortex.models.stimuli import preferred_orientations
 
 from ..blocks import BlockStats, ZeroTrials, replicate_moments
 from ..keys import SIZE_KEY
+from .choice_measures import _choice_measures, _reviewer_choice_measures
 from .selection import dprime_groups
 
 MEASURES = ("information", "information_shuffled", "redundancy", "percent_redundancy")
@@ -127,19 +123,10 @@ def trailing_dims(name: str) -> tuple[str, ...]:
     return next((dims for end, dims in TRAILING.items() if name.endswith(end)), ())
 
 
-def _select(m: SignalMoments, feature, neurons=None) -> SignalMoments:
-    total, mean, scatter = m.total[:, feature], m.zero_mean[feature], m.zero_scatter[feature]
-    if neurons is not None:
-        idx = jnp.asarray(neurons)
-        total, mean = total[..., idx], mean[..., idx]
-        scatter = scatter[..., idx[:, None], idx[None, :]]
-    return SignalMoments(m.weight, total, m.zero_weight, mean, scatter)
-
-
 def passive_dprime(moments: SignalMoments, ds) -> jax.Array:
     """Each neuron's d' between the two categories, ``|mean(+c) - mean(-c)| / sd0``, averaged
     over coherences (whole trial), ``sd0`` the zero-signal standard deviation."""
-    whole = _select(moments, -1)
+    whole = select_moments(moments, -1)
     fp = fprime_from_moments(whole, ds)  # (coherences, neurons)
     ds = jnp.asarray(ds, fp.dtype)[:, None]
     sd = jnp.sqrt(jnp.diagonal(covariance(whole)))
@@ -152,7 +139,7 @@ def pooled_moments(moments: SignalMoments, signal_second) -> SignalMoments:
     trials' alone: ``signal_second`` is the weighted sum of ``x x^T`` over the signal trials.
     ``zero_weight`` becomes ``trials - levels + 1``, so the estimators' bias correction sees
     the pooled covariance's degrees of freedom."""
-    m = _select(moments, -1)
+    m = select_moments(moments, -1)
     w = jnp.where(m.weight > 0, m.weight, 1.0)[1:, None, None]
     between = jnp.sum(m.total[1:, :, None] * m.total[1:, None, :] / w, axis=0)
     scatter = m.zero_scatter + signal_second - between
@@ -162,7 +149,7 @@ def pooled_moments(moments: SignalMoments, signal_second) -> SignalMoments:
 
 def _orientation_measures(analysis: Analysis, moments: SignalMoments) -> dict:
     n = moments.total.shape[-1]
-    corr = correlation_from_covariance(covariance(_select(moments, -1)))
+    corr = correlation_from_covariance(covariance(select_moments(moments, -1)))
     axes = CATEGORY_ORIENTATIONS[analysis.task]
     phi = preferred_orientations(n).astype(corr.dtype)
     relative = jnp.mod(phi - axes[0], jnp.pi)
@@ -174,107 +161,12 @@ def _orientation_measures(analysis: Analysis, moments: SignalMoments) -> dict:
     }
 
 
-def _choice_measures(analysis: Analysis, moments: SignalMoments, trials: ZeroTrials, w) -> dict:
-    # Each neuron's preferred category: the sign of its f' summed over coherences; choice 0
-    # is the first category, which positive contrasts show.
-    fp = jnp.sum(fprime_from_moments(_select(moments, -1), analysis.ds), axis=0)
-    auc = weighted_roc_auc(trials.responses[:, -1], trials.choice == 1, w)
-    cp = jnp.where(fp > 0, 1.0 - auc, auc)  # > 0.5: more spikes before the preferred choice
-    relevant = dict(analysis.groups).get("relevant")
-    if relevant is not None:
-        cp = cp[jnp.asarray(relevant)]
-    kernel = choice_triggered_average(trials.energy, trials.choice == 0, w)
-    return {
-        "choice_probability": jnp.mean(cp),
-        "kernel": kernel,
-        "kernel_mean": jnp.mean(kernel),
-        "kernel_late_minus_early": kernel_shape(kernel).late_minus_early,
-    }
-
-
-KERNEL_L2 = 1.0
-"""Ridge penalty of the logistic psychophysical kernel (``kernel_logistic``), on the frame
-weights (log-odds per unit of frame energy), not the intercept: it keeps the fit finite where
-a block's choices are (nearly) separable by the energies, which a trained model with little
-internal noise can approach, and shrinks every frame alike, so the kernel's shape survives.
-Against the data term of the Hessian it is small: about ``trials x var(energy) / 4`` per frame,
-with the default 192 zero-signal trials and frame energies of variance ``|axis|^2`` (about 1.8
-for the default gratings) times the pixel noise variance (1), about 86, so the shrinkage is
-about 1%. Newton's method converged to float32 rounding within 8 steps on planted observers of
-48 and 192 trials and 13 frames, separable choices included."""
-
-KERNEL_NEWTON_STEPS = 25
-"""Newton steps of the logistic kernel's fit (from 0; the ridge keeps the problem strictly
-concave; 8 steps sufficed in the checks of :data:`KERNEL_L2`)."""
-
-
-def _reviewer_choice_measures(analysis: Analysis, moments: SignalMoments, trials, w) -> dict:
-    """The logistic psychophysical kernel and the noise along ``f'`` given the choice."""
-    kernel = logistic_kernel(
-        trials.energy, trials.choice == 0, w, l2=KERNEL_L2, n_iter=KERNEL_NEWTON_STEPS
-    )
-    fp = jnp.sum(fprime_from_moments(_select(moments, -1), analysis.ds), axis=0)
-    zero, within = choice_conditioned_fractions(trials.responses[:, -1], fp, trials.choice, w)
-    return {
-        "kernel_logistic": kernel,
-        "kernel_logistic_late_minus_early": kernel_shape(kernel).late_minus_early,
-        "fraction_along_fprime_zero": zero,
-        "fraction_along_fprime_within_choice": within,
-        "choice_share_along_fprime": zero - within,
-    }
-
-
-def choice_conditioned_fractions(responses, direction, choice, weights=None):
-    """Share of the noise variance along ``direction`` over all trials and within choice.
-
-    ``responses``: (trials, neurons) zero-signal responses; ``direction``: (neurons,), e.g.
-    ``f'`` (normalised here); ``choice``: 0/1 per trial; ``weights``: per trial (None: unit).
-    With ``u = direction / |direction|``, returns ``(u^T S u / tr S, u^T S_w u / tr S_w)``:
-    ``S`` the weighted scatter of all trials around their mean, ``S_w`` the scatter pooled
-    within the two choice groups, each around its own weighted mean (a group of no weight
-    adds nothing). The divisors of the covariances cancel in each ratio.
-
-    What it tells: the choice splits the zero-signal trials by where the population's activity
-    fell along ``f'`` if the choice reads the population out, but also if feedback from the
-    decision pushes the population along ``f'`` (the top-down loop). Either way the choice
-    groups' means differ along ``f'``, and conditioning on the choice removes that
-    between-group part: if the variance along ``f'`` is largely choice-driven, the
-    within-choice fraction falls well below the unconditioned one, and ``zero - within``
-    (``choice_share_along_fprime``) is the share of the noise variance (along ``f'``, as a
-    fraction of the total) that travels with the choice. Where the choice is independent of
-    the responses the two fractions agree (to sampling error).
-
-    >>> x = jnp.array([[2.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
-    >>> fp, choice = jnp.array([3.0, 0.0]), jnp.array([1, 0, 0])  # the choice takes trial 0
-    >>> zero, within = choice_conditioned_fractions(x, fp, choice)
-    >>> round(float(zero), 4), round(float(within), 4)
-    (0.5714, 0.0)
-    """
-    x = jnp.asarray(responses)
-    w = jnp.ones(x.shape[0], x.dtype) if weights is None else jnp.asarray(weights, x.dtype)
-    u = direction / jnp.sqrt(jnp.sum(direction**2))
-    chose_one = jnp.asarray(choice) == 1
-
-    def scatter(wg):
-        # Weighted scatter along u and its trace, around the group's weighted mean.
-        total = jnp.sum(wg)
-        mean = jnp.matmul(wg, x, precision=HIGHEST) / jnp.where(total > 0, total, 1.0)
-        c = x - mean[None, :]
-        along = jnp.sum(wg * jnp.matmul(c, u, precision=HIGHEST) ** 2)
-        return along, jnp.sum(wg * jnp.sum(c**2, axis=-1))
-
-    along, trace = scatter(w)
-    along1, trace1 = scatter(jnp.where(chose_one, w, 0.0))
-    along0, trace0 = scatter(jnp.where(chose_one, 0.0, w))
-    return along / trace, (along0 + along1) / (trace0 + trace1)
-
-
 def _size_measures(analysis: Analysis, moments: SignalMoments, key, n_subsets, total) -> dict:
     """``I``, ``I_shuffle`` and ``I_red`` (whole trial, combined over coherences, median over
     ``n_subsets`` random subsets) at every size of ``analysis.sizes``; at ``subset_size``
     itself the main estimate (``total``), so the largest size equals ``information`` etc."""
     names = ("information", "information_shuffled", "redundancy")
-    whole = _select(moments, -1)
+    whole = select_moments(moments, -1)
     k = jax.random.fold_in(key, SIZE_KEY)
     columns = {m: [] for m in names}
     for size in analysis.sizes:
@@ -314,7 +206,7 @@ def block_measures(
     k_total, k_bins, k_group = jax.random.split(key, 3)
     common = dict(ds=analysis.ds, n_subsets=n_subsets)
     total = redundancy_from_stats(
-        _select(moments, -1), k_total, subset_size=analysis.subset_size, **common
+        select_moments(moments, -1), k_total, subset_size=analysis.subset_size, **common
     )
     out = {m: getattr(total.combined, m) for m in MEASURES}
     out |= {f"{m}_by_coherence": getattr(total.per_coherence, m) for m in MEASURES}
@@ -328,7 +220,7 @@ def block_measures(
             out[f"{m}_pooled"] = getattr(pooled.combined, m)
     if analysis.bins:
         binned = redundancy_from_stats(
-            _select(moments, slice(0, analysis.bins)), k_bins,
+            select_moments(moments, slice(0, analysis.bins)), k_bins,
             subset_size=analysis.subset_size, **common,
         )  # fmt: skip
         for m in MEASURES:
@@ -343,7 +235,7 @@ def block_measures(
     for name, idx in groups:
         # Every group's features: the bins, then the whole trial.
         est = redundancy_from_stats(
-            _select(moments, slice(None), idx), k_group, subset_size=analysis.group_size,
+            select_moments(moments, slice(None), idx), k_group, subset_size=analysis.group_size,
             **common,
         )  # fmt: skip
         out[f"redundancy_{name}"] = est.combined.redundancy[-1]

@@ -29,6 +29,8 @@ from bayescortex.inference import inference_mode
 
 from ..blocks import accuracy, context_posterior, record
 from ..keys import RECORDING_KEY, SUBSET_KEY, bootstrap_key, session_key
+from ..learning_setup import feedback_parameters
+from ..learning_setup import parameter_names as protocol_parameter_names
 from ..placement import VECTORISED, Placement, over_configs, put
 from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
 from ..placement import stack_configs as stack_configs  # and its configuration axis
@@ -38,11 +40,9 @@ from ..protocol import (
     SeedState,
     TrainInfo,
     conditions,
-    feedback_parameters,
     init_state,
     train_session,
 )
-from ..protocol import parameter_names as protocol_parameter_names
 from .config import Static
 from .measures import Analysis, reference_dprime, replicate_measures
 from .selection import selection_key, selection_protocol
@@ -59,7 +59,7 @@ class SessionOutput(NamedTuple):
     accuracy: jax.Array  # (modes, levels), the data
     context: jax.Array  # (modes, bins, contexts): mean p_t(K | q, y) per time bin, the data
     train: TrainInfo
-    parameters: jax.Array  # protocol.feedback_parameters, named by parameter_names
+    parameters: jax.Array  # learning_setup.feedback_parameters, named by parameter_names
 
 
 def analysis_of(static: Static) -> Analysis:

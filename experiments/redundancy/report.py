@@ -15,7 +15,7 @@ import xarray as xr
 from bayescortex.analysis import percentile_interval
 
 from ..compilation import CompileTime
-from ..results import verdict_label
+from ..criteria import verdict_label
 
 # Re-exported for compatibility: tests, figures and older code read them as ``report.X``.
 from .acceptance import (  # noqa: F401

@@ -12,8 +12,9 @@ import numpy as np
 from ..commands import EXPERIMENTS, refuse_repeats, with_preset
 from ..results import check_output, config_dict, run_folder
 from .points import parse_grid, points, random_points
+from .registry import experiment_named, experiments
 from .report import save
-from .run import experiment_named, experiments, sweep
+from .run import sweep
 
 NOT_OK = ("nan", "invalid", "error")
 """Statuses that make ``bayescortex sweep`` exit non-zero (``pending``: another part's)."""

@@ -1,12 +1,12 @@
 """Sweeps: many configurations of an experiment in one compiled program per shape, in shards
 that resume, on local devices or on a Ray cluster.
 
-A sweep is a base config and a set of points (a grid, random draws, or both), each a few
-fields of the config set to other values. Points are grouped by the static part of their
-config (:meth:`split`: shapes, counts, choices): each group is one compiled program whose
-hyperparameters (arrays) and seed keys are a leading configuration axis, laid out by a
-:class:`~bayescortex.experiments.placement.Placement` (vectorised, batched with ``lax.map``,
-split over local devices). A group is cut into shards of at most ``shard_size``
+A sweep is an experiment (one of :mod:`.registry`), a base config and a set of points (a grid,
+random draws, or both), each a few fields of the config set to other values. Points are grouped
+by the static part of their config (:meth:`split`: shapes, counts, choices): each group is one
+compiled program whose hyperparameters (arrays) and seed keys are a leading configuration axis,
+laid out by a :class:`~bayescortex.experiments.placement.Placement` (vectorised, batched with
+``lax.map``, split over local devices). A group is cut into shards of at most ``shard_size``
 configurations; each shard is run, checked and written on its own (``shards/<hash>.nc``, the
 hash of the shard's configs and the package version), so a resumed sweep skips the finished
 shards and a killed one loses at most the shard in flight. The driver merges the shards into
@@ -34,7 +34,6 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,86 +41,13 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..checkpoint import atomic_write
-from ..placement import Placement, like_runs
+from ..placement import Placement
 from ..results import config_dict, load_config, versions
 from .interrupts import interrupts
 from .points import NOT_SWEPT, points
+from .registry import Experiment, experiment_named
 
 STATUSES = ("ok", "nan", "invalid", "error", "pending")
-
-
-@dataclasses.dataclass(frozen=True)
-class Experiment:
-    """What the sweep needs from an experiment.
-
-    ``config``: its config dataclass (with ``split() -> (static, hyper)``);
-    ``run_configs(configs, placement=, progress=) -> [Dataset]``: configurations sharing one
-    static part, as one program; ``effects(ds) -> {name: (value, low, high)}``: the effects of
-    one configuration's Dataset with their 95% intervals; ``required``: variables that must be
-    finite for a configuration to count as ``ok``; ``headline``: effects the sweep's figure
-    and summary show; ``layout(available devices, configurations) -> Placement``: the default
-    placement of a shard, one that computes each configuration as its run does (see the
-    module docstring).
-    """
-
-    name: str
-    config: type
-    run_configs: Callable
-    effects: Callable
-    required: tuple[str, ...]
-    headline: tuple[str, ...]
-    layout: Callable[[int, int], Placement] = like_runs
-
-
-def _one_at_a_time(available: int, n_configs: int) -> Placement:
-    """Configurations split over the devices, one at a time on each: the layout of a run of
-    an experiment whose run uses one device (no conditions to split)."""
-    return Placement(devices=max(1, min(available, n_configs)), batch=1)
-
-
-REGISTRY: dict[str, Experiment] = {}
-"""Experiments added with :func:`register` (next to the built-in ones)."""
-
-
-def register(experiment: Experiment) -> None:
-    """Make ``experiment`` sweepable by name in this process (for a Ray cluster, register it
-    in a module the workers import)."""
-    REGISTRY[experiment.name] = experiment
-
-
-def experiments() -> dict[str, Experiment]:
-    """The sweepable experiments by name: the built-in ones and :data:`REGISTRY`."""
-    from .. import redundancy
-
-    builtin = Experiment(
-        "redundancy", redundancy.RedundancyConfig, redundancy.run_configs, redundancy.effects,
-        required=("accuracy", "information", "information_shuffled", "parameters"),
-        headline=(
-            "engagement_contrast_redundancy", "change_redundancy_bins_engaged",
-            "change_redundancy_window_passive", "change_redundancy_engaged",
-            "final_accuracy_engaged",
-        ),
-    )  # fmt: skip
-    from .. import bci
-
-    bci_experiment = Experiment(
-        "bci", bci.BCIConfig, bci.run_configs, bci.effects,
-        required=("hit_rate", "soma_rate", "feedback_alignment", "threshold"),
-        headline=(
-            "hit_rate_change_vectorized", "hit_rate_change_scalar", "sign_recovery_vectorized",
-            "speed_ratio",
-        ),
-        layout=_one_at_a_time,
-    )  # fmt: skip
-    return {"redundancy": builtin, "bci": bci_experiment, **REGISTRY}
-
-
-def experiment_named(name: str) -> Experiment:
-    """The sweepable experiment ``name`` (ValueError listing the known ones)."""
-    known = experiments()
-    if name not in known:
-        raise ValueError(f"experiment: unknown {name!r}; sweepable: {sorted(known)}")
-    return known[name]
 
 
 # -- shards -------------------------------------------------------------------------------------

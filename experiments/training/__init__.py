@@ -1,8 +1,10 @@
-"""``bayescortex train``: learn the top-down feedback over sessions (see :mod:`.run`)."""
+"""``bayescortex train``: learn the top-down feedback over sessions (see :mod:`.run`; the
+learning curves and summary text: :mod:`.report`)."""
 
-from ..protocol import DEFAULT_LEARNING_RATE
+from ..learning_setup import DEFAULT_LEARNING_RATE
 from .config import LEGACY, RESUMABLE, TrainConfig
-from .run import drive_alignment, learning_curves, load_model, main, summary_text, train
+from .report import drive_alignment, learning_curves, summary_text
+from .run import load_model, main, train
 
 __all__ = [
     "DEFAULT_LEARNING_RATE",

@@ -10,8 +10,9 @@ from typing import Literal
 from bayescortex.inference.modes import check_mode_name
 from bayescortex.models import task_index
 
+from ..learning_setup import learning_rate
 from ..options import LearningOptions
-from ..protocol import Hyper, Protocol, learning_rate
+from ..protocol import Hyper, Protocol
 from ..redundancy.config import LEARNING_RANGES, Range, check_ranges
 from ..redundancy.pipeline import PASSIVE, TASK_CUE
 from ..results import check_fields, check_run_id

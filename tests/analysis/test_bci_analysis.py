@@ -257,7 +257,7 @@ def test_planted_vectorized_signal_passes_the_fixed_polarity_criteria():
 
 
 def test_session_residual_means_use_one_fit_over_sessions():
-    from bayescortex.analysis.bci import session_residual_means
+    from bayescortex.analysis.bci_residual_change import session_residual_means
 
     rng = np.random.default_rng(4)
     soma = rng.gamma(2.0, size=(300, 3))
@@ -279,7 +279,7 @@ def test_residual_predicts_own_change_and_not_a_control_population():
     neurons' changes are independent of their residuals. Per-neuron correlation over 12
     sessions: near 1 for targets (noise sd 0.1 vs residual sd ~1: > 0.9), near 0 for the
     controls (mean of 20 independent correlations over 11 pairs: |mean| < 0.2, ~3 SE)."""
-    from bayescortex.analysis.bci import residual_change_prediction
+    from bayescortex.analysis.bci_residual_change import residual_change_prediction
 
     rng = np.random.default_rng(5)
     sessions, n = 12, 20

@@ -10,9 +10,9 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
+from bayescortex.experiments.criteria import INCONCLUSIVE
 from bayescortex.experiments.redundancy import report
 from bayescortex.experiments.redundancy.figures import STATUS, figures
-from bayescortex.experiments.results import INCONCLUSIVE
 
 SESSIONS, RESAMPLES, SEEDS = 3, 6, 2
 MODES = ("engaged", "passive")

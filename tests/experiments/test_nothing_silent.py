@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescortex.experiments import cli, redundancy, results, simulate
+from bayescortex.experiments import cli, criteria, redundancy, results, simulate
 from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.simulate import SimulateConfig
@@ -166,14 +166,14 @@ CRITERIA = (
 
 
 def test_a_criterion_on_nan_fails_and_the_run_exits_non_zero(tmp_path, monkeypatch):
-    assert results.evaluate_criteria(_effects(NAN), CRITERIA) == [
+    assert criteria.evaluate_criteria(_effects(NAN), CRITERIA) == [
         ("good is positive", True),
         ("broken is positive", False),
     ]
 
     def summary(config, ds):
         return "\n".join(f"[{'PASS' if ok else 'FAIL'}] {t}"
-                         for t, ok in results.evaluate_criteria(ds, CRITERIA))  # fmt: skip
+                         for t, ok in criteria.evaluate_criteria(ds, CRITERIA))  # fmt: skip
 
     def main(config):
         results.run_and_save("redundancy", config, lambda c, **kw: _effects(NAN),

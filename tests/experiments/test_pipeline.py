@@ -160,7 +160,7 @@ def test_recording_and_measures_call_no_library_kernel(tiny):
 
 def test_random_subsets_are_topk_subsets():
     """Drawn with a sort, the subsets are those (and in the order) top_k would give."""
-    from bayescortex.analysis.redundancy import random_subsets
+    from bayescortex.analysis.subsets import random_subsets
 
     key = jax.random.key(5)
     u = jax.random.uniform(key, (200, 64))

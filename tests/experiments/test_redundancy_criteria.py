@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescortex.experiments import results
+from bayescortex.experiments import criteria
 from bayescortex.experiments.redundancy import RedundancyConfig, report
 from bayescortex.experiments.redundancy.config import check_bins
 from tests.experiments.test_figures import RESAMPLES, _with_effects, fabricate
@@ -157,7 +157,7 @@ def _evaluate(ds: xr.Dataset) -> tuple[dict, dict]:
 @pytest.mark.parametrize(
     "change, n, expected",
     [
-        (0.0, 10, results.INCONCLUSIVE),  # small-sample null: CI about +-0.6, margin 0.1
+        (0.0, 10, criteria.INCONCLUSIVE),  # small-sample null: CI about +-0.6, margin 0.1
         (0.0, 40_000, True),  # large-sample null: CI about +-0.01, inside +-0.1
         (0.4, 40_000, False),  # planted effect as large as the engaged change
         (-0.4, 40_000, False),  # and of the other sign
@@ -173,7 +173,7 @@ def test_passive_null_is_an_equivalence_test(change, n, expected):
 @pytest.mark.parametrize(
     "change, n, expected",
     [
-        (0.0, 10, results.INCONCLUSIVE),  # small-sample null: CI about +-0.6, margin 0.25
+        (0.0, 10, criteria.INCONCLUSIVE),  # small-sample null: CI about +-0.6, margin 0.25
         (0.0, 40_000, True),  # large-sample null
         (0.5, 40_000, True),  # a rise is not lower
         (-0.6, 40_000, False),  # a planted fall larger than the margin
@@ -191,16 +191,16 @@ def test_the_old_null_passed_where_the_equivalence_test_is_inconclusive():
     found, verdicts = _evaluate(_plant_passive(_three_bins(), 0.0, 10, seed=7))
     _, low, high = found["change_redundancy_window_passive"]
     assert low <= 0 <= high
-    assert verdicts[PASSIVE] is results.INCONCLUSIVE
+    assert verdicts[PASSIVE] is criteria.INCONCLUSIVE
 
 
 def test_equivalence_verdicts_and_power():
     assert report.equivalent((0.3, 0.1, 0.5), (-0.3, -0.5, -0.1)) is True
-    assert report.equivalent((0.3, -0.1, 0.7), (-0.3, -0.7, 0.1)) is results.INCONCLUSIVE
+    assert report.equivalent((0.3, -0.1, 0.7), (-0.3, -0.7, 0.1)) is criteria.INCONCLUSIVE
     assert report.equivalent((-0.2, -0.3, -0.1), (-0.6, -0.7, -0.5)) is False
     assert report.equivalent((0.6, 0.5, 0.7), (0.2, 0.1, 0.3)) is False
     assert report.non_inferior((0.1, 0.05, 0.15)) is True
-    assert report.non_inferior((0.1, -0.05, 0.25)) is results.INCONCLUSIVE
+    assert report.non_inferior((0.1, -0.05, 0.25)) is criteria.INCONCLUSIVE
     assert report.non_inferior((-0.1, -0.15, -0.05)) is False
     # Power: se = 0.05 (half-width 1.96 se); margin 2 x 1.96 se: Phi(1.96) = 0.975.
     se = 0.05
@@ -214,17 +214,17 @@ def test_equivalence_verdicts_and_power():
 
 
 def test_inconclusive_is_never_a_pass():
-    assert not results.INCONCLUSIVE
-    assert results.verdict_label(results.INCONCLUSIVE) == "INCONCLUSIVE"
+    assert not criteria.INCONCLUSIVE
+    assert criteria.verdict_label(criteria.INCONCLUSIVE) == "INCONCLUSIVE"
     ds = xr.Dataset(
         {"effect_value": ("effect", [0.0]), "effect_low": ("effect", [-1.0]),
          "effect_high": ("effect", [1.0])},
         coords={"effect": ["x"]},
     )  # fmt: skip
-    (result,) = results.evaluate_criteria(
+    (result,) = criteria.evaluate_criteria(
         ds, [("x unresolved", lambda e: report.non_inferior(e("x")))]
     )
-    assert result == ("x unresolved", results.INCONCLUSIVE)
+    assert result == ("x unresolved", criteria.INCONCLUSIVE)
 
 
 def test_summary_prints_claims_sanity_checks_and_predictions_apart():

@@ -26,12 +26,14 @@ from bayescortex.analysis.kernels import kernel_shape, logistic_kernel
 from bayescortex.analysis.moments import SignalMoments
 from bayescortex.experiments.blocks import ZeroTrials
 from bayescortex.experiments.redundancy import report
-from bayescortex.experiments.redundancy.measures import (
+from bayescortex.experiments.redundancy.choice_measures import (
     KERNEL_L2,
     KERNEL_NEWTON_STEPS,
+    choice_conditioned_fractions,
+)
+from bayescortex.experiments.redundancy.measures import (
     Analysis,
     block_measures,
-    choice_conditioned_fractions,
     population_sizes,
     trailing_dims,
 )

@@ -6,29 +6,30 @@ import numpy as np
 import pytest
 
 from bayescortex.models.bci import (
-    VARIANTS,
     calcium,
     dendrite,
-    effective_feedback,
-    eligibility_factor,
     eligibility_step,
     feedback_step,
     homeostasis_step,
     init_population,
-    instructive_signal,
     normalised_feedback,
     plasticity_step,
-    rule,
-    rules,
     soma,
 )
+from bayescortex.models.bci_rules import (
+    VARIANTS,
+    effective_feedback,
+    eligibility_factor,
+    instructive_signal,
+    rule,
+    rules,
+)
+from bayescortex.models.bci_session import init_state, session_step
 from bayescortex.models.bci_task import (
     TaskHyper,
     TaskStatic,
     decoder,
     grating_position,
-    init_state,
-    session_step,
     target_signs,
 )
 

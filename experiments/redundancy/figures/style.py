@@ -17,7 +17,7 @@ from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ...results import INCONCLUSIVE
+from ...criteria import INCONCLUSIVE
 
 COLORS = {
     "engaged": "#d62728",

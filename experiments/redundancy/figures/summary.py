@@ -11,7 +11,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from ...results import INCONCLUSIVE
+from ...criteria import INCONCLUSIVE
 from ..acceptance import CRITERIA, FROZEN_BAND, SANITY_CHECKS, criteria, sanity_checks
 from .style import COLORS, INFO, LABELS, NEUTRAL, STATUS, effect, fmt, forest
 
