@@ -23,6 +23,7 @@ import sys
 import tempfile
 import types
 import typing
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
 
@@ -30,7 +31,7 @@ import jax
 import xarray as xr
 
 from .checkpoint import atomic_write
-from .criteria import NotEvaluable, not_evaluable
+from .criteria import Criterion, NotEvaluable, not_finite
 
 MANIFEST = "manifest.json"
 """The file, written last, that lists a run folder's final files (see :func:`write_together`)."""
@@ -304,14 +305,16 @@ def run_folder(experiment: str, config) -> Path:
     return Path(config.output) / experiment / run_id
 
 
-def run_and_save(experiment: str, config, run, *, summary, figures) -> Path:
+def run_and_save(
+    experiment: str, config, run, *, summary, figures, criteria: Sequence[Criterion] = ()
+) -> Path:
     """The ``main`` of an experiment command: ``run(config, checkpoint_dir=...)`` (resuming an
     unfinished run of the same run id from its checkpoints), then write the run folder
     (:func:`save_run`, with ``summary(config, ds)`` and ``figures(ds)``) with the checkpoints
     moved into it, print the summary and return the folder. The output folder and the config
-    are checked before anything runs. If an acceptance criterion met a non-finite effect
-    (:func:`not_evaluable`), the folder is still written and then :class:`NotEvaluable` is
-    raised (the command exits non-zero)."""
+    are checked before anything runs. If one of ``criteria`` (every criterion the summary
+    judges) met a non-finite effect (:func:`~.criteria.not_finite`), the folder is still
+    written and then :class:`NotEvaluable` is raised (the command exits non-zero)."""
     folder = run_folder(experiment, config)
     config_dict(config)  # a non-finite field fails now, not when config.json is written
     check_output(folder.parent)  # fails now, not after the run, if unwritable
@@ -321,9 +324,8 @@ def run_and_save(experiment: str, config, run, *, summary, figures) -> Path:
     checkpoints.mkdir(parents=True, exist_ok=True)
     ds = run(config, checkpoint_dir=checkpoints)
     try:
-        with not_evaluable() as unevaluable:
-            text = summary(config, ds)
-            figs = figures(ds)
+        text = summary(config, ds)
+        figs = figures(ds)
     except Exception as err:  # re-raised: says how to get the finished sessions back
         raise RuntimeError(
             f"the report failed after every session had run ({type(err).__name__}: {err}); the "
@@ -337,6 +339,7 @@ def run_and_save(experiment: str, config, run, *, summary, figures) -> Path:
     shutil.move(os.fspath(checkpoints), os.fspath(final / "checkpoints"))
     print(text)
     print(f"written to {final}")
+    unevaluable = not_finite(ds, criteria)
     if unevaluable:
         raise NotEvaluable(
             f"{len(unevaluable)} acceptance criteria not evaluable (an effect they use is not "

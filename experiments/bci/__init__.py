@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from ..results import run_and_save
 from .config import FULL, BCIConfig, Static
+from .criteria import JUDGED
 from .figures import figures
 from .report import criteria, effects, summary_text, with_effects
 from .run import run, run_configs
@@ -37,6 +38,7 @@ def main(config: BCIConfig) -> None:
         lambda c, **kw: with_effects(run(c, **kw)),
         summary=summary_text,
         figures=figures,
+        criteria=JUDGED,
     )
 
 

@@ -22,6 +22,7 @@ from bayescortex.analysis import percentile_interval
 from bayescortex.analysis.bci_residual_change import residual_change_prediction
 
 from ..compilation import CompileTime
+from ..criteria import effect_interval, verdict_label
 from .criteria import COMPARED_WITH, CRITERIA, RULES, _opposite, criteria, discrimination
 from .run import FITS, LEARNED_MARGIN
 
@@ -251,10 +252,8 @@ def faking_text(ds: xr.Dataset) -> list[str]:
         sm = f"residual_sign_minus_scalar_nonlinear{suffix}"
         if p not in ds.effect.values:
             continue
-        fakes = _opposite(lambda n: tuple(float(ds.sel(effect=n)[k]) for k in (
-            "effect_value", "effect_low", "effect_high")), p, m)  # fmt: skip
-        fakes_sign = _opposite(lambda n: tuple(float(ds.sel(effect=n)[k]) for k in (
-            "effect_value", "effect_low", "effect_high")), sp, sm)  # fmt: skip
+        fakes = _opposite(effect_interval(ds, p), effect_interval(ds, m))
+        fakes_sign = _opposite(effect_interval(ds, sp), effect_interval(ds, sm))
         lines.append(
             f"  {fit:12s} fit: contrast P+ {_fmt(ds, p, 3)}  P- {_fmt(ds, m, 3)}  "
             f"coupling sign P+ {_fmt(ds, sp)}  P- {_fmt(ds, sm)}  -> "
@@ -338,7 +337,7 @@ def summary_text(config, ds: xr.Dataset) -> str:
         lines.append(f"  {name:32s} {_fmt(ds, name, 3)}")
     lines += ["", "Acceptance criteria:"]
     for text, ok in criteria(ds):
-        lines.append(f"  [{'PASS' if ok else 'FAIL' if ok is not None else 'n/a '}] {text}")
+        lines.append(f"  [{verdict_label(ok)}] {text}")
     lines += ["", "Discrimination: each criterion on the nulls it must exclude (it should FAIL):"]
     for text, null, ok in discrimination(ds):
         verdict = "fails, as required" if ok is False else "HOLDS: does not discriminate"

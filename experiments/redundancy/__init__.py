@@ -40,7 +40,7 @@ session) and :mod:`.figures`.
 from __future__ import annotations
 
 from ..results import run_and_save
-from .acceptance import criteria
+from .acceptance import CRITERIA, SANITY_CHECKS, criteria
 from .config import FULL, LEGACY, RedundancyConfig, Static
 from .effect_sizes import effects, with_effects
 from .figures import figures
@@ -59,6 +59,7 @@ def main(config: RedundancyConfig) -> None:
         lambda c, **kw: with_effects(run(c, **kw)),
         summary=summary_text,
         figures=figures,
+        criteria=CRITERIA + SANITY_CHECKS,
     )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import xarray as xr
 
-from ..criteria import evaluate_criteria
+from ..criteria import Criterion, above_zero, evaluate_criteria
 from .effect_sizes import (
     INFORMATION_MARGIN,
     MIN_LEARNING_SESSIONS,
@@ -26,103 +26,96 @@ FROZEN_BAND = 25.0
 "near zero": its covariance then holds only private noise and the learned internal noise."""
 
 
-def _passive_equivalence(e):
-    # The change and its margin are read first, so the summary figure shows them too.
-    e("change_redundancy_window_passive"), e("equivalence_passive_margin")
-    return equivalent(e("equivalence_passive_lower"), e("equivalence_passive_upper"))
-
-
-def _information_non_inferiority(e):
-    e("change_information_engaged"), e("noninferiority_information_margin")
-    return non_inferior(e("noninferiority_information"))
-
-
 CRITERIA = (
-    (
-        "engaged redundancy rises with learning (CI > 0)",
-        lambda e: e("change_redundancy_engaged")[1] > 0,
-    ),
-    (
+    above_zero("engaged redundancy rises with learning (CI > 0)", "change_redundancy_engaged"),
+    above_zero(
         "engaged single-neuron (shuffled) information rises (CI > 0)",
-        lambda e: e("change_information_shuffled_engaged")[1] > 0,
+        "change_information_shuffled_engaged",
     ),
-    (
+    above_zero(
         "engagement: mean change of I_red over the engaged time bins (400 ms by default) minus "
         "the passive presentation's change (one bin long), positive (CI > 0)",
-        lambda e: e("engagement_contrast_redundancy")[1] > 0,
+        "engagement_contrast_redundancy",
     ),
-    (
+    Criterion(
         f"passive presentation: redundancy unchanged, equivalent to 0 within +-"
         f"{PASSIVE_MARGIN:g} x the engaged bins' mean change (two one-sided tests, 95% CIs)",
-        lambda e: _passive_equivalence(e),
+        # The change and its margin come first, so the report shows them too.
+        ("change_redundancy_window_passive", "equivalence_passive_margin",
+         "equivalence_passive_lower", "equivalence_passive_upper"),
+        lambda _change, _margin, lower, upper: equivalent(lower, upper),
     ),
-    (
+    above_zero(
         "late in learning, engaged redundancy rises within the trial (slope CI > 0)",
-        lambda e: e("within_trial_slope_late_engaged")[1] > 0,
+        "within_trial_slope_late_engaged",
     ),
-    (
+    Criterion(
         f"population information not lower after learning: change of I above -"
         f"{INFORMATION_MARGIN:g} x the naive I (one-sided non-inferiority test, 95% CI)",
-        lambda e: _information_non_inferiority(e),
+        ("change_information_engaged", "noninferiority_information_margin",
+         "noninferiority_information"),
+        lambda _change, _margin, test: non_inferior(test),
     ),
-    (
+    Criterion(
         "engaged accuracy after learning at least 0.8 (signal trials, seed mean)",
-        lambda e: e("final_accuracy_engaged")[0] >= 0.8,
+        ("final_accuracy_engaged",), lambda e: e[0] >= 0.8,
     ),
-    (
+    Criterion(
         "no overshoot: last session's accuracy not significantly below its peak",
-        lambda e: not e("last_minus_peak_accuracy_engaged")[2] < 0,
+        ("last_minus_peak_accuracy_engaged",), lambda e: not e[2] < 0,
     ),
-    (
+    Criterion(
         "no overshoot: last session's population information not significantly below its peak",
-        lambda e: not e("last_minus_peak_information_engaged")[2] < 0,
+        ("last_minus_peak_information_engaged",), lambda e: not e[2] < 0,
     ),
-    (
+    above_zero(
         "task-relevant neurons by passive d' (ranked on a held-out block) rise more than the "
         "least relevant (CI > 0)",
-        lambda e: e("change_dprime_top_minus_bottom_engaged")[1] > 0,
+        "change_dprime_top_minus_bottom_engaged",
     ),
-    (
+    above_zero(
         "relevant-minus-irrelevant rise larger at decision time than at onset (CI > 0)",
-        lambda e: e("decision_minus_onset_relevant_minus_irrelevant_engaged")[1] > 0,
+        "decision_minus_onset_relevant_minus_irrelevant_engaged",
     ),
-    (
+    above_zero(
         "engaged redundancy correlates with the learning index over sessions 1..S (naive "
         f"session excluded; n/a with fewer than {MIN_LEARNING_SESSIONS} learning sessions) "
         "(CI > 0)",
-        lambda e: e("correlation_redundancy_learning_index_engaged")[1] > 0,
+        "correlation_redundancy_learning_index_engaged",
     ),
-    (
+    above_zero(
         "sampling model: frozen-noise (internally generated) redundancy rises (CI > 0)",
-        lambda e: e("control_frozen_engaged_redundancy")[1] > 0,
+        "control_frozen_engaged_redundancy",
     ),
-    (
+    Criterion(
         f"discriminative baseline (lambda_TC = 0): frozen-noise % redundancy after training "
         f"within +-{FROZEN_BAND:g} of 0",
-        lambda e: abs(e("network_discriminative_frozen_percent_redundancy_last")[0]) <= FROZEN_BAND,
+        ("network_discriminative_frozen_percent_redundancy_last",),
+        lambda e: abs(e[0]) <= FROZEN_BAND,
     ),
-    (
+    Criterion(
         f"efficient-coding baseline (lambda_TC > 0): frozen-noise % redundancy after training "
         f"within +-{FROZEN_BAND:g} of 0",
-        lambda e: abs(e("network_efficient_frozen_percent_redundancy_last")[0]) <= FROZEN_BAND,
+        ("network_efficient_frozen_percent_redundancy_last",),
+        lambda e: abs(e[0]) <= FROZEN_BAND,
     ),
-)
-"""The paper's claims as acceptance criteria, ``(text, check)``: ``check(e)`` reads effects
-as ``e(name) -> (value, low, high)`` and returns True, False or
-:data:`~bayescortex.experiments.criteria.INCONCLUSIVE` (the equivalence tests)."""
+)  # fmt: skip
+"""The paper's claims as acceptance criteria (:class:`~bayescortex.experiments.criteria.Criterion`:
+text, the effects used, a check returning True, False or
+:data:`~bayescortex.experiments.criteria.INCONCLUSIVE` for the equivalence tests)."""
 
 SANITY_CHECKS = (
-    (
+    Criterion(
         "before learning, no within-trial rise (slope CI not above 0): the naive kernel is 0, "
         "so the belief cannot reach the neurons",
-        lambda e: not e("within_trial_slope_early_engaged")[1] > 0,
+        ("within_trial_slope_early_engaged",), lambda e: not e[1] > 0,
     ),
-    (
+    Criterion(
         "efficient-coding baseline: redundancy does not rise with training (CI lower end <= 0): "
         "its loss penalises total correlation",
-        lambda e: not e("network_efficient_fresh_redundancy")[1] > 0,
+        ("network_efficient_fresh_redundancy",), lambda e: not e[1] > 0,
     ),
-)
+)  # fmt: skip
 """Checks that hold by construction of the model or the baselines: they check the machinery,
 not the paper's claims, and are printed apart from :data:`CRITERIA`."""
 

@@ -23,8 +23,6 @@ from .acceptance import (  # noqa: F401
     FROZEN_BAND,
     PREDICTIONS,
     SANITY_CHECKS,
-    _information_non_inferiority,
-    _passive_equivalence,
     criteria,
     sanity_checks,
 )

@@ -227,15 +227,15 @@ def test_planted_confound_does_not_pass_the_residual_criteria():
         recovery.append(float(sign_recovery(-ct, SIGNS)))
     cp_e = _group_effects(*np.array(coupling, float).T)
     ct_e = _group_effects(*np.array(contrast, float).T)
-    assert _opposite(cp_e, "plus", "minus")  # the confound fakes group-opposite signs ...
-    assert not _polarity(cp_e, "plus", "minus", POLARITY["coupling"][0])  # ... reversed
-    assert not _polarity(ct_e, "plus", "minus", POLARITY["contrast"][0])
+    assert _opposite(cp_e("plus"), cp_e("minus"))  # the confound fakes group-opposite signs ...
+    assert not _polarity(cp_e("plus"), cp_e("minus"), POLARITY["coupling"][0])  # ... reversed
+    assert not _polarity(ct_e("plus"), ct_e("minus"), POLARITY["contrast"][0])
     # The sign-recovery criterion (seed mean >= 0.8 and 95% CI > 0.5) fails on it too.
     from bayescortex.experiments.bci.criteria import RULES
 
-    (check,) = [c.check for c in RULES if c.text.startswith("(a) sign(B_i) recovered")]
+    (claim,) = [c for c in RULES if c.text.startswith("(a) sign(B_i) recovered")]
     rec = _group_effects(np.array(recovery), np.array(recovery))("plus")
-    assert not check(lambda name: rec, "confound")
+    assert not claim.criterion.check(rec)
     assert rec[0] < 0.5
 
 
@@ -250,10 +250,9 @@ def test_planted_vectorized_signal_passes_the_fixed_polarity_criteria():
         res = somatodendritic_residual(dend.reshape(-1, 8), soma.reshape(-1, 8))
         coupling.append(group_mean_sign(residual_coupling(res, error.reshape(-1)), SIGNS))
         contrast.append(group_means(error_change_contrast(res.reshape(soma.shape), error), SIGNS))
-    assert _polarity(_group_effects(*np.array(coupling).T), "plus", "minus",
-                     POLARITY["coupling"][0])  # fmt: skip
-    assert _polarity(_group_effects(*np.array(contrast).T), "plus", "minus",
-                     POLARITY["contrast"][0])  # fmt: skip
+    cp_e, ct_e = _group_effects(*np.array(coupling).T), _group_effects(*np.array(contrast).T)
+    assert _polarity(cp_e("plus"), cp_e("minus"), POLARITY["coupling"][0])
+    assert _polarity(ct_e("plus"), ct_e("minus"), POLARITY["contrast"][0])
 
 
 def test_session_residual_means_use_one_fit_over_sessions():

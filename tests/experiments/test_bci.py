@@ -114,7 +114,7 @@ def test_cli_writes_a_complete_run_folder(tmp_path, capsys):
         assert ds.hit_rate.dims == ("variant", "seed", "session")
         assert "effect_value" in ds
     text = (folder / "summary.txt").read_text()
-    assert text.count("[PASS]") + text.count("[FAIL]") + text.count("[n/a ]") == len(
+    assert text.count("[PASS]") + text.count("[FAIL]") + text.count("[n/a]") == len(
         bci.report.CRITERIA
     )
     assert "speed_ratio" in text and "written to" in capsys.readouterr().out

@@ -214,7 +214,7 @@ def test_summary_lists_every_criterion_with_its_verdict(full):
     assert True in verdicts and False in verdicts
     assert any(v is INCONCLUSIVE for v in verdicts)  # drawn with its own label and colour
     # The NaN effect: its criterion fails, and the forest plot says it is not finite.
-    texts = [t for t, _ in report.CRITERIA]
+    texts = [c.text for c in report.CRITERIA]
     assert verdicts[next(i for i, t in enumerate(texts) if "passive d'" in t)] is False
     # Sessions 0..2: two learning sessions, too few for the learning-index correlation (n/a).
     assert verdicts[next(i for i, t in enumerate(texts) if "learning index" in t)] is None
@@ -247,11 +247,9 @@ def test_summary_shows_the_measured_effect_of_every_criterion(full):
     ds, figs = full
     texts = _by_gid(figs["summary"])
     words = [t.get_text() for t in figs["summary"].findobj(Text)]
-    rows = [(f"{prefix}-{i}", text, check) for prefix, listed, _ in SECTIONS
-            for i, (text, check) in enumerate(listed)]  # fmt: skip
-    for gid, text, check in rows:
-        used: list[str] = []
-        check(lambda name, used=used: used.append(name) or (0.0, 0.0, 0.0))
+    rows = [(f"{prefix}-{i}", c.text, c.uses) for prefix, listed, _ in SECTIONS
+            for i, c in enumerate(listed)]  # fmt: skip
+    for gid, text, used in rows:
         expected = "\n".join(
             f"{v[0]:.3g} [{v[1]:.3g}, {v[2]:.3g}]" if v else "n/a"  # n/a: not computed
             for v in (

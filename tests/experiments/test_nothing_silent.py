@@ -160,8 +160,8 @@ def _effects(value):
 
 
 CRITERIA = (
-    ("good is positive", lambda e: e("good")[0] > 0),
-    ("broken is positive", lambda e: e("broken")[0] > 0),
+    criteria.Criterion("good is positive", ("good",), lambda e: e[0] > 0),
+    criteria.Criterion("broken is positive", ("broken",), lambda e: e[0] > 0),
 )
 
 
@@ -177,7 +177,7 @@ def test_a_criterion_on_nan_fails_and_the_run_exits_non_zero(tmp_path, monkeypat
 
     def main(config):
         results.run_and_save("redundancy", config, lambda c, **kw: _effects(NAN),
-                             summary=summary, figures=lambda ds: {})  # fmt: skip
+                             summary=summary, figures=lambda ds: {}, criteria=CRITERIA)  # fmt: skip
 
     cls, _, presets = cli.EXPERIMENTS["redundancy"]
     monkeypatch.setitem(cli.EXPERIMENTS, "redundancy", (cls, main, presets))

@@ -138,8 +138,8 @@ def _plant_information(ds: xr.Dataset, change: float, n: int, seed: int) -> xr.D
     return ds
 
 
-PASSIVE = next(t for t, _ in report.CRITERIA if t.startswith("passive presentation"))
-INFORMATION = next(t for t, _ in report.CRITERIA if t.startswith("population information"))
+PASSIVE = next(c.text for c in report.CRITERIA if c.text.startswith("passive presentation"))
+INFORMATION = next(c.text for c in report.CRITERIA if c.text.startswith("population information"))
 
 
 def _evaluate(ds: xr.Dataset) -> tuple[dict, dict]:
@@ -222,7 +222,7 @@ def test_inconclusive_is_never_a_pass():
         coords={"effect": ["x"]},
     )  # fmt: skip
     (result,) = criteria.evaluate_criteria(
-        ds, [("x unresolved", lambda e: report.non_inferior(e("x")))]
+        ds, [criteria.Criterion("x unresolved", ("x",), report.non_inferior)]
     )
     assert result == ("x unresolved", criteria.INCONCLUSIVE)
 
@@ -238,10 +238,10 @@ def test_summary_prints_claims_sanity_checks_and_predictions_apart():
     sanity = text.index("Sanity checks (hold by construction")
     assert claims < sanity
     between, after = text[claims:sanity], text[sanity:]
-    for t, _ in report.CRITERIA:
-        assert t in between and t not in after
-    for t, _ in report.SANITY_CHECKS:
-        assert t in after and t not in between
+    for c in report.CRITERIA:
+        assert c.text in between and c.text not in after
+    for c in report.SANITY_CHECKS:
+        assert c.text in after and c.text not in between
     assert f"[INCONCLUSIVE] {PASSIVE}" in between
     assert "prediction (reported, not judged)" in text
     assert "contrast, engaged bins minus the passive presentation" in text
@@ -258,10 +258,8 @@ def test_every_criterion_and_sanity_check_reads_effects_the_report_computes():
     longer = xr.concat([ds, more], "session", data_vars="minimal", coords="minimal")
     found = set(_effects(ds)) | set(_effects(longer))
     assert "correlation_redundancy_learning_index_engaged" in found - set(_effects(ds))
-    for text, check in report.CRITERIA + report.SANITY_CHECKS:
-        used: list[str] = []
-        check(lambda name, used=used: used.append(name) or (0.0, 0.0, 0.0))
-        assert used and set(used) <= found, (text, set(used) - found)
+    for c in report.CRITERIA + report.SANITY_CHECKS:
+        assert c.uses and set(c.uses) <= found, (c.text, set(c.uses) - found)
     for name, _ in report.PREDICTIONS:
         assert name in found
 

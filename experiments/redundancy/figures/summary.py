@@ -170,10 +170,6 @@ def _criteria_panel(ax, ds, claims, checks, width: int = 50):
 
 
 def _measured(ds, text: str) -> str:
-    """The effects a criterion uses, as ``value [low, high]``."""
-    check = dict(CRITERIA + SANITY_CHECKS).get(text)
-    if check is None:
-        return ""
-    names: list[str] = []  # the effects check reads, as evaluate_criteria finds them
-    check(lambda name: names.append(name) or (0.0, 0.0, 0.0))
-    return "\n".join(fmt(effect(ds, n)) for n in dict.fromkeys(names))
+    """The effects a criterion uses (as it declares them), as ``value [low, high]``."""
+    used = {c.text: c.uses for c in CRITERIA + SANITY_CHECKS}.get(text, ())
+    return "\n".join(fmt(effect(ds, n)) for n in dict.fromkeys(used))
