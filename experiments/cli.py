@@ -2,15 +2,17 @@
 
 Each command is a frozen dataclass config (typed flags via tyro, help from the field
 docstrings) and a ``main(config)``, registered in :mod:`bayescortex.experiments.commands`
-(``COMMANDS``, ``EXPERIMENTS``, with their presets); this module parses the command line and
-reports errors as one line.
+(``COMMANDS``, with their presets); ``run NAME`` runs an experiment of
+:mod:`bayescortex.experiments.experiment` (``Experiment.main``, with the experiment's
+presets). This module parses the command line and reports errors as one line.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .commands import COMMANDS, EXPERIMENTS, with_preset
+from . import experiment
+from .commands import COMMANDS, with_preset
 from .compilation import CACHE_ENV, cache_from_environment, default_cache_dir, enable_cache
 from .placement import split_cpu
 
@@ -21,7 +23,7 @@ USAGE = f"""usage: bayescortex [--compile-cache DIR | --no-compile-cache] {{{_NA
   train         learn the feedback over sessions, with engaged and passive recordings
                 (preset: --legacy, the first version's definitions)
   analyse       redundancy summary of a recorded NWB file
-  run NAME      run an experiment: {", ".join(EXPERIMENTS)} (presets: --full, paper scale;
+  run NAME      run an experiment: {", ".join(experiment.names())} (presets: --full, paper scale;
                 --legacy, the first version's definitions: joint-likelihood learning of the
                 coupling, no 'none' context, passive = top-down path cut, static frames)
                 bci: vectorized instructive signals in dendrites during BCI learning
@@ -40,23 +42,32 @@ configuration skips most of its compiling: --compile-cache DIR (or the environme
 def _parse(argv: list[str]):
     command, rest = argv[0], argv[1:]
     if command == "run":
+        known = experiment.names()
         if not rest or rest[0] in ("-h", "--help"):
-            flags = " ".join(
-                f"[--{p}]" for p in dict.fromkeys(p for e in EXPERIMENTS for p in EXPERIMENTS[e][2])
-            )
-            print(f"usage: bayescortex run {{{','.join(EXPERIMENTS)}}} [--help] {flags} [flags]")
+            presets = (p for name in known for p in _experiment(name).presets)
+            flags = " ".join(f"[--{p}]" for p in dict.fromkeys(presets))
+            print(f"usage: bayescortex run {{{','.join(known)}}} [--help] {flags} [flags]")
             raise SystemExit(0 if rest else 2)
-        if rest[0] not in EXPERIMENTS:
+        if rest[0] not in known:
             raise SystemExit(
-                f"bayescortex run: unknown experiment {rest[0]!r}; "
-                f"expected one of {tuple(EXPERIMENTS)}"
+                f"bayescortex run: unknown experiment {rest[0]!r}; expected one of {tuple(known)}"
             )
-        (cls, fn, presets), prog = EXPERIMENTS[rest[0]], f"bayescortex run {rest[0]}"
-        return command, with_preset(cls, presets, rest[1:], prog), fn
+        exp, prog = _experiment(rest[0]), f"bayescortex run {rest[0]}"
+        return command, with_preset(exp.config, exp.presets, rest[1:], prog), exp.main
     if command in COMMANDS:
         cls, fn, presets = COMMANDS[command]
         return command, with_preset(cls, presets, rest, f"bayescortex {command}"), fn
     raise SystemExit(f"bayescortex: unknown command {command!r}\n\n{USAGE}")
+
+
+def _experiment(name: str) -> experiment.Experiment:
+    try:
+        return experiment.experiment_named(name)
+    except ModuleNotFoundError as err:
+        raise SystemExit(
+            f"bayescortex: {name!r} needs the model stack ({err.name} is not installed): "
+            "pip install 'bayescortex[models]'"
+        ) from err
 
 
 def _sweep_cli():

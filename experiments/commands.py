@@ -1,7 +1,8 @@
 """The registry of commands and experiments, and how their flags become a config.
 
-Add a command to :data:`COMMANDS`, an experiment to :data:`EXPERIMENTS`: ``name -> (config
-class, main, presets)``. A command or experiment may name presets (``--full``, ``--legacy``): a
+Add a command to :data:`COMMANDS`: ``name -> (config class, main, presets)``; an experiment
+(``bayescortex run NAME``) is an :class:`~.experiment.Experiment` (:mod:`.experiment`). A
+command or experiment may name presets (``--full``, ``--legacy``): a
 preset supplies the defaults, explicit flags still override it, and the run writes the
 resolved config. Both ``bayescortex`` (:mod:`.cli`) and ``bayescortex sweep``
 (:mod:`.sweep.cli`) parse flags with :func:`with_preset`.
@@ -36,20 +37,6 @@ def _analyse():
     return analyse.AnalyseConfig, analyse.main, {}
 
 
-def _redundancy():
-    from . import redundancy
-    from .redundancy.config import FULL, LEGACY
-
-    return redundancy.RedundancyConfig, redundancy.main, {"full": FULL, "legacy": LEGACY}
-
-
-def _bci():
-    from . import bci
-    from .bci.config import FULL
-
-    return bci.BCIConfig, bci.main, {"full": FULL}
-
-
 class Registry(dict):
     """``name -> (config class, main, presets)``, each imported on first use: ``bayescortex
     analyse`` then needs only the estimators' dependencies, and a command that needs the model
@@ -70,7 +57,6 @@ class Registry(dict):
 
 
 COMMANDS = Registry(simulate=_simulate, train=_train, analyse=_analyse)
-EXPERIMENTS = Registry(redundancy=_redundancy, bci=_bci)
 
 
 def refuse_repeats(args: list[str], *, repeatable=(), booleans=()) -> None:

@@ -20,36 +20,36 @@ Modules: :mod:`.config`, :mod:`.run` (programs, session loop, Dataset), :mod:`.r
 
 from __future__ import annotations
 
-from ..results import run_and_save
+from ..experiment import Experiment, one_at_a_time
 from .config import FULL, BCIConfig, Static
 from .criteria import JUDGED
 from .figures import figures
 from .report import criteria, effects, summary_text, with_effects
 from .run import run, run_configs
 
-
-def main(config: BCIConfig) -> None:
-    """Run (resuming an unfinished run of the same ``run_id``), write the run folder
-    ``<output>/bci/<run_id>/`` (config.json, versions.json, results.nc, bci.png/pdf,
-    summary.txt, checkpoints/) and print the summary."""
-    run_and_save(
-        "bci",
-        config,
-        lambda c, **kw: with_effects(run(c, **kw)),
-        summary=summary_text,
-        figures=figures,
-        criteria=JUDGED,
-    )
+EXPERIMENT = Experiment(
+    "bci", BCIConfig, run, run_configs, effects, with_effects, summary_text, figures,
+    criteria=JUDGED,
+    presets={"full": FULL},
+    required=("hit_rate", "soma_rate", "feedback_alignment", "threshold"),
+    headline=(
+        "hit_rate_change_vectorized", "hit_rate_change_scalar", "sign_recovery_vectorized",
+        "speed_ratio",
+    ),
+    layout=one_at_a_time,
+)  # fmt: skip
+"""The BCI experiment (:class:`~bayescortex.experiments.experiment.Experiment`): ``bayescortex
+run bci`` is ``EXPERIMENT.main(config)``."""
 
 
 __all__ = [
     "FULL",
     "BCIConfig",
+    "EXPERIMENT",
     "Static",
     "criteria",
     "effects",
     "figures",
-    "main",
     "run",
     "run_configs",
     "summary_text",

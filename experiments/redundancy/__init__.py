@@ -39,7 +39,7 @@ session) and :mod:`.figures`.
 
 from __future__ import annotations
 
-from ..results import run_and_save
+from ..experiment import Experiment
 from .acceptance import CRITERIA, SANITY_CHECKS, criteria
 from .config import FULL, LEGACY, RedundancyConfig, Static
 from .effect_sizes import effects, with_effects
@@ -47,31 +47,29 @@ from .figures import figures
 from .report import summary_text
 from .run import run, run_configs
 
-
-def main(config: RedundancyConfig) -> None:
-    """Run (resuming an interrupted run of the same ``run_id``), write the run folder
-    ``<output>/redundancy/<run_id>/`` (config.json, versions.json, results.nc, figures,
-    summary.txt, checkpoints/) and print the summary. Exits non-zero if a criterion could not
-    be evaluated on finite numbers."""
-    run_and_save(
-        "redundancy",
-        config,
-        lambda c, **kw: with_effects(run(c, **kw)),
-        summary=summary_text,
-        figures=figures,
-        criteria=CRITERIA + SANITY_CHECKS,
-    )
+EXPERIMENT = Experiment(
+    "redundancy", RedundancyConfig, run, run_configs, effects, with_effects, summary_text, figures,
+    criteria=CRITERIA + SANITY_CHECKS,
+    presets={"full": FULL, "legacy": LEGACY},
+    required=("accuracy", "information", "information_shuffled", "parameters"),
+    headline=(
+        "engagement_contrast_redundancy", "change_redundancy_bins_engaged",
+        "change_redundancy_window_passive", "change_redundancy_engaged", "final_accuracy_engaged",
+    ),
+)  # fmt: skip
+"""The redundancy experiment (:class:`~bayescortex.experiments.experiment.Experiment`):
+``bayescortex run redundancy`` is ``EXPERIMENT.main(config)``."""
 
 
 __all__ = [
     "FULL",
     "LEGACY",
     "RedundancyConfig",
+    "EXPERIMENT",
     "Static",
     "criteria",
     "effects",
     "figures",
-    "main",
     "run",
     "run_configs",
     "summary_text",

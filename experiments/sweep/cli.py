@@ -9,10 +9,10 @@ import math
 
 import numpy as np
 
-from ..commands import EXPERIMENTS, refuse_repeats, with_preset
+from ..commands import refuse_repeats, with_preset
+from ..experiment import experiment_named, names
 from ..results import check_output, config_dict, run_folder
 from .points import parse_grid, points, random_points
-from .registry import experiment_named, experiments
 from .report import save
 from .run import sweep
 
@@ -102,7 +102,7 @@ def parse(argv: list[str]):
         "shape, configurations vectorised and split over devices, shards that resume. Every "
         "other flag sets the base config (see 'bayescortex run <experiment> --help').",
     )
-    parser.add_argument("experiment", choices=sorted(experiments()))
+    parser.add_argument("experiment", choices=sorted(names()))
     parser.add_argument(
         "--grid",
         action="append",
@@ -156,9 +156,9 @@ def parse(argv: list[str]):
         part = tuple(int(v) for v in args.part.split("/"))
     except ValueError as err:
         raise ValueError(f"--part: expected I/N, got {args.part!r}") from err
-    cls = experiment_named(args.experiment).config
-    presets = EXPERIMENTS[args.experiment][2] if args.experiment in EXPERIMENTS else {}
-    base = with_preset(cls, presets, rest, f"bayescortex sweep {args.experiment}")
+    exp = experiment_named(args.experiment)
+    cls = exp.config
+    base = with_preset(cls, exp.presets, rest, f"bayescortex sweep {args.experiment}")
     grid = parse_grid(cls, args.grid)
     random = None
     if args.random:

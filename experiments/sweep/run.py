@@ -1,18 +1,18 @@
 """Sweeps: many configurations of an experiment in one compiled program per shape, in shards
 that resume, on local devices or on a Ray cluster.
 
-A sweep is an experiment (one of :mod:`.registry`), a base config and a set of points (a grid,
-random draws, or both), each a few fields of the config set to other values. Points are grouped
-by the static part of their config (:meth:`split`: shapes, counts, choices): each group is one
-compiled program whose hyperparameters (arrays) and seed keys are a leading configuration axis,
-laid out by a :class:`~bayescortex.experiments.placement.Placement` (vectorised, batched with
-``lax.map``, split over local devices). A group is cut into shards of at most ``shard_size``
-configurations; each shard is run, checked and written on its own (``shards/<hash>.nc``, the
-hash of the shard's configs and the package version), so a resumed sweep skips the finished
-shards and a killed one loses at most the shard in flight. The driver merges the shards into
-one Dataset with a ``config`` dimension: one coordinate per swept field, a ``status`` per
-configuration (``ok``, ``nan``: a required measure is not finite; ``invalid``: the config was
-rejected; ``error``: its shard failed) and a ``message``.
+A sweep is an experiment (:mod:`bayescortex.experiments.experiment`), a base config and a set of
+points (a grid, random draws, or both), each a few fields of the config set to other values.
+Points are grouped by the static part of their config (:meth:`split`: shapes, counts, choices):
+each group is one compiled program whose hyperparameters (arrays) and seed keys are a leading
+configuration axis, laid out by a :class:`~bayescortex.experiments.placement.Placement`
+(vectorised, batched with ``lax.map``, split over local devices). A group is cut into shards of
+at most ``shard_size`` configurations; each shard is run, checked and written on its own
+(``shards/<hash>.nc``, the hash of the shard's configs and the package version), so a resumed
+sweep skips the finished shards and a killed one loses at most the shard in flight. The driver
+merges the shards into one Dataset with a ``config`` dimension: one coordinate per swept field,
+a ``status`` per configuration (``ok``, ``nan``: a required measure is not finite; ``invalid``:
+the config was rejected; ``error``: its shard failed) and a ``message``.
 
 Keys: every configuration uses the seeds of its own ``seed`` field (seed ``s`` is
 ``fold_in(key(seed), s)``): configurations share their "animals" and stimuli (common random
@@ -41,11 +41,11 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from ..checkpoint import atomic_write
+from ..experiment import Experiment, experiment_named
 from ..placement import Placement
 from ..results import config_dict, load_config, versions
 from .interrupts import interrupts
 from .points import NOT_SWEPT, points
-from .registry import Experiment, experiment_named
 
 STATUSES = ("ok", "nan", "invalid", "error", "pending")
 

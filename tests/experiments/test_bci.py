@@ -10,7 +10,7 @@ import xarray as xr
 
 from bayescortex.experiments import bci
 from bayescortex.experiments.cli import main as cli_main
-from bayescortex.experiments.sweep.registry import experiments
+from bayescortex.experiments.experiment import experiments
 
 TINY = bci.BCIConfig(
     variants=("vectorized", "scalar", "blocked"), seeds=2, sessions=2, neurons=10, targets=4,

@@ -4,9 +4,11 @@ range; a flag given twice is refused; run ids follow one rule everywhere. Nothin
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
-from bayescortex.experiments import cli, results
+from bayescortex.experiments import cli, experiment, results
 from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.redundancy.config import RANGES as REDUNDANCY_RANGES
@@ -25,9 +27,11 @@ def nothing_runs(monkeypatch):
     def ran(config):
         raise AssertionError(f"{type(config).__name__} ran")
 
-    for registry, name in ((cli.COMMANDS, "train"), (cli.EXPERIMENTS, "redundancy")):
-        cls, _, presets = registry[name]
-        monkeypatch.setitem(registry, name, (cls, ran, presets))
+    cls, _, presets = cli.COMMANDS["train"]
+    monkeypatch.setitem(cli.COMMANDS, "train", (cls, ran, presets))
+    exp = experiment.experiment_named("redundancy")
+    monkeypatch.setitem(experiment.REGISTRY, "redundancy", dataclasses.replace(
+        exp, run=lambda config, **kw: ran(config)))  # fmt: skip
 
 
 @pytest.mark.parametrize(

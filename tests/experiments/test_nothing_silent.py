@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from bayescortex.experiments import cli, criteria, redundancy, results, simulate
+from bayescortex.experiments import cli, criteria, experiment, redundancy, results, simulate
 from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.simulate import SimulateConfig
@@ -175,12 +175,11 @@ def test_a_criterion_on_nan_fails_and_the_run_exits_non_zero(tmp_path, monkeypat
         return "\n".join(f"[{'PASS' if ok else 'FAIL'}] {t}"
                          for t, ok in criteria.evaluate_criteria(ds, CRITERIA))  # fmt: skip
 
-    def main(config):
-        results.run_and_save("redundancy", config, lambda c, **kw: _effects(NAN),
-                             summary=summary, figures=lambda ds: {}, criteria=CRITERIA)  # fmt: skip
-
-    cls, _, presets = cli.EXPERIMENTS["redundancy"]
-    monkeypatch.setitem(cli.EXPERIMENTS, "redundancy", (cls, main, presets))
+    nan_run = dataclasses.replace(
+        experiment.experiment_named("redundancy"), run=lambda c, **kw: _effects(NAN),
+        with_effects=lambda ds: ds, summary=summary, figures=lambda ds: {}, criteria=CRITERIA,
+    )  # fmt: skip
+    monkeypatch.setitem(experiment.REGISTRY, "redundancy", nan_run)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["run", "redundancy", "--output", str(tmp_path), "--run-id", "nan"])
     message = str(exit_info.value.code)

@@ -1,6 +1,8 @@
 """The sweep engine on a toy experiment whose answer is known exactly: points, grouping into
 one compilation per shape, equality with per-configuration runs, resume, statuses, the
-command line, and (in a subprocess with 4 host devices) sharded == unsharded."""
+command line, and (in a subprocess with 4 host devices) sharded == unsharded. The toy is a
+third experiment built from the protocol alone (config, one effect, one criterion, summary,
+figures): ``bayescortex run toy`` and ``bayescortex sweep toy`` both run it."""
 
 from __future__ import annotations
 
@@ -14,14 +16,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray as xr
+from matplotlib.figure import Figure
 
+from bayescortex.experiments.criteria import above_zero, evaluate_criteria, verdict_label
+from bayescortex.experiments.experiment import Experiment, register
 from bayescortex.experiments.placement import VECTORISED, over_configs
 from bayescortex.experiments.sweep import (
-    Experiment,
     parse_grid,
     points,
     random_points,
-    register,
     run_shard,
     summary_text,
     sweep,
@@ -103,8 +106,31 @@ def toy_effects(ds):
     return {"y": (v, v - 1.0, v + 1.0)}
 
 
-TOY = Experiment("toy", ToyConfig, toy_run_configs, toy_effects, required=("y",),
-                 headline=("y",))  # fmt: skip
+def toy_with_effects(ds):
+    ((name, values),) = toy_effects(ds).items()
+    return ds.assign(effect_value=("effect", [values[0]]), effect_low=("effect", [values[1]]),
+                     effect_high=("effect", [values[2]])).assign_coords(effect=[name])  # fmt: skip
+
+
+TOY_CRITERION = above_zero("y is positive (interval > 0)", "y")
+
+
+def toy_summary(config, ds):
+    ((text, ok),) = evaluate_criteria(ds, [TOY_CRITERION])
+    return f"toy: y = {float(ds.y):.4f}\n[{verdict_label(ok)}] {text}"
+
+
+def toy_figures(ds):
+    fig = Figure()
+    fig.add_subplot().plot(ds.y_per_seed.values)
+    return {"toy": fig}
+
+
+TOY = Experiment(
+    "toy", ToyConfig, lambda config, **kw: toy_run_configs([config])[0], toy_run_configs,
+    toy_effects, toy_with_effects, toy_summary, toy_figures, criteria=(TOY_CRITERION,),
+    presets={"big": ToyConfig(shift=5.0)}, required=("y",), headline=("y",),
+)  # fmt: skip
 register(TOY)
 
 
@@ -222,7 +248,7 @@ def test_run_shard_writes_a_self_describing_file(tmp_path):
 
 
 def test_unknown_experiment_and_bad_base_are_clear_errors():
-    with pytest.raises(ValueError, match="sweepable"):
+    with pytest.raises(ValueError, match="unknown .nope.; expected one of"):
         sweep("nope", ToyConfig(), {"scale": [1.0]})
     with pytest.raises(ValueError, match="expected a ToyConfig"):
         sweep("toy", object(), {"scale": [1.0]})
@@ -293,6 +319,27 @@ def test_command_line_writes_a_sweep_folder(tmp_path, capsys):
         assert list(ds["shift"].values) == [0.0, 1.0, 0.0, 1.0]
     assert json.loads((folder / "config.json").read_text())["grid"]["scale"] == [1.0, 2.0]
     assert "status: ok 4" in capsys.readouterr().out
+
+
+def test_the_toy_experiment_runs_through_the_command_line(tmp_path, capsys):
+    """Registered from the protocol alone, the toy is a ``bayescortex run`` experiment too:
+    its preset, flags, run folder, criterion and summary, with the numbers of its sweep."""
+    from bayescortex.experiments.cli import main
+
+    main(["run", "toy", "--big", "--scale", "2", "--seeds", "2", "--output", str(tmp_path),
+          "--run-id", "r"])  # fmt: skip
+    folder = tmp_path / "toy" / "r"
+    assert {"config.json", "results.nc", "summary.txt", "toy.png"} <= {
+        p.name for p in folder.iterdir()
+    }
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["shift"], config["scale"]) == (5.0, 2.0)  # the preset, then the flag
+    expected = _expected(ToyConfig(scale=2.0, shift=5.0, seeds=2)).mean()
+    with xr.open_dataset(folder / "results.nc", engine="h5netcdf") as ds:
+        np.testing.assert_allclose(float(ds.y), expected, rtol=1e-6)
+        np.testing.assert_allclose(float(ds.effect_value.sel(effect="y")), expected, rtol=1e-6)
+    assert "[PASS] y is positive" in (folder / "summary.txt").read_text()
+    assert "written to" in capsys.readouterr().out
 
 
 def test_configurations_whose_time_bins_differ_merge_padded_with_nan():
