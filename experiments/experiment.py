@@ -17,7 +17,10 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from .criteria import Criterion
+import numpy as np
+import xarray as xr
+
+from .criteria import Criterion, Interval
 from .placement import Placement, like_runs
 from .results import run_and_save
 
@@ -32,29 +35,30 @@ def one_at_a_time(available: int, n_configs: int) -> Placement:
 class Experiment:
     """What the command line and the sweep need from an experiment.
 
-    ``config``: its config dataclass (with ``split() -> (static, hyper)``); ``presets``:
-    configs a flag selects (``--full`` -> ``presets["full"]``); ``run(config,
-    checkpoint_dir=, progress=) -> Dataset``: one configuration, resuming from its
-    checkpoints; ``run_configs(configs, placement=, progress=) -> [Dataset]``: configurations
-    sharing one static part, as one program; ``effects(ds) -> {name: (value, low, high)}``:
-    the effects of one configuration with their 95% intervals, and ``with_effects(ds)`` the
-    Dataset with them as ``effect_value``/``effect_low``/``effect_high`` along ``effect``;
-    ``criteria``: every :class:`~.criteria.Criterion` the summary judges (a non-finite effect
-    in one makes ``run`` exit non-zero); ``summary(config, ds) -> str`` and ``figures(ds) ->
-    {name: Figure}``: the report; ``required``: variables that must be finite for a sweep's
-    configuration to count as ``ok``; ``headline``: the effects a sweep's figure and summary
-    show; ``layout(available devices, configurations) -> Placement``: the sweep's default
-    placement of a shard, one that computes each configuration as its run does.
+    ``config``: its config dataclass (with ``split() -> (static, hyper)``, and ``output``,
+    ``run_id`` and ``seed`` fields); ``run_configs(configs, placement=, progress=) ->
+    [Dataset]``: configurations sharing one static part, as one program; ``effects(ds) -> {name:
+    (value, low, high)}``: the effects of one configuration with their 95% intervals;
+    ``summary(config, ds) -> str`` and ``figures(ds) -> {name: Figure}``: the report. Optional:
+    ``run(config, checkpoint_dir=, progress=) -> Dataset``, one configuration resuming from its
+    checkpoints (default: ``run_configs([config])``, no resume); ``with_effects(ds)``, the
+    Dataset with its effects (default: :func:`assign_effects`; the redundancy experiment adds
+    per-session bands); ``criteria``: every :class:`~.criteria.Criterion` the summary judges (a
+    non-finite effect in one makes ``run`` exit non-zero); ``presets``: configs a flag selects
+    (``--full`` -> ``presets["full"]``); ``required``: variables that must be finite for a
+    sweep's configuration to count as ``ok``; ``headline``: the effects a sweep's figure and
+    summary show; ``layout(available devices, configurations) -> Placement``: the sweep's
+    default placement of a shard, one that computes each configuration as its run does.
     """
 
     name: str
     config: type
-    run: Callable
     run_configs: Callable
     effects: Callable
-    with_effects: Callable
     summary: Callable
     figures: Callable
+    run: Callable | None = None
+    with_effects: Callable | None = None
     criteria: Sequence[Criterion] = ()
     presets: Mapping[str, object] = dataclasses.field(default_factory=dict)
     required: tuple[str, ...] = ()
@@ -68,9 +72,38 @@ class Experiment:
         folder; exits non-zero if a criterion met a non-finite effect
         (:func:`~.results.run_and_save`)."""
         return run_and_save(
-            self.name, config, lambda c, **kw: self.with_effects(self.run(c, **kw)),
+            self.name, config, lambda c, **kw: self.add_effects(self.run_one(c, **kw)),
             summary=self.summary, figures=self.figures, criteria=self.criteria,
         )  # fmt: skip
+
+    def run_one(self, config, *, checkpoint_dir=None, progress: bool = True):
+        """One configuration: ``run`` where given, else ``run_configs([config])`` (no
+        resume)."""
+        if self.run is not None:
+            return self.run(config, checkpoint_dir=checkpoint_dir, progress=progress)
+        return self.run_configs([config], progress=progress)[0]
+
+    def add_effects(self, ds: xr.Dataset) -> xr.Dataset:
+        """``ds`` with its effects: ``with_effects`` where given, else :func:`assign_effects`
+        of ``effects(ds)``."""
+        if self.with_effects is not None:
+            return self.with_effects(ds)
+        return assign_effects(ds, self.effects(ds))
+
+
+def assign_effects(ds: xr.Dataset, found: Mapping[str, Interval]) -> xr.Dataset:
+    """``ds`` with the effects ``found`` (``name -> (value, low, high)``) as ``effect_value``,
+    ``effect_low`` and ``effect_high`` along ``effect``: the layout the criteria read.
+
+    >>> assign_effects(xr.Dataset(), {"rise": (0.3, 0.1, 0.5)}).effect_low.values
+    array([0.1])
+    """
+    values = np.array(list(found.values()), float).reshape(-1, 3)
+    return ds.assign(
+        effect_value=("effect", values[:, 0]),
+        effect_low=("effect", values[:, 1]),
+        effect_high=("effect", values[:, 2]),
+    ).assign_coords(effect=list(found))
 
 
 BUILTIN = {"redundancy": "bayescortex.experiments.redundancy", "bci": "bayescortex.experiments.bci"}

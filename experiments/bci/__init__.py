@@ -28,8 +28,8 @@ from .report import criteria, effects, summary_text, with_effects
 from .run import run, run_configs
 
 EXPERIMENT = Experiment(
-    "bci", BCIConfig, run, run_configs, effects, with_effects, summary_text, figures,
-    criteria=JUDGED,
+    "bci", BCIConfig, run_configs, effects, summary_text, figures, run=run,
+    with_effects=with_effects, criteria=JUDGED,
     presets={"full": FULL},
     required=("hit_rate", "soma_rate", "feedback_alignment", "threshold"),
     headline=(

@@ -23,6 +23,7 @@ from bayescortex.analysis.bci_residual_change import residual_change_prediction
 
 from ..compilation import CompileTime
 from ..criteria import effect_interval, verdict_label
+from ..experiment import assign_effects
 from .criteria import COMPARED_WITH, CRITERIA, RULES, _opposite, criteria, discrimination
 from .run import FITS, LEARNED_MARGIN
 
@@ -223,13 +224,7 @@ def effects(ds: xr.Dataset, *, bootstrap: int | None = None, seed: int | None = 
 def with_effects(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with the effects (``effect_value``, ``effect_low``, ``effect_high`` over dim
     ``effect``)."""
-    found = effects(ds)
-    values = np.array(list(found.values()), float).reshape(-1, 3)
-    return ds.assign(
-        effect_value=("effect", values[:, 0]),
-        effect_low=("effect", values[:, 1]),
-        effect_high=("effect", values[:, 2]),
-    ).assign_coords(effect=list(found))
+    return assign_effects(ds, effects(ds))
 
 
 def _fmt(ds, name: str, digits: int = 2) -> str:

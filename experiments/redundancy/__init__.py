@@ -48,8 +48,8 @@ from .report import summary_text
 from .run import run, run_configs
 
 EXPERIMENT = Experiment(
-    "redundancy", RedundancyConfig, run, run_configs, effects, with_effects, summary_text, figures,
-    criteria=CRITERIA + SANITY_CHECKS,
+    "redundancy", RedundancyConfig, run_configs, effects, summary_text, figures, run=run,
+    with_effects=with_effects, criteria=CRITERIA + SANITY_CHECKS,
     presets={"full": FULL, "legacy": LEGACY},
     required=("accuracy", "information", "information_shuffled", "parameters"),
     headline=(

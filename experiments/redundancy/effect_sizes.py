@@ -21,6 +21,7 @@ import xarray as xr
 from bayescortex.analysis import percentile_interval
 
 from ..criteria import INCONCLUSIVE
+from ..experiment import assign_effects
 from .measures import MEASURES
 from .pipeline import MODES
 
@@ -364,13 +365,7 @@ def _paper_effects(point, rep, last: int, change) -> dict:
 def with_effects(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` with the effects (``effect_value``, ``effect_low``, ``effect_high`` over dim
     ``effect``) and 95% bands of every per-session measure (``<name>_low``, ``<name>_high``)."""
-    found = effects(ds)
-    values = np.array(list(found.values()))
-    ds = ds.assign(
-        effect_value=("effect", values[:, 0]),
-        effect_low=("effect", values[:, 1]),
-        effect_high=("effect", values[:, 2]),
-    ).assign_coords(effect=list(found))
+    ds = assign_effects(ds, effects(ds))
     for name in list(ds.data_vars):
         if f"{name}_resampled" in ds and "session" in ds[name].dims:
             rep = ds[f"{name}_resampled"]

@@ -106,12 +106,6 @@ def toy_effects(ds):
     return {"y": (v, v - 1.0, v + 1.0)}
 
 
-def toy_with_effects(ds):
-    ((name, values),) = toy_effects(ds).items()
-    return ds.assign(effect_value=("effect", [values[0]]), effect_low=("effect", [values[1]]),
-                     effect_high=("effect", [values[2]])).assign_coords(effect=[name])  # fmt: skip
-
-
 TOY_CRITERION = above_zero("y is positive (interval > 0)", "y")
 
 
@@ -127,9 +121,9 @@ def toy_figures(ds):
 
 
 TOY = Experiment(
-    "toy", ToyConfig, lambda config, **kw: toy_run_configs([config])[0], toy_run_configs,
-    toy_effects, toy_with_effects, toy_summary, toy_figures, criteria=(TOY_CRITERION,),
-    presets={"big": ToyConfig(shift=5.0)}, required=("y",), headline=("y",),
+    "toy", ToyConfig, toy_run_configs, toy_effects, toy_summary, toy_figures,
+    criteria=(TOY_CRITERION,), presets={"big": ToyConfig(shift=5.0)}, required=("y",),
+    headline=("y",),
 )  # fmt: skip
 register(TOY)
 
