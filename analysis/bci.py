@@ -96,8 +96,9 @@ def hit_and_reward_rates(
         return hits / np.where(trials > 0, trials, np.nan), hits / np.where(time > 0, time, np.nan)
 
 
-def group_means(values, signs) -> tuple[np.ndarray, np.ndarray]:
-    """Means over the P+ neurons and over the P- neurons of ``values`` (``(..., neurons)``).
+def group_means(values, signs) -> tuple[np.ndarray | np.float64, np.ndarray | np.float64]:
+    """Means over the P+ neurons and over the P- neurons of ``values`` (``(..., neurons)``):
+    arrays of shape ``...``, numpy floats for 1-d ``values``.
 
     >>> p, m = group_means([[1.0, 3.0, 10.0, 0.0]], [1, 1, -1, 0])
     >>> p.tolist(), m.tolist()
@@ -112,14 +113,16 @@ def group_means(values, signs) -> tuple[np.ndarray, np.ndarray]:
     return v[..., s > 0].mean(axis=-1), v[..., s < 0].mean(axis=-1)
 
 
-def group_mean_sign(values, signs) -> tuple[np.ndarray, np.ndarray]:
+def group_mean_sign(values, signs) -> tuple[np.ndarray | np.float64, np.ndarray | np.float64]:
     """Mean of ``sign(values)`` over the P+ and over the P- neurons (each in ``[-1, 1]``)."""
     return group_means(np.sign(np.asarray(values, dtype=float)), signs)
 
 
-def learning_speed(hit_rate) -> np.ndarray:
+def learning_speed(hit_rate) -> np.ndarray | np.float64:
     """Mean rise of the hit rate over the learning sessions above the baseline session 0:
-    ``mean_{s >= 1} (h_s - h_0)``, the area under the learning curve per session.
+    ``mean_{s >= 1} (h_s - h_0)``, the area under the learning curve per session. For
+    ``hit_rate`` of shape ``(..., sessions)``: an array of shape ``...`` (a numpy float for
+    one learning curve).
 
     >>> round(float(learning_speed([0.2, 0.4, 0.6])), 6)
     0.3
@@ -242,7 +245,7 @@ def error_change_contrast(residual, error, *, locked: bool = True, min_events: i
     return response[down].mean(axis=0) - response[up].mean(axis=0)
 
 
-def sign_recovery(estimate, signs, *, flip: bool = False) -> np.ndarray:
+def sign_recovery(estimate, signs, *, flip: bool = False) -> np.ndarray | np.float64:
     """Fraction of target neurons (``signs != 0``) whose ``sign(estimate)`` equals their
     causal sign. With ``flip``, the better of the two global sign conventions (for data where
     the convention relating the effect to the role is not known in advance).
@@ -250,6 +253,9 @@ def sign_recovery(estimate, signs, *, flip: bool = False) -> np.ndarray:
     Args:
         estimate: ``(..., neurons)`` per-neuron effects (e.g. :func:`residual_coupling`).
         signs: ``(neurons,)`` causal roles.
+
+    Returns:
+        The fraction, shape ``...`` (a numpy float for 1-d ``estimate``).
 
     >>> float(sign_recovery([0.3, 0.1, -0.2, 0.4], [1, 1, -1, -1]))
     0.75

@@ -31,7 +31,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Int, PRNGKeyArray, PyTree
+from jaxtyping import Array, Int, PRNGKeyArray, PyTree
+
+from .recording import ArrayInput
 
 
 def block_resample_indices(key: PRNGKeyArray, sizes: tuple[int, ...]) -> Int[Array, " trials"]:
@@ -55,7 +57,7 @@ def block_resample_indices(key: PRNGKeyArray, sizes: tuple[int, ...]) -> Int[Arr
     return jnp.asarray(starts, dtype=jnp.int32) + offset
 
 
-def _strata_layout(strata: ArrayLike | None, n_trials: int):
+def _strata_layout(strata: ArrayInput | None, n_trials: int):
     """Permutation that sorts trials by stratum, and the stratum sizes in that order."""
     if strata is None:
         return np.arange(n_trials), (n_trials,)
@@ -99,7 +101,7 @@ def bootstrap(
     data: PyTree,
     *,
     n_resamples: int,
-    strata: ArrayLike | None = None,
+    strata: ArrayInput | None = None,
     seeds: bool = False,
     keyed: bool = False,
     batch_size: int | None = None,
@@ -226,7 +228,7 @@ def bootstrap_ci(
     *,
     n_resamples: int = 1000,
     level: float = 0.95,
-    strata: ArrayLike | None = None,
+    strata: ArrayInput | None = None,
     seeds: bool = False,
     keyed: bool = False,
     batch_size: int | None = None,

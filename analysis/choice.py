@@ -20,10 +20,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import xarray as xr
-from jaxtyping import Array, ArrayLike, Bool, Float
+from jaxtyping import Array, Bool, Float
 
 from .recording import (
+    ArrayInput,
     as_choices,
     as_counts,
     as_float_array,
@@ -49,10 +49,10 @@ def roc_auc(
 
 
 def choice_probability(
-    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
-    choices: ArrayLike | xr.DataArray,
+    counts: ArrayInput,
+    choices: ArrayInput,
     *,
-    preferred: ArrayLike | None = None,
+    preferred: ArrayInput | None = None,
 ) -> Float[Array, "*time neurons"]:
     """Choice probability of every neuron (and time bin) as a proper ROC AUC.
 
@@ -96,7 +96,7 @@ def choice_probability(
     return jnp.where(pref.reshape((1,) * (cp.ndim - 1) + pref.shape) == 1, cp, 1.0 - cp)
 
 
-def _choice_mask(chose_one: ArrayLike, n_trials: int, name: str) -> Bool[Array, " trials"]:
+def _choice_mask(chose_one: ArrayInput, n_trials: int, name: str) -> Bool[Array, " trials"]:
     # True where the trial chose 1; checks the values only when they are concrete.
     c = as_float_array(chose_one, name)
     if c.shape != (n_trials,):
@@ -111,7 +111,7 @@ def _choice_mask(chose_one: ArrayLike, n_trials: int, name: str) -> Bool[Array, 
 
 
 def _trial_weights(
-    weights: ArrayLike | None, n_trials: int, name: str = "weights"
+    weights: ArrayInput | None, n_trials: int, name: str = "weights"
 ) -> Float[Array, " trials"]:
     # Per-trial non-negative weights (unit weights when None); values checked when concrete.
     if weights is None:
@@ -160,9 +160,9 @@ def _weighted_auc(x, chose_one, w):
 
 
 def weighted_roc_auc(
-    x: Float[ArrayLike, " trials *rest"],
-    chose_one: ArrayLike,
-    weights: Float[ArrayLike, " trials"] | None = None,
+    x: ArrayInput,
+    chose_one: ArrayInput,
+    weights: ArrayInput | None = None,
 ) -> Float[Array, "*rest"]:
     """Weighted ROC AUC of ``x`` for choice 1 against choice 0, ties one half; traceable.
 

@@ -19,10 +19,10 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import xarray as xr
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from .recording import (
+    ArrayInput,
     as_counts,
     as_float_array,
     as_trial_vector,
@@ -40,8 +40,8 @@ def _residual_covariance(x: Float[Array, "trials neurons"], level, sizes):
 
 
 def noise_covariance(
-    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
-    signal: ArrayLike | xr.DataArray | None = None,
+    counts: ArrayInput,
+    signal: ArrayInput | None = None,
 ) -> Float[Array, "*time neurons neurons"]:
     """Noise covariance: covariance of counts around the mean of their signal level.
 
@@ -76,7 +76,7 @@ def noise_covariance(
 
 
 def correlation_from_covariance(
-    cov: Float[Array, "*batch neurons neurons"],
+    cov: Float[ArrayLike, "*batch neurons neurons"],
 ) -> Float[Array, "*batch neurons neurons"]:
     """Correlation matrix from a covariance; NaN rows/columns for zero-variance neurons.
 
@@ -88,8 +88,8 @@ def correlation_from_covariance(
 
 
 def noise_correlations(
-    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
-    signal: ArrayLike | xr.DataArray | None = None,
+    counts: ArrayInput,
+    signal: ArrayInput | None = None,
 ) -> Float[Array, "*time neurons neurons"]:
     """Noise correlation matrix (Pearson, around each signal level's mean).
 
@@ -102,13 +102,12 @@ def noise_correlations(
     return correlation_from_covariance(noise_covariance(counts, signal))
 
 
-def relative_orientation(
-    preferred: Float[ArrayLike, " neurons"], task_axis: float = 0.0
-) -> Float[Array, " neurons"]:
+def relative_orientation(preferred: ArrayInput, task_axis: float = 0.0) -> Float[Array, " neurons"]:
     """Preferred orientation relative to the task axis, in ``[0, pi)`` radians.
 
-    Orientation is axial (period pi). ``task_axis`` is the first category's orientation:
-    0 for the cardinal task, pi/4 for the oblique task.
+    ``preferred``: one orientation per neuron, radians. Orientation is axial (period pi).
+    ``task_axis`` is the first category's orientation: 0 for the cardinal task, pi/4 for the
+    oblique task.
 
     >>> [round(v, 3) for v in relative_orientation(jnp.array([0.1, 3.0]), 0.2).tolist()]
     [3.042, 2.8]
@@ -135,10 +134,10 @@ class OrderedCorrelations(NamedTuple):
 
 
 def noise_correlations_by_orientation(
-    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
-    preferred: Float[ArrayLike, " neurons"],
+    counts: ArrayInput,
+    preferred: ArrayInput,
     *,
-    signal: ArrayLike | xr.DataArray | None = None,
+    signal: ArrayInput | None = None,
     task_axis: float = 0.0,
 ) -> OrderedCorrelations:
     """Noise correlations ordered by preferred orientation relative to the task axis.
@@ -163,14 +162,15 @@ def noise_correlations_by_orientation(
 
 
 def fraction_variance_along_fprime(
-    fprime: Float[ArrayLike, "*batch neurons"],
-    cov: Float[ArrayLike, "neurons neurons"],
+    fprime: ArrayInput,
+    cov: ArrayInput,
 ) -> Float[Array, "*batch"]:
     """Share of the total noise variance along ``f'``: ``f'^T S f' / (|f'|^2 tr S)``.
 
     Args:
-        fprime: ``f'`` (see :func:`bayescortex.analysis.fisher.fprime`), one or a batch.
-        cov: noise covariance ``S`` (e.g. of the zero-signal trials).
+        fprime: ``f'`` (see :func:`bayescortex.analysis.fisher.fprime`), (neurons,) or a
+            batch (*batch, neurons).
+        cov: noise covariance ``S`` (e.g. of the zero-signal trials), (neurons, neurons).
 
     Returns:
         A number in ``[0, 1]``: ``1/N`` for isotropic noise, 1 when all noise lies along f'.
@@ -188,9 +188,9 @@ def fraction_variance_along_fprime(
     return along / (jnp.sum(fp**2, axis=-1) * jnp.trace(s))
 
 
-def total_correlation(cov: Float[ArrayLike, "*batch neurons neurons"]) -> Float[Array, "*batch"]:
+def total_correlation(cov: ArrayInput) -> Float[Array, "*batch"]:
     """Gaussian total correlation (multi-information) of a covariance, in nats:
-    ``1/2 [sum_k log S_kk - log det S]``.
+    ``1/2 [sum_k log S_kk - log det S]``; ``cov`` is (*batch, neurons, neurons).
 
     Barlow's redundancy: 0 exactly when ``S`` is diagonal (independent Gaussian units), and
     growing with shared variability; ``-1/2 log(1 - rho^2)`` for two units with correlation
@@ -212,7 +212,7 @@ def total_correlation(cov: Float[ArrayLike, "*batch neurons neurons"]) -> Float[
 # Category structure of noise correlations (traceable, for the experiments' bootstrap).
 
 
-def _square_correlations(corr: ArrayLike, n_neurons: int, other: str) -> Array:
+def _square_correlations(corr: ArrayInput, n_neurons: int, other: str) -> Array:
     # (*batch, neurons, neurons) correlations matching ``other``'s neuron count, or ValueError.
     r = as_float_array(corr, "corr")
     if r.ndim < 2 or r.shape[-1] != r.shape[-2]:
@@ -244,10 +244,10 @@ def _category_contrast(corr, preferred, categories, width):
 
 
 def category_correlation_contrast(
-    corr: Float[ArrayLike, "*batch neurons neurons"],
-    preferred: Float[ArrayLike, " neurons"],
-    category_orientations: Float[ArrayLike, " categories"],
-    width: float,
+    corr: ArrayInput,
+    preferred: ArrayInput,
+    category_orientations: ArrayInput,
+    width: ArrayLike,
 ) -> Float[Array, "*batch"]:
     """Mean noise correlation of same-category pairs minus that of different-category pairs.
 
@@ -333,9 +333,9 @@ _binned_correlations = jax.jit(_binned_correlations_impl, static_argnames=("n_bi
 
 
 def binned_correlations(
-    corr: Float[ArrayLike, "*batch neurons neurons"],
-    relative_orientation: Float[ArrayLike, " neurons"],
-    n_bins: int,
+    corr: ArrayInput,
+    relative_orientation: ArrayInput,
+    n_bins: int | np.integer,
 ) -> Float[Array, "*batch bins bins"]:
     """Mean correlation of pairs binned by the two neurons' relative orientations.
 

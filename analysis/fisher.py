@@ -31,10 +31,11 @@ import functools
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from .linalg import _whiten, singular_tolerance
 from .recording import (
+    ArrayInput,
     as_float_array,
     check_ds,
     check_enough_zero_trials,
@@ -116,9 +117,9 @@ def information_matrix_from_moments(
     fprime: Float[Array, "coherences neurons"],
     cov: Float[Array, "neurons neurons"],
     t0: ArrayLike,
-    t1: Float[ArrayLike, " coherences"],
-    t2: Float[ArrayLike, " coherences"],
-    ds: Float[ArrayLike, " coherences"],
+    t1: Real[ArrayLike, " coherences"],
+    t2: Real[ArrayLike, " coherences"],
+    ds: Real[ArrayLike, " coherences"],
 ) -> Float[Array, "coherences coherences"]:
     """Bias-corrected ``J_cd = f'_c^T S0^-1 f'_d (T0 - N - 2)/(T0 - 1)``, minus the noise bias on
     the diagonal: the diagonal is :func:`linear_fisher_from_moments` of every coherence, the
@@ -170,7 +171,7 @@ def shuffled_fisher_from_moments(
     return q * (t0 - 3) / (t0 - 1) - _bias(n, t1, t2, ds)
 
 
-def _checked(x: ArrayLike, name: str) -> Float[Array, "trials neurons"]:
+def _checked(x: ArrayInput, name: str) -> Float[Array, "trials neurons"]:
     arr = as_float_array(x, name)
     if arr.ndim != 2:
         raise ValueError(f"{name}: expected (trial, neuron) counts, got shape {arr.shape}")
@@ -180,11 +181,13 @@ def _checked(x: ArrayLike, name: str) -> Float[Array, "trials neurons"]:
 
 
 def fprime(
-    x_plus: Float[ArrayLike, "t1 neurons"],
-    x_minus: Float[ArrayLike, "t2 neurons"],
-    ds: float,
+    x_plus: ArrayInput,
+    x_minus: ArrayInput,
+    ds: Real[ArrayLike, ""],
 ) -> Float[Array, " neurons"]:
     """``f' = (mean(X+) - mean(X-)) / ds``: the change of mean counts per unit signal.
+
+    ``x_plus``, ``x_minus``: counts at ``+c`` and ``-c``, (trials, neurons); ``ds`` > 0.
 
     >>> fprime(jnp.array([[2.0, 1.0]]), jnp.array([[0.0, 1.0]]), 0.5).tolist()
     [4.0, 0.0]
@@ -219,10 +222,10 @@ def _raise_if_not_positive_definite(info, name):
 
 
 def linear_fisher(
-    x_plus: Float[ArrayLike, "t1 neurons"],
-    x_minus: Float[ArrayLike, "t2 neurons"],
-    x_zero: Float[ArrayLike, "t0 neurons"],
-    ds: float,
+    x_plus: ArrayInput,
+    x_minus: ArrayInput,
+    x_zero: ArrayInput,
+    ds: Real[ArrayLike, ""],
     *,
     bias_corrected: bool = True,
 ) -> Float[Array, ""]:
@@ -259,10 +262,10 @@ def linear_fisher(
 
 
 def shuffled_fisher(
-    x_plus: Float[ArrayLike, "t1 neurons"],
-    x_minus: Float[ArrayLike, "t2 neurons"],
-    x_zero: Float[ArrayLike, "t0 neurons"],
-    ds: float,
+    x_plus: ArrayInput,
+    x_minus: ArrayInput,
+    x_zero: ArrayInput,
+    ds: Real[ArrayLike, ""],
     *,
     bias_corrected: bool = True,
 ) -> Float[Array, ""]:
@@ -281,7 +284,7 @@ def shuffled_fisher(
 
 
 def pooled_covariance(
-    x_plus: Float[Array, "t1 neurons"], x_minus: Float[Array, "t2 neurons"]
+    x_plus: Float[ArrayLike, "t1 neurons"], x_minus: Float[ArrayLike, "t2 neurons"]
 ) -> Float[Array, "neurons neurons"]:
     """Within-condition covariance pooled over ``X+`` and ``X-`` (``T1 + T2 - 2`` dof).
 
@@ -296,9 +299,9 @@ def pooled_covariance(
 
 
 def pooled_linear_fisher(
-    x_plus: Float[ArrayLike, "t1 neurons"],
-    x_minus: Float[ArrayLike, "t2 neurons"],
-    ds: float,
+    x_plus: ArrayInput,
+    x_minus: ArrayInput,
+    ds: Real[ArrayLike, ""],
     *,
     bias_corrected: bool = True,
 ) -> Float[Array, ""]:

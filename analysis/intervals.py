@@ -29,7 +29,7 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from .fisher import information_matrix_from_moments
 from .moments import SignalMoments, covariance, fprime_from_moments
@@ -46,9 +46,9 @@ def joint_covariance(
     fprime: Float[Array, "coherences neurons"],
     cov: Float[Array, "neurons neurons"],
     t0: ArrayLike,
-    t_plus: Float[ArrayLike, " coherences"],
-    t_minus: Float[ArrayLike, " coherences"],
-    ds: Float[ArrayLike, " coherences"],
+    t_plus: Real[ArrayLike, " coherences"],
+    t_minus: Real[ArrayLike, " coherences"],
+    ds: Real[ArrayLike, " coherences"],
 ) -> Float[Array, "2*coherences 2*coherences"]:
     """Covariance of the estimates ``(I_1 .. I_C, I_shuffle_1 .. I_shuffle_C)`` (Gaussian).
 
@@ -153,9 +153,9 @@ def redundancy_intervals(
     fprime: Float[Array, "coherences neurons"],
     cov: Float[Array, "neurons neurons"],
     t0: ArrayLike,
-    t_plus: Float[ArrayLike, " coherences"],
-    t_minus: Float[ArrayLike, " coherences"],
-    ds: Float[ArrayLike, " coherences"],
+    t_plus: Real[ArrayLike, " coherences"],
+    t_minus: Real[ArrayLike, " coherences"],
+    ds: Real[ArrayLike, " coherences"],
     *,
     level: float = 0.95,
     variance_form: VarianceForm = "gaussian",

@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Sequence
 
@@ -28,10 +29,14 @@ import numpy as np
 import xarray as xr
 from jaxtyping import Float, Int
 
+from .recording import ArrayInput
+
 NWB_INSTALL_HINT = "pip install 'bayescortex[nwb]'"
 
 
-def bin_edges(window: tuple[float, float], bins: int = 1) -> Float[np.ndarray, " bins_plus_1"]:
+def bin_edges(
+    window: Sequence[numbers.Real], bins: numbers.Real = 1
+) -> Float[np.ndarray, " bins_plus_1"]:
     """Edges (seconds, relative to the alignment time) of ``bins`` equal bins of ``window``.
 
     Raises:
@@ -54,7 +59,9 @@ def bin_edges(window: tuple[float, float], bins: int = 1) -> Float[np.ndarray, "
     return np.linspace(start, stop, int(bins) + 1)
 
 
-def bin_centres(window: tuple[float, float], bins: int = 1) -> Float[np.ndarray, " bins"]:
+def bin_centres(
+    window: Sequence[numbers.Real], bins: numbers.Real = 1
+) -> Float[np.ndarray, " bins"]:
     """Centres (seconds, relative to the alignment time) of the bins of :func:`bin_edges`.
 
     >>> bin_centres((0.0, 0.5), 2).tolist()
@@ -65,11 +72,11 @@ def bin_centres(window: tuple[float, float], bins: int = 1) -> Float[np.ndarray,
 
 
 def counts_from_spike_times(
-    spike_times: Sequence[np.ndarray],
-    trial_starts: np.ndarray,
+    spike_times: Sequence[ArrayInput] | np.ndarray,
+    trial_starts: ArrayInput,
     *,
-    window: tuple[float, float],
-    bins: int = 1,
+    window: Sequence[numbers.Real],
+    bins: numbers.Real = 1,
 ) -> Int[np.ndarray, "trials bins neurons"]:
     """Spike counts of every neuron in ``bins`` equal bins of ``window`` around each trial.
 
@@ -81,7 +88,7 @@ def counts_from_spike_times(
         spike_times: one array of spike times (seconds) per neuron, in any order.
         trial_starts: alignment time of every trial (seconds, same clock), shape ``(trial,)``.
         window: ``(start, stop)`` seconds relative to the alignment time, ``stop > start``.
-        bins: number of equal time bins in the window.
+        bins: number of equal time bins in the window (a positive integer).
 
     Returns:
         Integer counts, shape ``(trial, bins, neuron)``.
@@ -126,12 +133,12 @@ def counts_from_nwb(
     path_or_nwbfile: str | os.PathLike | object,
     *,
     signal_column: str,
-    window: tuple[float, float],
-    bins: int = 1,
+    window: Sequence[numbers.Real],
+    bins: numbers.Real = 1,
     align: str = "start_time",
     choice_column: str | None = None,
-    units: Sequence[int] | None = None,
-    trials: Sequence[int] | None = None,
+    units: ArrayInput | None = None,
+    trials: ArrayInput | None = None,
 ) -> xr.Dataset:
     """Spike counts, signal and choices of an NWB recording, ready for the estimators.
 
@@ -268,7 +275,7 @@ def _numeric(values: np.ndarray, argument: str, name: str, trial_ids: np.ndarray
     return values
 
 
-def _select(ids: np.ndarray, wanted: Sequence[int] | None, argument: str, table: str):
+def _select(ids: np.ndarray, wanted: ArrayInput | None, argument: str, table: str):
     """Row indices of ``wanted`` ids (all rows for None), or a ValueError naming unknown ids."""
     if wanted is None:
         return np.arange(ids.size)
@@ -339,8 +346,8 @@ def counts_from_pynapple(
     tsgroup,
     epochs,
     *,
-    window: tuple[float, float],
-    bins: int = 1,
+    window: Sequence[numbers.Real],
+    bins: numbers.Real = 1,
 ) -> xr.DataArray:
     """Spike counts of a pynapple ``TsGroup`` around the starts of an ``IntervalSet``.
 

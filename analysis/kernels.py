@@ -22,11 +22,11 @@ from typing import Literal, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, Float
 
 from .choice import _choice_mask, _trial_weights
 from .linalg import spd_solve
-from .recording import as_choices, as_float_array, as_trial_vector, check_finite
+from .recording import ArrayInput, as_choices, as_float_array, as_trial_vector, check_finite
 
 KernelMethod = Literal["average", "logistic", "linear"]
 
@@ -61,11 +61,11 @@ def _logistic_weights(x, y, l2, n_iter, weights=None):
 
 
 def psychophysical_kernel(
-    energy: Float[ArrayLike, "trials frames *channels"],
-    choices: ArrayLike,
+    energy: ArrayInput,
+    choices: ArrayInput,
     *,
-    signal: ArrayLike | None = None,
-    method: KernelMethod = "average",
+    signal: ArrayInput | None = None,
+    method: str = "average",
     l2: float = 1e-3,
     n_iter: int = 25,
 ) -> Float[Array, " frames *channels"]:
@@ -146,9 +146,9 @@ def _choice_triggered_average(e, chose_one, w):
 
 
 def choice_triggered_average(
-    energy: Float[ArrayLike, "trials frames *channels"],
-    chose_one: ArrayLike,
-    weights: Float[ArrayLike, " trials"] | None = None,
+    energy: ArrayInput,
+    chose_one: ArrayInput,
+    weights: ArrayInput | None = None,
 ) -> Float[Array, " frames *channels"]:
     """The "average" psychophysical kernel with trial weights; traceable.
 
@@ -187,9 +187,9 @@ def choice_triggered_average(
 
 
 def logistic_kernel(
-    energy: Float[ArrayLike, "trials frames *channels"],
-    chose_one: ArrayLike,
-    weights: Float[ArrayLike, " trials"] | None = None,
+    energy: ArrayInput,
+    chose_one: ArrayInput,
+    weights: ArrayInput | None = None,
     *,
     l2: float = 1e-3,
     n_iter: int = 25,
@@ -284,7 +284,7 @@ def _kernel_shape(k, axis):
     return KernelShape(mean, jnp.moveaxis(normalized, 0, axis), late_minus_early, slope)
 
 
-def kernel_shape(kernel: Float[ArrayLike, " frames *channels"], *, axis: int = 0) -> KernelShape:
+def kernel_shape(kernel: ArrayInput, *, axis: int = 0) -> KernelShape:
     """Summary numbers of a kernel's time course: mean, normalised kernel, late - early, slope.
 
     The ideal observer integrates all frames equally (a flat kernel); a kernel that decays
@@ -294,8 +294,8 @@ def kernel_shape(kernel: Float[ArrayLike, " frames *channels"], *, axis: int = 0
     Traceable.
 
     Args:
-        kernel: the kernel, e.g. from :func:`choice_triggered_average` or
-            :func:`psychophysical_kernel`.
+        kernel: the kernel, (frames, *channels) with the default ``axis``, e.g. from
+            :func:`choice_triggered_average` or :func:`psychophysical_kernel`.
         axis: the frame axis (default 0); the summaries are over it.
 
     Returns:

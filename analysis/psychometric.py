@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
 
-from .recording import as_float_array, check_finite, is_concrete
+from .recording import ArrayInput, as_float_array, check_finite, is_concrete
 
 # Step sizes tried along each Newton direction, longest first, and 0 (stay) last.
 _STEP_FRACTIONS = tuple(2.0**-k for k in range(10)) + (0.0,)
@@ -108,12 +108,12 @@ def _fit(p, c, n, l2, n_iter):
 
 
 def psychometric_fit(
-    p_first: Float[ArrayLike, "*batch levels"],
-    signed_contrast: Float[ArrayLike, "*batch levels"],
-    weights: Float[ArrayLike, "*batch levels"],
+    p_first: ArrayInput,
+    signed_contrast: ArrayInput,
+    weights: ArrayInput,
     *,
-    l2: float = 1e-3,
-    n_iter: int = 50,
+    l2: ArrayLike = 1e-3,
+    n_iter: int | np.integer = 50,
 ) -> PsychometricFit:
     """Maximum-likelihood logistic psychometric curve ``sigmoid(beta c + bias)``; traceable.
 
@@ -180,9 +180,7 @@ def psychometric_fit(
     return _fit(p, c, n, jnp.asarray(l2, p.dtype), n_iter=int(n_iter))
 
 
-def learning_index(
-    beta: Float[ArrayLike, "*batch sessions"], reference: int = 0
-) -> Float[Array, "*batch sessions"]:
+def learning_index(beta: ArrayInput, reference: int = 0) -> Float[Array, "*batch sessions"]:
     """Learning index per session: ``beta_s - beta_reference``; traceable.
 
     The gain of each session's psychometric slope over the reference (naive) session's,
@@ -224,9 +222,7 @@ def _pearson(a, b):
     return jnp.sum(da * db, axis=-1) / jnp.sqrt(jnp.sum(da**2, axis=-1) * jnp.sum(db**2, axis=-1))
 
 
-def correlation_over_sessions(
-    a: Float[ArrayLike, "*batch sessions"], b: Float[ArrayLike, "*batch sessions"]
-) -> Float[Array, "*batch"]:
+def correlation_over_sessions(a: ArrayInput, b: ArrayInput) -> Float[Array, "*batch"]:
     """Pearson correlation of ``a`` and ``b`` over the last axis (sessions); traceable.
 
     Leading axes are a batch (broadcast against each other), e.g. bootstrap resamples of

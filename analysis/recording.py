@@ -22,7 +22,8 @@ instead; shape checks run in both cases.
 from __future__ import annotations
 
 import warnings
-from typing import NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple, TypeAlias
 
 import jax
 import jax.numpy as jnp
@@ -32,13 +33,19 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 TRIAL, TIME, NEURON = "trial", "time", "neuron"
 
+ArrayInput: TypeAlias = ArrayLike | Sequence | xr.DataArray
+"""An array argument of a public estimator as the user passes it, before its checks: a numpy
+or jax array, a Python or numpy scalar, a (nested) list or tuple of numbers, or an xarray
+DataArray. The estimators check it themselves (a ``ValueError`` naming the argument); the
+expected shape is in each docstring."""
+
 
 def is_concrete(*values) -> bool:
     """True when none of ``values`` is a jax tracer (so its numbers can be inspected)."""
     return not any(isinstance(v, jax.core.Tracer) for v in values)
 
 
-def as_float_array(x: ArrayLike, name: str) -> Array:
+def as_float_array(x: ArrayInput, name: str) -> Array:
     """``x`` as a floating jax array (the default float width), or a ValueError naming it."""
     if isinstance(x, xr.DataArray):
         x = x.values
@@ -68,7 +75,7 @@ class Counts(NamedTuple):
         return self.time is not None
 
 
-def as_counts(counts: ArrayLike | xr.DataArray, name: str = "counts") -> Counts:
+def as_counts(counts: ArrayInput, name: str = "counts") -> Counts:
     """Coerce spike counts to ``(trial, neuron)`` or ``(trial, time, neuron)`` and check them.
 
     Args:
@@ -112,7 +119,7 @@ def as_counts(counts: ArrayLike | xr.DataArray, name: str = "counts") -> Counts:
     return Counts(values, neuron_coord, time_coord)
 
 
-def align_trials(counts, other, name: str):
+def align_trials(counts: ArrayInput, other: ArrayInput | None, name: str) -> ArrayInput | None:
     """``other`` (a per-trial DataArray) in the trial order of ``counts``, by ``trial`` label.
 
     Pairing by position would silently mismatch trials when the two carry the same trials in
@@ -153,7 +160,7 @@ def align_trials(counts, other, name: str):
     return other.sel({TRIAL: want})
 
 
-def as_trial_vector(x: ArrayLike | xr.DataArray, name: str, n_trials: int) -> np.ndarray:
+def as_trial_vector(x: ArrayInput, name: str, n_trials: int) -> np.ndarray:
     """A per-trial vector (signal levels, choices) as numpy, checked against ``n_trials``."""
     if isinstance(x, xr.DataArray):
         if x.dims != (TRIAL,):
@@ -171,7 +178,9 @@ def as_trial_vector(x: ArrayLike | xr.DataArray, name: str, n_trials: int) -> np
     return arr
 
 
-def as_choices(choices: ArrayLike | xr.DataArray, n_trials: int, name: str = "choices"):
+def as_choices(
+    choices: ArrayInput, n_trials: int, name: str = "choices"
+) -> Int[np.ndarray, " trials"]:
     """Binary choices (0/1 or bool) per trial as a numpy int array."""
     arr = as_trial_vector(choices, name, n_trials)
     if not np.all((arr == 0) | (arr == 1)):
@@ -254,7 +263,7 @@ def check_variance(x: Float[Array, "trials *time neurons"], name: str) -> None:
         )
 
 
-def check_ds(ds, name: str = "ds") -> None:
+def check_ds(ds: ArrayLike, name: str = "ds") -> None:
     """ValueError if ``ds`` (when concrete) is not a finite positive number."""
     if not is_concrete(ds):
         return
@@ -316,7 +325,7 @@ class GroupedTrials(NamedTuple):
     layout: SignalLayout
 
 
-def group_by_signal(signal: np.ndarray, *, rtol: float = 1e-6) -> GroupedTrials:
+def group_by_signal(signal: ArrayInput, *, rtol: float = 1e-6) -> GroupedTrials:
     """Sort trials into zero-signal, ``+c`` and ``-c`` blocks.
 
     Args:
@@ -370,13 +379,12 @@ def group_by_signal(signal: np.ndarray, *, rtol: float = 1e-6) -> GroupedTrials:
     return GroupedTrials(np.concatenate(blocks), layout)
 
 
-def bin_time(
-    counts: Float[ArrayLike, "trials samples neurons"], n_bins: int
-) -> Float[Array, "trials bins neurons"]:
+def bin_time(counts: ArrayInput, n_bins: int) -> Float[Array, "trials bins neurons"]:
     """Sum time-resolved counts into ``n_bins`` consecutive, nearly equal bins.
 
-    For within-trial analysis (the same measures in each bin of the trial). Sample ``s``
-    goes to bin ``floor(s * n_bins / samples)``, so every sample lands in exactly one bin.
+    ``counts``: (trial, samples, neuron). For within-trial analysis (the same measures in
+    each bin of the trial). Sample ``s`` goes to bin ``floor(s * n_bins / samples)``, so
+    every sample lands in exactly one bin.
 
     >>> bin_time(jnp.ones((2, 10, 3)), 4)[0, :, 0].tolist()
     [3.0, 2.0, 3.0, 2.0]

@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
 
 from .fisher import information_matrix_from_moments, shuffled_fisher_from_moments
 from .variance import VarianceForm, fisher_variance
@@ -84,10 +84,10 @@ class RedundancyEstimate(NamedTuple):
 def redundancy_from_moments(
     fprime: Float[Array, "coherences neurons"],
     cov: Float[Array, "neurons neurons"],
-    t0: int,
-    t_plus: Float[ArrayLike, " coherences"],
-    t_minus: Float[ArrayLike, " coherences"],
-    ds: Float[ArrayLike, " coherences"],
+    t0: Real[ArrayLike, ""],
+    t_plus: Real[ArrayLike, " coherences"],
+    t_minus: Real[ArrayLike, " coherences"],
+    ds: Real[ArrayLike, " coherences"],
     *,
     variance_form: VarianceForm = "gaussian",
 ) -> RedundancyEstimate:

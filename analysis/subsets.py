@@ -15,11 +15,12 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray, Real
 
 from .correlations import fraction_variance_along_fprime
 from .moments import (
@@ -61,10 +62,10 @@ def subset_redundancy(
     fprime: Float[Array, "coherences neurons"],
     cov: Float[Array, "neurons neurons"],
     subsets: Int[Array, "subsets size"],
-    t0: int,
-    t_plus: Float[ArrayLike, " coherences"],
-    t_minus: Float[ArrayLike, " coherences"],
-    ds: Float[ArrayLike, " coherences"],
+    t0: Real[ArrayLike, ""],
+    t_plus: Real[ArrayLike, " coherences"],
+    t_minus: Real[ArrayLike, " coherences"],
+    ds: Real[ArrayLike, " coherences"],
     *,
     variance_form: VarianceForm = "gaussian",
 ) -> tuple[RedundancyEstimate, RedundancyEstimate]:
@@ -159,7 +160,7 @@ def redundancy_from_stats(
     moments: SignalMoments,
     key: PRNGKeyArray | None,
     *,
-    ds: Float[ArrayLike, " coherences"],
+    ds: Real[ArrayLike, " coherences"] | Sequence[float],
     subset_size: int | None = None,
     n_subsets: int = 1,
     variance_form: VarianceForm = "gaussian",

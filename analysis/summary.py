@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Literal
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import xarray as xr
-from jaxtyping import ArrayLike, Float, PRNGKeyArray
+from jaxtyping import ArrayLike, Real
 
 from .bootstrap import bootstrap, percentile_interval
 from .choice import roc_auc
@@ -28,6 +27,7 @@ from .intervals import UNDEFINED_PERCENT, intervals_from_stats, undefined_percen
 from .linalg import singular_tolerance
 from .moments import moments_from_trials
 from .recording import (
+    ArrayInput,
     align_trials,
     as_choices,
     as_counts,
@@ -38,7 +38,6 @@ from .recording import (
 )
 from .redundancy import RedundancyEstimate
 from .subsets import estimate_redundancy
-from .variance import VarianceForm
 
 _FIELDS = {
     "information": "bias-corrected linear Fisher information I (1/signal^2)",
@@ -58,19 +57,19 @@ def _estimate_vars(est: RedundancyEstimate, dims: tuple[str, ...], suffix: str, 
 
 
 def redundancy_summary(
-    counts: Float[ArrayLike, "trials *time neurons"] | xr.DataArray,
-    signal: Float[ArrayLike, " trials"] | xr.DataArray,
-    choices: ArrayLike | xr.DataArray | None = None,
+    counts: ArrayInput,
+    signal: ArrayInput,
+    choices: ArrayInput | None = None,
     *,
-    subset_size: int | None = None,
-    n_subsets: int = 1000,
-    key: PRNGKeyArray | None = None,
-    n_bootstrap: int = 0,
+    subset_size: int | np.integer | None = None,
+    n_subsets: int | np.integer = 1000,
+    key: ArrayLike | None = None,
+    n_bootstrap: int | np.integer = 0,
     level: float = 0.95,
-    variance_form: VarianceForm = "gaussian",
+    variance_form: str = "gaussian",
     positive_choice: int | None = None,
     batch_size: int = 8,
-    interval: Literal["auto", "analytic", "bootstrap"] = "auto",
+    interval: str = "auto",
 ) -> xr.Dataset:
     """Redundancy summary of a recording: I, I_shuffle, I_red, percent redundancy, variances.
 
@@ -288,7 +287,7 @@ def redundancy_summary(
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)
 
 
-def collinear_neurons(x_zero: Float[ArrayLike, "trials *time neurons"]) -> np.ndarray:
+def collinear_neurons(x_zero: Real[ArrayLike, "trials *time neurons"]) -> np.ndarray:
     """Neurons in a (near-)exact linear dependence on the zero-signal trials, sorted.
 
     The near-null directions of the correlation matrix of ``x_zero`` (in float64, per time

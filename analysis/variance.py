@@ -15,7 +15,9 @@ import statistics
 from typing import Literal
 
 import jax.numpy as jnp
-from jaxtyping import Array, ArrayLike, Float
+from jaxtyping import Array, ArrayLike, Float, Real
+
+from .recording import ArrayInput
 
 VarianceForm = Literal["authors", "gaussian"]
 
@@ -26,7 +28,7 @@ def fisher_variance(
     t0: ArrayLike,
     t1: ArrayLike,
     t2: ArrayLike,
-    ds: ArrayLike,
+    ds: ArrayInput,
     *,
     form: VarianceForm = "gaussian",
 ) -> Float[Array, "*batch"]:
@@ -106,9 +108,9 @@ def fisher_covariance(
     information: Float[ArrayLike, "*batch coherences coherences"],
     n_neurons: int,
     t0: ArrayLike,
-    t1: Float[ArrayLike, " coherences"],
-    t2: Float[ArrayLike, " coherences"],
-    ds: Float[ArrayLike, " coherences"],
+    t1: Real[ArrayLike, " coherences"],
+    t2: Real[ArrayLike, " coherences"],
+    ds: Real[ArrayLike, " coherences"],
 ) -> Float[Array, "*batch coherences coherences"]:
     """Covariance of the bias-corrected ``I`` of several coherences that share one ``S0``.
 
@@ -195,7 +197,7 @@ def fisher_interval(
     t0: ArrayLike,
     t1: ArrayLike,
     t2: ArrayLike,
-    ds: ArrayLike,
+    ds: ArrayInput,
     *,
     level: float = 0.95,
 ) -> tuple[Float[Array, "*batch"], Float[Array, "*batch"]]:
