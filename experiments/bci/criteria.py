@@ -39,6 +39,11 @@ def _learns(projection: Interval, learned_fraction: Interval) -> bool:
     return projection[1] > 0 and learned_fraction[0] >= 0.75
 
 
+def _learns_and_beats(projection: Interval, learned_fraction: Interval, advantage: Interval):
+    """ "Learns" (:func:`_learns`), and the paired advantage over a null lies above 0."""
+    return _learns(projection, learned_fraction) and advantage[1] > 0
+
+
 class Claim(NamedTuple):
     """An acceptance criterion stated for a rule: ``criterion``'s effect names hold ``{v}``,
     the rule; ``subject`` the rule it is stated for; ``excludes`` the null rules on which it
@@ -142,9 +147,7 @@ RULES = (
             "(d) learns, and more than fixed random feedback (paired decoder-projection "
             "change, 95% CI > 0)",
             (*_LEARNS, "projection_advantage_{v}_over_random_feedback"),
-            lambda projection, learned, advantage: (
-                _learns(projection, learned) and advantage[1] > 0
-            ),
+            _learns_and_beats,
         ),
         "vectorized", ("blocked", "shuffled"),
     ),
@@ -153,9 +156,7 @@ RULES = (
             "(e) learns, and more than shuffled feedback signs (paired decoder-projection "
             "change, 95% CI > 0)",
             (*_LEARNS, "projection_advantage_{v}_over_shuffled"),
-            lambda projection, learned, advantage: (
-                _learns(projection, learned) and advantage[1] > 0
-            ),
+            _learns_and_beats,
         ),
         "vectorized", ("blocked", "random_feedback"),
     ),
