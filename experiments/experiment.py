@@ -43,7 +43,10 @@ class Experiment:
     ``run(config, checkpoint_dir=, progress=) -> Dataset``, one configuration resuming from its
     checkpoints (default: ``run_configs([config])``, no resume); ``with_effects(ds)``, the
     Dataset with its effects (default: :func:`assign_effects`; the redundancy experiment adds
-    per-session bands); ``criteria``: every :class:`~.criteria.Criterion` the summary judges (a
+    per-session bands); ``stacked_effects``: ``effects`` also takes a sweep shard's
+    configurations stacked along a ``config`` dimension and returns arrays over it, every
+    configuration's effects in one pass (else the sweep calls it once per configuration);
+    ``criteria``: every :class:`~.criteria.Criterion` the summary judges (a
     non-finite effect in one makes ``run`` exit non-zero); ``presets``: configs a flag selects
     (``--full`` -> ``presets["full"]``); ``required``: variables that must be finite for a
     sweep's configuration to count as ``ok``; ``headline``: the effects a sweep's figure and
@@ -59,6 +62,7 @@ class Experiment:
     figures: Callable
     run: Callable | None = None
     with_effects: Callable | None = None
+    stacked_effects: bool = False
     criteria: Sequence[Criterion] = ()
     presets: Mapping[str, object] = dataclasses.field(default_factory=dict)
     required: tuple[str, ...] = ()

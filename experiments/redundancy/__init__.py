@@ -49,7 +49,7 @@ from .run import run, run_configs
 
 EXPERIMENT = Experiment(
     "redundancy", RedundancyConfig, run_configs, effects, summary_text, figures, run=run,
-    with_effects=with_effects, criteria=CRITERIA + SANITY_CHECKS,
+    with_effects=with_effects, stacked_effects=True, criteria=CRITERIA + SANITY_CHECKS,
     presets={"full": FULL, "legacy": LEGACY},
     required=("accuracy", "information", "information_shuffled", "parameters"),
     headline=(

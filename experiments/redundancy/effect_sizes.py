@@ -32,33 +32,42 @@ def _split(ds: xr.Dataset, prefix: str, names) -> tuple[xr.Dataset, xr.Dataset]:
     return point, rep
 
 
-def effect(
-    point: xr.Dataset, resampled: xr.Dataset, fn, correlation: bool = False
-) -> tuple[float, float, float]:
+def effect(point: xr.Dataset, resampled: xr.Dataset, fn, correlation: bool = False):
     """Value of ``fn`` on the point estimates, and its centred 95% interval over resamples.
 
     ``correlation=True``: ``fn`` is a correlation, and the interval is centred on Fisher's
     ``z = arctanh(r)`` scale and mapped back, so it stays inside [-1, 1] (centring the
     resamples of ``r`` itself can push a bound past 1).
 
+    ``(value, low, high)`` as floats where ``fn`` gives one number; where the Datasets carry
+    further dimensions that ``fn`` keeps (a sweep's ``config``), arrays over them: every
+    configuration's effect in one pass.
+
     >>> point, rep = xr.Dataset({"r": 0.9}), xr.Dataset({"r": ("resample", [0.5, 0.99, 0.999])})
     >>> value, low, high = effect(point, rep, lambda d: d.r, correlation=True)
     >>> value, -1 <= low <= high <= 1
     (0.9, True)
     """
-    value = float(fn(point))
-    samples = np.asarray(fn(resampled).transpose("resample", ...)).reshape(-1)
+    value = fn(point)
+    dims = value.dims if isinstance(value, xr.DataArray) else ()
+    value = np.asarray(value, float)
+    samples = np.asarray(fn(resampled).transpose("resample", *dims)).reshape(-1, *value.shape)
+    out = float if value.ndim == 0 else np.asarray
     if not correlation:
         low, high = percentile_interval(samples, 0.95, center=value)
-        return value, float(low), float(high)
+        return out(value), out(low), out(high)
     z = lambda r: np.arctanh(np.clip(r, -1 + 1e-7, 1 - 1e-7))  # noqa: E731
     low, high = percentile_interval(z(samples), 0.95, center=z(value))
-    return value, float(np.tanh(low)), float(np.tanh(high))
+    return out(value), out(np.tanh(low)), out(np.tanh(high))
 
 
 def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
     """Every effect of the experiment: learning changes, interaction, within-trial slopes,
-    relevant vs irrelevant neurons, and (when recorded) the controls and the network."""
+    relevant vs irrelevant neurons, and (when recorded) the controls and the network.
+
+    ``{name: (value, low, high)}``: floats for one run's Dataset; arrays over ``config`` for a
+    sweep's configurations stacked along a ``config`` dimension (:func:`effect`), computed in
+    one pass."""
     names = [
         v
         for v in ds.data_vars
@@ -78,9 +87,10 @@ def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
         return lambda d: change(mode, f"{measure}_by_time")(d).isel(time=0)
 
     def last_minus_peak(mode, measure):
-        peak = int(point[measure].sel(mode=mode).argmax("session"))  # chosen on the data
+        # The peak session is chosen on the data (per configuration in a sweep).
+        peak = point[measure].sel(mode=mode).argmax("session")
         return lambda d: (
-            d[measure].sel(mode=mode, session=last) - d[measure].sel(mode=mode, session=peak)
+            d[measure].sel(mode=mode, session=last) - d[measure].sel(mode=mode).isel(session=peak)
         )
 
     out = {}

@@ -16,34 +16,8 @@ from bayescortex.analysis import percentile_interval
 
 from ..compilation import CompileTime
 from ..criteria import verdict_label
-
-# Re-exported for compatibility: tests, figures and older code read them as ``report.X``.
-from .acceptance import (  # noqa: F401
-    CRITERIA,
-    FROZEN_BAND,
-    PREDICTIONS,
-    SANITY_CHECKS,
-    criteria,
-    sanity_checks,
-)
-from .effect_sizes import (  # noqa: F401
-    COMPANIONS,
-    INFORMATION_MARGIN,
-    MIN_LEARNING_SESSIONS,
-    PASSIVE_MARGIN,
-    Z95,
-    _engagement_effects,
-    _paper_effects,
-    _split,
-    effect,
-    effects,
-    equivalence_power,
-    equivalent,
-    learning_correlation,
-    learning_index,
-    non_inferior,
-    with_effects,
-)
+from .acceptance import PREDICTIONS, criteria, sanity_checks
+from .effect_sizes import INFORMATION_MARGIN, PASSIVE_MARGIN, equivalence_power
 from .learning_curve import learning_curve_text
 from .measures import population_sizes
 from .pipeline import MODES

@@ -67,10 +67,44 @@ def shard_name(experiment: str, configs) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _effects_dataset(exp: Experiment, ds: xr.Dataset) -> xr.Dataset:
-    values = exp.effects(ds)
-    data = {f"effect_{k}": ("interval", np.asarray(v, float)) for k, v in values.items()}
+def _effects_dataset(found: list[dict | None]) -> xr.Dataset:
+    """Effects per configuration (``{name: (value, low, high)}``, None where not computed) as
+    ``effect_<name>`` over (``config``, ``interval``), NaN where a configuration lacks one."""
+    nan = (np.nan,) * 3
+    names = dict.fromkeys(name for f in found if f for name in f)
+    data = {
+        f"effect_{name}": (("config", "interval"),
+                           np.array([(f or {}).get(name, nan) for f in found], float))
+        for name in names
+    }  # fmt: skip
     return xr.Dataset(data, coords={"interval": ["value", "low", "high"]})
+
+
+def shard_effects(exp: Experiment, datasets: list[xr.Dataset], stacked: xr.Dataset, ok):
+    """The effects of a shard's configurations (``datasets``, and ``stacked`` along
+    ``config``) that passed :func:`check` (``ok``), NaN for the others: an ``effect_<name>``
+    Dataset over (``config``, ``interval``), and per configuration the error met computing them
+    (``""`` for none). Computed once over the stacked configurations where the experiment's
+    effects take a ``config`` dimension (``Experiment.stacked_effects``), else one
+    configuration at a time."""
+    found: list[dict | None] = [None] * len(datasets)
+    errors = [""] * len(datasets)
+    chosen = [i for i, good in enumerate(ok) if good]
+    if exp.stacked_effects and chosen:
+        try:
+            together = exp.effects(stacked.isel(config=chosen))
+        except Exception as err:  # noqa: BLE001 - reported per configuration
+            error = f"effects: {_describe(err)}"
+            return _effects_dataset(found), [error if good else "" for good in ok]
+        for j, i in enumerate(chosen):
+            found[i] = {name: np.asarray(v, float)[:, j] for name, v in together.items()}
+        return _effects_dataset(found), errors
+    for i in chosen:
+        try:
+            found[i] = exp.effects(datasets[i])
+        except Exception as err:  # noqa: BLE001 - reported per configuration
+            errors[i] = f"effects: {_describe(err)}"
+    return _effects_dataset(found), errors
 
 
 def check(exp: Experiment, ds: xr.Dataset) -> tuple[str, str]:
@@ -99,22 +133,15 @@ def run_shard(
         placement = exp.layout(jax.local_device_count(), len(loaded))
     t0 = time.perf_counter()
     datasets = exp.run_configs(loaded, placement=placement, progress=progress)
-    parts = []
-    for ds in datasets:
-        status, message = check(exp, ds)
-        effects = xr.Dataset()
-        if status == "ok":
-            try:
-                effects = _effects_dataset(exp, ds)
-            except Exception as err:  # noqa: BLE001 - reported per configuration
-                status, message = "error", f"effects: {_describe(err)}"
-        parts.append(
-            xr.merge([ds, effects], compat="override").assign(
-                status=((), status), message=((), message)
-            )
-        )
-    shard = xr.concat(parts, dim="config", join="outer", combine_attrs="drop_conflicts")
-    shard = shard.assign_coords(config=np.arange(len(parts)))
+    checked = [check(exp, ds) for ds in datasets]
+    shard = xr.concat(datasets, dim="config", join="outer", combine_attrs="drop_conflicts")
+    ok = [status == "ok" for status, _ in checked]
+    effects, errors = shard_effects(exp, datasets, shard, ok)
+    status = [("error", e) if e else c for c, e in zip(checked, errors, strict=True)]
+    shard = xr.merge([shard, effects], compat="override").assign(
+        status=("config", [s for s, _ in status]), message=("config", [m for _, m in status])
+    )
+    shard = shard.assign_coords(config=np.arange(len(datasets)))
     shard.attrs.update(
         experiment=experiment, configs=json.dumps(configs), shard_seconds=time.perf_counter() - t0,
         placement=json.dumps(placement._asdict()), versions=json.dumps(versions()),

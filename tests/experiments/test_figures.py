@@ -1,7 +1,7 @@
 """The redundancy experiment's figures on a small fabricated results Dataset (the names and
-dimensions of ``results.nc``, effects and bands from :func:`report.with_effects`): every figure
-is built and saves, the summary lists every criterion with its verdict, and a run without the
-controls and baselines gets only the figures whose data exist."""
+dimensions of ``results.nc``, effects and bands from :func:`effect_sizes.with_effects`):
+every figure is built and saves, the summary lists every criterion with its verdict, and a run
+without the controls and baselines gets only the figures whose data exist."""
 
 import numpy as np
 import pytest
@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from matplotlib.text import Text
 
 from bayescortex.experiments.criteria import INCONCLUSIVE
-from bayescortex.experiments.redundancy import report
+from bayescortex.experiments.redundancy import acceptance, effect_sizes
 from bayescortex.experiments.redundancy.figures import STATUS, figures
 
 SESSIONS, RESAMPLES, SEEDS = 3, 6, 2
@@ -140,10 +140,10 @@ def fabricate(controls: bool = True, seed: int = 0) -> xr.Dataset:
 
 
 def _with_effects(ds: xr.Dataset) -> xr.Dataset:
-    """:func:`report.with_effects`, with the bands computed in numpy (the same centred
+    """:func:`effect_sizes.with_effects`, with the bands computed in numpy (the same centred
     percentile interval, without compiling a jax function per shape: seconds). The
     baselines get no bands: the figures then take them from the resamples."""
-    found = report.effects(ds)
+    found = effect_sizes.effects(ds)
     values = np.array(list(found.values()))
     ds = ds.assign(
         effect_value=("effect", values[:, 0]),
@@ -182,8 +182,8 @@ def _by_gid(fig: Figure) -> dict[str, Text]:
     return {t.get_gid(): t for t in fig.findobj(Text) if t.get_gid()}
 
 
-SECTIONS = (("criterion", report.CRITERIA, report.criteria),
-            ("sanity", report.SANITY_CHECKS, report.sanity_checks))  # fmt: skip
+SECTIONS = (("criterion", acceptance.CRITERIA, acceptance.criteria),
+            ("sanity", acceptance.SANITY_CHECKS, acceptance.sanity_checks))  # fmt: skip
 """The summary's two lists: the paper's claims, then the sanity checks (gid prefixes)."""
 
 
@@ -203,7 +203,7 @@ def _check_summary(ds, fig):
     # The sanity checks are drawn below their own heading, after every claim.
     heading = texts["sanity-heading"]
     assert "sanity checks" in heading.get_text()
-    last_claim = texts[f"criterion-{len(report.CRITERIA) - 1}"].xyann[1]
+    last_claim = texts[f"criterion-{len(acceptance.CRITERIA) - 1}"].xyann[1]
     assert heading.xyann[1] < last_claim < 0  # offsets in points, downwards
     return verdicts
 
@@ -214,7 +214,7 @@ def test_summary_lists_every_criterion_with_its_verdict(full):
     assert True in verdicts and False in verdicts
     assert any(v is INCONCLUSIVE for v in verdicts)  # drawn with its own label and colour
     # The NaN effect: its criterion fails, and the forest plot says it is not finite.
-    texts = [c.text for c in report.CRITERIA]
+    texts = [c.text for c in acceptance.CRITERIA]
     assert verdicts[next(i for i, t in enumerate(texts) if "passive d'" in t)] is False
     # Sessions 0..2: two learning sessions, too few for the learning-index correlation (n/a).
     assert verdicts[next(i for i, t in enumerate(texts) if "learning index" in t)] is None

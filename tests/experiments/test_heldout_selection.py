@@ -20,7 +20,7 @@ import xarray as xr
 
 from bayescortex.analysis import moments_from_trials
 from bayescortex.experiments.protocol import Protocol
-from bayescortex.experiments.redundancy import report
+from bayescortex.experiments.redundancy import effect_sizes
 from bayescortex.experiments.redundancy.measures import Analysis, block_measures, passive_dprime
 from bayescortex.experiments.redundancy.selection import dprime_groups, selection_protocol
 
@@ -132,7 +132,7 @@ def _sessions(redundancy, slope, resamples: int = 200, sd: float = 0.05, seed: i
         noise = rng.normal(0.0, sd * np.abs(v).max(), (resamples, *both.shape))
         data[f"{name}_resampled"] = (("resample", "session", "mode"), both[None] + noise)
     ds = xr.Dataset(data, coords=coords)
-    point, rep = report._split(ds, "", ["redundancy", "psychometric_slope"])
+    point, rep = effect_sizes._split(ds, "", ["redundancy", "psychometric_slope"])
     return point, rep
 
 
@@ -144,23 +144,25 @@ def test_the_naive_session_alone_no_longer_carries_the_correlation():
     point, rep = _sessions(redundancy, slope)
     r_learning = np.corrcoef(redundancy[1:], slope[1:])[0, 1]
     assert abs(r_learning) < 1e-12
-    old = report.effect(
+    old = effect_sizes.effect(
         point, rep,
-        lambda d: xr.corr(d.redundancy.sel(mode="engaged"), report.learning_index(d), "session"),
+        lambda d: xr.corr(
+            d.redundancy.sel(mode="engaged"), effect_sizes.learning_index(d), "session"
+        ),
     )  # fmt: skip
     assert old[0] > 0.9 and old[1] > 0.5  # the naive-vs-trained jump alone
-    new = report.effect(point, rep, report.learning_correlation)
+    new = effect_sizes.effect(point, rep, effect_sizes.learning_correlation)
     assert new[0] == pytest.approx(r_learning, abs=1e-9)
     assert new[1] < 0 < new[2]
 
 
 def test_the_correlation_is_undefined_with_fewer_than_three_learning_sessions():
     point, rep = _sessions([0.0, 1.0, 2.0], [0.0, 1.0, 2.5])
-    assert np.isnan(float(report.learning_correlation(point)))
-    found = report._paper_effects(point, rep, 2, change=None)
+    assert np.isnan(float(effect_sizes.learning_correlation(point)))
+    found = effect_sizes._paper_effects(point, rep, 2, change=None)
     assert "correlation_redundancy_learning_index_engaged" not in found  # criterion: n/a
     point, rep = _sessions([0.0, 1.0, 2.0, 2.5], [0.0, 1.0, 2.5, 2.0])
-    found = report._paper_effects(point, rep, 3, change=None)
+    found = effect_sizes._paper_effects(point, rep, 3, change=None)
     r = np.corrcoef([1.0, 2.0, 2.5], [1.0, 2.5, 2.0])[0, 1]
     assert found["correlation_redundancy_learning_index_engaged"][0] == pytest.approx(r)
 

@@ -104,7 +104,7 @@ def test_tiny_run_writes_a_complete_run_folder(tmp_path):
     assert np.all(np.isfinite(ds.effect_value.values))
     assert np.all(ds.effect_low.values <= ds.effect_high.values)
     text = (folder / "summary.txt").read_text()
-    n_criteria = len(redundancy.report.CRITERIA) + len(redundancy.report.SANITY_CHECKS)
+    n_criteria = len(redundancy.acceptance.CRITERIA) + len(redundancy.acceptance.SANITY_CHECKS)
     assert "Acceptance criteria" in text and "Sanity checks" in text
     verdicts = sum(text.count(f"[{v}]") for v in ("PASS", "FAIL", "INCONCLUSIVE", "n/a"))
     assert verdicts == n_criteria

@@ -64,7 +64,7 @@ def test_engaged_single_neuron_information_rises(effects):
 def test_passive_presentation_is_equivalent_to_no_change(effects):
     """The passive presentation (fixation cue, first 400-ms bin): an outcome of the model,
     tested for equivalence to 0 within the stated margin (two one-sided tests)."""
-    verdict = redundancy.report.equivalent(
+    verdict = redundancy.effect_sizes.equivalent(
         effects("equivalence_passive_lower"), effects("equivalence_passive_upper")
     )
     shown = effects("change_redundancy_window_passive"), effects("equivalence_passive_margin")
@@ -126,7 +126,7 @@ def test_sanity_no_within_trial_rise_before_learning(effects):
 
 def test_population_information_is_not_lower(effects):
     """Non-inferiority: the change of I lies above -0.25 x the naive I (95% interval)."""
-    verdict = redundancy.report.non_inferior(effects("noninferiority_information"))
+    verdict = redundancy.effect_sizes.non_inferior(effects("noninferiority_information"))
     shown = effects("change_information_engaged"), effects("noninferiority_information_margin")
     assert verdict is True, (verdict, shown)
 
@@ -189,7 +189,7 @@ def test_feedforward_baselines_frozen_noise_redundancy_is_near_zero(effects, bas
     """A feedforward code's redundancy is inherited from the input noise: with frozen noise
     its percent redundancy after training lies within the stated band of 0."""
     value, low, high = effects(f"network_{baseline}_frozen_percent_redundancy_last")
-    assert abs(value) <= redundancy.report.FROZEN_BAND, (value, low, high)
+    assert abs(value) <= redundancy.acceptance.FROZEN_BAND, (value, low, high)
 
 
 def test_sanity_efficient_coding_baselines_redundancy_does_not_rise(effects):
@@ -214,8 +214,8 @@ def test_hardest_contrast_accuracy_still_rises_after_the_first_session(effects):
 
 def test_summary_reports_every_criterion(effects):
     results = redundancy.criteria(effects.ds)
-    checks = redundancy.report.sanity_checks(effects.ds)
-    assert len(results) == len(redundancy.report.CRITERIA)
-    assert len(checks) == len(redundancy.report.SANITY_CHECKS)
+    checks = redundancy.acceptance.sanity_checks(effects.ds)
+    assert len(results) == len(redundancy.acceptance.CRITERIA)
+    assert len(checks) == len(redundancy.acceptance.SANITY_CHECKS)
     assert all(ok is not None for _, ok in results + checks)
     assert np.isfinite(effects.ds.effect_value.values).all()

@@ -7,7 +7,7 @@ such, sanity checks are printed apart from the paper's claims, and the default l
 
 The datasets are :func:`tests.experiments.test_figures.fabricate`'s (the names and dimensions
 of ``results.nc``) with the planted values written over its measures; effects come from
-:func:`report.effects`, the code the run uses. Seeds are fixed; tolerances are stated."""
+:func:`effect_sizes.effects`, the code the run uses. Seeds are fixed; tolerances are stated."""
 
 import functools
 
@@ -16,7 +16,7 @@ import pytest
 import xarray as xr
 
 from bayescortex.experiments import criteria
-from bayescortex.experiments.redundancy import RedundancyConfig, report
+from bayescortex.experiments.redundancy import RedundancyConfig, acceptance, effect_sizes, report
 from bayescortex.experiments.redundancy.config import check_bins
 from tests.experiments.test_figures import RESAMPLES, _with_effects, fabricate
 
@@ -49,7 +49,7 @@ def _centred(value: float, samples: np.ndarray) -> tuple[float, float, float]:
 
 
 def _effects(ds: xr.Dataset) -> dict:
-    return report.effects(ds)
+    return effect_sizes.effects(ds)
 
 
 def test_engagement_contrast_equals_a_direct_computation_from_per_bin_values():
@@ -80,7 +80,7 @@ def test_engagement_contrast_equals_a_direct_computation_from_per_bin_values():
         "change_redundancy_bins_engaged": _centred(engaged, samples[:, 1]),
         "change_redundancy_window_passive": _centred(passive, samples[:, 2]),
         "equivalence_passive_margin": _centred(
-            report.PASSIVE_MARGIN * engaged, report.PASSIVE_MARGIN * samples[:, 1]
+            effect_sizes.PASSIVE_MARGIN * engaged, effect_sizes.PASSIVE_MARGIN * samples[:, 1]
         ),
     }
     for b in range(3):
@@ -138,8 +138,10 @@ def _plant_information(ds: xr.Dataset, change: float, n: int, seed: int) -> xr.D
     return ds
 
 
-PASSIVE = next(c.text for c in report.CRITERIA if c.text.startswith("passive presentation"))
-INFORMATION = next(c.text for c in report.CRITERIA if c.text.startswith("population information"))
+PASSIVE = next(c.text for c in acceptance.CRITERIA if c.text.startswith("passive presentation"))
+INFORMATION = next(
+    c.text for c in acceptance.CRITERIA if c.text.startswith("population information")
+)
 
 
 def _evaluate(ds: xr.Dataset) -> tuple[dict, dict]:
@@ -151,7 +153,7 @@ def _evaluate(ds: xr.Dataset) -> tuple[dict, dict]:
          enumerate(("effect_value", "effect_low", "effect_high"))},
         coords={"effect": list(found)},
     )  # fmt: skip
-    return found, dict(report.criteria(table))
+    return found, dict(acceptance.criteria(table))
 
 
 @pytest.mark.parametrize(
@@ -195,21 +197,23 @@ def test_the_old_null_passed_where_the_equivalence_test_is_inconclusive():
 
 
 def test_equivalence_verdicts_and_power():
-    assert report.equivalent((0.3, 0.1, 0.5), (-0.3, -0.5, -0.1)) is True
-    assert report.equivalent((0.3, -0.1, 0.7), (-0.3, -0.7, 0.1)) is criteria.INCONCLUSIVE
-    assert report.equivalent((-0.2, -0.3, -0.1), (-0.6, -0.7, -0.5)) is False
-    assert report.equivalent((0.6, 0.5, 0.7), (0.2, 0.1, 0.3)) is False
-    assert report.non_inferior((0.1, 0.05, 0.15)) is True
-    assert report.non_inferior((0.1, -0.05, 0.25)) is criteria.INCONCLUSIVE
-    assert report.non_inferior((-0.1, -0.15, -0.05)) is False
+    assert effect_sizes.equivalent((0.3, 0.1, 0.5), (-0.3, -0.5, -0.1)) is True
+    assert effect_sizes.equivalent((0.3, -0.1, 0.7), (-0.3, -0.7, 0.1)) is criteria.INCONCLUSIVE
+    assert effect_sizes.equivalent((-0.2, -0.3, -0.1), (-0.6, -0.7, -0.5)) is False
+    assert effect_sizes.equivalent((0.6, 0.5, 0.7), (0.2, 0.1, 0.3)) is False
+    assert effect_sizes.non_inferior((0.1, 0.05, 0.15)) is True
+    assert effect_sizes.non_inferior((0.1, -0.05, 0.25)) is criteria.INCONCLUSIVE
+    assert effect_sizes.non_inferior((-0.1, -0.15, -0.05)) is False
     # Power: se = 0.05 (half-width 1.96 se); margin 2 x 1.96 se: Phi(1.96) = 0.975.
     se = 0.05
-    half = report.Z95 * se
-    assert report.equivalence_power(2 * half, -half, half, sides=1) == pytest.approx(0.975, 1e-3)
-    assert report.equivalence_power(2 * half, -half, half) == pytest.approx(0.95, 1e-3)
-    assert report.equivalence_power(half, -half, half) == pytest.approx(0.0, abs=1e-9)
-    assert report.equivalence_power(0.0, -half, half) == 0.0
-    widths = [report.equivalence_power(0.1, -w, w) for w in (0.2, 0.1, 0.05, 0.02)]
+    half = effect_sizes.Z95 * se
+    assert effect_sizes.equivalence_power(2 * half, -half, half, sides=1) == pytest.approx(
+        0.975, 1e-3
+    )
+    assert effect_sizes.equivalence_power(2 * half, -half, half) == pytest.approx(0.95, 1e-3)
+    assert effect_sizes.equivalence_power(half, -half, half) == pytest.approx(0.0, abs=1e-9)
+    assert effect_sizes.equivalence_power(0.0, -half, half) == 0.0
+    widths = [effect_sizes.equivalence_power(0.1, -w, w) for w in (0.2, 0.1, 0.05, 0.02)]
     assert widths == sorted(widths) and widths[-1] > 0.99  # narrower CI, more power
 
 
@@ -222,7 +226,7 @@ def test_inconclusive_is_never_a_pass():
         coords={"effect": ["x"]},
     )  # fmt: skip
     (result,) = criteria.evaluate_criteria(
-        ds, [criteria.Criterion("x unresolved", ("x",), report.non_inferior)]
+        ds, [criteria.Criterion("x unresolved", ("x",), effect_sizes.non_inferior)]
     )
     assert result == ("x unresolved", criteria.INCONCLUSIVE)
 
@@ -238,9 +242,9 @@ def test_summary_prints_claims_sanity_checks_and_predictions_apart():
     sanity = text.index("Sanity checks (hold by construction")
     assert claims < sanity
     between, after = text[claims:sanity], text[sanity:]
-    for c in report.CRITERIA:
+    for c in acceptance.CRITERIA:
         assert c.text in between and c.text not in after
-    for c in report.SANITY_CHECKS:
+    for c in acceptance.SANITY_CHECKS:
         assert c.text in after and c.text not in between
     assert f"[INCONCLUSIVE] {PASSIVE}" in between
     assert "prediction (reported, not judged)" in text
@@ -258,9 +262,9 @@ def test_every_criterion_and_sanity_check_reads_effects_the_report_computes():
     longer = xr.concat([ds, more], "session", data_vars="minimal", coords="minimal")
     found = set(_effects(ds)) | set(_effects(longer))
     assert "correlation_redundancy_learning_index_engaged" in found - set(_effects(ds))
-    for c in report.CRITERIA + report.SANITY_CHECKS:
+    for c in acceptance.CRITERIA + acceptance.SANITY_CHECKS:
         assert c.uses and set(c.uses) <= found, (c.text, set(c.uses) - found)
-    for name, _ in report.PREDICTIONS:
+    for name, _ in acceptance.PREDICTIONS:
         assert name in found
 
 
@@ -294,3 +298,18 @@ def test_bins_must_divide_the_read_out_samples(fields, match):
 def test_any_divisor_of_the_read_out_samples_is_allowed(bins):
     assert RedundancyConfig(bins=bins).bins == bins
     check_bins(bins, 96)
+
+
+def test_the_effects_of_stacked_configurations_equal_each_ones_own():
+    """What a sweep computes: the effects of runs stacked along ``config`` in one pass equal
+    each run's own (values and intervals; the peak session chosen per configuration)."""
+    runs = [fabricate(controls=True, seed=s).drop_dims("effect") for s in range(3)]
+    peaks = {int(r.information.sel(mode="engaged").argmax("session")) for r in runs}
+    assert len(peaks) > 1  # the last-minus-peak effects pick different sessions
+    together = effect_sizes.effects(xr.concat(runs, dim="config"))
+    for i, run in enumerate(runs):
+        alone = effect_sizes.effects(run)
+        assert list(together) == list(alone)
+        for name, interval in alone.items():
+            got = np.asarray(together[name], float)[:, i]
+            np.testing.assert_allclose(got, interval, rtol=1e-5, atol=1e-6, err_msg=name)

@@ -25,7 +25,7 @@ import xarray as xr
 from bayescortex.analysis.kernels import kernel_shape, logistic_kernel
 from bayescortex.analysis.moments import SignalMoments
 from bayescortex.experiments.blocks import ZeroTrials
-from bayescortex.experiments.redundancy import report
+from bayescortex.experiments.redundancy import effect_sizes, report
 from bayescortex.experiments.redundancy.choice_measures import (
     KERNEL_L2,
     KERNEL_NEWTON_STEPS,
@@ -257,7 +257,7 @@ def test_the_new_measures_are_reported():
     """The effects list the logistic kernel's shape and the choice share after learning and
     the changes of the fractions; the summary has the table of I against population size."""
     ds = _reviewer_dataset()
-    found = report.effects(ds)
+    found = effect_sizes.effects(ds)
     for name in (
         "kernel_logistic_late_minus_early_last_engaged", "choice_share_along_fprime_last_engaged",
         "change_fraction_along_fprime_zero_engaged",

@@ -205,6 +205,45 @@ def test_nan_invalid_and_failing_configurations_are_reported_and_the_others_comp
     assert "invalid 2" in text and "config 2: nan: not finite: y" in text
 
 
+STACKED_CALLS = []
+
+
+def _stacked_toy_effects(ds):
+    """The toy's effect written over a ``config`` dimension (arrays) as well as for one run."""
+    STACKED_CALLS.append(ds.sizes.get("config"))
+    v = np.asarray(ds.y, float)
+    return {"y": (v, v - 1.0, v + 1.0)}
+
+
+def _failing_effects(ds):
+    raise RuntimeError("stacked effects fail on purpose")
+
+
+STACKED = dataclasses.replace(
+    TOY, name="toy_stacked", effects=_stacked_toy_effects, stacked_effects=True
+)
+register(STACKED)
+register(dataclasses.replace(STACKED, name="toy_stacked_failing", effects=_failing_effects))
+
+
+def test_stacked_effects_equal_the_effects_of_each_configuration():
+    """``stacked_effects``: one call over the shard's configurations gives what one call per
+    configuration gives; a configuration that is not ``ok`` gets NaN effects; an error in the
+    one call is reported on every ``ok`` configuration."""
+    grid = {"scale": [1.0, -1.0, 2.0, 3.0]}
+    one_by_one = sweep("toy", ToyConfig(), grid, progress=False)
+    STACKED_CALLS.clear()
+    stacked = sweep("toy_stacked", ToyConfig(), grid, progress=False)
+    assert STACKED_CALLS == [3]  # one call, over the three ok configurations
+    assert list(stacked.status.values) == ["ok", "nan", "ok", "ok"]
+    assert stacked.effect_y.dims == ("config", "interval")
+    np.testing.assert_array_equal(stacked.effect_y.values, one_by_one.effect_y.values)
+    assert np.isnan(stacked.effect_y.values[1]).all()
+    failed = sweep("toy_stacked_failing", ToyConfig(), {"scale": [1.0, -1.0]}, progress=False)
+    assert list(failed.status.values) == ["error", "nan"]
+    assert "effects: RuntimeError: stacked effects fail on purpose" in str(failed.message[0].values)
+
+
 def test_resumed_sweep_skips_finished_shards(tmp_path, monkeypatch):
     grid = {"scale": [1.0, 2.0, 3.0, 4.0]}
     first = sweep("toy", ToyConfig(), grid, folder=tmp_path, shard_size=2, progress=False)

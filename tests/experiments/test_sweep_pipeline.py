@@ -45,7 +45,9 @@ def swept(tmp_path_factory):
 
 def test_a_sweep_point_equals_the_run_of_that_configuration(swept):
     ds, compiled = swept
-    assert compiled == 1  # two shards of one shape: one compilation
+    # Two shards of one shape: one compilation at most (none where an earlier test of this
+    # process compiled the same shape).
+    assert compiled <= 1
     assert list(ds.status.values) == ["ok"] * 4
     for i in (0, 3):
         config = dataclasses.replace(
