@@ -32,7 +32,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -116,15 +115,13 @@ def check(exp: Experiment, ds: xr.Dataset) -> tuple[str, str]:
     return "ok", ""
 
 
-def run_shard(
-    experiment: str, configs: list[dict], path: str | os.PathLike, placement: Placement | None,
-    progress: bool = False,
-) -> str:  # fmt: skip
-    """Run one shard (configs sharing a static part, as JSON dicts) and write it atomically to
-    ``path``: the configurations' Datasets and effects on a ``config`` axis (local index), with
-    ``status``/``message``. Returns ``path``. ``placement`` None: the experiment's ``layout``
-    of the local devices (each configuration computed as its run computes it). (What a Ray
-    task runs.)"""
+def compute_shard(
+    experiment: str, configs: list[dict], placement: Placement | None, progress: bool = False
+) -> xr.Dataset:
+    """One shard (configs sharing a static part, as JSON dicts) computed: the configurations'
+    Datasets and effects on a ``config`` axis (local index), with ``status``/``message``.
+    ``placement`` None: the experiment's ``layout`` of the local devices (each configuration
+    computed as its run computes it)."""
     import jax
 
     exp = experiment_named(experiment)
@@ -146,9 +143,21 @@ def run_shard(
         experiment=experiment, configs=json.dumps(configs), shard_seconds=time.perf_counter() - t0,
         placement=json.dumps(placement._asdict()), versions=json.dumps(versions()),
     )  # fmt: skip
-    path = Path(path)
+    return shard
+
+
+def _write_shard(shard: xr.Dataset, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda p: shard.to_netcdf(p, engine="h5netcdf"))
+
+
+def run_shard(
+    experiment: str, configs: list[dict], path: str | os.PathLike, placement: Placement | None,
+    progress: bool = False,
+) -> str:  # fmt: skip
+    """:func:`compute_shard`, written atomically to ``path``; returns ``path``. (What a Ray
+    task runs.)"""
+    _write_shard(compute_shard(experiment, configs, placement, progress), Path(path))
     return str(path)
 
 
@@ -228,34 +237,35 @@ def sweep(
     size = shard_size or max((len(g) for g in groups.values()), default=1)
     shards = [g[j : j + size] for g in groups.values() for j in range(0, len(g), size)]
     folder = None if folder is None else Path(folder)
-    tmpdir = None
-    if folder is None:
-        tmpdir = tempfile.TemporaryDirectory(prefix="bayescortex-sweep-")
-        shard_dir = Path(tmpdir.name)
-    else:
-        shard_dir = folder / "shards"
+    shard_dir = None if folder is None else folder / "shards"
     placement = None
     if devices is not None or batch is not None:
         import jax
 
         placement = Placement(devices or jax.local_device_count(), batch)
-    paths = [shard_dir / f"{shard_name(experiment, [configs[i] for i in s])}.nc" for s in shards]
-    todo = [k for k, p in enumerate(paths) if not p.exists() and k % n_part == i_part]
-    n_done = sum(len(shards[k]) for k, p in enumerate(paths) if p.exists())
+    # Without a folder nothing is written: the shards stay in memory (None: no file).
+    names_of = [shard_name(experiment, [configs[i] for i in s]) for s in shards]
+    paths = [None if shard_dir is None else shard_dir / f"{n}.nc" for n in names_of]
+    exists = [p is not None and p.exists() for p in paths]
+    todo = [k for k in range(len(shards)) if not exists[k] and k % n_part == i_part]
+    n_done = sum(len(shards[k]) for k in range(len(shards)) if exists[k])
     bar = tqdm(
         total=n_done + sum(len(shards[k]) for k in todo), initial=n_done, unit="config",
         desc=f"sweep {experiment}", disable=not progress,
     )  # fmt: skip
     failed: dict[int, str] = {}
+    computed: dict[int, xr.Dataset] = {}
     with bar, interrupts() as interrupted:
         if n_done:
-            bar.set_postfix_str(f"{sum(p.exists() for p in paths)} finished shards reused")
+            bar.set_postfix_str(f"{sum(exists)} finished shards reused")
         jobs = [(k, [config_dict(configs[i]) for i in shards[k]]) for k in todo]
         if executor == "local":
             for k, dicts in jobs:
                 interrupted.check()
                 try:
-                    run_shard(experiment, dicts, paths[k], placement, progress=False)
+                    computed[k] = compute_shard(experiment, dicts, placement, progress=False)
+                    if paths[k] is not None:
+                        _write_shard(computed[k], paths[k])
                 except Exception as err:  # noqa: BLE001 - reported per configuration
                     failed[k] = _describe(err)  # (a KeyboardInterrupt is no Exception)
                 bar.update(len(shards[k]))
@@ -267,22 +277,21 @@ def sweep(
     for k, why in failed.items():
         for i in shards[k]:
             status[i], message[i] = "error", why
-    per_config: dict[int, xr.Dataset] = {}
+    parts, order = [], []
     for k, s in enumerate(shards):
         if k in failed:
             continue
-        if not paths[k].exists():  # another part's shard, not written yet
-            for i in s:
+        if k not in computed and not (paths[k] is not None and paths[k].exists()):
+            for i in s:  # another part's shard, not written yet
                 status[i], message[i] = "pending", f"shard {k} belongs to another part"
             continue
-        shard = _load_shard(paths[k])
+        shard = computed[k] if k in computed else _load_shard(paths[k])
         for local, i in enumerate(s):
-            per_config[i] = shard.isel(config=local, drop=True)
-            status[i] = str(per_config[i]["status"].values)
-            message[i] = str(per_config[i]["message"].values)
-    if tmpdir is not None:
-        tmpdir.cleanup()
-    return _merge(pts, names, configs, per_config, status, message, base)
+            status[i] = str(shard.status.values[local])
+            message[i] = str(shard.message.values[local])
+        parts.append(shard.drop_vars(["status", "message"]))
+        order.extend(s)
+    return _merge(pts, names, configs, parts, order, status, message, base)
 
 
 def _describe(err: BaseException) -> str:
@@ -336,15 +345,15 @@ def _aligned(parts: list[xr.Dataset]) -> list[xr.Dataset]:
             for ds in parts]  # fmt: skip
 
 
-def _merge(pts, names, configs, per_config, status, message, base) -> xr.Dataset:
-    """One Dataset over every point (``config`` dimension); missing configurations NaN, and
-    so are the positions a configuration lacks along a dimension whose size varies (e.g. the
-    later time bins of a configuration with fewer bins)."""
-    order = sorted(per_config)
-    if order:
-        parts = _aligned([per_config[i].drop_vars(["status", "message"]) for i in order])
-        ds = xr.concat(parts, dim="config", join="outer", combine_attrs="drop_conflicts")
-        ds = ds.assign_coords(config=order).reindex(config=np.arange(len(pts)))
+def _merge(pts, names, configs, parts, order, status, message, base) -> xr.Dataset:
+    """One Dataset over every point (``config`` dimension) from the shards ``parts``, whose
+    configurations are the points ``order`` (in turn); missing configurations NaN, and so are
+    the positions a configuration lacks along a dimension whose size varies (e.g. the later
+    time bins of a configuration with fewer bins)."""
+    if parts:
+        ds = xr.concat(_aligned(parts), dim="config", join="outer", combine_attrs="drop_conflicts")
+        ds = ds.assign_coords(config=order).sortby("config")
+        ds = ds.reindex(config=np.arange(len(pts)))
     else:
         ds = xr.Dataset(coords={"config": np.arange(len(pts))})
     coords = {}

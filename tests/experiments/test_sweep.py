@@ -251,9 +251,9 @@ def test_resumed_sweep_skips_finished_shards(tmp_path, monkeypatch):
     assert len(shards) == 2
     (tmp_path / "shards" / shards[0]).unlink()  # as if killed while that shard was in flight
     calls = []
-    original = sweep_run.run_shard
+    original = sweep_run.compute_shard
     monkeypatch.setattr(
-        sweep_run, "run_shard", lambda *a, **k: calls.append(a) or original(*a, **k)
+        sweep_run, "compute_shard", lambda *a, **k: calls.append(a) or original(*a, **k)
     )
     again = sweep("toy", ToyConfig(), grid, folder=tmp_path, shard_size=2, progress=False)
     assert len(calls) == 1 and len(calls[0][1]) == 2  # only the missing shard ran
@@ -387,3 +387,13 @@ def test_configurations_whose_time_bins_differ_merge_padded_with_nan():
     np.testing.assert_array_equal(merged.a.values, [0.5, 0.7])
     same = _aligned([two, two])  # equal sizes: left as they are
     assert "time" not in same[0].coords
+
+
+def test_a_sweep_without_a_folder_keeps_its_shards_in_memory(monkeypatch):
+    def must_not_write(*args):
+        raise AssertionError("a shard was written")
+
+    monkeypatch.setattr(sweep_run, "_write_shard", must_not_write)
+    ds = sweep("toy", ToyConfig(), {"scale": [1.0, 2.0, 3.0]}, shard_size=2, progress=False)
+    assert list(ds.status.values) == ["ok"] * 3
+    np.testing.assert_allclose(ds.y_per_seed[2], _expected(ToyConfig(scale=3.0)), rtol=1e-6)

@@ -102,7 +102,7 @@ def test_sweep_points_and_flags_are_refused_before_running(argv, message, tmp_pa
     def must_not_run(*args, **kw):
         raise AssertionError("a shard ran")
 
-    monkeypatch.setattr(sweep_run, "run_shard", must_not_run)
+    monkeypatch.setattr(sweep_run, "compute_shard", must_not_run)
     with pytest.raises(SystemExit, match=message):
         main(["sweep", "redundancy", *argv, "--output", str(tmp_path)])
     assert not (tmp_path / "sweep").exists()
@@ -132,7 +132,7 @@ def test_ctrl_c_stops_between_shards_even_when_swallowed_and_the_sweep_resumes(
 ):
     grid = {"scale": [1.0, 2.0, 3.0]}
     handler = signal.getsignal(signal.SIGINT)
-    original = sweep_run.run_shard
+    original = sweep_run.compute_shard
     calls = []
 
     def first_swallows(*args, **kw):
@@ -142,7 +142,7 @@ def test_ctrl_c_stops_between_shards_even_when_swallowed_and_the_sweep_resumes(
             _swallowed_interrupt()
         return out
 
-    monkeypatch.setattr(sweep_run, "run_shard", first_swallows)
+    monkeypatch.setattr(sweep_run, "compute_shard", first_swallows)
     with pytest.raises(KeyboardInterrupt):
         sweep("toy", ToyConfig(), grid, folder=tmp_path, shard_size=1, progress=False)
     assert len(calls) == 1  # stopped at the first shard boundary
@@ -151,7 +151,7 @@ def test_ctrl_c_stops_between_shards_even_when_swallowed_and_the_sweep_resumes(
 
     calls.clear()
     monkeypatch.setattr(
-        sweep_run, "run_shard", lambda *a, **k: calls.append(a) or original(*a, **k)
+        sweep_run, "compute_shard", lambda *a, **k: calls.append(a) or original(*a, **k)
     )
     resumed = sweep("toy", ToyConfig(), grid, folder=tmp_path, shard_size=1, progress=False)
     assert len(calls) == 2 and list(resumed.status.values) == ["ok"] * 3
@@ -174,7 +174,7 @@ def test_the_sigint_handler_raises_at_once_and_records_the_interrupt():
 
 
 def test_an_interrupted_sweep_command_says_how_to_resume(tmp_path, monkeypatch):
-    original = sweep_run.run_shard
+    original = sweep_run.compute_shard
     calls = []
 
     def second_interrupts(*args, **kw):
@@ -183,7 +183,7 @@ def test_an_interrupted_sweep_command_says_how_to_resume(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return original(*args, **kw)
 
-    monkeypatch.setattr(sweep_run, "run_shard", second_interrupts)
+    monkeypatch.setattr(sweep_run, "compute_shard", second_interrupts)
     with pytest.raises(SystemExit) as exit_info:
         _sweep(tmp_path, "--grid", "scale=1,2,3", "--shard-size", "1")
     message = str(exit_info.value.code)
