@@ -26,7 +26,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 from bayescortex.models.hierarchical import PROB_CLIP, HierarchicalModel
 
@@ -270,7 +270,7 @@ def step(
     state: GibbsState,
     cond: Conditionals,
     projection: Float[Array, " neurons"],
-    evidence: Array,
+    evidence: Bool[ArrayLike, ""],
     settings: SamplerSettings,
     mode: InferenceMode,
 ) -> tuple[GibbsState, GibbsInfo]:

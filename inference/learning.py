@@ -66,7 +66,7 @@ non-negative (``non_negative_fields``), and which are sensory (``sensory_fields`
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -264,7 +264,7 @@ def fisher_step(
     tasks: Int[Array, " trials"],
     contrasts: Float[Array, " trials"],
     settings: SamplerSettings,
-    objective: Literal["conditional", "joint", "reward", "trial"] = "conditional",
+    objective: str = "conditional",  # one of OBJECTIVES (checked below)
     sensory_rate=0.0,
     mode: InferenceMode | None = None,
     perturbation=0.2,

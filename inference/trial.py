@@ -25,7 +25,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from bayescortex.models.hierarchical import HierarchicalModel
 from bayescortex.models.stimuli import TASKS, Stimulus
@@ -229,8 +229,8 @@ def simulate_trials(
     key: PRNGKeyArray,
     model: HierarchicalModel,
     stimulus: Stimulus,
-    tasks: Int[Array, " trials"],
-    contrasts: Float[Array, " trials"],
+    tasks: ArrayLike,  # (trials,), checked below
+    contrasts: ArrayLike,  # (trials,), checked below
     settings: SamplerSettings,
     mode: InferenceMode,
     trial_ids: Int[Array, " trials"] | None = None,

@@ -65,7 +65,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 
 class Population(eqx.Module):
@@ -84,10 +84,10 @@ def init_population(
     inputs: int,
     context: int,
     *,
-    weight_scale: Float[Array, ""],
-    bias: Float[Array, ""],
-    context_drive: Float[Array, ""],
-    context_apical: Float[Array, ""],
+    weight_scale: Float[ArrayLike, ""],
+    bias: Float[ArrayLike, ""],
+    context_drive: Float[ArrayLike, ""],
+    context_apical: Float[ArrayLike, ""],
 ) -> Population:
     """Random weights: ``W ~ N(0, weight_scale^2 / D)``, ``F_i = context_apical f_i / sqrt(Z)``
     with ``f_i ~ N(0, I)``, ``V_i = context_drive g_i / sqrt(Z)`` with ``g_i`` a random
@@ -118,7 +118,7 @@ def init_population(
 
 
 def ou_step(
-    noise: Float[Array, " dims"], x: Float[Array, " dims"], timescale: Float[Array, ""]
+    noise: Float[Array, " dims"], x: Float[Array, " dims"], timescale: Float[ArrayLike, ""]
 ) -> Float[Array, " dims"]:
     """One step of a unit-variance Ornstein-Uhlenbeck process with ``timescale`` steps, driven
     by standard normal ``noise``: ``rho x + sqrt(1 - rho^2) noise``, ``rho = exp(-1/tau)``."""
@@ -132,9 +132,9 @@ def soma(
     z: Float[Array, " context"],
     noise: Float[Array, " neurons"],
     *,
-    gain: Float[Array, ""],
-    sigma: Float[Array, ""],
-    ceiling: Float[Array, ""],
+    gain: Float[ArrayLike, ""],
+    sigma: Float[ArrayLike, ""],
+    ceiling: Float[ArrayLike, ""],
 ) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
     """Somatic rates ``r = g_s r_max tanh(softplus(h) / r_max)``, ``h = W x + V z + b +
     sigma noise``, and ``dr/dh``; ``ceiling`` is ``r_max``."""
@@ -150,10 +150,10 @@ def dendrite(
     r: Float[Array, " neurons"],
     noise: Float[Array, " neurons"],
     *,
-    apical_gain: Float[Array, ""],
-    backprop: Float[Array, ""],
-    nonlinear: Float[Array, ""],
-    sigma: Float[Array, ""],
+    apical_gain: Float[ArrayLike, ""],
+    backprop: Float[ArrayLike, ""],
+    nonlinear: Float[ArrayLike, ""],
+    sigma: Float[ArrayLike, ""],
 ) -> tuple[Float[Array, " neurons"], Float[Array, " neurons"]]:
     """The apical compartment ``a`` and its apical drive ``p`` (what plasticity sees).
 
@@ -165,7 +165,7 @@ def dendrite(
 
 
 def normalised_feedback(
-    feedback: Float[Array, " neurons"], floor: Float[Array, ""]
+    feedback: Float[Array, " neurons"], floor: Float[ArrayLike, ""]
 ) -> Float[Array, " neurons"]:
     """``B~ / (max |B~| + floor)``: the largest feedback weight has magnitude about 1.
 
@@ -179,7 +179,7 @@ def eligibility_step(
     trace: Float[Array, "neurons inputs_1"],
     slope: Float[Array, " neurons"],
     x: Float[Array, " inputs"],
-    decay: Float[Array, ""],
+    decay: Float[ArrayLike, ""],
 ) -> Float[Array, "neurons inputs_1"]:
     """``e <- decay e + r' [x, 1]``: the low-passed gradient of each rate w.r.t. ``[W_i, b_i]``
     (``slope`` is :func:`eligibility_factor`, ``r'_i phi_i``)."""
@@ -191,7 +191,7 @@ def plasticity_step(
     population: Population,
     trace: Float[Array, "neurons inputs_1"],
     apical: Float[Array, " neurons"],
-    rate: Float[Array, ""],
+    rate: Float[ArrayLike, ""],
 ) -> Population:
     """``[W_i, b_i] += rate p_i e_i``: the one plasticity rule of every variant."""
     delta = rate * apical[:, None] * trace
@@ -206,7 +206,7 @@ def homeostasis_step(
     population: Population,
     r: Float[Array, " neurons"],
     setpoint: Float[Array, " neurons"],
-    rate: Float[Array, ""],
+    rate: Float[ArrayLike, ""],
 ) -> Population:
     """``b += eta_h (r0 - r)``: each bias drifts back toward the neuron's baseline rate."""
     return eqx.tree_at(lambda p: p.bias, population, population.bias + rate * (setpoint - r))
@@ -216,11 +216,11 @@ def feedback_step(
     feedback: Float[Array, " neurons"],
     r: Float[Array, " neurons"],
     r_mean: Float[Array, " neurons"],
-    outcome: Float[Array, ""],
-    outcome_mean: Float[Array, ""],
+    outcome: Float[ArrayLike, ""],
+    outcome_mean: Float[ArrayLike, ""],
     *,
-    rate: Float[Array, ""],
-    decay: Float[Array, ""],
+    rate: Float[ArrayLike, ""],
+    decay: Float[ArrayLike, ""],
 ) -> Float[Array, " neurons"]:
     """``B~ += eta_B [(r - rbar)(q - qbar) - lambda B~]``: the feedback weights track the
     covariance of each neuron's activity with the visual outcome it produced."""
@@ -231,9 +231,9 @@ def burst_probability(
     apical: Float[Array, " neurons"],
     r: Float[Array, " neurons"],
     *,
-    apical_weight: Float[Array, ""],
-    soma_weight: Float[Array, ""],
-    threshold: Float[Array, ""],
+    apical_weight: Float[ArrayLike, ""],
+    soma_weight: Float[ArrayLike, ""],
+    threshold: Float[ArrayLike, ""],
 ) -> Float[Array, " neurons"]:
     """Probability of a burst, ``sigmoid(beta_a a + beta_s r - theta)``: a readout of
     coincident apical and somatic activity.
@@ -249,8 +249,8 @@ def calcium(
     key: PRNGKeyArray,
     activity: Float[Array, "time neurons"],
     *,
-    timescale: Float[Array, ""],
-    noise: Float[Array, ""],
+    timescale: Float[ArrayLike, ""],
+    noise: Float[ArrayLike, ""],
 ) -> Float[Array, "time neurons"]:
     """Calcium-like observation of ``activity``: an exponential kernel of ``timescale`` frames
     with unit gain (``F_t = g F_{t-1} + (1 - g) s_t``, ``g = exp(-1 / timescale)``, started at

@@ -47,7 +47,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from .bci import normalised_feedback
 
@@ -126,7 +126,7 @@ def effective_feedback(
     learned: Float[Array, " neurons"],
     random: Float[Array, " neurons"],
     permutation: Int[Array, " neurons"],
-    floor: Float[Array, ""],
+    floor: Float[ArrayLike, ""],
 ) -> Float[Array, " neurons"]:
     """The feedback weights ``B^`` a variant uses: the normalised learned ``B~``, the fixed
     random weights, or the learned magnitudes with signs taken from ``permutation``."""
@@ -138,9 +138,9 @@ def effective_feedback(
 def instructive_signal(
     variant: Rule,
     feedback: Float[Array, " neurons"],
-    error: Float[Array, ""],
-    error_change: Float[Array, ""],
-    rpe: Float[Array, ""],
+    error: Float[ArrayLike, ""],
+    error_change: Float[ArrayLike, ""],
+    rpe: Float[ArrayLike, ""],
 ) -> Float[Array, " neurons"]:
     """``u = c_err B^ err - c_chg B^ Delta err + c_rpe delta`` with the variant's coefficients."""
     vector = variant.error * error - variant.change * error_change

@@ -27,7 +27,7 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float
+from jaxtyping import Array, ArrayLike, Float
 
 from .stimuli import CATEGORY_ORIENTATIONS, CONTEXTS, CUES, TASKS, preferred_orientations
 
@@ -154,9 +154,9 @@ class ParametricFeedback(AbstractFeedback):
         n_neurons: int = 256,
         n_units: int = 64,
         *,
-        delta: float = 0.08,
+        delta: Float[ArrayLike, ""] = 0.08,
         kappa_o=1.0,
-        kappa_g: float = 3.0,
+        kappa_g: Float[ArrayLike, ""] = 3.0,
         context_logits=None,
     ):
         _check_sizes(n_neurons, n_units)

@@ -19,7 +19,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 TASKS: tuple[str, ...] = ("cardinal", "oblique")
 CONTEXTS: tuple[str, ...] = (*TASKS, "none")
@@ -131,7 +131,7 @@ class Stimulus(eqx.Module):
     size: int = eqx.field(static=True)
     frame_every: int = eqx.field(static=True)
 
-    def __init__(self, size: int = 32, noise_sd: float = 1.0, frame_every: int = 0):
+    def __init__(self, size: int = 32, noise_sd: Float[ArrayLike, ""] = 1.0, frame_every: int = 0):
         if size <= 0:
             raise ValueError(f"size: image size must be positive, got {size}")
         if not isinstance(noise_sd, jax.core.Tracer) and not np.all(np.asarray(noise_sd) > 0):
