@@ -49,7 +49,7 @@ def task_index(task: str | int) -> int:
     return int(task)
 
 
-def category_of(contrast: Float[Array, "*trials"]) -> Int[Array, "*trials"]:
+def category_of(contrast: Float[ArrayLike, "*trials"]) -> Int[Array, "*trials"]:
     """The category a signed contrast shows: 0 for ``c > 0``, 1 for ``c < 0``.
 
     The one rule of the task; zero-signal trials (``c = 0``) count as category 0, so the
@@ -61,7 +61,7 @@ def category_of(contrast: Float[Array, "*trials"]) -> Int[Array, "*trials"]:
     return jnp.where(jnp.asarray(contrast) < 0, 1, 0)
 
 
-def is_correct(choice: Int[Array, "*trials"], contrast: Float[Array, "*trials"]):
+def is_correct(choice: Int[ArrayLike, "*trials"], contrast: Float[ArrayLike, "*trials"]):
     """Whether each choice names the category of its contrast (:func:`category_of`)."""
     return jnp.asarray(choice) == category_of(contrast)
 
@@ -148,18 +148,24 @@ class Stimulus(eqx.Module):
         """Number of distinct noise frames over ``n_sweeps`` samples."""
         return 1 if self.frame_every == 0 else -(-n_sweeps // self.frame_every)
 
-    def signal(self, task: Int[Array, ""], contrast: Float[Array, ""]) -> Float[Array, " pixels"]:
+    def signal(
+        self, task: Int[ArrayLike, ""], contrast: Float[ArrayLike, ""]
+    ) -> Float[Array, " pixels"]:
         """The noiseless image of a signed contrast in a task."""
         return jnp.abs(contrast) * self.gratings[task, category_of(contrast)]
 
     def frames(
-        self, key: PRNGKeyArray, task: Int[Array, ""], contrast: Float[Array, ""], n_frames: int
+        self,
+        key: PRNGKeyArray,
+        task: Int[ArrayLike, ""],
+        contrast: Float[ArrayLike, ""],
+        n_frames: int,
     ) -> Float[Array, "frames pixels"]:
         """``n_frames`` images of one trial: the signal plus independent white noise each."""
         noise = self.noise_sd * jax.random.normal(key, (n_frames, self.size * self.size))
         return noise + self.signal(task, contrast)[None, :]
 
-    def energy(self, task: Int[Array, ""], images: Float[Array, "frames pixels"]):
+    def energy(self, task: Int[ArrayLike, ""], images: Float[Array, "frames pixels"]):
         """Per-frame stimulus energy along the task axis: projection on category 1 minus 2.
 
         Positive values are evidence for the first category; psychophysical kernels
