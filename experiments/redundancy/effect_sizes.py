@@ -61,7 +61,7 @@ def effect(point: xr.Dataset, resampled: xr.Dataset, fn, correlation: bool = Fal
     return out(value), out(np.tanh(low)), out(np.tanh(high))
 
 
-def effects(ds: xr.Dataset) -> dict[str, tuple[float, float, float]]:
+def effects(ds: xr.Dataset) -> dict[str, tuple]:
     """Every effect of the experiment: learning changes, interaction, within-trial slopes,
     relevant vs irrelevant neurons, and (when recorded) the controls and the network.
 
