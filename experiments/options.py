@@ -65,6 +65,14 @@ class LearningOptions:
     minibatches of batch trials (a multiple of batch; 0: the prior stays as set). The images
     are the passive block's: the trained task's stimuli at the recorded contrasts (with
     passive='cut' the passive block does not read this prior)."""
+    choice_temperature: float = 1.0
+    """How the behaving decision follows the final belief b, in [0, 100]: the second category
+    is chosen with probability sigmoid(logit(1 - b) / T). 1 (default): the choice is a sample
+    of the category from the belief (a sampling observer reports a sample), so accuracy grows
+    with the belief's confidence and learning is gradual; 0: the deterministic observer (the
+    side b favours, a coin at b = 1/2), whose accuracy jumps to the read-out's at any
+    kappa_o > 0. Used by every behaving trial: the recorded blocks and the reward objective's
+    chains."""
     exposure_rate: float = 1.0
     """Step size of passive exposure's gradient ascent, relative to learning_rate, in [0, 100]
     (plain gradient steps, not Adam: the step vanishes where the prior equals the mean
@@ -87,7 +95,10 @@ class LearningOptions:
             raise ValueError(
                 f"passive_exposure: must be a multiple of batch ({batch}), got {exposure}"
             )
-        names = ("delta", "sensory_rate", "kappa_o", "none_logit", "perturbation", "exposure_rate")
+        names = (
+            "delta", "sensory_rate", "kappa_o", "none_logit", "perturbation", "exposure_rate",
+            "choice_temperature",
+        )  # fmt: skip
         for name in names:
             value = getattr(self, name)
             if not math.isfinite(value):
@@ -102,7 +113,7 @@ class LearningOptions:
         return dict(
             init_delta=self.delta, sensory_rate=self.sensory_rate, init_kappa_o=self.kappa_o,
             init_none_logit=self.none_logit, perturbation=self.perturbation,
-            exposure_rate=self.exposure_rate,
+            exposure_rate=self.exposure_rate, choice_temperature=self.choice_temperature,
             apical_learning=self.apical_gain * (self.apical_block not in ("learning", "both")),
             apical_recording=self.apical_gain * (self.apical_block not in ("recording", "both")),
         )  # fmt: skip

@@ -125,7 +125,10 @@ class Hyper(eqx.Module):
     (passive exposure's included) and in the recorded blocks
     (:class:`~bayescortex.inference.InferenceMode`; 0: blocked); ``exposure_rate`` the step of
     passive exposure's gradient ascent on the fixation cue's context logits, relative to
-    ``learning_rate`` (:func:`expose`; unused unless ``Protocol.passive_exposure > 0``).
+    ``learning_rate`` (:func:`expose`; unused unless ``Protocol.passive_exposure > 0``);
+    ``choice_temperature`` how a behaving trial's choice follows its final belief
+    (:func:`~bayescortex.inference.trial.decide`; 1: a sample from the belief, 0: the
+    deterministic observer).
     ``network_*``: the
     classic baselines' Adam step size, the weight ``lambda_TC`` of the total-correlation
     penalty of the efficient-coding baseline, and the weight ``lambda_E`` of both baselines'
@@ -134,6 +137,7 @@ class Hyper(eqx.Module):
 
     learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.05)
     odds_increment: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0 / 20)
+    choice_temperature: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
     contrast_init: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
     contrast_step: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
     mala_step_size: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
@@ -207,6 +211,7 @@ def _settings(protocol: Protocol, hyper: Hyper, **layout) -> SamplerSettings:
         x_sampler=protocol.x_sampler,
         mala_steps=protocol.mala_steps,
         odds_increment=hyper.odds_increment,
+        choice_temperature=hyper.choice_temperature,
         contrast_init=hyper.contrast_init,
         contrast_step=hyper.contrast_step,
         mala_step_size=hyper.mala_step_size,

@@ -149,9 +149,13 @@ class SamplerSettings(eqx.Module):
     ``x_sampler``: 'gibbs' (exact sequential truncated-normal updates) or 'mala' (``mala_steps``
     Metropolis-adjusted Langevin steps on the whole x block per sweep, reflected at 0).
 
+    ``choice_temperature``: how the choice follows the final belief
+    (:func:`~bayescortex.inference.trial.decide`): 0, the deterministic observer (the side the
+    belief favours); 1, a sample of the category from the belief.
+
     Sizes and algorithm choices (the layout included) are static fields (changing one
     recompiles); the continuous constants ``odds_increment``, ``contrast_init``,
-    ``contrast_step`` and ``mala_step_size`` are array leaves, so a sweep can vmap over them and
+    ``contrast_step``, ``mala_step_size`` and ``choice_temperature`` are array leaves, so a sweep can vmap over them and
     changing one never recompiles. Their range checks run where the values are concrete (not
     under ``jit``/``vmap``).
 
@@ -172,6 +176,7 @@ class SamplerSettings(eqx.Module):
     contrast_init: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
     contrast_step: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.1)
     mala_step_size: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.01)
+    choice_temperature: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=0.0)
 
     def __check_init__(self):
         for name in ("n_samples", "n_bins", "mala_steps"):
@@ -181,6 +186,9 @@ class SamplerSettings(eqx.Module):
             value = getattr(self, name)
             if _concrete(value) and not np.all(np.isfinite(value) & (np.asarray(value) > 0)):
                 raise ValueError(f"{name}: must be positive and finite, got {value}")
+        t = self.choice_temperature
+        if _concrete(t) and not np.all(np.isfinite(t) & (np.asarray(t) >= 0)):
+            raise ValueError(f"choice_temperature: must be >= 0 and finite, got {t}")
         check_layout(self.n_samples, self.n_presignal, self.burn_in, self.n_bins, self.layout)
         if self.contrast_prior not in ("clamped", "slow"):
             raise ValueError(f"contrast_prior: 'clamped' or 'slow', got {self.contrast_prior!r}")

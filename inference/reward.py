@@ -101,7 +101,7 @@ def behaving_outcome(
         initial=sched.initial_is_sample,
     )  # fmt: skip
     p_first = jnp.sum(jnp.exp(belief[-1][:, 0]))
-    choice = decide(jax.random.fold_in(key, CHOICE_KEY), p_first)
+    choice = decide(jax.random.fold_in(key, CHOICE_KEY), p_first, settings.choice_temperature)
     correct = (choice == category).astype(p_first.dtype)
     return latents, correct, jnp.where(category == 0, p_first, 1.0 - p_first)
 

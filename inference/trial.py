@@ -126,16 +126,34 @@ UNDECIDED = 1e-5
 """A belief within this of one half is a tie (rounding of an exact 1/2 is not evidence)."""
 
 
-def decide(key: PRNGKeyArray, belief: Float[Array, ""]) -> Int[Array, ""]:
-    """The choice from the final belief in the first category: 0 (the first category) above
-    one half, 1 below, a fair coin within :data:`UNDECIDED` of one half (an observer with no
-    evidence either way, e.g. a naive model whose category kernels are 0, guesses).
+def decide(
+    key: PRNGKeyArray, belief: Float[Array, ""], temperature: Float[ArrayLike, ""] = 0.0
+) -> Int[Array, ""]:
+    """The choice from the final belief ``b`` in the first category: 0 (the first category)
+    or 1.
+
+    ``temperature`` ``T`` (>= 0) sets how the choice follows the belief: the second category
+    is chosen with probability ``sigmoid(logit(1 - b) / T)``. ``T = 0`` (the default) is the
+    deterministic observer: 0 above one half, 1 below, a fair coin within :data:`UNDECIDED` of
+    one half (an observer with no evidence either way, e.g. a naive model whose category
+    kernels are 0, guesses); ``T = 1`` reports a sample of the category from the belief
+    (probability matching); in between, a softened threshold. One uniform draw from ``key``
+    decides at every ``T`` (the same draw as the tie coin), so trials that share a key share
+    their randomness across temperatures and parameters (common random numbers).
 
     >>> [int(decide(jax.random.key(0), jnp.asarray(b))) for b in (0.9, 0.1)]
     [0, 1]
+    >>> keys = jax.random.split(jax.random.key(1), 4000)
+    >>> second = jax.vmap(lambda k: decide(k, jnp.asarray(0.8), 1.0))(keys)
+    >>> abs(float(jnp.mean(second)) - 0.2) < 4 * 0.0063  # 4 binomial SEs of 4000 draws
+    True
     """
-    coin = jax.random.bernoulli(key).astype(jnp.int32)
-    return jnp.where(jnp.abs(belief - 0.5) < UNDECIDED, coin, (belief < 0.5).astype(jnp.int32))
+    u = jax.random.uniform(key, (), jnp.float32)  # jax.random.bernoulli(key)'s own draw
+    sharp = jnp.where(jnp.abs(belief - 0.5) < UNDECIDED, 0.5, (belief < 0.5).astype(u.dtype))
+    t = jnp.asarray(temperature, belief.dtype)
+    soft = jax.nn.sigmoid((jnp.log1p(-belief) - jnp.log(belief)) / jnp.where(t > 0, t, 1.0))
+    second = jnp.where(t > 0, soft.astype(u.dtype), sharp)
+    return (u < second).astype(jnp.int32)
 
 
 def trial_keys(key: PRNGKeyArray):
@@ -218,7 +236,9 @@ def simulate_trial(
     return TrialRecord(
         counts=counts,
         belief=belief,
-        choice=decide(jax.random.fold_in(key, CHOICE_KEY), belief[-1]),
+        choice=decide(
+            jax.random.fold_in(key, CHOICE_KEY), belief[-1], settings.choice_temperature
+        ),
         context=context,
         energy=stimulus.energy(task, images_sig),
         acceptance=jnp.mean(acceptance),

@@ -104,6 +104,7 @@ LEARNING_RANGES = {
     "perturbation": Range(0, 10, low_open=True),
     "apical_gain": Range(0, 1),
     "exposure_rate": Range(0, 100),
+    "choice_temperature": Range(0, 100),
 }
 """Allowed values of the learning options every training config shares (their help texts
 state them): step sizes and tempering positive, the kernel concentration and coupling
@@ -308,8 +309,9 @@ FULL = RedundancyConfig(
 
 LEGACY = RedundancyConfig(
     objective="joint", passive="cut", delta=0.0, sensory_rate=1.0, kappa_o=1.0,
-    none_logit=-30.0, frame_every=0, trial_layout="presignal",
+    none_logit=-30.0, frame_every=0, trial_layout="presignal", choice_temperature=0.0,
 )  # fmt: skip
 """The first version's definitions (``--legacy``): joint-likelihood EM of the coupling from 0
 with the kernel at 1, no ``none`` context (its logit -30), passive = the top-down path cut,
-one static noise frame per trial, signal-free pre-signal sweeps (``trial_layout="presignal"``)."""
+one static noise frame per trial, signal-free pre-signal sweeps (``trial_layout="presignal"``),
+the deterministic choice (``choice_temperature=0``)."""

@@ -132,6 +132,49 @@ def test_an_undecided_observer_guesses():
     np.testing.assert_array_equal(decide(keys[:10], jnp.float32(0.4)), 1)
 
 
+def test_the_temperature_0_choice_is_the_old_coin_bit_for_bit():
+    """At temperature 0 the tie coin is ``jax.random.bernoulli(key)`` of the same key (the
+    draw the choice always used), so no earlier result changes."""
+    keys = jax.random.split(jax.random.key(7), 500)
+    got = jax.vmap(trial_module.decide, in_axes=(0, None))(keys, jnp.float32(0.5))
+    coin = jax.vmap(jax.random.bernoulli)(keys).astype(jnp.int32)
+    np.testing.assert_array_equal(got, coin)
+
+
+@pytest.mark.parametrize(
+    "belief, temperature, expected",
+    [
+        (0.8, 1.0, 0.2),  # a sample from the belief: P(second) = 1 - b
+        (0.3, 1.0, 0.7),
+        (0.8, 0.5, 1 / 17),  # sigmoid(2 * logit(0.2)) = 0.04 / (0.04 + 0.64)
+        (0.8, 2.0, 1 / 3),  # sigmoid(logit(0.2) / 2) = 0.5 / (0.5 + 1)
+        (0.5, 1.0, 0.5),
+    ],
+)
+def test_a_tempered_choice_follows_the_belief_at_the_stated_rate(belief, temperature, expected):
+    """P(second category) = sigmoid(logit(1 - b) / T), exact values; 20,000 keys, within 4
+    binomial standard errors."""
+    keys = jax.random.split(jax.random.key(8), 20_000)
+    decide = jax.jit(jax.vmap(trial_module.decide, in_axes=(0, None, None)))
+    rate = float(jnp.mean(decide(keys, jnp.float32(belief), jnp.float32(temperature))))
+    se = np.sqrt(expected * (1 - expected) / keys.shape[0])
+    assert abs(rate - expected) < 4 * se, (rate, expected)
+
+
+def test_choices_at_two_temperatures_share_their_draw():
+    """One uniform per key decides at every temperature: a choice of the second category at a
+    sharper temperature stays one at a softer temperature when the belief favours it."""
+    keys = jax.random.split(jax.random.key(9), 2000)
+    decide = jax.vmap(trial_module.decide, in_axes=(0, None, None))
+    sharp, soft = (decide(keys, jnp.float32(0.3), jnp.float32(t)) for t in (0.5, 2.0))
+    assert bool(jnp.all(soft <= sharp))  # P(second) 0.84 at T 0.5, 0.60 at T 2
+
+
+def test_a_negative_choice_temperature_is_refused():
+    with pytest.raises(ValueError, match="choice_temperature"):
+        SamplerSettings(choice_temperature=-1.0)
+
+
 @pytest.mark.parametrize(
     "kwargs, field",
     [
