@@ -155,9 +155,9 @@ class SamplerSettings(eqx.Module):
 
     Sizes and algorithm choices (the layout included) are static fields (changing one
     recompiles); the continuous constants ``odds_increment``, ``contrast_init``,
-    ``contrast_step``, ``mala_step_size`` and ``choice_temperature`` are array leaves, so a sweep can vmap over them and
-    changing one never recompiles. Their range checks run where the values are concrete (not
-    under ``jit``/``vmap``).
+    ``contrast_step``, ``mala_step_size`` and ``choice_temperature`` are array leaves, so a
+    sweep can vmap over them and changing one never recompiles. Their range checks run where
+    the values are concrete (not under ``jit``/``vmap``).
 
     >>> SamplerSettings().n_sweeps, SamplerSettings(layout="presignal").n_sweeps
     (99, 120)

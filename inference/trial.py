@@ -236,9 +236,7 @@ def simulate_trial(
     return TrialRecord(
         counts=counts,
         belief=belief,
-        choice=decide(
-            jax.random.fold_in(key, CHOICE_KEY), belief[-1], settings.choice_temperature
-        ),
+        choice=decide(jax.random.fold_in(key, CHOICE_KEY), belief[-1], settings.choice_temperature),
         context=context,
         energy=stimulus.energy(task, images_sig),
         acceptance=jnp.mean(acceptance),
