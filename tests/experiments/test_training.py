@@ -1,7 +1,8 @@
 """Training the feedback in sessions: learning, resuming, no recompilation, checkpoint checks.
 
 One tiny run (16 neurons, 8 units, 3 cardinal then 2 oblique sessions, the conditional
-objective, named here because its diagnostics are tested, with passive = fixation cue) is
+objective, named here because its diagnostics are tested, with passive = fixation cue, and
+the deterministic choice) is
 shared by most tests (a module fixture); it counts traces of the Gibbs sweep as it goes.
 """
 
@@ -30,6 +31,9 @@ TINY = training.TrainConfig(
     presignal=5,
     bins=2,
     seed=3,
+    # The deterministic choice: at this size (16 neurons, 30 samples) the final belief stays
+    # near 1/2, so a choice sampled from it (the default, 1) is near chance after learning.
+    choice_temperature=0.0,
 )
 
 
