@@ -171,7 +171,9 @@ def test_random_subsets_are_topk_subsets():
 def test_no_recompilation_across_sessions_seeds_modes_and_hyperparameters(tiny):
     static, hyper, keys, states = tiny
     P.session_step(static, _configs(hyper), states, keys, 1)  # compiled (or cached) here
-    other = _configs(dataclasses.replace(hyper, learning_rate=0.02, odds_increment=0.1))
+    other = _configs(
+        dataclasses.replace(hyper, learning_rate=0.02, odds_increment=0.1, choice_temperature=0.0)
+    )
     other_keys = P.seed_keys(5, TINY.seeds)[None]
     with compile_time() as ct:
         for session, h, k in ((2, _configs(hyper), keys), (1, other, keys), (3, other, other_keys)):

@@ -127,10 +127,25 @@ def test_accuracy_does_not_fall_below_its_peak(effects):
     assert high >= 0, (value, low, high)
 
 
-def test_no_overshoot_with_three_times_the_sessions():
+@pytest.fixture(scope="module")
+def three_times_the_sessions():
     config = redundancy.RedundancyConfig(sessions=12, controls=False, bootstrap=50, subsets=50)
-    ds = redundancy.with_effects(redundancy.run(config, progress=False))
-    row = ds.sel(effect="last_minus_peak_accuracy_engaged")
+    return redundancy.with_effects(redundancy.run(config, progress=False))
+
+
+def test_no_overshoot_of_accuracy_with_three_times_the_sessions(three_times_the_sessions):
+    row = three_times_the_sessions.sel(effect="last_minus_peak_accuracy_engaged")
+    assert float(row.effect_high) >= 0, float(row.effect_value)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured at the defaults with 12 sessions: engaged I last minus peak -0.111 "
+    "[-0.180, -0.038] (0.273 at session 2, 0.162 at 12) while the task cue's prior climbs to "
+    "0.89 after accuracy has levelled off (docs/results.md)",
+)
+def test_no_overshoot_of_information_with_three_times_the_sessions(three_times_the_sessions):
+    row = three_times_the_sessions.sel(effect="last_minus_peak_information_engaged")
     assert float(row.effect_high) >= 0, float(row.effect_value)
 
 
