@@ -165,7 +165,8 @@ class RecordingOptions:
 
 @dataclasses.dataclass(frozen=True)
 class SimulateConfig(RecordingOptions):
-    """Simulate the task with the reference model at fixed feedback parameters."""
+    """Simulate the task with the reference model at fixed feedback parameters (its choice:
+    the deterministic observer, the side the final belief favours)."""
 
     task: Literal["cardinal", "oblique"] = "cardinal"
     """Which discrimination the stimuli pose."""
