@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro.diagnostics import effective_sample_size
 
+from bayescortex.experiments.compilation import cache_if_named
 from bayescortex.experiments.redundancy.run import REFERENCE_SECONDS_PER_TRIAL
 from bayescortex.inference import SamplerSettings, gibbs, inference_mode, simulate_trials
 from bayescortex.inference.reference import nuts_neurons
@@ -141,6 +142,7 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, help="N_x of --trials (default 256; --quick 32)")
     parser.add_argument("--json", action="store_true", help="with --trials: JSON lines output")
     args = parser.parse_args()
+    cache_if_named()  # BAYESCORTEX_COMPILE_CACHE, where it names a folder (else cold)
     if args.trials:
         chunk_sizes(args)
         return

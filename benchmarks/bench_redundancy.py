@@ -30,7 +30,9 @@ prints, as measured (never asserted):
 Like the command line, it splits the CPU into two host devices, so a recording's two
 conditions run on two cores (``--one-device``: not; the time to compare against).
 ``--compile-cache DIR`` runs with the persistent compilation cache in DIR (run twice to see
-a warm start); ``--json`` prints the measured numbers as one JSON object instead.
+a warm start; the environment variable ``BAYESCORTEX_COMPILE_CACHE``, where it names a folder,
+does the same; without either nothing is cached); ``--json`` prints the measured numbers as
+one JSON object instead.
 
     python benchmarks/bench_redundancy.py           # the default run
     python benchmarks/bench_redundancy.py --full    # the paper-scale run
@@ -57,7 +59,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from bayescortex.experiments.compilation import CompileTime, compile_time, enable_cache
+from bayescortex.experiments.compilation import (
+    CompileTime,
+    cache_if_named,
+    compile_time,
+    enable_cache,
+)
 from bayescortex.experiments.placement import (
     VECTORISED,
     kernel_placement,
@@ -348,6 +355,8 @@ def main() -> None:
         split_cpu()  # as `bayescortex run` does: a recording's conditions on two host devices
     if args.compile_cache:
         enable_cache(args.compile_cache)
+    else:
+        cache_if_named()  # BAYESCORTEX_COMPILE_CACHE, where it names a folder
     if args.growth:
         table = growth()
         if args.json:

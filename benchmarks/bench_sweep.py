@@ -123,6 +123,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="smoke run: tiny, 2 configs")
     args = parser.parse_args()
+    from bayescortex.experiments.compilation import cache_if_named
+
+    cache_if_named()  # BAYESCORTEX_COMPILE_CACHE, where it names a folder (else cold)
     sizes = ("tiny",) if args.quick else tuple(SIZES)
     if args.quick:
         args.configs, args.devices = 2, [1]

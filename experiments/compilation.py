@@ -167,3 +167,13 @@ def cache_from_environment() -> Path | None:
             raise
         warnings.warn(f"{err}; running without a persistent compilation cache", stacklevel=2)
         return None
+
+
+def cache_if_named() -> Path | None:
+    """:func:`enable_cache` on the folder :data:`CACHE_ENV` names, if it names one (never the
+    default folder): the benchmarks and the test suite compile cold unless a cache is asked for
+    (``.ci/run`` names one fresh folder for all its steps and the processes they start)."""
+    chosen = os.environ.get(CACHE_ENV)
+    if chosen is None or chosen.strip().lower() in OFF:
+        return None
+    return enable_cache(chosen)

@@ -7,15 +7,15 @@ import os
 
 import jax
 
-from bayescortex.experiments.compilation import CACHE_ENV, cache_from_environment  # noqa: E402
+from bayescortex.experiments.compilation import CACHE_ENV, cache_if_named  # noqa: E402
 
 # The command line keeps compiled programs in the user's cache folder by default; a test run
 # must not depend on what an earlier run left there, so the cache is off unless the run names
 # a folder (.ci/run names a fresh one, shared by its steps, their worker processes and the
 # command lines they start: each program is compiled once per CI run). Tests that count
 # cache hits pin their own folder (tests/experiments/test_compilation.py).
-os.environ.setdefault(CACHE_ENV, "off")
-cache_from_environment()
+os.environ.setdefault(CACHE_ENV, "off")  # also for the command lines the tests start
+cache_if_named()
 
 jax.config.update("jax_numpy_rank_promotion", "raise")
 if os.environ.get("BAYESCORTEX_X64") == "1":

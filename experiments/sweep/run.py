@@ -35,11 +35,13 @@ import os
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 import xarray as xr
 from tqdm.auto import tqdm
 
 from ..checkpoint import atomic_write
+from ..compilation import enable_cache
 from ..experiment import Experiment, experiment_named
 from ..placement import Placement
 from ..results import config_dict, load_config, versions
@@ -151,12 +153,22 @@ def _write_shard(shard: xr.Dataset, path: Path) -> None:
     atomic_write(path, lambda p: shard.to_netcdf(p, engine="h5netcdf"))
 
 
+def use_cache(folder: str | None) -> None:
+    """Turn on the persistent compilation cache in ``folder`` unless this process has one
+    already (or ``folder`` is ``None``)."""
+    if folder and not jax.config.jax_compilation_cache_dir:
+        enable_cache(folder)
+
+
 def run_shard(
     experiment: str, configs: list[dict], path: str | os.PathLike, placement: Placement | None,
-    progress: bool = False,
+    progress: bool = False, compile_cache: str | None = None,
 ) -> str:  # fmt: skip
     """:func:`compute_shard`, written atomically to ``path``; returns ``path``. (What a Ray
-    task runs.)"""
+    task runs.) ``compile_cache``: the persistent compilation cache folder to use where this
+    process has none yet (a Ray worker is a fresh process: the driver passes its own folder,
+    so the workers of one machine compile each program once between them)."""
+    use_cache(compile_cache)
     _write_shard(compute_shard(experiment, configs, placement, progress), Path(path))
     return str(path)
 
@@ -312,9 +324,11 @@ def _run_ray(
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), log_to_driver=False)
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=1)(run_shard)
+    cache = jax.config.jax_compilation_cache_dir  # the driver's, for the workers
     futures = {
-        task.remote(experiment, dicts, str(paths[k]), placement): k for k, dicts in jobs
-    }  # fmt: skip
+        task.remote(experiment, dicts, str(paths[k]), placement, False, cache): k
+        for k, dicts in jobs
+    }
     failed = {}
     pending = list(futures)
     while pending:

@@ -280,6 +280,29 @@ def test_run_shard_writes_a_self_describing_file(tmp_path):
     assert not list(tmp_path.glob(".*partial"))
 
 
+WORKER_CACHE = textwrap.dedent(
+    """
+    import sys, jax
+    from bayescortex.experiments.sweep.run import use_cache
+    assert not jax.config.jax_compilation_cache_dir
+    use_cache(None)
+    assert not jax.config.jax_compilation_cache_dir
+    use_cache(sys.argv[1])  # a fresh worker takes the driver's folder
+    use_cache(sys.argv[1] + "-other")  # and keeps it
+    print(jax.config.jax_compilation_cache_dir)
+    """
+)
+
+
+def test_a_ray_worker_uses_the_drivers_compilation_cache(tmp_path):
+    """A fresh worker process (a Ray task's) turns on the folder the driver passes: the
+    workers of one machine then compile each program once between them."""
+    out = run_on_host_devices(WORKER_CACHE, 1, str(tmp_path / "jax"), timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == str(tmp_path / "jax")
+    assert (tmp_path / "jax").is_dir()
+
+
 def test_unknown_experiment_and_bad_base_are_clear_errors():
     with pytest.raises(ValueError, match="unknown .nope.; expected one of"):
         sweep("nope", ToyConfig(), {"scale": [1.0]})
