@@ -173,7 +173,5 @@ def cache_if_named() -> Path | None:
     """:func:`enable_cache` on the folder :data:`CACHE_ENV` names, if it names one (never the
     default folder): the benchmarks and the test suite compile cold unless a cache is asked for
     (``.ci/run`` names one fresh folder for all its steps and the processes they start)."""
-    chosen = os.environ.get(CACHE_ENV)
-    if chosen is None or chosen.strip().lower() in OFF:
-        return None
-    return enable_cache(chosen)
+    directory = default_cache_dir() if os.environ.get(CACHE_ENV) is not None else None
+    return None if directory is None else enable_cache(directory)

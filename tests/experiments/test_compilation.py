@@ -105,3 +105,26 @@ def test_the_command_line_caches_in_the_user_cache_folder_by_default(tmp_path):
     assert cache_dir("--no-compile-cache") == "None"
     assert cache_dir(**{CACHE_ENV: "off"}) == "None"
     assert cache_dir(**{CACHE_ENV: str(tmp_path / "moved")}) == str(tmp_path / "moved")
+
+
+def test_the_benchmarks_and_tests_cache_only_a_named_folder(tmp_path):
+    """``cache_if_named``: no variable or ``off`` -> no cache (not the user's folder); a named
+    folder -> that folder."""
+    env = {k: v for k, v in os.environ.items() if k != CACHE_ENV}
+    env |= {"XDG_CACHE_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    script = (
+        "import jax\n"
+        "from bayescortex.experiments.compilation import cache_if_named\n"
+        "print(cache_if_named(), jax.config.jax_compilation_cache_dir)\n"
+    )
+
+    def cache_dir(**extra):
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                             check=True, env={**env, **extra}, timeout=120)  # fmt: skip
+        return out.stdout.strip().splitlines()[-1]
+
+    assert cache_dir() == "None None"
+    assert cache_dir(**{CACHE_ENV: "off"}) == "None None"
+    named = str(tmp_path / "named")
+    assert cache_dir(**{CACHE_ENV: named}) == f"{named} {named}"
+    assert not (tmp_path / "bayescortex").exists()
