@@ -80,11 +80,19 @@ def test_compile_cache_flag_needs_a_command():
         cli.main(["--compile-cache", "/tmp/x"])
 
 
+def _last_line(script: str, home, *args: str, **env: str) -> str:
+    """The last line ``python -c script *args`` prints, with no cache variable unless ``env``
+    sets one and ``$XDG_CACHE_HOME`` at ``home`` (so the user's own cache folder is untouched)."""
+    base = {k: v for k, v in os.environ.items() if k != CACHE_ENV}
+    base |= {"XDG_CACHE_HOME": str(home), "JAX_PLATFORMS": "cpu"}
+    out = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True,
+                         check=True, env={**base, **env}, timeout=120)  # fmt: skip
+    return out.stdout.strip().splitlines()[-1]
+
+
 def test_the_command_line_caches_in_the_user_cache_folder_by_default(tmp_path):
     """No flag, no variable: the cache is on, in $XDG_CACHE_HOME/bayescortex/jax; the variable
     set to off, or --no-compile-cache, runs without one."""
-    env = {k: v for k, v in os.environ.items() if k != CACHE_ENV}
-    env |= {"XDG_CACHE_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu"}
     script = (
         "import jax, sys\n"
         "from bayescortex.experiments import cli\n"
@@ -96,9 +104,7 @@ def test_the_command_line_caches_in_the_user_cache_folder_by_default(tmp_path):
     )
 
     def cache_dir(*flags, **extra):
-        out = subprocess.run([sys.executable, "-c", script, *flags], capture_output=True,
-                             text=True, check=True, env={**env, **extra}, timeout=120)  # fmt: skip
-        return out.stdout.strip().splitlines()[-1]
+        return _last_line(script, tmp_path, *flags, **extra)
 
     assert cache_dir() == str(tmp_path / "bayescortex" / "jax")
     assert (tmp_path / "bayescortex" / "jax").is_dir()
@@ -110,8 +116,6 @@ def test_the_command_line_caches_in_the_user_cache_folder_by_default(tmp_path):
 def test_the_benchmarks_and_tests_cache_only_a_named_folder(tmp_path):
     """``cache_if_named``: no variable or ``off`` -> no cache (not the user's folder); a named
     folder -> that folder."""
-    env = {k: v for k, v in os.environ.items() if k != CACHE_ENV}
-    env |= {"XDG_CACHE_HOME": str(tmp_path), "JAX_PLATFORMS": "cpu"}
     script = (
         "import jax\n"
         "from bayescortex.experiments.compilation import cache_if_named\n"
@@ -119,9 +123,7 @@ def test_the_benchmarks_and_tests_cache_only_a_named_folder(tmp_path):
     )
 
     def cache_dir(**extra):
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                             check=True, env={**env, **extra}, timeout=120)  # fmt: skip
-        return out.stdout.strip().splitlines()[-1]
+        return _last_line(script, tmp_path, **extra)
 
     assert cache_dir() == "None None"
     assert cache_dir(**{CACHE_ENV: "off"}) == "None None"
