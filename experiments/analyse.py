@@ -20,11 +20,12 @@ import xarray as xr
 from bayescortex.analysis import bin_edges, counts_from_nwb, redundancy_summary
 from bayescortex.analysis.io import NWB_INSTALL_HINT
 
+from .options import RunOptions
 from .results import check_fields
 
 
 @dataclasses.dataclass(frozen=True)
-class AnalyseConfig:
+class AnalyseConfig(RunOptions):
     """Redundancy of a recording: I, I_shuffle, I_red and % redundancy from an NWB file."""
 
     path: str
@@ -45,16 +46,13 @@ class AnalyseConfig:
     """Random unit subsets; the estimates are medians over them."""
     bootstrap: int = 200
     """Bootstrap resamples of trials for 95% confidence intervals (0 for none)."""
-    seed: int = 0
-    """Seed of the subsets and the bootstrap."""
-    output: str = "results"
-    """Root folder of the run folders (results/analyse/<run-id>)."""
 
     def __post_init__(self):
         bin_edges(self.window, self.bins)  # ValueError naming window or bins
         check_fields(self, positive=("subsets",), non_negative=("bootstrap",))
         if self.subset_size is not None and not self.subset_size > 0:
             raise ValueError(f"subset_size: must be positive or None, got {self.subset_size}")
+        self.check_run()
 
 
 def run(config: AnalyseConfig) -> xr.Dataset:
@@ -183,6 +181,6 @@ def main(config: AnalyseConfig) -> None:
             f"{NWB_INSTALL_HINT}"
         ) from None
     text = summary_text(config, ds)
-    folder = save_run("analyse", config, ds, root=config.output, summary=text)
+    folder = save_run("analyse", config, ds, root=config.output, run_id=config.run_id, summary=text)
     print(text)
     print(f"written to {folder}")

@@ -35,10 +35,11 @@ def one_at_a_time(available: int, n_configs: int) -> Placement:
 class Experiment:
     """What the command line and the sweep need from an experiment.
 
-    ``config``: its config dataclass (with ``split() -> (static, hyper)``, and ``output``,
-    ``run_id`` and ``seed`` fields); ``run_configs(configs, placement=, progress=) ->
-    [Dataset]``: configurations sharing one static part, as one program; ``effects(ds) -> {name:
-    (value, low, high)}``: the effects of one configuration with their 95% intervals;
+    ``config``: its config dataclass (with ``split() -> (static, hyper)``; a subclass of
+    :class:`~.options.RunOptions`, for ``seed``, ``output`` and ``run_id``);
+    ``run_configs(configs, placement=, progress=) -> [Dataset]``: configurations sharing one
+    static part, as one program; ``effects(ds) -> {name: (value, low, high)}``: the effects
+    of one configuration with their 95% intervals;
     ``summary(config, ds) -> str`` and ``figures(ds) -> {name: Figure}``: the report. Optional:
     ``run(config, checkpoint_dir=, progress=) -> Dataset``, one configuration resuming from its
     checkpoints (default: ``run_configs([config])``, no resume); ``with_effects(ds)``, the

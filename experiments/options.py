@@ -1,5 +1,8 @@
-"""Options every experiment that trains the model shares: how the feedback learns and how
-passive viewing is modelled (:class:`LearningOptions`, a mixin of the experiment configs)."""
+"""Options the command configs share, as mixins: where a run goes and its root seed
+(:class:`RunOptions`, every command that writes a run folder), and how the feedback learns and
+how passive viewing is modelled (:class:`LearningOptions`, every config that trains the
+model). The recorded trials' options are
+:class:`~bayescortex.experiments.simulate.RecordingOptions`."""
 
 from __future__ import annotations
 
@@ -9,8 +12,31 @@ from typing import Literal
 
 from bayescortex.inference import learning
 
+from .results import check_run_id
+
 APICAL_BLOCKS = ("none", "learning", "recording", "both")
 """Values of ``apical_block``: where the sensory neurons' apical gain is 0."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Where a command writes its run and the root of its random numbers: the fields of every
+    command that writes a run folder (``run``, ``train``, ``simulate``, ``analyse``; inherit
+    them). Keyword-only, so a config may still declare required fields of its own."""
+
+    seed: int = 0
+    """Root seed: every random number of the run is derived from it (jax.random.fold_in), so
+    the same seed gives the same results whatever the batching."""
+    output: str = "results"
+    """Root folder: the run goes to <output>/<command>/<run_id>/."""
+    run_id: str | None = None
+    """Run folder name (default: a timestamp). Where the command resumes (run, train), an
+    unfinished run of that name is resumed; elsewhere an existing one is an error."""
+
+    def check_run(self) -> None:
+        """ValueError unless ``run_id`` follows the one rule of every command
+        (:func:`~bayescortex.experiments.results.check_run_id`)."""
+        check_run_id(self.run_id)
 
 
 @dataclasses.dataclass(frozen=True)

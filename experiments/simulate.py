@@ -44,6 +44,7 @@ from bayescortex.models import (
     task_index,
 )
 
+from .options import RunOptions
 from .results import check_fields
 
 Mode = Literal["engaged", "cut", "coupling_only", "no_accumulation"]
@@ -106,7 +107,7 @@ def context_logits(probabilities) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class RecordingOptions:
-    """How recorded trials run: trial layout, sampler choices, seed and batching.
+    """How recorded trials run: trial layout, sampler choices and batching.
 
     Shared by the configs of every command that records trials (``simulate``, ``train``).
     """
@@ -135,8 +136,6 @@ class RecordingOptions:
     x_sampler: Literal["gibbs", "mala"] = "gibbs"
     """Sampler of the neurons: 'gibbs' (exact truncated-normal updates, one neuron at a time)
     or 'mala' (reflected Langevin steps on all neurons at once)."""
-    seed: int = 0
-    """Root seed: trial n uses fold_in(key(seed), n), so results do not depend on chunk."""
     chunk: int = 512
     """Recorded trials per compiled batch (bounds memory; results equal to float rounding)."""
 
@@ -164,7 +163,7 @@ class RecordingOptions:
 
 
 @dataclasses.dataclass(frozen=True)
-class SimulateConfig(RecordingOptions):
+class SimulateConfig(RecordingOptions, RunOptions):
     """Simulate the task with the reference model at fixed feedback parameters (its choice:
     the deterministic observer, the side the final belief favours)."""
 
@@ -193,11 +192,10 @@ class SimulateConfig(RecordingOptions):
     mode: Mode = "engaged"
     """Inference mode: 'engaged' (full inference), 'cut' (no top-down signal, the authors'
     passive condition), 'coupling_only', 'no_accumulation'."""
-    output: str = "results"
-    """Root folder for run folders."""
 
     def __post_init__(self):
         super().__post_init__()
+        self.check_run()
         check_fields(self, positive=("trials", "neurons", "units"))
         check_contrasts("contrasts", self.contrasts)
         if not (math.isfinite(self.delta) and 0 <= self.delta <= MAX_DELTA):
@@ -371,6 +369,8 @@ def main(config: SimulateConfig) -> None:
         *(f"{c:8.1f}  {a:.3f}" for c, a in zip(acc.contrast.values, acc.values, strict=True)),
     ]
     summary = "\n".join(lines)
-    folder = save_run("simulate", config, ds, root=config.output, summary=summary + "\n")
+    folder = save_run(
+        "simulate", config, ds, root=config.output, run_id=config.run_id, summary=summary + "\n"
+    )
     print(summary)
     print(f"written to {folder}")

@@ -12,7 +12,8 @@ import jax.numpy as jnp
 from bayescortex.models.bci_rules import VARIANTS
 from bayescortex.models.bci_task import TaskHyper, TaskStatic
 
-from ..results import check_fields, check_run_id
+from ..options import RunOptions
+from ..results import check_fields
 
 
 class Static(NamedTuple):
@@ -48,7 +49,7 @@ CEILINGS = {
 
 
 @dataclasses.dataclass(frozen=True)
-class BCIConfig:
+class BCIConfig(RunOptions):
     """Learn a BCI task with apical instructive signals; compare learning rules."""
 
     variants: tuple[str, ...] = VARIANTS
@@ -137,12 +138,6 @@ class BCIConfig:
     neurons) and report the speed ratio there."""
     bootstrap: int = 1000
     """Resamples of the seeds for the 95% intervals."""
-    seed: int = 0
-    """Root seed; seed s of the run uses fold_in(key(seed), s)."""
-    output: str = "results"
-    """Root folder: the run goes to <output>/bci/<run_id>/."""
-    run_id: str | None = None
-    """Run folder name (default: a timestamp); an unfinished run of that name is resumed."""
 
     def __post_init__(self):
         check_fields(
@@ -193,7 +188,7 @@ class BCIConfig:
         if self.pre_outcome_window > self.steps:
             raise ValueError(f"pre_outcome_window: at most steps ({self.steps}), "
                              f"got {self.pre_outcome_window}")  # fmt: skip
-        check_run_id(self.run_id)
+        self.check_run()
 
     def task_static(self, targets: int | None = None, record: bool = True) -> TaskStatic:
         """The simulation's static part (``targets`` other than the config's keeps the number

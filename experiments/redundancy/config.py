@@ -11,9 +11,9 @@ from bayescortex.inference.modes import check_layout
 from bayescortex.models import task_index
 
 from ..learning_setup import learning_rate
-from ..options import LearningOptions
+from ..options import LearningOptions, RunOptions
 from ..protocol import Hyper, Protocol, default_chunk
-from ..results import check_fields, check_run_id
+from ..results import check_fields
 from ..simulate import MAX_DELTA, check_contrasts
 
 
@@ -122,7 +122,7 @@ texts; ``coherences`` has its own check, at most 1000)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class RedundancyConfig(LearningOptions):
+class RedundancyConfig(LearningOptions, RunOptions):
     """Train over sessions, record engaged and passive blocks, measure redundancy."""
 
     task: Literal["cardinal", "oblique"] = "cardinal"
@@ -205,12 +205,6 @@ class RedundancyConfig(LearningOptions):
     small batches keep the sampler's working set in cache (at 64 neurons 20% faster than 192
     or 512 on 2 cores; at 256 neurons 32 to 256 made no difference), 4096 on a GPU or TPU,
     which only a large batch fills). Results do not depend on it beyond float rounding."""
-    seed: int = 0
-    """Root seed; seed s of the run uses fold_in(key(seed), s)."""
-    output: str = "results"
-    """Root folder: the run goes to <output>/redundancy/<run_id>/."""
-    run_id: str | None = None
-    """Run folder name (default: a timestamp); an unfinished run of that name is resumed."""
 
     def __post_init__(self):
         check_fields(
@@ -245,7 +239,7 @@ class RedundancyConfig(LearningOptions):
                 f"record_trials: zero-signal trials ({self.zero_blocks * self.record_trials}) "
                 f"must be at least subset_size + 5 = {self.subset_size + 5}"
             )
-        check_run_id(self.run_id)
+        self.check_run()
         # The trial layout's checks (burn_in, ...), without building arrays: importing the
         # presets below starts no jax backend.
         check_layout(self.samples, self.presignal, self.burn_in, self.bins, self.trial_layout)

@@ -11,11 +11,11 @@ from bayescortex.inference.modes import check_mode_name
 from bayescortex.models import task_index
 
 from ..learning_setup import learning_rate
-from ..options import LearningOptions
+from ..options import LearningOptions, RunOptions
 from ..protocol import Hyper, Protocol
 from ..redundancy.config import LEARNING_RANGES, Range, check_ranges
 from ..redundancy.pipeline import PASSIVE, TASK_CUE
-from ..results import check_fields, check_run_id
+from ..results import check_fields
 from ..simulate import MAX_DELTA, RecordingOptions, check_contrasts
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
@@ -39,7 +39,7 @@ texts; the contrasts have their own check, at most 1000 in magnitude)."""
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig(RecordingOptions, LearningOptions):
+class TrainConfig(RecordingOptions, LearningOptions, RunOptions):
     """Train the feedback on the discrimination task, recording engaged and passive blocks.
 
     The recording flags (trial-layout, samples, presignal, burn-in, bins, frame-every, ...) are
@@ -97,10 +97,6 @@ class TrainConfig(RecordingOptions, LearningOptions):
     record_modes: tuple[RecordMode, ...] = ("engaged", "passive")
     """Recorded conditions (same stimuli in each): 'passive' as the passive flag says, any
     other name that inference mode with the task cue."""
-    output: str = "results"
-    """Root folder: the run goes to <output>/train/<run_id>/ with checkpoints/ inside."""
-    run_id: str | None = None
-    """Run folder name (default: a timestamp). An existing run's checkpoints are resumed."""
     odds_increment: float = 1.0 / 20
     """Tempering of the evidence accumulator, in (0, 1] (the reference's 1/20)."""
 
@@ -115,7 +111,7 @@ class TrainConfig(RecordingOptions, LearningOptions):
         )  # fmt: skip
         check_ranges(self, RANGES)  # first: its errors state the range
         self.check_learning()
-        check_run_id(self.run_id)
+        self.check_run()
         if not self.delta <= MAX_DELTA:
             raise ValueError(f"delta: must lie in [0, {MAX_DELTA:g}], got {self.delta}")
         if not (math.isfinite(self.odds_increment) and self.odds_increment > 0):

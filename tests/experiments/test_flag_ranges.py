@@ -8,11 +8,13 @@ import dataclasses
 
 import pytest
 
-from bayescortex.experiments import cli, experiment, results
+from bayescortex.experiments import RunOptions, cli, experiment, results
+from bayescortex.experiments.analyse import AnalyseConfig
 from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.redundancy.config import RANGES as REDUNDANCY_RANGES
 from bayescortex.experiments.training import TrainConfig
+from bayescortex.experiments.simulate import SimulateConfig
 from bayescortex.experiments.training.config import RANGES as TRAIN_RANGES
 from tests.experiments.test_nothing_silent import _help, flag_help
 
@@ -110,6 +112,8 @@ def test_one_rule_for_run_ids_everywhere(run_id, tmp_path, nothing_runs):
         lambda: RedundancyConfig(run_id=run_id),
         lambda: TrainConfig(run_id=run_id),
         lambda: BCIConfig(run_id=run_id),
+        lambda: SimulateConfig(run_id=run_id),
+        lambda: AnalyseConfig("x.nwb", "signal", (0.0, 1.0), run_id=run_id),
         lambda: results.check_run_id(run_id),
         lambda: results.save_run("x", TrainConfig(), None, root=tmp_path, run_id=run_id),
     ):
@@ -118,6 +122,16 @@ def test_one_rule_for_run_ids_everywhere(run_id, tmp_path, nothing_runs):
         assert rule in str(info.value)
     with pytest.raises(SystemExit):
         cli.main(["train", "--run-id", run_id, "--output", str(tmp_path)])
+
+
+def test_every_command_that_writes_a_run_folder_takes_the_run_options():
+    """seed, output and run_id are declared once (RunOptions) and mean the same everywhere."""
+    for command in (RedundancyConfig, TrainConfig, BCIConfig, SimulateConfig, AnalyseConfig):
+        assert issubclass(command, RunOptions), command
+        names = [f.name for f in dataclasses.fields(command)]
+        assert {"seed", "output", "run_id"} <= set(names), command
+        for field in ("seed", "output", "run_id"):
+            assert command.__dataclass_fields__[field] is RunOptions.__dataclass_fields__[field]
 
 
 def test_an_ordinary_run_id_is_accepted():

@@ -36,9 +36,10 @@ def test_one_hot_context_prior_gives_finite_trials(tmp_path):
     """A known task (p(K | q) one-hot) used to break the evidence accumulator (0 * -inf): the
     counts and beliefs stay finite, and the posterior never leaves the certain context."""
     args = ["--context-prior", "1", "0", "0", "--kappa-o", "1", "2", "--cue", "fixation"]
-    args += ["--contrasts", "0", "6", "-6", "--output", str(tmp_path)]
+    args += ["--contrasts", "0", "6", "-6", "--output", str(tmp_path), "--run-id", "known task"]
     cli_main(["simulate", *TINY.split(), *args])
     (folder,) = (tmp_path / "simulate").iterdir()
+    assert folder.name == "known task"  # --run-id names the folder, as for every command
     ds = xr.open_dataset(folder / "results.nc")
     assert np.isfinite(ds.counts.values).all() and (ds.counts.values >= 0).all()
     assert np.isfinite(ds.belief.values).all()

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from bayescortex.experiments.criteria import above_zero, evaluate_criteria, verdict_label
 from bayescortex.experiments.experiment import Experiment, register
+from bayescortex.experiments.options import RunOptions
 from bayescortex.experiments.placement import VECTORISED, over_configs
 from bayescortex.experiments.sweep import (
     parse_grid,
@@ -36,17 +37,14 @@ TRACES = []
 
 
 @dataclasses.dataclass(frozen=True)
-class ToyConfig:
+class ToyConfig(RunOptions):
     """y_s = scale * mean(z_s) + shift over ``size`` standard normals z of seed s."""
 
     scale: float = 1.0
     shift: float = 0.0
     size: int = 4
     seeds: int = 3
-    seed: int = 0
     fail: bool = False
-    output: str = "results"
-    run_id: str | None = None
 
     def __post_init__(self):
         if self.size < 1:
