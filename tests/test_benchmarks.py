@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 BENCHMARKS = sorted((Path(__file__).resolve().parent.parent / "benchmarks").glob("bench_*.py"))
@@ -168,3 +169,55 @@ def test_gpu_check_records_a_timed_out_step_and_fails(tmp_path):
     step = report["steps"]["gibbs"]
     assert step["status"] == "timeout" and step["timed_out"] and step["exit_code"] != 0
     assert report["failed_steps"] == ["gibbs"] and not report["ok"]
+
+
+@pytest.mark.examples
+def test_reward_gradient_probe_reads_a_training_run(tmp_path):
+    """``probe_reward_gradient.py`` on a tiny reward-trained run: one row per session with the
+    documented keys; at ``choice_temperature = 1`` a sampled choice is correct with probability
+    ``b`` (the final belief in the revealed category), so the pairs' mean reward and mean belief
+    estimate the same accuracy (within 4 SE of their difference)."""
+    from bayescortex.experiments import cli
+
+    flags = "--sessions 1 --neurons 16 --units 8 --trials-per-session 32 --batch 16 "
+    flags += "--record-trials 8 --samples 24 --presignal 4 --bins 2 --choice-temperature 1"
+    cli.main(["train", *flags.split(), "--output", str(tmp_path), "--run-id", "r"])
+    out = _bench(BENCHMARKS[0].parent / "probe_reward_gradient.py", str(tmp_path / "train" / "r"),
+                 "--trials", "128", "--sessions", "1", "--json", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    (row,) = [json.loads(line) for line in out.stdout.splitlines()]
+    assert row["session"] == 1 and row["trials"] == 128
+    for name in ("context_logit", "kappa_o"):
+        for stem in (f"accuracy_{name}_pairs", f"belief_{name}_pairs", f"d_reward_{name}",
+                     f"d_belief_{name}", f"spsa_{name}"):  # fmt: skip
+            assert all(np.isfinite(row[stem])), (stem, row[stem])
+        acc, se_acc = row[f"accuracy_{name}_pairs"]
+        belief, se_belief = row[f"belief_{name}_pairs"]
+        assert abs(acc - belief) < 4 * np.hypot(se_acc, se_belief), (name, acc, belief)
+
+
+@pytest.mark.examples
+def test_reward_gradient_probe_directions_are_unit_vectors():
+    """Each probed direction is 1 at exactly its parameter and 0 elsewhere."""
+    import importlib.util
+
+    import jax
+
+    from bayescortex.experiments import training
+    from bayescortex.experiments.protocol import initial_model
+
+    spec = importlib.util.spec_from_file_location(
+        "probe", BENCHMARKS[0].parent / "probe_reward_gradient.py"
+    )
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    config = training.TrainConfig(neurons=16, units=8, kappa_o=0.5)
+    model = initial_model(*config.split(), jax.random.key(0))
+    for task in (0, 1):
+        dirs = probe.unit_directions(model, 0.2, task)
+        logits = np.asarray(dirs["context_logit"].feedback.context_logits)
+        assert logits[0, task] == 1 and logits.sum() == 1
+        assert np.asarray(dirs["context_logit"].feedback.kappa_o).sum() == 0
+        kappa = np.asarray(dirs["kappa_o"].feedback.kappa_o)
+        assert kappa[task] == 1 and kappa.sum() == 1
+        assert np.asarray(dirs["kappa_o"].feedback.context_logits).sum() == 0
