@@ -13,8 +13,8 @@ from bayescortex.experiments.analyse import AnalyseConfig
 from bayescortex.experiments.bci import BCIConfig
 from bayescortex.experiments.redundancy import RedundancyConfig
 from bayescortex.experiments.redundancy.config import RANGES as REDUNDANCY_RANGES
-from bayescortex.experiments.training import TrainConfig
 from bayescortex.experiments.simulate import SimulateConfig
+from bayescortex.experiments.training import TrainConfig
 from bayescortex.experiments.training.config import RANGES as TRAIN_RANGES
 from tests.experiments.test_nothing_silent import _help, flag_help
 
