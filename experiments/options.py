@@ -10,8 +10,6 @@ import dataclasses
 import math
 from typing import Literal
 
-from bayescortex.inference import learning
-
 from .results import check_run_id
 
 APICAL_BLOCKS = ("none", "learning", "recording", "both")
@@ -37,6 +35,17 @@ class RunOptions:
         """ValueError unless ``run_id`` follows the one rule of every command
         (:func:`~bayescortex.experiments.results.check_run_id`)."""
         check_run_id(self.run_id)
+
+
+LEGACY = dict(
+    objective="joint", passive="cut", delta=0.0, sensory_rate=1.0, kappa_o=1.0,
+    none_logit=-30.0, frame_every=0, trial_layout="presignal", choice_temperature=0.0,
+)  # fmt: skip
+"""The first version's definitions, the ``--legacy`` preset of ``train`` and ``run
+redundancy``: joint-likelihood EM of the coupling from 0 with the kernel at 1, no ``none``
+context (its logit -30), passive = the top-down path cut, one static noise frame per trial,
+signal-free pre-signal sweeps (``trial_layout="presignal"``), the deterministic choice
+(``choice_temperature=0``)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,6 +116,10 @@ class LearningOptions:
 
     def check_learning(self) -> None:
         """ValueError naming the first learning field out of range."""
+        # Imported here: this module stays light (no equinox, optax) for the estimators-only
+        # install, whose `analyse` command inherits RunOptions.
+        from bayescortex.inference import learning
+
         if self.objective not in learning.OBJECTIVES:
             raise ValueError(f"objective: one of {learning.OBJECTIVES}, got {self.objective!r}")
         if self.apical_block not in APICAL_BLOCKS:

@@ -23,7 +23,7 @@ from bayescortex.analysis import percentile_interval
 from ..criteria import INCONCLUSIVE
 from ..experiment import assign_effects
 from .measures import MEASURES
-from .pipeline import MODES
+from .pipeline import RECORDED_MODES
 
 
 def _split(ds: xr.Dataset, prefix: str, names) -> tuple[xr.Dataset, xr.Dataset]:
@@ -94,7 +94,7 @@ def effects(ds: xr.Dataset) -> dict[str, tuple]:
         )
 
     out = {}
-    for mode in MODES:
+    for mode in RECORDED_MODES:
         for measure in MEASURES + COMPANIONS:
             if measure in point:
                 out[f"change_{measure}_{mode}"] = effect(point, rep, change(mode, measure))
@@ -124,7 +124,7 @@ def effects(ds: xr.Dataset) -> dict[str, tuple]:
         - change("engaged", "redundancy_irrelevant")(d),
     )  # fmt: skip
     out |= _paper_effects(point, rep, last, change)
-    for mode in MODES:
+    for mode in RECORDED_MODES:
         for phase, session in (("early", 0), ("late", last)):
             out[f"within_trial_slope_{phase}_{mode}"] = effect(
                 point, rep,
@@ -343,7 +343,7 @@ def _paper_effects(point, rep, last: int, change) -> dict:
             point, rep, lambda d: d.choice_share_along_fprime.sel(mode="engaged", session=last)
         )
     if "redundancy_dprime_top" in point:
-        for mode in MODES:
+        for mode in RECORDED_MODES:
             out[f"change_dprime_top_minus_bottom_{mode}"] = effect(
                 point, rep,
                 lambda d, m=mode: change(m, "redundancy_dprime_top")(d)

@@ -47,7 +47,9 @@ from .config import Static
 from .measures import Analysis, reference_dprime, replicate_measures
 from .selection import selection_key, selection_protocol
 
-MODES = ("engaged", "passive")
+RECORDED_MODES = ("engaged", "passive")
+"""The values of the results' ``mode`` dimension: the two recorded conditions of every session
+(not the inference modes of :data:`bayescortex.inference.MODES`)."""
 TASK_CUE, FIXATION_CUE = 0, 1
 
 

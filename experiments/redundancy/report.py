@@ -20,7 +20,7 @@ from .acceptance import PREDICTIONS, criteria, sanity_checks
 from .effect_sizes import INFORMATION_MARGIN, PASSIVE_MARGIN, equivalence_power
 from .learning_curve import learning_curve_text
 from .measures import population_sizes
-from .pipeline import MODES
+from .pipeline import RECORDED_MODES
 from .run import REFERENCE_SECONDS_PER_TRIAL
 
 
@@ -64,7 +64,7 @@ def _size_table(config, ds: xr.Dataset) -> list[str]:
         "size; information-limiting noise: I saturates while I_shuffle keeps growing); 95% CIs:",
         "  mode     session  neurons  " + "  ".join(f"{c:>24s}" for _, c in SIZE_COLUMNS),
     ]
-    for mode in MODES:
+    for mode in RECORDED_MODES:
         for session in (0, last):
             for i, n in enumerate(sizes):
                 cells = [
@@ -90,7 +90,7 @@ def _noise_table(ds: xr.Dataset) -> list[str]:
         "covariance holds only variability generated inside the model); 95% CIs:",
         "  mode     noise   session  " + "  ".join(f"{c:>24s}" for _, c in NOISE_COLUMNS),
     ]
-    for mode in MODES:
+    for mode in RECORDED_MODES:
         for noise in ("fresh", "frozen"):
             for phase, session in (("before", 0), ("after", last)):
                 if noise == "fresh":

@@ -20,7 +20,7 @@ from .config import RedundancyConfig, Static
 from .measures import ORIENTATION_BINS, trailing_dims
 from .network import BASELINES, NOISE, network_measures
 from .pipeline import (
-    MODES,
+    RECORDED_MODES,
     analysis_of,
     controls,
     controls_step,
@@ -179,7 +179,7 @@ def trials_simulated(static: Static, start: int = 0) -> int:
     n_controls = len(controls(static)) if static.controls else 0
     # Sessions >= 1 train; every session records the main blocks; 0 and the last the controls.
     control_sessions = len({0, static.sessions} & set(ran))
-    blocks = len(ran) * len(MODES) + control_sessions * n_controls
+    blocks = len(ran) * len(RECORDED_MODES) + control_sessions * n_controls
     # conditional and trial: a clamped and a free chain per trial; reward: the +- perturbed pair
     chains = 2 if p.objective in ("conditional", "reward", "trial") else 1
     training = chains * sum(1 for s in ran if s >= 1) * p.trials_per_session
@@ -203,7 +203,7 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
     data["context_posterior"] = (("seed", "session", "mode", "time", "context"), ctx)
     coords = {
         "session": np.arange(static.sessions + 1),
-        "mode": list(MODES),
+        "mode": list(RECORDED_MODES),
         "contrast": static.protocol.levels,
         "context": list(CONTEXTS),
         "seed": np.arange(config.seeds),

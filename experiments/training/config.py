@@ -10,6 +10,7 @@ from typing import Literal
 from bayescortex.inference.modes import check_mode_name
 from bayescortex.models import task_index
 
+from .. import options
 from ..learning_setup import learning_rate
 from ..options import LearningOptions, RunOptions
 from ..protocol import Hyper, Protocol
@@ -236,11 +237,6 @@ class TrainConfig(RecordingOptions, LearningOptions, RunOptions):
         return protocol, hyper
 
 
-LEGACY = TrainConfig(
-    objective="joint", passive="cut", delta=0.0, sensory_rate=1.0, kappa_o=1.0,
-    none_logit=-30.0, frame_every=0, trial_layout="presignal", choice_temperature=0.0,
-)  # fmt: skip
-"""The first version's definitions (``bayescortex train --legacy``): joint-likelihood EM of the
-coupling from 0 with the kernel at 1, no ``none`` context (its logit -30), passive = the
-top-down path cut, one static noise frame per trial, signal-free pre-signal sweeps
-(``trial_layout="presignal"``), the deterministic choice (``choice_temperature=0``)."""
+LEGACY = TrainConfig(**options.LEGACY)
+"""The first version's definitions (``bayescortex train --legacy``;
+:data:`~bayescortex.experiments.options.LEGACY`)."""

@@ -97,7 +97,7 @@ from .config import RESUMABLE, TrainConfig
 from .report import learning_curves, summary_text
 
 
-class SessionOutput(NamedTuple):
+class CurveSlice(NamedTuple):
     """One session's slice of the learning curves."""
 
     accuracy: jax.Array  # (modes, levels)
@@ -125,7 +125,7 @@ def _record(protocol: Protocol, hyper: Hyper, state: SeedState, key, session, co
     stats = record(protocol, hyper, state.model, jax.random.fold_in(skey, RECORDING_KEY),
                    bootstrap_key(key), conds)  # fmt: skip
     model = state.model
-    return SessionOutput(
+    return CurveSlice(
         accuracy=accuracy(stats),
         context=context_posterior(stats)[:, 0],
         train=_no_training(),
@@ -137,7 +137,7 @@ def _record(protocol: Protocol, hyper: Hyper, state: SeedState, key, session, co
 
 
 def session_step(config: TrainConfig, protocol: Protocol, hyper: Hyper):
-    """``step(state, session) -> (state, SessionOutput)`` for :func:`run_sessions`: train
+    """``step(state, session) -> (state, CurveSlice)`` for :func:`run_sessions`: train
     session ``session`` (from 1) on its scheduled task, then record every condition of
     ``record_modes`` (:meth:`TrainConfig.recorded`) on that task's stimuli."""
     key = jax.random.key(config.seed)
