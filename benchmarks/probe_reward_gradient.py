@@ -34,10 +34,8 @@ from bayescortex.experiments import protocol
 from bayescortex.experiments.results import load_config
 from bayescortex.experiments.training.config import TrainConfig
 from bayescortex.experiments.training.run import load_model
-from bayescortex.inference import learning
 from bayescortex.inference.reward import outcome_spec, perturbation_centre, spsa_trial
 from bayescortex.models import task_index
-from bayescortex.models.stimuli import Stimulus
 
 PROBE_KEY = 0x9E3B
 """``fold_in(key(seed), PROBE_KEY + session)`` keys a session's probe trials."""
@@ -58,11 +56,10 @@ def unit_directions(model, perturbation, task: int) -> dict:
 
 def probe(config: TrainConfig, model, key, trials: int, task: int) -> dict:
     """Per-trial rewards and beliefs of the ``+-c`` pairs along each unit direction, and the
-    training SPSA estimate's two components (arrays over trials)."""
+    training SPSA estimate's two components (arrays over trials). ``config`` must train with
+    the reward objective (its trials are then the behaving trials the probe needs)."""
     proto, hyper = config.split()
-    stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=proto.frame_every)
-    settings = protocol.record_settings(proto, hyper)
-    mode = protocol.with_apical_gain(learning.BEHAVING_MODE, hyper.apical_learning)
+    stimulus, settings, mode, _ = protocol.training_trials(proto, hyper)  # as training runs them
     c = jnp.asarray(hyper.perturbation, jnp.float32)
     table = jnp.asarray(proto.train_contrasts, jnp.float32)
     picks = jax.random.randint(jax.random.fold_in(key, 1), (trials,), 0, table.shape[0])
@@ -123,6 +120,8 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--json", action="store_true", help="one JSON line per session")
     args = parser.parse_args(argv)
     config = load_config(TrainConfig, args.run / "config.json")
+    if config.objective != "reward":
+        raise SystemExit(f"{args.run}: trained with objective {config.objective!r}, not 'reward'")
     sessions = (
         [int(s) for s in args.sessions.split(",")] if args.sessions
         else list(range(config.sessions % 4 or 4, config.sessions + 1, 4))

@@ -280,6 +280,25 @@ def init_state(protocol: Protocol, hyper: Hyper, key: PRNGKeyArray) -> SeedState
 # -- training -----------------------------------------------------------------------------------
 
 
+def training_trials(protocol: Protocol, hyper: Hyper):
+    """``(stimulus, settings, mode, chain)`` of a session's training trials under
+    ``protocol.objective`` (:func:`train_session`; ``chain``: the trial objective's, else None)."""
+    if protocol.objective == "joint":
+        stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=0)
+        settings = train_settings(protocol, hyper)
+    else:
+        stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
+        settings = record_settings(protocol, hyper)
+    # The trial objective's chains: train_sweeps sweeps over all of a trial's signal frames.
+    chain = train_settings(protocol, hyper) if protocol.objective == "trial" else None
+    mode = learning.BEHAVING_MODE
+    # The reward objective is defined on the behaving decision: it never swaps the inference.
+    if protocol.learning_inference == "exact" and protocol.objective != "reward":
+        settings, mode = dataclasses.replace(settings, odds_increment=1.0), learning.EXACT_MODE
+    mode = with_apical_gain(mode, hyper.apical_learning)
+    return stimulus, settings, mode, chain
+
+
 def train_session(
     protocol: Protocol, hyper: Hyper, state: SeedState, key: PRNGKeyArray, task
 ) -> tuple[SeedState, TrainInfo]:
@@ -306,19 +325,7 @@ def train_session(
     )
     tasks = jnp.full((protocol.batch,), task, dtype=jnp.int32)
     opt = optimizer(protocol, hyper)
-    if protocol.objective == "joint":
-        stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=0)
-        settings = train_settings(protocol, hyper)
-    else:
-        stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
-        settings = record_settings(protocol, hyper)
-    # The trial objective's chains: train_sweeps sweeps over all of a trial's signal frames.
-    chain = train_settings(protocol, hyper) if protocol.objective == "trial" else None
-    mode = learning.BEHAVING_MODE
-    # The reward objective is defined on the behaving decision: it never swaps the inference.
-    if protocol.learning_inference == "exact" and protocol.objective != "reward":
-        settings, mode = dataclasses.replace(settings, odds_increment=1.0), learning.EXACT_MODE
-    mode = with_apical_gain(mode, hyper.apical_learning)
+    stimulus, settings, mode, chain = training_trials(protocol, hyper)
     params, static = eqx.partition(state, eqx.is_array)
 
     def step(carry, inputs):
