@@ -20,8 +20,7 @@ import xarray as xr
 from bayescortex.analysis import bin_edges, counts_from_nwb, redundancy_summary
 from bayescortex.analysis.io import NWB_INSTALL_HINT
 
-from .options import RunOptions
-from .results import check_fields
+from .results import RunOptions, check_fields
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ class Experiment:
     """What the command line and the sweep need from an experiment.
 
     ``config``: its config dataclass (with ``split() -> (static, hyper)``; a subclass of
-    :class:`~.options.RunOptions`, for ``seed``, ``output`` and ``run_id``);
+    :class:`~.results.RunOptions`, for ``seed``, ``output`` and ``run_id``);
     ``run_configs(configs, placement=, progress=) -> [Dataset]``: configurations sharing one
     static part, as one program; ``effects(ds) -> {name: (value, low, high)}``: the effects
     of one configuration with their 95% intervals;

@@ -1,8 +1,8 @@
-"""Options the command configs share, as mixins: where a run goes and its root seed
-(:class:`RunOptions`, every command that writes a run folder), and how the feedback learns and
-how passive viewing is modelled (:class:`LearningOptions`, every config that trains the
-model). The recorded trials' options are
-:class:`~bayescortex.experiments.simulate.RecordingOptions`."""
+"""Options every experiment that trains the model shares: how the feedback learns and how
+passive viewing is modelled (:class:`LearningOptions`, a mixin of the experiment configs), and
+the first version's definitions (:data:`LEGACY`). Where a run goes and its root seed are
+:class:`~bayescortex.experiments.results.RunOptions` (every command); the recorded trials'
+options are :class:`~bayescortex.experiments.simulate.RecordingOptions`."""
 
 from __future__ import annotations
 
@@ -10,31 +10,10 @@ import dataclasses
 import math
 from typing import Literal
 
-from .results import check_run_id
+from bayescortex.inference import learning
 
 APICAL_BLOCKS = ("none", "learning", "recording", "both")
 """Values of ``apical_block``: where the sensory neurons' apical gain is 0."""
-
-
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class RunOptions:
-    """Where a command writes its run and the root of its random numbers: the fields of every
-    command that writes a run folder (``run``, ``train``, ``simulate``, ``analyse``; inherit
-    them). Keyword-only, so a config may still declare required fields of its own."""
-
-    seed: int = 0
-    """Root seed: every random number of the run is derived from it (jax.random.fold_in), so
-    the same seed gives the same results whatever the batching."""
-    output: str = "results"
-    """Root folder: the run goes to <output>/<command>/<run_id>/."""
-    run_id: str | None = None
-    """Run folder name (default: a timestamp). Where the command resumes (run, train), an
-    unfinished run of that name is resumed; elsewhere an existing one is an error."""
-
-    def check_run(self) -> None:
-        """ValueError unless ``run_id`` follows the one rule of every command
-        (:func:`~bayescortex.experiments.results.check_run_id`)."""
-        check_run_id(self.run_id)
 
 
 LEGACY = dict(
@@ -116,10 +95,6 @@ class LearningOptions:
 
     def check_learning(self) -> None:
         """ValueError naming the first learning field out of range."""
-        # Imported here: this module stays light (no equinox, optax) for the estimators-only
-        # install, whose `analyse` command inherits RunOptions.
-        from bayescortex.inference import learning
-
         if self.objective not in learning.OBJECTIVES:
             raise ValueError(f"objective: one of {learning.OBJECTIVES}, got {self.objective!r}")
         if self.apical_block not in APICAL_BLOCKS:

@@ -90,6 +90,27 @@ def check_run_id(run_id: str | None) -> None:
         raise ValueError(f"run_id: {RUN_ID_RULE}; got {run_id!r}")
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class RunOptions:
+    """Where a command writes its run and the root of its random numbers: the fields of every
+    command that writes a run folder (``run``, ``train``, ``simulate``, ``analyse``; inherit
+    them). Keyword-only, so a config may still declare required fields of its own."""
+
+    seed: int = 0
+    """Root seed: every random number of the run is derived from it (jax.random.fold_in), so
+    the same seed gives the same results whatever the batching."""
+    output: str = "results"
+    """Root folder: the run goes to <output>/<command>/<run_id>/."""
+    run_id: str | None = None
+    """Run folder name (default: a timestamp). Where the command resumes (run, train), an
+    unfinished run of that name is resumed; elsewhere an existing one is an error."""
+
+    def check_run(self) -> None:
+        """ValueError unless ``run_id`` follows the one rule of every command
+        (:func:`check_run_id`)."""
+        check_run_id(self.run_id)
+
+
 def config_dict(config) -> dict:
     """A dataclass config as a JSON-ready dict (tuples become lists).
 

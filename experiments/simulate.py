@@ -44,8 +44,7 @@ from bayescortex.models import (
     task_index,
 )
 
-from .options import RunOptions
-from .results import check_fields
+from .results import RunOptions, check_fields
 
 Mode = Literal["engaged", "cut", "coupling_only", "no_accumulation"]
 """Inference modes (:data:`bayescortex.inference.MODES`)."""

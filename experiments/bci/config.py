@@ -12,8 +12,7 @@ import jax.numpy as jnp
 from bayescortex.models.bci_rules import VARIANTS
 from bayescortex.models.bci_task import TaskHyper, TaskStatic
 
-from ..options import RunOptions
-from ..results import check_fields
+from ..results import RunOptions, check_fields
 
 
 class Static(NamedTuple):

@@ -12,9 +12,9 @@ from bayescortex.models import task_index
 
 from .. import options
 from ..learning_setup import learning_rate
-from ..options import LearningOptions, RunOptions
+from ..options import LearningOptions
 from ..protocol import Hyper, Protocol, default_chunk
-from ..results import check_fields
+from ..results import RunOptions, check_fields
 from ..simulate import MAX_DELTA, check_contrasts
 
 

@@ -12,11 +12,11 @@ from bayescortex.models import task_index
 
 from .. import options
 from ..learning_setup import learning_rate
-from ..options import LearningOptions, RunOptions
+from ..options import LearningOptions
 from ..protocol import Hyper, Protocol
 from ..redundancy.config import LEARNING_RANGES, Range, check_ranges
 from ..redundancy.pipeline import PASSIVE, TASK_CUE
-from ..results import check_fields
+from ..results import RunOptions, check_fields
 from ..simulate import MAX_DELTA, RecordingOptions, check_contrasts
 
 RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")

@@ -20,8 +20,8 @@ from matplotlib.figure import Figure
 
 from bayescortex.experiments.criteria import above_zero, evaluate_criteria, verdict_label
 from bayescortex.experiments.experiment import Experiment, register
-from bayescortex.experiments.options import RunOptions
 from bayescortex.experiments.placement import VECTORISED, over_configs
+from bayescortex.experiments.results import RunOptions
 from bayescortex.experiments.sweep import (
     parse_grid,
     points,
