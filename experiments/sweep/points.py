@@ -10,9 +10,9 @@ import typing
 
 import numpy as np
 
-from ..results import PLACE, _coerce
+from ..results import _coerce
 
-NOT_SWEPT = PLACE
+NOT_SWEPT = ("output", "run_id")
 """Config fields that say where results go, not what is computed."""
 
 
