@@ -42,6 +42,21 @@ def test_a_second_process_loads_the_program_from_the_cache(tmp_path):
     assert first["hits"] == 0 and first["misses"] >= 1  # the function (and jnp.arange's)
     assert (second["hits"], second["misses"]) == (first["misses"], 0)
     assert any((tmp_path / "cache").iterdir())
+    # Bounded, hence locked: jax takes its file lock around every read and write, so another
+    # process never loads a half-written program (experiments/compilation.py).
+    assert (tmp_path / "cache" / ".lockfile").exists()
+
+
+def test_a_folder_an_unbounded_cache_wrote_still_stores_new_programs(tmp_path):
+    # An entry as jax's unbounded cache (bayescortex before the bound) left it: no access time.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "jit_old_program-0123abcd-cache").write_bytes(b"an older program")
+    first = _run(str(cache))
+    second = _run(str(cache))
+    assert first["misses"] >= 1
+    assert (second["hits"], second["misses"]) == (first["misses"], 0)  # they were stored
+    assert len(list(cache.glob("*-cache"))) == 1 + first["misses"]
 
 
 def test_the_environment_variable_enables_the_cache(tmp_path):
