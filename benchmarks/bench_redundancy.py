@@ -193,7 +193,7 @@ def profile(config: RedundancyConfig) -> dict:
             static, placement, *args, session, conds))  # fmt: skip
         dp = stage(f"reference d' {label}", lambda: P.reference(dprimes, placement))
         return stage(f"measures {label}", lambda: P.measure_configs(
-            static, placement, stats, dp, args[2], session, stream))  # fmt: skip
+            static, placement, args[0], stats, dp, args[2], session, stream))  # fmt: skip
 
     states = stage("initial states", lambda: P.init_states(static, hypers, keys))
     out0 = record_measure("session 0", states, 0, P.main_conditions(static), 0)
@@ -269,7 +269,7 @@ def _programs(config: RedundancyConfig, seeds: int) -> list[dict]:
     programs = {
         "training": (P.train_configs, (static, VECTORISED, hypers, states, keys, 1)),
         "recording": (P.record_configs, (static, VECTORISED, hypers, states, keys, 0, conds)),
-        "measures": (P.measure_configs, (static, VECTORISED, stats, dprime, keys, 0, 0)),
+        "measures": (P.measure_configs, (static, VECTORISED, hypers, stats, dprime, keys, 0, 0)),
         "classic baselines": (
             N._networks,
             (static, graphdef, VECTORISED, hypers, keys, target, params),

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 
 from bayescortex.experiments import training
-from bayescortex.experiments.protocol import conditions, record_settings, train_settings
+from bayescortex.experiments.blocks import conditions
+from bayescortex.experiments.protocol import record_settings, train_settings
 from bayescortex.inference import inference_mode, simulate_trials
 from bayescortex.models import Stimulus
 

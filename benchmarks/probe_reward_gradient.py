@@ -61,7 +61,7 @@ def probe(config: TrainConfig, model, key, trials: int, task: int) -> dict:
     proto, hyper = config.split()
     stimulus, settings, mode, _ = protocol.training_trials(proto, hyper)  # as training runs them
     c = jnp.asarray(hyper.perturbation, jnp.float32)
-    table = jnp.asarray(proto.train_contrasts, jnp.float32)
+    table = jnp.asarray(hyper.train_contrasts, jnp.float32)
     picks = jax.random.randint(jax.random.fold_in(key, 1), (trials,), 0, table.shape[0])
     ids, contrasts = jnp.arange(trials), table[picks]
     directions = unit_directions(model, c, task)

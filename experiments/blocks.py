@@ -29,12 +29,41 @@ from bayescortex.analysis.moments import (
     moments_from_trials,
     poisson_weights,
 )
-from bayescortex.inference import gibbs
+from bayescortex.inference import InferenceMode, gibbs
 from bayescortex.inference.trial import simulate_trial
 from bayescortex.models import CONTEXTS, HierarchicalModel, Stimulus, is_correct
 
 from .keys import FROZEN_IMAGES
-from .protocol import Conditions, Hyper, Protocol, record_settings, trial_table, with_apical_gain
+from .protocol import (
+    Hyper,
+    Protocol,
+    record_settings,
+    trial_levels,
+    trial_table,
+    with_apical_gain,
+)
+
+
+class Conditions(NamedTuple):
+    """Recorded conditions, a leading axis: inference mode knobs, the task shown, the cue
+    (0: task trial, 1: passive fixation), and frozen noise (1: every trial of a level sees the
+    same noise images, so the block's covariance holds only variability generated inside the
+    model; 0: fresh noise every trial)."""
+
+    mode: InferenceMode
+    task: Int[Array, " conditions"]
+    cue: Int[Array, " conditions"]
+    frozen: Int[Array, " conditions"]
+
+
+def conditions(
+    modes: list[InferenceMode], tasks: list[int], cues: list[int], frozen: list[int] | None = None
+) -> Conditions:
+    """Stack modes, tasks, cues and frozen-noise flags (default: fresh noise) into a
+    :class:`Conditions` axis."""
+    stacked = jax.tree.map(lambda *a: jnp.stack(a), *modes)
+    frozen = [0] * len(modes) if frozen is None else frozen
+    return Conditions(stacked, *(jnp.asarray(v, dtype=jnp.int32) for v in (tasks, cues, frozen)))
 
 
 class ZeroTrials(NamedTuple):
@@ -80,7 +109,7 @@ def _chunk_plan(protocol: Protocol):
     """Static chunk plan of a block: trial ids ``(chunks, size)``, which are real, and which
     chunks hold zero-signal trials (zero-signal and signal trials never share a chunk, so only
     the former pay for the covariance)."""
-    level, _ = trial_table(protocol)
+    level = trial_levels(protocol)
     zero, signal = np.flatnonzero(level == 0), np.flatnonzero(level != 0)
     first = zero if zero.size else signal
     n_first_chunks = -(-first.size // protocol.chunk)
@@ -117,10 +146,10 @@ def record(
     :func:`replicate_moments` gives a replicate's complete statistics. A condition with ``frozen``
     shows every trial of a level the same images (the chains' randomness stays per trial).
     """
-    level, contrast = trial_table(protocol)
+    level, contrast = trial_table(protocol, hyper.coherences)
     settings = record_settings(protocol, hyper)
     stimulus = Stimulus(noise_sd=hyper.noise_sd, frame_every=protocol.frame_every)
-    n_levels = len(protocol.levels)
+    n_levels = protocol.n_levels
     n_rep = protocol.resamples + 1
     shape = (protocol.bins + 1, protocol.neurons)
     dtype = model.fields.dtype

@@ -4,18 +4,17 @@ Every experiment that trains the feedback over sessions and records responses is
 the functions here, each a pure function of
 
 - ``protocol``: a :class:`Protocol`, the hashable static part of a configuration (sizes, trial
-  layout, which sampler and optimiser, the recorded signal levels). Changing it recompiles;
+  layout, which sampler and optimiser, how many signal levels). Changing it recompiles;
 - ``hyper``: a :class:`Hyper`, an equinox Module whose leaves are arrays (learning rate,
-  odds increment, contrast prior, initial feedback values, ...). Changing a value never
-  recompiles, and a sweep can ``vmap`` over it;
+  odds increment, contrast prior, initial feedback values, the contrasts shown, ...).
+  Changing a value never recompiles, and a sweep can ``vmap`` over it;
 - an explicit key.
 
 One seed (an "animal") is a :class:`SeedState` (model, optimiser state, the parameters before
-the last step); seeds are a leading array axis (``vmap``), as are the recorded conditions
-(inference mode, task shown and cue; :class:`Conditions`). Recording a block and its streamed
-statistics are :mod:`.blocks`; every key constant (which ``fold_in`` salt draws what) is
-:mod:`.keys`; the default step sizes, the optimiser and the learned values as a named vector
-are :mod:`.learning_setup`.
+the last step); seeds are a leading array axis (``vmap``). Recording a block (its conditions a
+leading axis too) and its streamed statistics are :mod:`.blocks`; every key constant is
+:mod:`.keys`; default step sizes, the optimiser and the learned values as a named vector are
+:mod:`.learning_setup`.
 """
 
 from __future__ import annotations
@@ -29,9 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray
 
-from bayescortex.analysis.recording import SignalLayout
 from bayescortex.inference import InferenceMode, SamplerSettings, exposure, learning
 from bayescortex.models import (
     CONTEXTS,
@@ -74,7 +72,6 @@ class Protocol(NamedTuple):
     batch: int = 32
     train_sweeps: int = 40
     train_burn_in: int = 10
-    train_contrasts: tuple[float, ...] = (3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
     samples: int = 100
     presignal: int = 20
     burn_in: int = 3
@@ -84,7 +81,7 @@ class Protocol(NamedTuple):
     contrast_prior: Literal["slow", "clamped"] = "slow"
     x_sampler: Literal["gibbs", "mala"] = "gibbs"
     mala_steps: int = 5
-    coherences: tuple[float, ...] = (3.0, 6.0, 9.0, 12.0)
+    n_coherences: int = 4  # recorded coherences (their values: Hyper.coherences)
     zero_trials: int = 192
     trials_per_level: int = 96
     chunk: int = 512
@@ -92,24 +89,20 @@ class Protocol(NamedTuple):
     passive_exposure: int = 0  # fixation trials per session that update p(K | fixation)
 
     @property
-    def layout(self) -> SignalLayout:
-        """Recorded levels in block order: zero signal, then ``+c``, ``-c`` per coherence."""
-        n = len(self.coherences)
-        return SignalLayout(
-            tuple(self.coherences), self.zero_trials, (self.trials_per_level,) * n,
-            (self.trials_per_level,) * n,
-        )  # fmt: skip
+    def sizes(self) -> tuple[int, ...]:
+        """Trials of every recorded level in block order: zero signal, then ``+c``, ``-c`` per
+        coherence (ascending)."""
+        return (self.zero_trials,) + (self.trials_per_level,) * (2 * self.n_coherences)
 
     @property
-    def levels(self) -> np.ndarray:
-        """Signed contrast of every level, in block order."""
-        signed = [s * c for c in self.coherences for s in (1.0, -1.0)]
-        return np.asarray([0.0, *signed])
+    def n_levels(self) -> int:
+        """Recorded signal levels: zero signal and ``+c``, ``-c`` per coherence."""
+        return 2 * self.n_coherences + 1
 
     @property
     def record_trials(self) -> int:
         """Trials of one recorded block."""
-        return self.layout.n_trials
+        return sum(self.sizes)
 
 
 class Hyper(eqx.Module):
@@ -128,7 +121,11 @@ class Hyper(eqx.Module):
     ``learning_rate`` (:func:`expose`; unused unless ``Protocol.passive_exposure > 0``);
     ``choice_temperature`` how a behaving trial's choice follows its final belief
     (:func:`~bayescortex.inference.trial.decide`; 1: a sample from the belief, 0: the
-    deterministic observer).
+    deterministic observer). ``coherences`` are the recorded blocks' unsigned contrasts,
+    ascending (each shown at ``+c`` and ``-c``; as many as ``Protocol.n_coherences``),
+    ``train_contrasts`` the signed contrasts training trials draw from (uniformly); their
+    values are leaves like every other knob (a sweep over them compiles once), their counts
+    are shapes.
     ``network_*``: the
     classic baselines' Adam step size, the weight ``lambda_TC`` of the total-correlation
     penalty of the efficient-coding baseline, and the weight ``lambda_E`` of both baselines'
@@ -156,28 +153,12 @@ class Hyper(eqx.Module):
     network_learning_rate: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=3e-4)
     network_tc: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1.0)
     network_energy: Float[Array, ""] = eqx.field(converter=jnp.asarray, default=1e-3)
-
-
-class Conditions(NamedTuple):
-    """Recorded conditions, a leading axis: inference mode knobs, the task shown, the cue
-    (0: task trial, 1: passive fixation), and frozen noise (1: every trial of a level sees the
-    same noise images, so the block's covariance holds only variability generated inside the
-    model; 0: fresh noise every trial)."""
-
-    mode: InferenceMode
-    task: Int[Array, " conditions"]
-    cue: Int[Array, " conditions"]
-    frozen: Int[Array, " conditions"]
-
-
-def conditions(
-    modes: list[InferenceMode], tasks: list[int], cues: list[int], frozen: list[int] | None = None
-) -> Conditions:
-    """Stack modes, tasks, cues and frozen-noise flags (default: fresh noise) into a
-    :class:`Conditions` axis."""
-    stacked = jax.tree.map(lambda *a: jnp.stack(a), *modes)
-    frozen = [0] * len(modes) if frozen is None else frozen
-    return Conditions(stacked, *(jnp.asarray(v, dtype=jnp.int32) for v in (tasks, cues, frozen)))
+    coherences: Float[Array, " coherences"] = eqx.field(
+        converter=jnp.asarray, default=(3.0, 6.0, 9.0, 12.0)
+    )
+    train_contrasts: Float[Array, " train_contrasts"] = eqx.field(
+        converter=jnp.asarray, default=(3.0, -3.0, 6.0, -6.0, 9.0, -9.0, 12.0, -12.0)
+    )
 
 
 def with_apical_gain(mode: InferenceMode, gain) -> InferenceMode:
@@ -316,7 +297,7 @@ def train_session(
     the diagnostics are the task training's.
     """
     steps = protocol.trials_per_session // protocol.batch
-    contrasts = jnp.asarray(protocol.train_contrasts)
+    contrasts = hyper.train_contrasts
     picks = jax.random.randint(
         jax.random.fold_in(key, TRAIN_CONTRAST_KEY), (steps, protocol.batch), 0, contrasts.shape[0]
     )
@@ -368,7 +349,7 @@ def expose(
     contrast draws and the trials; minibatch ``b``'s trial ``n`` uses ``fold_in(fold_in(trial
     key, b), n)``."""
     steps = protocol.passive_exposure // protocol.batch
-    _, table = trial_table(protocol)
+    _, table = trial_table(protocol, hyper.coherences)
     k_pick, k_trials = jax.random.split(key)
     picks = jax.random.randint(k_pick, (steps, protocol.batch), 0, table.shape[0])
     contrasts = jnp.asarray(table, model.fields.dtype)[picks]
@@ -394,7 +375,26 @@ def expose(
 # -- recording ----------------------------------------------------------------------------------
 
 
-def trial_table(protocol: Protocol):
-    """Static level index and signed contrast of every trial of a block, in block order."""
-    level = np.repeat(np.arange(len(protocol.levels)), protocol.layout.sizes)
-    return level, protocol.levels[level]
+def signed_levels(coherences, xp=jnp) -> Float[Array, " levels"]:
+    """Signed contrast of every recorded level in block order: 0, then ``+c``, ``-c`` per
+    coherence (``coherences`` ascending); ``xp=numpy`` for a concrete (float64) array.
+
+    >>> signed_levels(np.array([3.0, 6.0]), np).tolist()
+    [0.0, 3.0, -3.0, 6.0, -6.0]
+    """
+    c = xp.asarray(coherences)
+    return xp.concatenate([xp.zeros(1, c.dtype), xp.stack([c, -c], axis=1).reshape(-1)])
+
+
+def trial_levels(protocol: Protocol) -> np.ndarray:
+    """Static level index of every trial of a block, in block order."""
+    return np.repeat(np.arange(protocol.n_levels), protocol.sizes)
+
+
+def trial_table(protocol: Protocol, coherences) -> tuple[np.ndarray, Float[Array, " trials"]]:
+    """Level index (static) and signed contrast (from the traced ``coherences``) of every trial
+    of a block, in block order."""
+    coherences, level = jnp.asarray(coherences), trial_levels(protocol)
+    if coherences.shape != (protocol.n_coherences,):
+        raise ValueError(f"coherences: need {protocol.n_coherences} values, got {coherences}")
+    return level, signed_levels(coherences)[level]

@@ -267,7 +267,7 @@ class RedundancyConfig(LearningOptions, RunOptions):
             bins=self.bins,
             trial_layout=self.trial_layout,
             frame_every=self.frame_every,
-            coherences=tuple(sorted(float(c) for c in self.coherences)),
+            n_coherences=len(self.coherences),
             zero_trials=self.zero_blocks * self.record_trials,
             trials_per_level=self.record_trials,
             chunk=self.chunk or default_chunk(),
@@ -291,6 +291,7 @@ class RedundancyConfig(LearningOptions, RunOptions):
             learning_rate=self.step_size, odds_increment=self.odds_increment,
             network_tc=self.network_tc, network_energy=self.network_energy,
             network_learning_rate=self.network_learning_rate,
+            coherences=sorted(float(c) for c in self.coherences),
             **self.learning_hyper(),
         )  # fmt: skip
         return static, hyper

@@ -68,9 +68,10 @@ def task_relevant(n_neurons: int, task: int) -> np.ndarray:
 
 
 class Analysis(NamedTuple):
-    """Static description of the measures (hashable)."""
+    """Description of the measures: sizes and groups (static), and ``ds`` (``2c`` per
+    coherence, an array that may be traced). Built inside the compiled programs."""
 
-    ds: tuple[float, ...]  # 2c per coherence
+    ds: jax.Array | tuple[float, ...]  # 2c per coherence (a traced leaf: Hyper.coherences)
     subset_size: int
     bins: int  # within-trial bins in the statistics (0: whole trial only)
     groups: tuple[tuple[str, tuple[int, ...]], ...] = ()  # named neuron groups
@@ -86,7 +87,7 @@ class Analysis(NamedTuple):
             ("irrelevant", tuple(np.flatnonzero(~relevant).tolist())),
         )
         size = min(subset_size // 2, *(len(g) for _, g in groups))
-        ds = tuple(2.0 * float(c) for c in coherences)
+        ds = 2.0 * jnp.asarray(coherences)
         return cls(ds, subset_size, bins, groups, size, task, population_sizes(subset_size))
 
 

@@ -46,7 +46,7 @@ from ..discriminative import (
 )
 from ..keys import NETWORK_KEY, bootstrap_key
 from ..placement import VECTORISED, Placement, over_configs
-from ..protocol import Hyper, trial_table
+from ..protocol import Hyper, signed_levels, trial_table
 from .config import Static
 from .measures import Analysis, replicate_measures
 
@@ -111,16 +111,15 @@ def _networks(static: Static, graphdef, placement: Placement, hypers, keys, targ
 
 def _networks_one(static: Static, graphdef, hyper: Hyper, seed_keys, target, params):
     p = static.protocol
-    level, contrasts = trial_table(p)
-    n_levels = len(p.levels)
+    level, contrasts = trial_table(p, hyper.coherences)
+    n_levels = p.n_levels
     lv = jnp.asarray(level)
     contrasts = jnp.asarray(contrasts, jnp.float32)
-    signal = jnp.asarray([c for c in p.levels if c != 0], jnp.float32)
+    signal = jnp.asarray(signed_levels(hyper.coherences)[1:], jnp.float32)
     stimulus = Stimulus(noise_sd=hyper.noise_sd)
     analysis = Analysis(
-        tuple(2.0 * c for c in p.coherences), min(static.subset_size, static.network_hidden),
-        bins=0,
-    )  # fmt: skip
+        2.0 * hyper.coherences, min(static.subset_size, static.network_hidden), bins=0
+    )
     zero = np.flatnonzero(level == 0)
     lambdas = jnp.stack([jnp.zeros_like(hyper.network_tc), hyper.network_tc])
     steps = static.network_steps

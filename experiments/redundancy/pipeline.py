@@ -27,22 +27,14 @@ import numpy as np
 
 from bayescortex.inference import inference_mode
 
-from ..blocks import accuracy, context_posterior, record
+from ..blocks import Conditions, accuracy, conditions, context_posterior, record
 from ..keys import RECORDING_KEY, SUBSET_KEY, bootstrap_key, session_key
 from ..learning_setup import feedback_parameters
 from ..learning_setup import parameter_names as protocol_parameter_names
 from ..placement import VECTORISED, Placement, over_configs, put
 from ..placement import seed_keys as seed_keys  # re-exported: the pipeline's seed axis
 from ..placement import stack_configs as stack_configs  # and its configuration axis
-from ..protocol import (
-    Conditions,
-    Hyper,
-    SeedState,
-    TrainInfo,
-    conditions,
-    init_state,
-    train_session,
-)
+from ..protocol import Hyper, SeedState, TrainInfo, init_state, train_session
 from .config import Static
 from .measures import Analysis, reference_dprime, replicate_measures
 from .selection import selection_key, selection_protocol
@@ -64,9 +56,9 @@ class SessionOutput(NamedTuple):
     parameters: jax.Array  # learning_setup.feedback_parameters, named by parameter_names
 
 
-def analysis_of(static: Static) -> Analysis:
+def analysis_of(static: Static, hyper: Hyper) -> Analysis:
     p = static.protocol
-    return Analysis.for_model(p.coherences, p.neurons, static.task, static.subset_size, p.bins)
+    return Analysis.for_model(hyper.coherences, p.neurons, static.task, static.subset_size, p.bins)
 
 
 def _parameters(state: SeedState) -> jax.Array:
@@ -138,14 +130,14 @@ def seed_record(static: Static, hyper: Hyper, state: SeedState, seed_key, sessio
     return stats, seed_dprime(static, hyper, state, skey, conds)
 
 
-def seed_measures(static: Static, stats, dprime, seed_key, session, stream=0):
+def seed_measures(static: Static, hyper: Hyper, stats, dprime, seed_key, session, stream=0):
     """The measures of a seed's recorded blocks: ``(point, resampled, accuracy, context)``
     with a leading condition axis. ``dprime`` (per neuron, :func:`seed_dprime`, from the
     held-out block) ranks the d' groups; ``stream`` (0 for the main blocks, 1, 2, ... for the
     controls) selects the neuron subsets of the measures."""
     key = jax.random.fold_in(jax.random.fold_in(session_key(seed_key, session), SUBSET_KEY), stream)
     point, resampled = replicate_measures(
-        analysis_of(static), stats, key,
+        analysis_of(static, hyper), stats, key,
         n_subsets=static.subsets, boot_subsets=static.bootstrap_subsets, dprime=dprime,
     )  # fmt: skip
     return point, resampled, accuracy(stats), context_posterior(stats)[:, 0]
@@ -159,7 +151,7 @@ def seed_dprime(static: Static, hyper: Hyper, state: SeedState, skey, conds):
     passive block of the main pair) ranks the d' groups of every condition's measures.
     Recorded where each condition is, so that only this small array has to reach the other
     condition's device."""
-    analysis = analysis_of(static)
+    analysis = analysis_of(static, hyper)
     key = selection_key(skey)  # the held-out block's images, chains and (unused) weights
     held = record(selection_protocol(static.protocol), hyper, state.model, key, key, conds)
     n = jax.tree.leaves(conds)[0].shape[0]
@@ -178,9 +170,9 @@ def _record_one(static, hyper, states, keys, session, conds):
     )
 
 
-def _measures_one(static, stats, dprime, keys, session, stream):
-    return jax.vmap(seed_measures, in_axes=(None, 0, 0, 0, None, None))(
-        static, stats, dprime, keys, session, stream
+def _measures_one(static, hyper, stats, dprime, keys, session, stream):
+    return jax.vmap(seed_measures, in_axes=(None, None, 0, 0, 0, None, None))(
+        static, hyper, stats, dprime, keys, session, stream
     )
 
 
@@ -205,13 +197,17 @@ def record_configs(
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
-def measure_configs(static: Static, placement: Placement, stats, dprime, keys, session, stream):
+def measure_configs(
+    static: Static, placement: Placement, hypers: Hyper, stats, dprime, keys, session, stream
+):  # fmt: skip
     """:func:`seed_measures` of every configuration and seed, the conditions split over
     ``placement.conditions`` devices as in the recording (each condition's measures need its
     own block and ``dprime`` only). Like the recording it calls no library kernel on CPU (the
     random subsets are drawn with a sort, the whitening is a loop Cholesky; a test checks)."""
     one = functools.partial(_measures_one, static)
-    return over_configs(one, placement, 3, split=(0, 2))(stats, dprime, keys, session, stream)
+    return over_configs(one, placement, 4, split=(1, 2))(
+        hypers, stats, dprime, keys, session, stream
+    )
 
 
 def record_and_measure(
@@ -222,8 +218,9 @@ def record_and_measure(
     args = put((hypers, states, keys), placement, 3, split=True)
     stats, dprimes = record_configs(static, placement, *args, session, conds)
     return measure_configs(
-        static, placement, stats, reference(dprimes, placement), args[2], session, stream
-    )
+        static, placement, args[0], stats, reference(dprimes, placement), args[2], session,
+        stream,
+    )  # fmt: skip
 
 
 def reference(dprimes, placement: Placement):

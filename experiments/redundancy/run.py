@@ -14,14 +14,14 @@ from bayescortex.models import CONTEXTS
 
 from ..compilation import compile_time
 from ..placement import Placement, kernel_placement, one_run, shared_static, take_config
+from ..protocol import signed_levels
 from ..results import config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
-from .measures import ORIENTATION_BINS, trailing_dims
+from .measures import ORIENTATION_BINS, population_sizes, trailing_dims
 from .network import BASELINES, NOISE, network_measures
 from .pipeline import (
     RECORDED_MODES,
-    analysis_of,
     controls,
     controls_step,
     init_states,
@@ -189,6 +189,7 @@ def trials_simulated(static: Static, start: int = 0) -> int:
 
 
 def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
+    coherences = sorted(float(c) for c in config.coherences)
     pick = _pick(config.seed, config.bootstrap, config.seeds)
     main = [o[0] for o in outputs]
     point = _stack(main, lambda o: o.point)
@@ -204,14 +205,14 @@ def _dataset(config, static: Static, outputs, networks) -> xr.Dataset:
     coords = {
         "session": np.arange(static.sessions + 1),
         "mode": list(RECORDED_MODES),
-        "contrast": static.protocol.levels,
+        "contrast": signed_levels(coherences, np),
         "context": list(CONTEXTS),
         "seed": np.arange(config.seeds),
-        "coherence": list(static.protocol.coherences),
+        "coherence": coherences,
         "orientation_row": ORIENTATION_CENTRES,
         "orientation_column": ORIENTATION_CENTRES,
     }
-    sizes = analysis_of(static).sizes
+    sizes = population_sizes(static.subset_size)
     if sizes:  # the population sizes of the *_by_size measures
         coords["size"] = list(sizes)
     names = parameter_names(static)

@@ -210,7 +210,6 @@ class TrainConfig(RecordingOptions, LearningOptions, RunOptions):
             batch=self.batch,
             train_sweeps=self.train_sweeps,
             train_burn_in=self.train_burn_in,
-            train_contrasts=tuple(float(c) for c in self.train_contrasts),
             samples=self.samples,
             presignal=self.presignal,
             burn_in=self.burn_in,
@@ -219,7 +218,7 @@ class TrainConfig(RecordingOptions, LearningOptions, RunOptions):
             frame_every=self.frame_every,
             contrast_prior=self.contrast_prior,
             x_sampler=self.x_sampler,
-            coherences=self.coherences(),
+            n_coherences=len(self.coherences()),
             zero_trials=self.record_trials * sum(1 for c in self.contrasts if c == 0),
             trials_per_level=self.record_trials,
             chunk=self.chunk,
@@ -233,6 +232,8 @@ class TrainConfig(RecordingOptions, LearningOptions, RunOptions):
             init_scale=self.init_scale,
             init_logit_scale=self.init_logit_scale,
             odds_increment=self.odds_increment,
+            coherences=self.coherences(),
+            train_contrasts=[float(c) for c in self.train_contrasts],
         )
         return protocol, hyper
 

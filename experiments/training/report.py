@@ -60,7 +60,7 @@ from bayescortex.models import (
 
 from ..compilation import CompileTime
 from ..learning_setup import parameter_names
-from ..protocol import Protocol
+from ..protocol import Protocol, signed_levels
 from .config import TrainConfig
 
 TRAIN_VARIABLES = {
@@ -95,7 +95,7 @@ def drive_alignment(coupling: np.ndarray, unit_probability: np.ndarray) -> np.nd
 
 def learning_curves(config: TrainConfig, protocol: Protocol, outputs) -> xr.Dataset:
     """Stack the sessions' outputs into the learning-curve Dataset (dim ``session``)."""
-    levels = protocol.levels
+    levels = signed_levels(config.coherences(), np)
     keep = levels != 0 if protocol.zero_trials == 0 else np.ones(levels.size, bool)
     stack = lambda get: np.stack([np.asarray(get(o)) for o in outputs])  # noqa: E731
     coupling, units = stack(lambda o: o.coupling), stack(lambda o: o.unit_probability)

@@ -78,7 +78,7 @@ from bayescortex.inference import inference_mode
 from bayescortex.models import HierarchicalModel, task_index
 
 from .. import checkpoint
-from ..blocks import accuracy, context_posterior, record
+from ..blocks import accuracy, conditions, context_posterior, record
 from ..compilation import compile_time
 from ..keys import RECORDING_KEY, bootstrap_key, session_key
 from ..learning_setup import feedback_parameters
@@ -87,7 +87,6 @@ from ..protocol import (
     Protocol,
     SeedState,
     TrainInfo,
-    conditions,
     init_state,
     train_session,
 )

@@ -102,18 +102,18 @@ def test_tc_term_is_total_correlation_of_the_within_category_covariance():
 
 
 def test_frozen_images_repeat_within_a_level_and_fresh_ones_do_not():
-    protocol = Protocol(coherences=(3.0, 6.0), zero_trials=6, trials_per_level=4)
-    level, contrasts = trial_table(protocol)
+    protocol = Protocol(n_coherences=2, zero_trials=6, trials_per_level=4)
+    level, contrasts = trial_table(protocol, jnp.array([3.0, 6.0]))
     lv, ct = jnp.asarray(level), jnp.asarray(contrasts, jnp.float32)
     record = jax.jit(
         lambda frozen: recording_images(jax.random.key(0), Stimulus(), 0, lv, ct, frozen)
     )
     frozen, fresh = np.asarray(record(True)), np.asarray(record(False))  # one program, traced flag
-    for lvl in range(len(protocol.levels)):
+    for lvl in range(protocol.n_levels):
         block = frozen[level == lvl]
         np.testing.assert_array_equal(block, np.broadcast_to(block[0], block.shape))
-    firsts = frozen[np.searchsorted(level, np.arange(len(protocol.levels)))]
-    assert len({row.tobytes() for row in firsts}) == len(protocol.levels)  # a new image per level
+    firsts = frozen[np.searchsorted(level, np.arange(protocol.n_levels))]
+    assert len({row.tobytes() for row in firsts}) == protocol.n_levels  # a new image per level
     assert len({row.tobytes() for row in fresh}) == len(level)  # a new image per trial
 
 

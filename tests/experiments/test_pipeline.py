@@ -72,21 +72,24 @@ def test_streamed_statistics_equal_stored_trials(tiny):
     key = jax.random.key(7)
     stats = jax.jit(blocks.record, static_argnums=0)(p, hyper, model, key, key, conds)
 
-    level = np.repeat(np.arange(len(p.levels)), p.layout.sizes)
+    level, contrast = protocol.trial_table(p, hyper.coherences)
+    levels = np.asarray(protocol.signed_levels(TINY.coherences, np))
+    assert levels.tolist() == [0.0, 6.0, -6.0, 12.0, -12.0]
+    np.testing.assert_array_equal(contrast, levels[level])
     settings = protocol.record_settings(p, hyper)
     stimulus = Stimulus(frame_every=p.frame_every)
     for c, (mode, cue) in enumerate((("engaged", P.TASK_CUE), P.PASSIVE[static.passive])):
         rec = simulate_trials(
-            key, model, stimulus, jnp.zeros(level.size, int), jnp.asarray(p.levels[level]),
+            key, model, stimulus, jnp.zeros(level.size, int), jnp.asarray(levels[level]),
             settings, inference_mode(mode), cue=cue,
         )  # fmt: skip
         x = jnp.concatenate([rec.counts, rec.counts.sum(1, keepdims=True)], axis=1)
         stored = moments_from_trials(
-            x, jnp.asarray(level), jnp.ones(level.size), n_levels=len(p.levels)
+            x, jnp.asarray(level), jnp.ones(level.size), n_levels=p.n_levels
         )
         streamed = blocks.replicate_moments(jax.tree.map(lambda a, c=c: a[c], stats), 0)
         _close_to_scale(streamed, stored)
-        hits = np.asarray(rec.choice) == (p.levels[level] < 0)
+        hits = np.asarray(rec.choice) == (levels[level] < 0)
         np.testing.assert_allclose(
             np.asarray(stats.correct[c, 0]), np.bincount(level, weights=hits), atol=1e-6
         )
@@ -150,7 +153,7 @@ def test_recording_and_measures_call_no_library_kernel(tiny):
         lambda *a: P.record_configs(static, Placement(), *a, P.main_conditions(static)), *args
     )
     dprime = jax.ShapeDtypeStruct(dprimes.shape[:2] + dprimes.shape[3:], dprimes.dtype)
-    measures = P.measure_configs.lower(static, Placement(), stats, dprime, keys, 0, 0)
+    measures = P.measure_configs.lower(static, Placement(), args[0], stats, dprime, keys, 0, 0)
     for program in (record, measures):
         text = program.as_text()
         assert "custom_call" not in text and "top_k" not in text
@@ -212,7 +215,7 @@ def test_passive_fixation_block_depends_on_learning_but_the_cut_does_not(tiny):
     trained = eqx.tree_at(lambda m: m.feedback.kappa_o, naive, jnp.array([2.0, 0.0]))
     record = jax.jit(blocks.record, static_argnums=0)
     key = jax.random.key(11)
-    conds = protocol.conditions(
+    conds = blocks.conditions(
         [inference_mode("engaged"), inference_mode("cut")], [static.task] * 2,
         [P.FIXATION_CUE, P.TASK_CUE],
     )  # fmt: skip
@@ -297,3 +300,15 @@ def test_frozen_noise_repeats_the_images_not_the_chains(tiny):
     assert np.std(np.asarray(fixed.responses[0, :, -1]), axis=0).max() > 0  # chains vary
     np.testing.assert_array_equal(fixed.weights[:, 0], 1.0)
     np.testing.assert_array_equal(fixed.weights, fresh.weights)
+
+
+def test_the_trial_table_takes_the_contrasts_as_values_and_checks_their_number():
+    """The recorded contrasts are values (traced in the programs), their number a shape."""
+    p = protocol.Protocol(n_coherences=2, zero_trials=3, trials_per_level=2)
+    level, contrast = protocol.trial_table(p, jnp.array([3.0, 6.0]))
+    assert level.tolist() == [0, 0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
+    assert contrast.tolist() == [0, 0, 0, 3, 3, -3, -3, 6, 6, -6, -6]
+    traced = jax.jit(lambda c: protocol.trial_table(p, c)[1])(jnp.array([4.0, 8.0]))
+    assert traced.tolist() == [0, 0, 0, 4, 4, -4, -4, 8, 8, -8, -8]
+    with pytest.raises(ValueError, match="coherences: need 2 values"):
+        protocol.trial_table(p, jnp.array([3.0, 6.0, 9.0]))

@@ -151,3 +151,25 @@ def test_baselines_finish_with_configurations_on_two_host_devices(tmp_path):
     out = run_on_host_devices(WITH_BASELINES, 2, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
     assert out.stdout.strip().endswith("ok")
+
+
+def test_a_sweep_over_the_contrasts_compiles_once_and_each_point_equals_its_run():
+    """The recorded coherences are a traced leaf (their count is the shape): two contrast sets
+    of one size share a shard and one compilation, and each point equals the run of its own
+    configuration, contrast coordinates included (the merged Dataset holds the union of the
+    points' contrasts, NaN where a point has none)."""
+    grid = {"coherences": [(6.0, 12.0), (4.0, 8.0)]}
+    before = pipeline.record_configs._cache_size()
+    ds = sweep("redundancy", TINY, grid, shard_size=2, progress=False)
+    assert pipeline.record_configs._cache_size() - before <= 1  # 0 where TINY compiled already
+    assert list(ds.status.values) == ["ok"] * 2
+    assert sorted(ds.coherence.values.tolist()) == [4.0, 6.0, 8.0, 12.0]
+    for i, coherences in enumerate(grid["coherences"]):
+        alone = redundancy.run(dataclasses.replace(TINY, coherences=coherences), progress=False)
+        point = ds.isel(config=i).sel(contrast=alone.contrast, coherence=alone.coherence)
+        _close(point, alone)
+        np.testing.assert_allclose(
+            point.accuracy_by_contrast.values, alone.accuracy_by_contrast.values, atol=1e-6
+        )
+        other = sorted(set(ds.coherence.values.tolist()) - set(coherences))
+        assert np.isnan(ds.isel(config=i).redundancy_by_coherence.sel(coherence=other)).all()

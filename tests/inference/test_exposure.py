@@ -137,7 +137,7 @@ def test_exposure_step_moves_only_the_fixation_logits():
 
 TINY = protocol.Protocol(
     neurons=8, units=4, trials_per_session=4, batch=4, samples=12, presignal=2, burn_in=2,
-    bins=2, frame_every=4, coherences=(6.0,), zero_trials=2, trials_per_level=2, chunk=8,
+    bins=2, frame_every=4, n_coherences=1, zero_trials=2, trials_per_level=2, chunk=8,
     resamples=0,
 )  # fmt: skip
 
@@ -147,7 +147,7 @@ def test_a_session_with_exposure_differs_only_in_the_fixation_prior():
     leaves everything else of the session (the task cue's prior, kappa_o, the optimiser
     state, the diagnostics) bit-identical to the session without it; exposure_rate 0 moves
     nothing. Default objective ('reward'); the exposure follows the task steps whatever it is."""
-    hyper = protocol.Hyper(init_kappa_o=2.0)  # contexts the images can tell apart
+    hyper = protocol.Hyper(init_kappa_o=2.0, coherences=(6.0,))  # contexts the images tell apart
     base = TINY
     state = protocol.init_state(base, hyper, jax.random.key(0))
     run = jax.jit(protocol.train_session, static_argnums=0)
