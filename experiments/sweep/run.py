@@ -373,6 +373,8 @@ def _merge(pts, names, configs, parts, order, status, message, base) -> xr.Datas
     coords = {}
     for name in names:
         values = [p.get(name, getattr(base, name)) for p in pts]
+        if any(isinstance(v, (tuple, list)) for v in values):  # e.g. coherences: JSON text
+            values = [json.dumps(list(v)) if isinstance(v, (tuple, list)) else v for v in values]
         coords[name] = ("config", np.asarray(values, dtype=object if _mixed(values) else None))
     ds = ds.assign_coords(coords)
     ds["status"] = ("config", np.asarray(status, dtype=str))

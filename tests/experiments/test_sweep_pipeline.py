@@ -15,6 +15,7 @@ import xarray as xr
 
 from bayescortex.experiments import redundancy
 from bayescortex.experiments.redundancy import pipeline
+from bayescortex.experiments.sweep import report as sweep_report
 from bayescortex.experiments.sweep import sweep
 from tests.host_devices import run_on_host_devices
 
@@ -62,7 +63,8 @@ SHARDED = textwrap.dedent(
     """
     import sys, jax
     assert jax.local_device_count() == 4
-    from bayescortex.experiments.sweep import sweep
+    from bayescortex.experiments.sweep import report as sweep_report
+from bayescortex.experiments.sweep import sweep
     from tests.experiments.test_sweep_pipeline import TINY, GRID
     ds = sweep("redundancy", TINY, GRID, devices=4, progress=False)
     placement = '{"devices": 4, "batch": null, "conditions": 1}'
@@ -132,7 +134,8 @@ WITH_BASELINES = textwrap.dedent(
     import dataclasses, sys, jax
     import numpy as np
     assert jax.local_device_count() == 2
-    from bayescortex.experiments.sweep import sweep
+    from bayescortex.experiments.sweep import report as sweep_report
+from bayescortex.experiments.sweep import sweep
     from tests.experiments.test_sweep_pipeline import TINY
     config = dataclasses.replace(TINY, controls=True)
     ds = sweep("redundancy", config, {"learning_rate": [0.02, 0.1]}, devices=2, progress=False)
@@ -153,16 +156,19 @@ def test_baselines_finish_with_configurations_on_two_host_devices(tmp_path):
     assert out.stdout.strip().endswith("ok")
 
 
-def test_a_sweep_over_the_contrasts_compiles_once_and_each_point_equals_its_run():
+def test_a_sweep_over_the_contrasts_compiles_once_and_each_point_equals_its_run(tmp_path):
     """The recorded coherences are a traced leaf (their count is the shape): two contrast sets
     of one size share a shard and one compilation, and each point equals the run of its own
     configuration, contrast coordinates included (the merged Dataset holds the union of the
-    points' contrasts, NaN where a point has none)."""
+    points' contrasts, NaN where a point has none; the swept tuples as JSON text)."""
     grid = {"coherences": [(6.0, 12.0), (4.0, 8.0)]}
     before = pipeline.record_configs._cache_size()
     ds = sweep("redundancy", TINY, grid, shard_size=2, progress=False)
     assert pipeline.record_configs._cache_size() - before <= 1  # 0 where TINY compiled already
     assert list(ds.status.values) == ["ok"] * 2
+    assert ds.coherences.values.tolist() == ["[6.0, 12.0]", "[4.0, 8.0]"]
+    ds.to_netcdf(tmp_path / "contrasts.nc", engine="h5netcdf")
+    assert "[4.0, 8.0]" in sweep_report.summary_text(ds, ("change_redundancy_engaged",))
     assert sorted(ds.coherence.values.tolist()) == [4.0, 6.0, 8.0, 12.0]
     for i, coherences in enumerate(grid["coherences"]):
         alone = redundancy.run(dataclasses.replace(TINY, coherences=coherences), progress=False)
