@@ -111,6 +111,11 @@ class RunOptions:
         check_run_id(self.run_id)
 
 
+PLACE = ("output", "run_id")
+"""The :class:`RunOptions` fields that say where a run goes, not what it computes: a resumed
+run may change them, a sweep does not sweep them."""
+
+
 def config_dict(config) -> dict:
     """A dataclass config as a JSON-ready dict (tuples become lists).
 

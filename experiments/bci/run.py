@@ -30,11 +30,11 @@ from ..placement import (
     stack_configs,
     take_config,
 )
-from ..results import config_dict
+from ..results import PLACE, config_dict
 from ..session import run_sessions
 from .config import BCIConfig, Static
 
-RESUMABLE = ("output", "run_id", "bootstrap", "pre_outcome_window")
+RESUMABLE = (*PLACE, "bootstrap", "pre_outcome_window")
 """Config fields that may differ when a run resumes (where it goes; how it is analysed)."""
 
 FITS = {"linear": {}, "quadratic": {"degree": 2}, "with_others": {"others": True}}

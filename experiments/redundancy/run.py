@@ -15,7 +15,7 @@ from bayescortex.models import CONTEXTS
 from ..compilation import compile_time
 from ..placement import Placement, kernel_placement, one_run, shared_static, take_config
 from ..protocol import signed_levels
-from ..results import config_dict
+from ..results import PLACE, config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
 from .measures import ORIENTATION_BINS, population_sizes, trailing_dims
@@ -40,7 +40,7 @@ The lower end, so ratios against it are conservative."""
 ORIENTATION_CENTRES = (np.arange(ORIENTATION_BINS) + 0.5) * 180.0 / ORIENTATION_BINS
 """Preferred orientation relative to the task axis, degrees: centres of the correlation bins."""
 
-RESUMABLE = ("output", "run_id", "chunk")
+RESUMABLE = (*PLACE, "chunk")
 """Config fields that may differ when a run resumes (where it is written; how it is batched)."""
 
 

@@ -10,9 +10,9 @@ import typing
 
 import numpy as np
 
-from ..results import _coerce
+from ..results import PLACE, _coerce
 
-NOT_SWEPT = ("output", "run_id")
+NOT_SWEPT = PLACE
 """Config fields that say where results go, not what is computed."""
 
 

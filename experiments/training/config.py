@@ -16,10 +16,10 @@ from ..options import LearningOptions
 from ..protocol import Hyper, Protocol
 from ..redundancy.config import LEARNING_RANGES, Range, check_ranges
 from ..redundancy.pipeline import PASSIVE, TASK_CUE
-from ..results import RunOptions, check_fields
+from ..results import PLACE, RunOptions, check_fields
 from ..simulate import MAX_DELTA, RecordingOptions, check_contrasts
 
-RESUMABLE = ("sessions", "task", "tasks", "chunk", "output", "run_id")
+RESUMABLE = (*PLACE, "sessions", "task", "tasks", "chunk")
 """Config fields that may change when a run resumes from a checkpoint (extend it, schedule
 further tasks, write elsewhere). The task of every session already run must still agree."""
 

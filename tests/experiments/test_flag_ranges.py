@@ -151,3 +151,18 @@ def test_help_states_every_range(argv, ranges):
     for field, allowed in ranges.items():
         text = flags["--" + field.replace("_", "-")]
         assert f"in {allowed}" in text, (field, text)
+
+
+def test_where_a_run_goes_may_change_on_resume_and_is_never_swept():
+    """The place fields of RunOptions, declared once: every resumable command accepts them
+    changed, and a sweep refuses to sweep them."""
+    import dataclasses
+
+    from bayescortex.experiments.bci.run import RESUMABLE as bci
+    from bayescortex.experiments.redundancy.run import RESUMABLE as redundancy
+    from bayescortex.experiments.sweep.points import NOT_SWEPT
+    from bayescortex.experiments.training import RESUMABLE as train
+
+    place = set(results.PLACE)
+    assert place < {f.name for f in dataclasses.fields(RunOptions)}
+    assert all(place <= set(r) for r in (bci, redundancy, train)) and set(NOT_SWEPT) == place
