@@ -63,8 +63,7 @@ SHARDED = textwrap.dedent(
     """
     import sys, jax
     assert jax.local_device_count() == 4
-    from bayescortex.experiments.sweep import report as sweep_report
-from bayescortex.experiments.sweep import sweep
+    from bayescortex.experiments.sweep import sweep
     from tests.experiments.test_sweep_pipeline import TINY, GRID
     ds = sweep("redundancy", TINY, GRID, devices=4, progress=False)
     placement = '{"devices": 4, "batch": null, "conditions": 1}'
@@ -134,8 +133,7 @@ WITH_BASELINES = textwrap.dedent(
     import dataclasses, sys, jax
     import numpy as np
     assert jax.local_device_count() == 2
-    from bayescortex.experiments.sweep import report as sweep_report
-from bayescortex.experiments.sweep import sweep
+    from bayescortex.experiments.sweep import sweep
     from tests.experiments.test_sweep_pipeline import TINY
     config = dataclasses.replace(TINY, controls=True)
     ds = sweep("redundancy", config, {"learning_rate": [0.02, 0.1]}, devices=2, progress=False)
