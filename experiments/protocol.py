@@ -88,6 +88,14 @@ class Protocol(NamedTuple):
     resamples: int = 100
     passive_exposure: int = 0  # fixation trials per session that update p(K | fixation)
 
+    @classmethod
+    def of(cls, config, **derived) -> Protocol:
+        """The protocol of an experiment config (built here, for every experiment): each field
+        the config has under the same name, then ``derived`` (what the config computes, e.g.
+        ``n_coherences`` or its chunk default); the others keep the defaults above."""
+        named = {f: getattr(config, f) for f in cls._fields if hasattr(config, f)}
+        return cls(**(named | derived))
+
     @property
     def sizes(self) -> tuple[int, ...]:
         """Trials of every recorded level in block order: zero signal, then ``+c``, ``-c`` per

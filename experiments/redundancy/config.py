@@ -253,26 +253,13 @@ class RedundancyConfig(LearningOptions, RunOptions):
 
     def split(self) -> tuple[Static, Hyper]:
         """The static part and the hyperparameters of this configuration."""
-        protocol = Protocol(
-            neurons=self.neurons,
-            units=self.units,
-            feedback=self.feedback,
-            objective=self.objective,
-            learning_inference=self.learning_inference,
-            trials_per_session=self.trials_per_session,
-            batch=self.batch,
-            samples=self.samples,
-            presignal=self.presignal,
-            burn_in=self.burn_in,
-            bins=self.bins,
-            trial_layout=self.trial_layout,
-            frame_every=self.frame_every,
+        protocol = Protocol.of(
+            self,
             n_coherences=len(self.coherences),
             zero_trials=self.zero_blocks * self.record_trials,
             trials_per_level=self.record_trials,
             chunk=self.chunk or default_chunk(),
             resamples=self.bootstrap,
-            passive_exposure=self.passive_exposure,
         )
         static = Static(
             protocol=protocol,

@@ -199,31 +199,12 @@ class TrainConfig(RecordingOptions, LearningOptions, RunOptions):
 
     def split(self) -> tuple[Protocol, Hyper]:
         """The static protocol and the hyperparameters of this configuration."""
-        protocol = Protocol(
-            neurons=self.neurons,
-            units=self.units,
-            feedback=self.feedback,
-            objective=self.objective,
-            learning_inference=self.learning_inference,
-            optimizer=self.optimizer,
-            trials_per_session=self.trials_per_session,
-            batch=self.batch,
-            train_sweeps=self.train_sweeps,
-            train_burn_in=self.train_burn_in,
-            samples=self.samples,
-            presignal=self.presignal,
-            burn_in=self.burn_in,
-            bins=self.bins,
-            trial_layout=self.trial_layout,
-            frame_every=self.frame_every,
-            contrast_prior=self.contrast_prior,
-            x_sampler=self.x_sampler,
+        protocol = Protocol.of(
+            self,
             n_coherences=len(self.coherences()),
             zero_trials=self.record_trials * sum(1 for c in self.contrasts if c == 0),
             trials_per_level=self.record_trials,
-            chunk=self.chunk,
             resamples=0,
-            passive_exposure=self.passive_exposure,
         )
         hyper = Hyper(
             learning_rate=self.step_size,

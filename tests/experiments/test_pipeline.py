@@ -312,3 +312,20 @@ def test_the_trial_table_takes_the_contrasts_as_values_and_checks_their_number()
     assert traced.tolist() == [0, 0, 0, 4, 4, -4, -4, 8, 8, -8, -8]
     with pytest.raises(ValueError, match="coherences: need 2 values"):
         protocol.trial_table(p, jnp.array([3.0, 6.0, 9.0]))
+
+
+def test_one_protocol_builder_takes_the_configs_fields_by_name_and_the_derived_ones():
+    from bayescortex.experiments.training import TrainConfig
+
+    config = RedundancyConfig(
+        neurons=24, subset_size=16, samples=43, bins=2, record_trials=10, zero_blocks=3
+    )
+    p = config.split()[0].protocol
+    assert (p.neurons, p.samples, p.bins, p.objective) == (24, 43, 2, config.objective)
+    assert (p.zero_trials, p.trials_per_level, p.resamples) == (30, 10, config.bootstrap)
+    assert p.train_sweeps == protocol.Protocol().train_sweeps  # not a field of this config
+    trained = TrainConfig(train_sweeps=17, optimizer="sgd").split()[0]
+    assert (trained.train_sweeps, trained.optimizer, trained.resamples) == (17, "sgd", 0)
+    # Derived values override a same-named field of the config.
+    assert protocol.Protocol.of(config, chunk=7, neurons=5)[:2] == (5, config.units)
+    assert protocol.Protocol.of(config, chunk=7).chunk == 7
