@@ -203,7 +203,7 @@ def profile(config: RedundancyConfig) -> dict:
     states, _ = stage("train session 1", lambda: P.train_configs(static, placement, *args, 1))
     out1 = record_measure("session 1", states, 1, P.main_conditions(static), 0)
     # As run() does: the baselines train to the model's engaged accuracy of each session.
-    target = np.stack([np.asarray(o[0]["accuracy"])[:, :, 0] for o in (out0, out1)], 2)
+    target = np.stack([np.asarray(o[0]["accuracy"].value)[:, :, 0] for o in (out0, out1)], 2)
     where = kernel_placement(placement)
     stage("classic baselines (2 sessions)",
           lambda: network_measures(static, hypers, keys, target, placement=where))  # fmt: skip

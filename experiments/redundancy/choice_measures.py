@@ -24,6 +24,7 @@ from bayescortex.analysis.moments import HIGHEST, SignalMoments, fprime_from_mom
 from bayescortex.analysis.moments import select as select_moments
 
 from ..blocks import ZeroTrials
+from ..named import Named
 
 if TYPE_CHECKING:
     from .measures import Analysis
@@ -41,7 +42,7 @@ def _choice_measures(analysis: Analysis, moments: SignalMoments, trials: ZeroTri
     kernel = choice_triggered_average(trials.energy, trials.choice == 0, w)
     return {
         "choice_probability": jnp.mean(cp),
-        "kernel": kernel,
+        "kernel": Named(kernel, ("frame",)),
         "kernel_mean": jnp.mean(kernel),
         "kernel_late_minus_early": kernel_shape(kernel).late_minus_early,
     }
@@ -71,7 +72,7 @@ def _reviewer_choice_measures(analysis: Analysis, moments: SignalMoments, trials
     fp = jnp.sum(fprime_from_moments(select_moments(moments, -1), analysis.ds), axis=0)
     zero, within = choice_conditioned_fractions(trials.responses[:, -1], fp, trials.choice, w)
     return {
-        "kernel_logistic": kernel,
+        "kernel_logistic": Named(kernel, ("frame",)),
         "kernel_logistic_late_minus_early": kernel_shape(kernel).late_minus_early,
         "fraction_along_fprime_zero": zero,
         "fraction_along_fprime_within_choice": within,

@@ -53,6 +53,7 @@ from bayescortex.models.stimuli import preferred_orientations
 
 from ..blocks import BlockStats, ZeroTrials, replicate_moments
 from ..keys import SIZE_KEY
+from ..named import Named, named
 from .choice_measures import _choice_measures, _reviewer_choice_measures
 from .selection import dprime_groups
 
@@ -108,21 +109,6 @@ def population_sizes(subset_size: int) -> tuple[int, ...]:
 ORIENTATION_BINS = 8
 """Bins of preferred orientation relative to the task axis for the binned noise correlations."""
 
-TRAILING = {
-    "_by_time": ("time",),
-    "_by_coherence": ("coherence",),
-    "_by_size": ("size",),
-    "kernel": ("frame",),
-    "kernel_logistic": ("frame",),
-    "noise_correlation_binned": ("orientation_row", "orientation_column"),
-}
-"""Names of the trailing axes of a measure, by the end of its name."""
-
-
-def trailing_dims(name: str) -> tuple[str, ...]:
-    """The trailing axes of measure ``name`` (see :data:`TRAILING`)."""
-    return next((dims for end, dims in TRAILING.items() if name.endswith(end)), ())
-
 
 def passive_dprime(moments: SignalMoments, ds) -> jax.Array:
     """Each neuron's d' between the two categories, ``|mean(+c) - mean(-c)| / sd0``, averaged
@@ -158,7 +144,10 @@ def _orientation_measures(analysis: Analysis, moments: SignalMoments) -> dict:
         "noise_correlation_same_minus_different": category_correlation_contrast(
             corr, phi, axes.astype(corr.dtype), jnp.pi / 8
         ),
-        "noise_correlation_binned": binned_correlations(corr, relative, ORIENTATION_BINS),
+        "noise_correlation_binned": Named(
+            binned_correlations(corr, relative, ORIENTATION_BINS),
+            ("orientation_row", "orientation_column"),
+        ),
     }
 
 
@@ -180,7 +169,7 @@ def _size_measures(analysis: Analysis, moments: SignalMoments, key, n_subsets, t
             ).combined  # fmt: skip
         for m in names:
             columns[m].append(getattr(est, m))
-    return {f"{m}_by_size": jnp.stack(v) for m, v in columns.items()}
+    return {f"{m}_by_size": Named(jnp.stack(v), ("size",)) for m, v in columns.items()}
 
 
 def block_measures(
@@ -195,6 +184,7 @@ def block_measures(
     signal_second=None,
 ) -> dict:
     """Measures of one block (one replicate); features ``(bins + 1, neurons)``, last = trial.
+    Returns ``{name: Named}``: each measure with its own axes named (:mod:`..named`).
 
     ``trials`` and ``weights`` (this replicate's weights of the kept zero-signal trials) add
     the choice measures (with the logistic kernel and the noise along ``f'`` within choice);
@@ -210,7 +200,10 @@ def block_measures(
         select_moments(moments, -1), k_total, subset_size=analysis.subset_size, **common
     )
     out = {m: getattr(total.combined, m) for m in MEASURES}
-    out |= {f"{m}_by_coherence": getattr(total.per_coherence, m) for m in MEASURES}
+    out |= {
+        f"{m}_by_coherence": Named(getattr(total.per_coherence, m), ("coherence",))
+        for m in MEASURES
+    }
     out["fraction_along_fprime"] = jnp.mean(total.fraction_along_fprime)
     if signal_second is not None:
         pooled = redundancy_from_stats(
@@ -225,7 +218,7 @@ def block_measures(
             subset_size=analysis.subset_size, **common,
         )  # fmt: skip
         for m in MEASURES:
-            out[f"{m}_by_time"] = getattr(binned.combined, m)
+            out[f"{m}_by_time"] = Named(getattr(binned.combined, m), ("time",))
         t = jnp.arange(analysis.bins, dtype=moments.total.dtype)
         t = t - jnp.mean(t)
         out["within_trial_slope"] = jnp.sum(t * binned.combined.redundancy) / jnp.sum(t**2)
@@ -241,7 +234,7 @@ def block_measures(
         )  # fmt: skip
         out[f"redundancy_{name}"] = est.combined.redundancy[-1]
         if analysis.bins:
-            out[f"redundancy_{name}_by_time"] = est.combined.redundancy[:-1]
+            out[f"redundancy_{name}_by_time"] = Named(est.combined.redundancy[:-1], ("time",))
     if analysis.task is not None:
         out |= _orientation_measures(analysis, moments)
     if trials is not None:
@@ -251,7 +244,7 @@ def block_measures(
         out |= _size_measures(analysis, moments, key, n_subsets, total)
     out["accuracy"] = jnp.sum(correct[1:]) / jnp.sum(moments.weight[1:])
     out["psychometric_slope"] = psychometric_slope(analysis, correct, moments.weight)
-    return out
+    return named(out)
 
 
 def psychometric_slope(analysis: Analysis, correct, weight) -> jax.Array:

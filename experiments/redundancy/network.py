@@ -60,9 +60,9 @@ NOISE = ("fresh", "frozen")
 class NetworkOutput(NamedTuple):
     """Measures of the baselines' hidden units (axis orders in the comments)."""
 
-    point: dict  # measure -> (seed, session, baseline, noise)
-    resampled: dict  # measure -> (seed, session, baseline, noise, resample)
-    accuracy: Float[Array, "seed session baseline"]  # = point["accuracy"][..., 0] (fresh)
+    point: dict  # measure -> Named, leading axes (seed, session, baseline, noise)
+    resampled: dict  # measure -> Named, leading axes (seed, session, baseline, noise, resample)
+    accuracy: Float[Array, "seed session baseline"]  # = point["accuracy"].value[..., 0] (fresh)
     steps: Int[Array, "seed session baseline"]  # Adam steps applied (session 0: 0)
     loss: Float[Array, "seed baseline step"]  # sessions 1.. concatenated; NaN: no step
     private_fraction: Float[Array, "seed session baseline"]
@@ -183,6 +183,6 @@ def _networks_one(static: Static, graphdef, hyper: Hyper, seed_keys, target, par
     point, resampled = jax.tree.map(swap, point), jax.tree.map(swap, resampled)
     loss = loss[:, :, 1:].reshape(loss.shape[0], loss.shape[1], -1)
     return NetworkOutput(
-        point, resampled, point["accuracy"][..., 0], swap(n_steps), loss, swap(private),
+        point, resampled, point["accuracy"].value[..., 0], swap(n_steps), loss, swap(private),
         swap(shared),
     )  # fmt: skip

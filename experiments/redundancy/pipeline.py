@@ -48,8 +48,8 @@ TASK_CUE, FIXATION_CUE = 0, 1
 class SessionOutput(NamedTuple):
     """What one session leaves behind (per seed; leading seed axis when vmapped)."""
 
-    point: dict  # measure -> (modes, ...)
-    resampled: dict  # measure -> (modes, resamples, ...)
+    point: dict  # measure -> Named (experiments.named), leading axes (modes,)
+    resampled: dict  # measure -> Named, leading axes (modes, resamples)
     accuracy: jax.Array  # (modes, levels), the data
     context: jax.Array  # (modes, bins, contexts): mean p_t(K | q, y) per time bin, the data
     train: TrainInfo

@@ -13,12 +13,13 @@ import xarray as xr
 from bayescortex.models import CONTEXTS
 
 from ..compilation import compile_time
+from ..named import variable
 from ..placement import Placement, kernel_placement, one_run, shared_static, take_config
 from ..protocol import signed_levels
 from ..results import PLACE, config_dict
 from ..session import run_sessions
 from .config import RedundancyConfig, Static
-from .measures import ORIENTATION_BINS, population_sizes, trailing_dims
+from .measures import ORIENTATION_BINS, population_sizes
 from .network import BASELINES, NOISE, network_measures
 from .pipeline import (
     RECORDED_MODES,
@@ -61,19 +62,19 @@ def _pick(seed: int, n_resamples: int, n_seeds: int) -> np.ndarray:
 
 
 def _block_vars(prefix, point, resampled, lead, pick, skip=()):
-    """Variables of measures with leading axes ``(seed, *lead)`` (point) and
-    ``(seed, *lead, resample)`` (resampled): per seed, seed mean, and resamples. Trailing
-    axes are named by :func:`~.measures.trailing_dims`; names containing any of ``skip`` are
+    """Variables of :class:`~..named.Named` measures with leading axes ``(seed, *lead)``
+    (point) and ``(seed, *lead, resample)`` (resampled): per seed, seed mean, and resamples,
+    each measure's own axes named as it declared them; names containing any of ``skip`` are
     left out."""
     data = {}
-    for name, value in point.items():
+    for name, measure in point.items():
         if any(s in name for s in skip):
             continue
-        value = np.asarray(value)
-        rep = np.moveaxis(np.asarray(resampled[name]), 1 + len(lead), 0)
-        dims = lead + trailing_dims(name)
+        (_, *dims), value = variable(("seed", *lead), measure)
+        _, rep = variable(("seed", *lead, "resample"), resampled[name])
+        rep = np.moveaxis(rep, 1 + len(lead), 0)
         data[f"{prefix}{name}_per_seed"] = (("seed", *dims), value)
-        data[f"{prefix}{name}"] = (dims, value.mean(axis=0))
+        data[f"{prefix}{name}"] = (tuple(dims), value.mean(axis=0))
         data[f"{prefix}{name}_resampled"] = (("resample", *dims), seed_resample(rep, pick))
     return data
 
@@ -119,7 +120,7 @@ def run_configs(
         return states, (out, ctl)
 
     def describe(session, out):
-        acc = np.asarray(out[0].point["accuracy"])[:n, :, 0].mean()
+        acc = np.asarray(out[0].point["accuracy"].value)[:n, :, 0].mean()
         return f"session {session}: engaged accuracy {acc:.3f}"
 
     saved = config_dict(configs[0]) if n == 1 else {"configs": [config_dict(c) for c in configs]}
@@ -142,7 +143,9 @@ def run_configs(
                 print("classic baselines: compiling, then training to the model's accuracy ...",
                       file=sys.stderr, flush=True)  # fmt: skip
             # The baselines train to the sampling model's engaged accuracy of each session.
-            target = np.stack([np.asarray(o[0].point["accuracy"])[:, :, 0] for o in outputs], 2)
+            target = np.stack(
+                [np.asarray(o[0].point["accuracy"].value)[:, :, 0] for o in outputs], 2
+            )
             where = kernel_placement(placement)
             networks = jax.block_until_ready(
                 network_measures(static, hypers, keys, target, placement=where)

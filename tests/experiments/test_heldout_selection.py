@@ -68,7 +68,7 @@ def _difference(selected, measured, keys):
     def one(s, m, k):
         dprime = passive_dprime(s, ANALYSIS.ds)
         out = block_measures(ANALYSIS, m, m.weight, k, 1, dprime=dprime)
-        return out["redundancy_dprime_top"] - out["redundancy_dprime_bottom"]
+        return out["redundancy_dprime_top"].value - out["redundancy_dprime_bottom"].value
 
     return jax.vmap(one)(selected, measured, keys)
 

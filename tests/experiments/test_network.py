@@ -180,12 +180,12 @@ def test_frozen_zero_signal_covariance_is_the_networks_own_noise():
 def test_outputs_have_the_documented_axes_and_match_the_target(reduced):
     static, _, _, out = reduced
     s, t, b, n = CONFIG.seeds, CONFIG.sessions + 1, len(BASELINES), len(NOISE)
-    assert out.point["percent_redundancy"].shape == (s, t, b, n)
-    assert out.resampled["percent_redundancy"].shape == (s, t, b, n, CONFIG.bootstrap)
+    assert out.point["percent_redundancy"].value.shape == (s, t, b, n)
+    assert out.resampled["percent_redundancy"].value.shape == (s, t, b, n, CONFIG.bootstrap)
     for field in (out.accuracy, out.steps, out.private_fraction, out.shared_fraction):
         assert field.shape == (s, t, b)
     assert out.loss.shape == (s, b, CONFIG.sessions * CONFIG.network_steps)
-    np.testing.assert_array_equal(out.accuracy, out.point["accuracy"][..., 0])
+    np.testing.assert_array_equal(out.accuracy, out.point["accuracy"].value[..., 0])
     assert np.all(out.steps[:, 0] == 0)
     assert np.all(out.steps <= static.network_steps)
     # the loss is logged for exactly the steps applied
@@ -193,7 +193,7 @@ def test_outputs_have_the_documented_axes_and_match_the_target(reduced):
     np.testing.assert_array_equal(taken, np.moveaxis(out.steps[:, 1:], 1, 2))
     # session 0 is the same network for both baselines
     np.testing.assert_array_equal(
-        out.point["information"][:, 0, 0], out.point["information"][:, 0, 1]
+        out.point["information"].value[:, 0, 0], out.point["information"].value[:, 0, 1]
     )
     # matched accuracy: recorded blocks (384 signal trials) within 0.1 of the target
     assert np.all(np.abs(out.accuracy[:, 1:] - TARGET) < 0.1), out.accuracy
@@ -205,7 +205,7 @@ def test_discriminative_frozen_noise_redundancy_after_training_is_near_zero(redu
     """lambda_TC = 0, frozen noise, after the last session: |%red| < 25 in every seed
     (measured: 9.5 and -7.7; before training -6.0 and -0.8)."""
     _, _, _, out = reduced
-    after = out.point["percent_redundancy"][:, -1, BASELINES.index("discriminative"), 1]
+    after = out.point["percent_redundancy"].value[:, -1, BASELINES.index("discriminative"), 1]
     assert np.all(np.abs(after) < BAND), after
 
 
@@ -223,8 +223,8 @@ def test_efficient_baseline_redundancy_change_is_not_significantly_positive(redu
     _, _, _, out = reduced
     e = BASELINES.index("efficient")
     for measure in ("redundancy", "percent_redundancy"):
-        point = out.point[measure][:, :, e, 0]
-        rep = out.resampled[measure][:, :, e, 0]
+        point = out.point[measure].value[:, :, e, 0]
+        rep = out.resampled[measure].value[:, :, e, 0]
         change = np.mean(point[:, -1] - point[:, 0])
         sd = np.std(np.mean(rep[:, -1] - rep[:, 0], axis=0), ddof=1)
         assert change - 1.96 * sd <= 0, (measure, change, sd)
@@ -239,7 +239,7 @@ def test_early_stopping_takes_no_step_at_a_reached_target_and_all_below_an_unrea
     none = jax.tree.map(np.asarray, network_measures(static, hyper, keys, _target(0.0)))
     assert np.all(none.steps == 0)
     # untrained networks: every session records the initial network again
-    pr = none.point["percent_redundancy"]
+    pr = none.point["percent_redundancy"].value
     np.testing.assert_allclose(pr[:, 1:], np.broadcast_to(pr[:, :1], pr[:, 1:].shape), atol=1e-4)
     chance = jax.tree.map(np.asarray, network_measures(static, hyper, keys, _target(0.5)))
     assert np.all(chance.steps <= 3), chance.steps  # the initial networks sit near chance
@@ -256,7 +256,7 @@ def test_one_compilation_serves_every_lambda(reduced):
     same = eqx.tree_at(lambda h: h.network_tc, hyper, jnp.asarray(0.0))
     out = jax.tree.map(np.asarray, network_measures(static, same, keys, _target(TARGET)))
     for m in ("percent_redundancy", "information", "accuracy"):  # lambda_TC = 0: twins
-        np.testing.assert_array_equal(out.point[m][:, :, 0], out.point[m][:, :, 1])
+        np.testing.assert_array_equal(out.point[m].value[:, :, 0], out.point[m].value[:, :, 1])
     other = eqx.tree_at(
         lambda h: (h.network_tc, h.network_energy), hyper, (jnp.asarray(3.0), jnp.asarray(0.1))
     )
@@ -272,6 +272,6 @@ def test_private_noise_only_network_has_no_frozen_noise_redundancy():
     |%red| < 25 in every seed (the measured values are in the report)."""
     static, hyper = CONFIG.split()
     out = network_measures(static, hyper, seed_keys(0, CONFIG.seeds), _target(TARGET), n_shared=0)
-    after = np.asarray(out.point["percent_redundancy"])[:, -1, :, 1]
+    after = np.asarray(out.point["percent_redundancy"].value)[:, -1, :, 1]
     assert np.all(np.abs(after) < BAND), after
     assert np.all(np.asarray(out.shared_fraction) == 0)

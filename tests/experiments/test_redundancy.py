@@ -8,6 +8,7 @@ import pytest
 from bayescortex.analysis import group_by_signal, moments_from_trials
 from bayescortex.experiments import redundancy
 from bayescortex.experiments.cli import main as cli_main
+from bayescortex.experiments.named import values
 from bayescortex.experiments.redundancy.measures import Analysis, block_measures, task_relevant
 
 
@@ -31,7 +32,7 @@ def test_analysis_finds_information_limiting_redundancy():
     level = jnp.asarray(g.layout.block_ids)
     moments = moments_from_trials(x, level, jnp.ones(level.shape), n_levels=5)
     an = Analysis(tuple(g.layout.ds.tolist()), subset_size=n, bins=0)
-    m = block_measures(an, moments, moments.weight, jax.random.key(0), 1)  # all correct
+    m = values(block_measures(an, moments, moments.weight, jax.random.key(0), 1))  # all correct
     i0 = fp @ fp
     assert abs(float(m["information"]) - i0 / (1 + e * i0)) < 0.15 * i0 / (1 + e * i0)
     assert abs(float(m["information_shuffled"]) - i0) < 0.15 * i0

@@ -25,6 +25,7 @@ import xarray as xr
 from bayescortex.analysis.kernels import kernel_shape, logistic_kernel
 from bayescortex.analysis.moments import SignalMoments
 from bayescortex.experiments.blocks import ZeroTrials
+from bayescortex.experiments.named import Named, values
 from bayescortex.experiments.redundancy import effect_sizes, report
 from bayescortex.experiments.redundancy.choice_measures import (
     KERNEL_L2,
@@ -35,7 +36,6 @@ from bayescortex.experiments.redundancy.measures import (
     Analysis,
     block_measures,
     population_sizes,
-    trailing_dims,
 )
 
 COHERENCES = (3.0, 6.0)
@@ -69,16 +69,6 @@ def test_population_sizes_double_from_8_and_end_at_the_subset_size():
     assert Analysis(DS, 32, 0).sizes == ()  # the default: no by-size measures
 
 
-def test_trailing_axes_of_the_new_measures():
-    assert trailing_dims("kernel_logistic") == ("frame",)
-    assert trailing_dims("kernel_logistic_late_minus_early") == ()
-    for m in ("information", "information_shuffled", "redundancy"):
-        assert trailing_dims(f"{m}_by_size") == ("size",)
-    for m in ("fraction_along_fprime_zero", "fraction_along_fprime_within_choice",
-              "choice_share_along_fprime"):  # fmt: skip
-        assert trailing_dims(m) == ()
-
-
 def test_information_by_size_follows_the_closed_form_of_information_limiting_noise():
     """Exchangeable population (48 neurons, subsets of 8, 16, 32): I(k) and I_shuffle(k) as in
     the module docstring, within 0.2% (bias corrections at 10^6 trials: under 0.01%); the
@@ -89,6 +79,7 @@ def test_information_by_size_follows_the_closed_form_of_information_limiting_noi
     moments = planted_moments(a * signs, cov)
     an = Analysis(DS, subset_size=32, bins=0, sizes=population_sizes(32))
     out = jax.jit(lambda m, k: block_measures(an, m, m.weight, k, 16))(moments, jax.random.key(3))
+    out = values(out)
     k = np.array([8.0, 16.0, 32.0])
     info = a**2 * k / (1 - rho + k * rho)
     shuffled = a**2 * k
@@ -111,7 +102,9 @@ def test_information_by_size_of_independent_neurons_has_no_redundancy():
     fprime = rng.normal(0.0, 0.2, n)
     cov = np.diag(rng.uniform(0.5, 2.0, n))
     an = Analysis(DS, subset_size=24, bins=0, sizes=population_sizes(24))
-    out = block_measures(an, planted_moments(fprime, cov), jnp.ones(5), jax.random.key(4), 32)
+    out = values(
+        block_measures(an, planted_moments(fprime, cov), jnp.ones(5), jax.random.key(4), 32)
+    )
     info = np.asarray(out["information_by_size"])
     assert np.all(np.diff(info) > 0)
     np.testing.assert_allclose(out["redundancy_by_size"], 0.0, atol=1e-4 * info.max())
@@ -203,10 +196,23 @@ def test_block_measures_compute_the_reviewer_measures_from_the_kept_trials():
         jnp.asarray(responses, jnp.float32), jnp.asarray(choice), jnp.asarray(energy, jnp.float32),
         jnp.asarray(weights),
     )  # fmt: skip
-    an = Analysis(DS, subset_size=8, bins=1, sizes=population_sizes(8))
+    # The model's groups (task-relevant and not) and orientation measures too: every measure.
+    an = Analysis.for_model(COHERENCES, n, 0, 8, 1)._replace(ds=DS)  # static: a tuple
+    assert an.sizes == population_sizes(8) and an.groups
     run = jax.jit(lambda an, w: block_measures(an, moments, jnp.ones(5), jax.random.key(1), 4,
                                                trials, w), static_argnums=0)  # fmt: skip
-    out = run(an, trials.weights[1])
+    measures = run(an, trials.weights[1])
+    # Every measure names its own axes where it is computed, and they add up to its shape.
+    assert all(isinstance(m, Named) and m.value.ndim == len(m.dims) for m in measures.values())
+    dims = {name: m.dims for name, m in measures.items()}
+    assert dims["kernel_logistic"] == dims["kernel"] == ("frame",)
+    assert dims["kernel_logistic_late_minus_early"] == dims["choice_share_along_fprime"] == ()
+    assert dims["noise_correlation_binned"] == ("orientation_row", "orientation_column")
+    for m in ("information", "information_shuffled", "redundancy"):
+        assert dims[f"{m}_by_size"] == ("size",) and dims[f"{m}_by_time"] == ("time",)
+        assert dims[f"{m}_by_coherence"] == ("coherence",) and dims[m] == ()
+    assert dims["redundancy_relevant_by_time"] == ("time",)
+    out = values(measures)
     kernel = logistic_kernel(energy, choice == 0, weights[1], l2=KERNEL_L2,
                              n_iter=KERNEL_NEWTON_STEPS)  # fmt: skip
     np.testing.assert_allclose(out["kernel_logistic"], kernel, rtol=1e-4, atol=1e-5)
@@ -222,7 +228,7 @@ def test_block_measures_compute_the_reviewer_measures_from_the_kept_trials():
     assert float(out["choice_share_along_fprime"]) == pytest.approx(float(zero - within), abs=1e-6)
     assert float(zero) > float(within) + 0.03  # the choice carries variance along f'
     # Without the by-size measures (sizes=()), every other measure is the same, bit for bit.
-    plain = run(an._replace(sizes=()), trials.weights[1])
+    plain = values(run(an._replace(sizes=()), trials.weights[1]))
     assert set(out) - set(plain) == {
         f"{m}_by_size" for m in ("information", "information_shuffled", "redundancy")
     }
