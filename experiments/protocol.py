@@ -42,20 +42,13 @@ from bayescortex.models import (
     Stimulus,
 )
 
-from .keys import (
-    EXPOSURE_KEY,
-    SUBSET_KEY,
-    TRAIN_BATCH_KEY,
-    TRAIN_CONTRAST_KEY,
-    session_key,
-)
+from .keys import EXPOSURE_KEY, SUBSET_KEY, TRAIN_BATCH_KEY, TRAIN_CONTRAST_KEY, session_key
 from .learning_setup import optimizer
 
 
 def default_chunk(backend: str | None = None) -> int:
     """Trials in flight per seed and condition when a config leaves it open: 64 on CPU (the
-    sampler's working set stays in cache), 4096 on an accelerator (which only a large batch
-    fills: the coordinate scan is sequential, so the trials are its parallelism)."""
+    working set stays in cache), 4096 on an accelerator (the trials are its parallelism)."""
     return 64 if (backend or jax.default_backend()) == "cpu" else 4096
 
 
@@ -90,9 +83,8 @@ class Protocol(NamedTuple):
 
     @classmethod
     def of(cls, config, **derived) -> Protocol:
-        """The protocol of an experiment config (built here, for every experiment): each field
-        the config has under the same name, then ``derived`` (what the config computes, e.g.
-        ``n_coherences`` or its chunk default); the others keep the defaults above."""
+        """The protocol of an experiment config: its fields of the same names, then ``derived``
+        (what the config computes, e.g. ``n_coherences``); the others keep the defaults."""
         named = {f: getattr(config, f) for f in cls._fields if hasattr(config, f)}
         return cls(**(named | derived))
 
